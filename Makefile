@@ -1,0 +1,41 @@
+# posecli: `make demo` runs the main job on the default model, `make test` runs the tests.
+# Both set up .venv from scratch when it is missing.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+SHARED ?= $(abspath ../shared)
+IR     := $(SHARED)/models/human-pose-estimation-0001/FP16-INT8/human-pose-estimation-0001.xml
+PHOTO  := $(SHARED)/data/coco-val2017-mini/000000000785.jpg
+OUTDIR := out/demo
+# The model store used by `make demo`/`make test` unless the caller sets one.
+export POSECLI_MODELS ?= $(abspath models/store)
+export POSECLI_SHARED := $(SHARED)
+
+.PHONY: venv demo test bench models clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[import,eval,test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+models: venv
+	$(VENV)/bin/posecli models import $(IR)
+
+demo: models
+	@mkdir -p $(OUTDIR)
+	$(VENV)/bin/posecli image $(PHOTO) --out $(OUTDIR)/000000000785.json --render $(OUTDIR)/000000000785_rendered.jpg --verbose
+	@echo "JSON:           $(OUTDIR)/000000000785.json"
+	@echo "annotated image: $(OUTDIR)/000000000785_rendered.jpg"
+
+test: venv
+	$(PY) -m pytest -q
+
+bench: models
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) out models/store .pytest_cache

@@ -1,0 +1,68 @@
+"""The ``posecli`` command: a thin layer over the library (options, calls, error reports)."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+
+import click
+
+from .. import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="posecli")
+def main() -> None:
+    """Multi-person 2D pose estimation, the OpenPose way.
+
+    \b
+    Examples:
+      posecli models import ../shared/models/human-pose-estimation-0001/FP16-INT8/
+      posecli image photo.jpg                       # JSON on stdout
+      posecli image photo.jpg --out poses.json --render photo_pose.jpg
+      posecli image *.jpg --format openpose --out poses/
+    """
+
+
+def _register() -> None:
+    from .image import image_command
+    from .models import models_group
+
+    main.add_command(image_command)
+    main.add_command(models_group)
+    # Commands that bring optional or later pieces register themselves if present.
+    for module, names in (
+        ("video", ("video_command",)),
+        ("batch", ("batch_command",)),
+        ("evaluate", ("eval_command",)),
+        ("train", ("train_command", "export_command")),
+    ):
+        if importlib.util.find_spec(f"posecli.cli.{module}") is None:
+            continue
+        mod = importlib.import_module(f"posecli.cli.{module}")
+        for name in names:
+            cmd = getattr(mod, name, None)
+            if cmd is not None:
+                main.add_command(cmd)
+
+
+_register()
+
+
+def run() -> None:
+    """Console entry point: no traceback reaches the user unless POSECLI_DEBUG is set."""
+    try:
+        main(standalone_mode=True)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # a bug: say so in one line
+        if os.environ.get("POSECLI_DEBUG"):
+            raise
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        click.echo(f"Error: unexpected {type(exc).__name__}: {first} (set POSECLI_DEBUG=1 for details)", err=True)
+        sys.exit(1)

@@ -1,0 +1,135 @@
+"""Options and helpers shared by the CLI commands: estimator settings and error reporting."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from dataclasses import fields
+
+import click
+
+from ..errors import PoseError
+
+DEVICE_CHOICE = click.Choice(["auto", "cpu", "cuda", "tensorrt"])
+PRECISION_CHOICE = click.Choice(["auto", "fp32", "int8", "fp16"])
+FORMAT_CHOICE = click.Choice(["posecli", "openpose", "coco"])
+
+
+def say(message: str, *, quiet: bool = False) -> None:
+    """A line of information on stderr (stdout is kept for results)."""
+    if not quiet:
+        click.echo(message, err=True)
+
+
+def report_error(error: Exception) -> None:
+    """``Error: <file>: <what is wrong>`` on stderr, for errors that do not stop the run."""
+    click.echo(f"Error: {error}", err=True)
+
+
+def fail(error: Exception) -> "click.ClickException":
+    """A ClickException (exit 1, ``Error: ...``) from a library error."""
+    return click.ClickException(str(error))
+
+
+def parse_scales(value: str | None) -> tuple[float, ...]:
+    if not value:
+        return (1.0,)
+    try:
+        scales = tuple(float(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not a comma-separated list of numbers") from None
+    if not scales or any(s <= 0 for s in scales):
+        raise click.BadParameter("scales must be positive numbers, e.g. 1,0.75,0.5")
+    return scales
+
+
+def parse_parser_options(values: tuple[str, ...]) -> dict:
+    """``-P key=value`` pairs -> ParserConfig overrides, checked against its fields."""
+    from ..parser import ParserConfig
+
+    known = {f.name: f for f in fields(ParserConfig)}
+    out = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in known:
+            names = ", ".join(sorted(known))
+            raise click.BadParameter(f"'{item}': expected KEY=VALUE with KEY one of: {names}", param_hint="-P")
+        default = getattr(ParserConfig(), key)
+        try:
+            if isinstance(default, bool):
+                value = raw.strip().lower() in ("1", "true", "yes", "on")
+            elif isinstance(default, int):
+                value = int(raw)
+            elif isinstance(default, float):
+                value = float(raw)
+            else:
+                value = raw
+        except ValueError:
+            raise click.BadParameter(f"'{item}': {raw!r} is not a valid {type(default).__name__}", param_hint="-P") from None
+        out[key] = value
+    return out
+
+
+def estimator_options(func):
+    """Model, device, precision, preprocessing and parser options."""
+    options = [
+        click.option("--model", "-m", default=None, metavar="NAME|PATH",
+                     help="Model name in the store or path to an ONNX file [default: human-pose-estimation-0001]."),
+        click.option("--profile", default=None, metavar="NAME",
+                     help="Skeleton profile (coco18, body25) for an ONNX model without posecli metadata."),
+        click.option("--device", type=DEVICE_CHOICE, default="auto", show_default=True,
+                     help="auto uses CUDA when it loads, else the CPU."),
+        click.option("--precision", type=PRECISION_CHOICE, default="auto", show_default=True,
+                     help="auto picks INT8 on the CPU when the model has it."),
+        click.option("--height", type=click.IntRange(16, 4096), default=None,
+                     help="Network input height [default: the model's]."),
+        click.option("--scales", default=None, metavar="S1,S2,..",
+                     help="Average maps over these multiples of the height, e.g. 1,0.75,0.5."),
+        click.option("--flip", is_flag=True, help="Also average with the mirrored image."),
+        click.option("--parser", "parser_preset", default="default", show_default=True,
+                     type=click.Choice(["default", "openpose", "lightweight", "cmu-python"]),
+                     help="Parser preset (see README)."),
+        click.option("--parser-option", "-P", "parser_options", multiple=True, metavar="KEY=VALUE",
+                     help="Override one parser setting, e.g. -P min_parts=4 (repeatable)."),
+        click.option("--threads", type=click.IntRange(1, 256), default=None,
+                     help="CPU threads for the network [default: all cores]."),
+    ]
+    for opt in reversed(options):
+        func = opt(func)
+    return func
+
+
+def build_estimator(model, profile, device, precision, height, scales, flip, parser_preset, parser_options, threads):
+    """A PoseEstimator from the options of :func:`estimator_options`."""
+    from ..estimator import PoseEstimator
+
+    return PoseEstimator(
+        model,
+        device=device,
+        precision=precision,
+        profile=profile,
+        parser=parser_preset,
+        parser_options=parse_parser_options(parser_options),
+        height=height,
+        scales=parse_scales(scales),
+        flip=flip,
+        threads=threads,
+    )
+
+
+def pose_errors(func):
+    """Turn library errors escaping a command into ``Error: ...`` and exit 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except PoseError as exc:
+            raise fail(exc) from None
+
+    return wrapper
+
+
+def stdout_is_tty() -> bool:
+    return sys.stdout.isatty()

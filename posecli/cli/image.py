@@ -1,0 +1,124 @@
+"""``posecli image``: people in photos, as JSON and annotated images."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+import cv2
+
+from ..errors import OutputError, PoseError
+from ..render import Renderer
+from ..sources import read_image
+from ..writers import AtomicFile, ResultWriter, openpose_filename
+from .common import FORMAT_CHOICE, build_estimator, estimator_options, fail, report_error, say
+
+EPILOG = """\b
+Examples:
+  posecli image photo.jpg                                # JSON on stdout
+  posecli image photo.jpg --out photo.json --render photo_pose.jpg
+  posecli image a.jpg b.jpg --format openpose --out poses/
+  posecli image photo.jpg --format coco --scales 1,0.75 --flip
+"""
+
+
+@click.command("image", epilog=EPILOG)
+@click.argument("photos", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
+              help="JSON file, or a directory for one file per photo [default: stdout].")
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default="posecli", show_default=True,
+              help="posecli (named keypoints), openpose (CMU 1.3 JSON) or coco (keypoint results).")
+@click.option("--render", "-r", type=click.Path(path_type=Path), default=None,
+              help="Annotated image file (one photo) or directory (several).")
+@click.option("--verbose", "-v", is_flag=True, help="Say which model and provider ran, and the time per photo.")
+@estimator_options
+def image_command(photos, out, fmt, render, verbose, **est_opts):
+    """Find people in PHOTOS and write their skeletons.
+
+    Keypoints are in image pixels; missing ones are null (posecli format).
+    """
+    out_is_dir = out is not None and (out.is_dir() or str(out).endswith(("/", "\\")) or (fmt == "openpose" and len(photos) > 1))
+    render_is_dir = render is not None and (render.is_dir() or len(photos) > 1 or str(render).endswith(("/", "\\")))
+    _check_output(out, out_is_dir)
+    _check_output(render, render_is_dir)
+    if fmt == "openpose" and out is None and len(photos) > 1:
+        raise click.UsageError("--format openpose writes one file per photo: give --out a directory")
+
+    try:
+        est = build_estimator(**est_opts)
+    except PoseError as exc:
+        raise fail(exc) from None
+    if verbose:
+        info = est.model.info
+        say(f"model: {est.model.path} ({info.name}, {info.precision}, skeleton {info.skeleton.name})")
+        say(f"provider: {est.model.provider}; input height {est.height}, scales {list(est.scales)}, flip {est.flip}")
+
+    renderer = Renderer()
+    model_name = est.model.info.name
+    writer = None if out_is_dir else ResultWriter(fmt, out, model=model_name, skeleton=est.skeleton)
+    failed = 0
+    try:
+        for photo in photos:
+            try:
+                t0 = time.perf_counter()
+                image = read_image(photo)
+                frame = est(image, source=str(photo))
+                elapsed = time.perf_counter() - t0
+                if out_is_dir:
+                    name = openpose_filename(photo) if fmt == "openpose" else f"{photo.stem}.json"
+                    one = ResultWriter(fmt, out / name, model=model_name, skeleton=est.skeleton)
+                    one.add(frame)
+                    one.close()
+                else:
+                    writer.add(frame)
+                if render is not None:
+                    target = render / f"{photo.stem}_rendered.jpg" if render_is_dir else render
+                    _write_image(target, renderer(image, frame.people))
+                if verbose:
+                    say(f"{photo}: {len(frame.people)} people, {elapsed * 1000:.0f} ms")
+            except (PoseError, OSError) as exc:
+                failed += 1
+                report_error(exc if isinstance(exc, PoseError) else OutputError(str(exc), path=photo))
+    except BaseException:
+        if writer is not None:
+            writer.close(complete=False, keep_partial=False)
+        raise
+    if writer is not None:
+        writer.close()
+    if failed:
+        raise click.exceptions.Exit(1)
+
+
+def _check_output(path: Path | None, is_dir: bool) -> None:
+    """Fail before any work when an output cannot be written."""
+    if path is None:
+        return
+    try:
+        if is_dir:
+            path.mkdir(parents=True, exist_ok=True)
+            probe = path
+        else:
+            if path.is_dir():
+                raise OutputError("is a directory; give a file name", path=path)
+            probe = path.parent if str(path.parent) else Path(".")
+            if not probe.is_dir():
+                raise OutputError("output directory does not exist", path=probe)
+        import os
+
+        if not os.access(probe, os.W_OK):
+            raise OutputError("output directory is not writable", path=probe)
+    except OutputError as exc:
+        raise fail(exc) from None
+    except OSError as exc:
+        raise fail(OutputError(f"cannot create output directory ({exc.strerror})", path=path)) from None
+
+
+def _write_image(path: Path, image) -> None:
+    """Encode by the file's extension and write atomically."""
+    ext = path.suffix.lower() or ".jpg"
+    ok, buf = cv2.imencode(ext, image)
+    if not ok:
+        raise OutputError(f"cannot encode an image as '{ext}'", path=path)
+    with AtomicFile(path, "wb") as f:
+        f.write(buf.tobytes())

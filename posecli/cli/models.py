@@ -1,0 +1,109 @@
+"""``posecli models``: import, list and inspect the models in the store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..errors import ModelError, PoseError
+from ..store import list_models, model_path, store_dir
+from .common import DEVICE_CHOICE, PRECISION_CHOICE, fail, say
+
+
+@click.group("models", epilog="""\b
+Examples:
+  posecli models import ../shared/models/human-pose-estimation-0001/FP16-INT8/
+  posecli models list
+  posecli models info human-pose-estimation-0001
+""")
+def models_group():
+    """Import, list and inspect pose models (store: $POSECLI_MODELS or ~/.cache/posecli/models)."""
+
+
+@models_group.command("import", epilog="""\b
+Examples:
+  posecli models import ../shared/models/human-pose-estimation-0001/FP16-INT8/
+  posecli models import hpe.xml --precision all --name hpe
+""")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--name", default=None, help="Name in the store [default: the IR's file name].")
+@click.option("--precision", type=click.Choice(["fp32", "int8", "all"]), default="all", show_default=True,
+              help="fp32: float network; int8: keep the IR's INT8 quantization (QDQ); all: both.")
+@click.option("--force", is_flag=True, help="Convert again even if the model is already in the store.")
+@click.option("--quiet", "-q", is_flag=True, help="Say nothing on success.")
+def import_command(path, name, precision, force, quiet):
+    """Convert an OpenVINO IR (.xml + .bin, or their folder) into an ONNX model in the store."""
+    try:
+        xml = _find_ir(path)
+        name = name or xml.stem
+        store = store_dir()
+        store.mkdir(parents=True, exist_ok=True)
+        precisions = ["fp32", "int8"] if precision == "all" else [precision]
+        from ..importers.openvino import import_openvino_ir
+
+        for prec in precisions:
+            target = model_path(name, prec, store)
+            if target.exists() and not force:
+                say(f"{name} ({prec}) is already imported: {target}", quiet=quiet)
+                continue
+            import_openvino_ir(xml, target, precision=prec)
+            say(f"imported {name} ({prec}): {target}", quiet=quiet)
+    except PoseError as exc:
+        raise fail(exc) from None
+    except OSError as exc:
+        raise fail(ModelError(f"cannot write the model store ({exc.strerror})", path=store_dir())) from None
+
+
+def _find_ir(path: Path) -> Path:
+    if not path.exists():
+        raise ModelError("no such file or directory", path=path)
+    if path.is_dir():
+        xmls = sorted(path.glob("*.xml"))
+        if len(xmls) != 1:
+            raise ModelError(f"expected one OpenVINO .xml in the folder, found {len(xmls)}", path=path)
+        return xmls[0]
+    if path.suffix.lower() != ".xml":
+        raise ModelError("not an OpenVINO IR (.xml)", path=path)
+    return path
+
+
+@models_group.command("list", epilog="\b\nExample:\n  posecli models list")
+def list_command():
+    """List the models in the store."""
+    models = list_models()
+    click.echo(f"store: {store_dir()}")
+    if not models:
+        click.echo("no models yet: posecli models import PATH/TO/human-pose-estimation-0001.xml")
+        return
+    width = max(len(m.name) for m in models)
+    for m in models:
+        size = m.path.stat().st_size / 1e6
+        click.echo(f"{m.name:<{width}}  {m.precision:<5}  {size:6.1f} MB  {m.path}")
+
+
+@models_group.command("info", epilog="""\b
+Examples:
+  posecli models info human-pose-estimation-0001
+  posecli models info model.onnx --profile body25 --device cpu --json
+""")
+@click.argument("model", required=False)
+@click.option("--device", type=DEVICE_CHOICE, default="auto", show_default=True)
+@click.option("--precision", type=PRECISION_CHOICE, default="fp32", show_default=True)
+@click.option("--profile", default=None, help="Skeleton profile for a model without metadata.")
+@click.option("--json", "as_json", is_flag=True, help="Print the description as JSON.")
+def info_command(model, device, precision, profile, as_json):
+    """Describe MODEL (a store name or an ONNX path): skeleton, I/O, provider that runs it."""
+    from ..model import PoseModel
+
+    try:
+        pm = PoseModel.load(model, device=device, precision=precision, profile=profile)
+    except PoseError as exc:
+        raise fail(exc) from None
+    desc = pm.describe()
+    if as_json:
+        click.echo(json.dumps(desc, indent=2))
+        return
+    for key, value in desc.items():
+        click.echo(f"{key + ':':<15}{value}")

@@ -1,0 +1,53 @@
+"""Typed errors raised by the posecli library.
+
+The library never prints; it raises one of these. The CLI turns them into a one-line
+``Error: <file>: <what is wrong>`` and exit code 1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class PoseError(Exception):
+    """Base class of every error posecli raises on purpose.
+
+    ``path`` (optional) names the file the error is about; ``str(error)`` is then
+    ``"<path>: <message>"`` so that callers can report it on one line.
+    """
+
+    def __init__(self, message: str, path: str | Path | None = None):
+        self.message = message
+        self.path = None if path is None else str(path)
+        super().__init__(f"{self.path}: {message}" if self.path else message)
+
+
+class InputError(PoseError):
+    """An input (image, video, folder) is missing, unreadable or not what it claims to be."""
+
+
+class ModelError(PoseError):
+    """A model is missing, is not ONNX, lacks metadata, or does not match its skeleton."""
+
+
+class DeviceError(PoseError):
+    """The requested execution device (CUDA, TensorRT) cannot be used."""
+
+
+class OutputError(PoseError):
+    """An output file or directory cannot be written."""
+
+
+class ParserError(PoseError):
+    """Maps given to the parser have the wrong shape or layout."""
+
+
+class MissingExtraError(PoseError):
+    """An optional dependency is not installed; the message says what to pip install."""
+
+    def __init__(self, module: str, extra: str, purpose: str):
+        self.module = module
+        self.extra = extra
+        super().__init__(
+            f"{purpose} needs the '{module}' package: pip install 'posecli[{extra}]'"
+        )

@@ -1,0 +1,183 @@
+"""From a BGR image to people: preprocess, network, map fusion, parser, back to pixels.
+
+:class:`PoseEstimator` is the library's main entry point::
+
+    from posecli import PoseEstimator
+    est = PoseEstimator()                 # default model, auto device
+    frame = est(cv2.imread("photo.jpg"))  # Frame with people in image pixels
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import cv2
+import numpy as np
+
+from .errors import InputError
+from .model import PoseModel
+from .parser import ParserConfig, get_preset, parse
+from .preprocess import Letterbox, as_bgr, fit_size, letterbox, to_tensor
+from .types import Frame, Person
+
+
+@dataclass
+class Maps:
+    """Heatmaps (C_h, h, w) and PAFs (C_p, h, w) on the base-scale network-input grid."""
+
+    heatmaps: np.ndarray
+    pafs: np.ndarray
+    box: Letterbox
+    stride: int
+
+
+class PoseEstimator:
+    """A loaded model plus preprocessing and parser settings; call it on BGR images.
+
+    ``model``: a :class:`PoseModel`, a store name or an ONNX path (None: the default model).
+    ``height``: network input height (default: the model's native height).
+    ``scales``: multiples of ``height`` whose maps are averaged; ``flip``: also average
+    with the mirrored image. ``parser``: a preset name or a :class:`ParserConfig`;
+    ``parser_options`` override single fields of it.
+    """
+
+    def __init__(
+        self,
+        model: PoseModel | str | None = None,
+        *,
+        device: str = "auto",
+        precision: str = "auto",
+        profile: str | None = None,
+        parser: str | ParserConfig = "default",
+        parser_options: dict | None = None,
+        height: int | None = None,
+        scales: Sequence[float] = (1.0,),
+        flip: bool = False,
+        threads: int | None = None,
+    ):
+        if isinstance(model, PoseModel):
+            self.model = model
+        else:
+            self.model = PoseModel.load(model, device=device, precision=precision, profile=profile, threads=threads)
+        config = get_preset(parser) if isinstance(parser, str) else parser
+        if parser_options:
+            config = config.replace(**parser_options)
+        self.parser_config = config
+        info = self.model.info
+        self.height = int(height or info.size_hw[0])
+        if self.height < info.stride:
+            raise InputError(f"network height {self.height} is below the stride {info.stride}")
+        self.scales = tuple(float(s) for s in scales) or (1.0,)
+        if any(s <= 0 for s in self.scales):
+            raise InputError("scales must be positive")
+        self.flip = bool(flip)
+
+    @property
+    def skeleton(self):
+        return self.model.info.skeleton
+
+    # -- the pipeline ---------------------------------------------------------------------------
+    def __call__(self, image: np.ndarray, source: str = "") -> Frame:
+        """People in one BGR (H, W, 3) uint8 image, in image pixels."""
+        maps = self.maps(image)
+        return self.parse(maps, source=source)
+
+    def parse(self, maps: Maps, source: str = "", index: int | None = None, timestamp: float | None = None) -> Frame:
+        """Parser on fused maps, keypoints mapped back to the image's pixels."""
+        people = parse(maps.heatmaps, maps.pafs, self.skeleton, self.parser_config, stride=maps.stride)
+        out = [
+            Person(maps.box.to_image(p.xy), p.scores, p.score, p.skeleton, p.track_id)
+            for p in people
+        ]
+        return Frame(out, maps.box.image_wh, source=source, index=index, timestamp=timestamp)
+
+    def maps(self, image: np.ndarray) -> Maps:
+        """Network maps for one image, fused over scales and flip, on the base-scale grid."""
+        image = as_bgr(image)
+        info = self.model.info
+        base = base_letterbox(image.shape, self.height, info.stride)
+        acc_hm = acc_paf = 0.0
+        for s in self.scales:
+            height = max(info.stride, int(round(self.height * s)))
+            padded, box = letterbox(image, height, info.stride, info.pad_value)
+            hm, paf = self._run_one(padded)
+            if box != base:
+                hm, paf = self._to_grid(hm, paf, box, base)
+            acc_hm = acc_hm + hm
+            acc_paf = acc_paf + paf
+        n = len(self.scales)
+        return Maps(acc_hm / n, acc_paf / n, base, info.stride)
+
+    def maps_batch(self, images: Iterable[np.ndarray]) -> list[Maps]:
+        """Single-scale maps for frames of one size in one network run (video, batches)."""
+        info = self.model.info
+        padded, boxes = zip(*(letterbox(as_bgr(im), self.height, info.stride, info.pad_value) for im in images))
+        batch = to_tensor(np.stack(padded), info)
+        hm, paf = self._run_tensor(batch)
+        return [Maps(hm[i], paf[i], boxes[i], info.stride) for i in range(len(boxes))]
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def _run_one(self, padded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(C, h, w) maps for one padded image, averaged with its mirror when ``flip``."""
+        batch = to_tensor(padded, self.model.info)
+        hm, paf = self._run_tensor(batch)
+        return hm[0], paf[0]
+
+    def _run_tensor(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if not self.flip:
+            return self.model.run(batch)
+        both = np.concatenate([batch, batch[..., ::-1]], axis=0)
+        hm, paf = self.model.run(np.ascontiguousarray(both))
+        n = batch.shape[0]
+        fhm, fpaf = unflip_maps(hm[n:], paf[n:], self.skeleton)
+        return (hm[:n] + fhm) / 2, (paf[:n] + fpaf) / 2
+
+    def _to_grid(self, hm, paf, box: Letterbox, base: Letterbox):
+        """Resample maps of another scale onto the base grid (one affine per axis)."""
+        st = self.model.info.stride
+        c = (st - 1) / 2
+        hb, wb = base.input_wh[1] // st, base.input_wh[0] // st
+        # base map cell u -> base input px -> image px -> this input px -> this map cell
+        u = np.array([[0.0, 0.0], [1.0, 1.0]])
+        img = base.to_image(u * st + c)
+        v = (box.to_input(img) - c) / st
+        a = v[1] - v[0]
+        b = v[0]
+        m = np.array([[a[0], 0, b[0]], [0, a[1], b[1]]], dtype=np.float32)
+        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+
+        def warp(maps):
+            hwc = np.ascontiguousarray(maps.transpose(1, 2, 0))
+            out = cv2.warpAffine(hwc, m, (wb, hb), flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            return out.reshape(hb, wb, -1).transpose(2, 0, 1)
+
+        return warp(hm), warp(paf)
+
+
+def base_letterbox(shape, height: int, stride: int) -> Letterbox:
+    """The :class:`Letterbox` an image of ``shape`` gets at ``height``, without resizing it."""
+    ih, iw = shape[:2]
+    resized, padded = fit_size((iw, ih), height, stride)
+    return Letterbox((iw, ih), resized, padded)
+
+
+def unflip_maps(hm: np.ndarray, paf: np.ndarray, skeleton) -> tuple[np.ndarray, np.ndarray]:
+    """Maps of mirrored inputs (N, C, h, w) -> maps aligned with the unmirrored inputs.
+
+    Mirror back along x, swap left/right part channels, move each limb's PAF to its
+    mirror limb (reversing its direction where the skeleton stores it reversed) and negate
+    the x component.
+    """
+    hm = hm[..., ::-1]
+    paf = paf[..., ::-1]
+    k = skeleton.num_parts
+    order = list(skeleton.flip_parts) + list(range(k, hm.shape[1]))
+    out_hm = hm[:, order]
+    out_paf = np.empty_like(paf)
+    for limb, (cx, cy) in enumerate(skeleton.paf_channels):
+        twin, sign = skeleton.flip_limbs[limb]
+        tx, ty = skeleton.paf_channels[twin]
+        out_paf[:, cx] = -sign * paf[:, tx]
+        out_paf[:, cy] = sign * paf[:, ty]
+    return out_hm, out_paf

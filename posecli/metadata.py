@@ -1,0 +1,244 @@
+"""The model metadata record: everything posecli needs to know about an ONNX model.
+
+The record is a small JSON object. It lives in the ONNX file's ``metadata_props`` under the
+key ``posecli`` (models made by ``posecli models import`` and ``posecli export``), or in a
+sidecar file ``<model>.json`` next to a model made elsewhere. A model with neither can
+still be run by naming a built-in skeleton profile (``--profile coco18``); the rest is then
+guessed from the session (see :func:`guess_metadata`). The format is documented in
+``docs/model-format.md``.
+
+Example (the default model)::
+
+    {
+      "format": 1,
+      "name": "human-pose-estimation-0001",
+      "skeleton": "coco18",                 # a profile name, or a full skeleton record
+      "input": {"name": "data", "size_hw": [256, 456], "color": "bgr",
+                "mean": [0, 0, 0], "scale": [1, 1, 1], "pad_value": [0, 0, 0]},
+      "outputs": {"heatmaps": {"name": "Mconv7_stage2_L2", "start": 0},
+                  "pafs": {"name": "Mconv7_stage2_L1", "start": 0}},
+      "stride": 8,
+      "precision": "fp32",
+      "source": "...", "license": "Apache-2.0"
+    }
+
+The network sees ``(pixel - mean) * scale`` per channel, in the colour order ``color``;
+padding added by the preprocessing uses ``pad_value`` (in pixel units, before
+normalisation). ``start`` is the first channel of the maps in that output, for networks
+that concatenate heatmaps and PAFs into a single output.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from .errors import ModelError
+from .skeleton import Skeleton, get_profile
+
+METADATA_KEY = "posecli"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """Where one kind of map lives: the output's name and its first channel."""
+
+    name: str
+    start: int = 0
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Parsed metadata of one model (see the module docstring for the JSON form).
+
+    ``size_hw`` is the network's native input (height, width); ``stride`` the ratio of
+    input pixels to map cells.
+    """
+
+    name: str
+    skeleton: Skeleton
+    input_name: str
+    size_hw: tuple[int, int]
+    heatmaps: OutputSpec
+    pafs: OutputSpec
+    stride: int = 8
+    color: str = "bgr"
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    scale: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    pad_value: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    precision: str = "fp32"
+    source: str = ""
+    license: str = ""
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        if self.color not in ("bgr", "rgb"):
+            raise ModelError(f"metadata: color must be 'bgr' or 'rgb', not '{self.color}'")
+        if self.stride < 1:
+            raise ModelError(f"metadata: stride must be positive, not {self.stride}")
+        if len(self.size_hw) != 2 or min(self.size_hw) < self.stride:
+            raise ModelError(f"metadata: bad input size {self.size_hw}")
+
+    # -- JSON ----------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        from .skeleton import PROFILES
+
+        builtin = PROFILES.get(self.skeleton.name)
+        skeleton = self.skeleton.name if builtin == self.skeleton else self.skeleton.to_dict()
+        d = {
+            "format": FORMAT_VERSION,
+            "name": self.name,
+            "skeleton": skeleton,
+            "input": {
+                "name": self.input_name,
+                "size_hw": list(self.size_hw),
+                "color": self.color,
+                "mean": list(self.mean),
+                "scale": list(self.scale),
+                "pad_value": list(self.pad_value),
+            },
+            "outputs": {
+                "heatmaps": {"name": self.heatmaps.name, "start": self.heatmaps.start},
+                "pafs": {"name": self.pafs.name, "start": self.pafs.start},
+            },
+            "stride": self.stride,
+            "precision": self.precision,
+            "source": self.source,
+            "license": self.license,
+        }
+        d.update(self.extra)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1)
+
+    @classmethod
+    def from_dict(cls, d: dict, origin: str = "metadata") -> "ModelInfo":
+        """Parse a metadata record; :class:`ModelError` names ``origin`` when it is malformed."""
+        try:
+            if int(d.get("format", FORMAT_VERSION)) > FORMAT_VERSION:
+                raise ModelError(
+                    f"{origin}: metadata format {d['format']} is newer than this posecli "
+                    f"understands ({FORMAT_VERSION}); upgrade posecli"
+                )
+            sk = d["skeleton"]
+            skeleton = get_profile(sk) if isinstance(sk, str) else Skeleton.from_dict(sk)
+            inp = d["input"]
+            outs = d["outputs"]
+            known = {"format", "name", "skeleton", "input", "outputs", "stride", "precision",
+                     "source", "license"}
+            return cls(
+                name=str(d.get("name", "model")),
+                skeleton=skeleton,
+                input_name=str(inp["name"]),
+                size_hw=(int(inp["size_hw"][0]), int(inp["size_hw"][1])),
+                heatmaps=_output_spec(outs["heatmaps"]),
+                pafs=_output_spec(outs["pafs"]),
+                stride=int(d.get("stride", 8)),
+                color=str(inp.get("color", "bgr")).lower(),
+                mean=_triple(inp.get("mean", 0.0)),
+                scale=_triple(inp.get("scale", 1.0)),
+                pad_value=_triple(inp.get("pad_value", 0.0)),
+                precision=str(d.get("precision", "fp32")),
+                source=str(d.get("source", "")),
+                license=str(d.get("license", "")),
+                extra={k: v for k, v in d.items() if k not in known},
+            )
+        except ModelError:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise ModelError(f"{origin}: malformed posecli metadata ({exc!r})") from None
+
+    @classmethod
+    def from_json(cls, text: str, origin: str = "metadata") -> "ModelInfo":
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ModelError(f"{origin}: metadata is not valid JSON ({exc.msg})") from None
+        if not isinstance(d, dict):
+            raise ModelError(f"{origin}: metadata must be a JSON object")
+        return cls.from_dict(d, origin)
+
+    def with_changes(self, **changes) -> "ModelInfo":
+        return replace(self, **changes)
+
+
+def _output_spec(value) -> OutputSpec:
+    if isinstance(value, str):
+        return OutputSpec(value, 0)
+    return OutputSpec(str(value["name"]), int(value.get("start", 0)))
+
+
+def _triple(value) -> tuple[float, float, float]:
+    if isinstance(value, (int, float)):
+        return (float(value),) * 3
+    vals = tuple(float(v) for v in value)
+    if len(vals) == 1:
+        return vals * 3
+    if len(vals) != 3:
+        raise ValueError(f"expected 1 or 3 numbers, got {len(vals)}")
+    return vals  # type: ignore[return-value]
+
+
+def sidecar_path(model_path: str | Path) -> Path:
+    """``model.onnx`` -> ``model.json``: where a sidecar record for a model lives."""
+    return Path(model_path).with_suffix(".json")
+
+
+def embed_metadata(model_proto, info: ModelInfo) -> None:
+    """Store ``info`` in an ``onnx.ModelProto``'s metadata_props (replacing an older record)."""
+    props = model_proto.metadata_props
+    for i in reversed(range(len(props))):
+        if props[i].key == METADATA_KEY:
+            del props[i]
+    entry = props.add()
+    entry.key = METADATA_KEY
+    entry.value = info.to_json()
+
+
+def guess_metadata(
+    profile: Skeleton,
+    input_name: str,
+    input_shape: list,
+    outputs: dict[str, list],
+    name: str = "model",
+) -> ModelInfo:
+    """Metadata for a model that has none, from a skeleton profile and the session's I/O.
+
+    ``outputs`` maps output names to shapes (N, C, H, W; dims may be None or strings).
+    Heatmaps and PAFs are told apart by their channel counts; a single output holding both
+    is taken as heatmaps first, then PAFs (OpenPose's layout). Normalisation is CMU
+    OpenPose's: BGR, ``(pixel - 128) / 256``.
+    """
+    n_hm, n_paf = profile.num_heatmaps, profile.num_pafs
+    channels = {k: (v[1] if len(v) == 4 else None) for k, v in outputs.items()}
+    hm = [k for k, c in channels.items() if c == n_hm]
+    paf = [k for k, c in channels.items() if c == n_paf]
+    both = [k for k, c in channels.items() if c == n_hm + n_paf]
+    if hm and paf:
+        heatmaps, pafs = OutputSpec(hm[-1]), OutputSpec(paf[-1])
+    elif both:
+        heatmaps, pafs = OutputSpec(both[-1], 0), OutputSpec(both[-1], n_hm)
+    else:
+        shown = ", ".join(f"{k} {v}" for k, v in outputs.items())
+        raise ModelError(
+            f"outputs ({shown}) do not match skeleton '{profile.name}' "
+            f"({n_hm} heatmap and {n_paf} PAF channels)"
+        )
+    h = input_shape[2] if len(input_shape) == 4 and isinstance(input_shape[2], int) else 368
+    w = input_shape[3] if len(input_shape) == 4 and isinstance(input_shape[3], int) else 656
+    return ModelInfo(
+        name=name,
+        skeleton=profile,
+        input_name=input_name,
+        size_hw=(h, w),
+        heatmaps=heatmaps,
+        pafs=pafs,
+        stride=8,
+        color="bgr",
+        mean=(128.0, 128.0, 128.0),
+        scale=(1 / 256, 1 / 256, 1 / 256),
+        pad_value=(128.0, 128.0, 128.0),
+    )

@@ -1,0 +1,249 @@
+"""Loading an ONNX pose network with its metadata, choosing providers, running it.
+
+``PoseModel.load`` resolves a model (store name or path), reads its posecli metadata
+(embedded, sidecar, or guessed from a skeleton profile), opens an onnxruntime session on
+the requested device, and checks input/output names and channel counts once. ``run``
+takes a normalised (N, 3, H, W) float32 batch and returns the heatmaps and PAFs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DeviceError, ModelError
+from .metadata import METADATA_KEY, ModelInfo, guess_metadata, sidecar_path
+from .skeleton import get_profile
+from .store import model_path, looks_like_path, resolve_model
+
+DEVICES = ("auto", "cpu", "cuda", "tensorrt")
+PRECISIONS = ("auto", "fp32", "int8", "fp16")
+
+_PROVIDER_OF_DEVICE = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+}
+
+
+def _ort():
+    import onnxruntime as ort
+
+    ort.set_default_logger_severity(3)  # onnxruntime warns on stderr otherwise
+    return ort
+
+
+def available_devices() -> list[str]:
+    """Devices whose onnxruntime provider is compiled in (CUDA may still fail to load)."""
+    providers = set(_ort().get_available_providers())
+    return [d for d, p in _PROVIDER_OF_DEVICE.items() if p in providers]
+
+
+@dataclass
+class PoseModel:
+    """An opened pose network: its file, metadata, session and the provider that runs it."""
+
+    path: Path
+    info: ModelInfo
+    session: object
+    provider: str
+
+    # -- loading -----------------------------------------------------------------------------
+    @classmethod
+    def load(
+        cls,
+        ref: str | Path | None = None,
+        device: str = "auto",
+        precision: str = "auto",
+        profile: str | None = None,
+        threads: int | None = None,
+    ) -> "PoseModel":
+        """Open a model by store name or path (``None``: the default model).
+
+        ``device``: ``auto`` (CUDA when it actually loads, else CPU), ``cpu``, ``cuda``,
+        ``tensorrt``. ``precision``: ``auto`` picks the INT8 variant of a stored model on
+        the CPU when it has been imported, else float32. ``profile`` names a built-in
+        skeleton for models without posecli metadata.
+        """
+        if device not in DEVICES:
+            raise DeviceError(f"unknown device '{device}' (choose from {', '.join(DEVICES)})")
+        if precision not in PRECISIONS:
+            raise ModelError(f"unknown precision '{precision}' (choose from {', '.join(PRECISIONS)})")
+        path = _resolve(ref, device, precision)
+        session, provider = _open_session(path, device, threads)
+        info = _read_metadata(path, session, profile)
+        model = cls(path=path, info=info, session=session, provider=provider)
+        model._check_io()
+        return model
+
+    # -- running -----------------------------------------------------------------------------
+    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 3, H, W) float32 normalised input -> heatmaps (N, C_h, h, w), PAFs (N, C_p, h, w).
+
+        C_h and C_p are the skeleton's heatmap and PAF channel counts; h, w = H / stride,
+        W / stride.
+        """
+        info = self.info
+        names = list(dict.fromkeys([info.heatmaps.name, info.pafs.name]))
+        outs = dict(zip(names, self.session.run(names, {info.input_name: batch})))
+        sk = info.skeleton
+        hm = outs[info.heatmaps.name][:, info.heatmaps.start : info.heatmaps.start + sk.num_heatmaps]
+        paf = outs[info.pafs.name][:, info.pafs.start : info.pafs.start + sk.num_pafs]
+        if hm.shape[1] != sk.num_heatmaps or paf.shape[1] != sk.num_pafs:
+            raise ModelError(
+                f"outputs have {hm.shape[1]} heatmap and {paf.shape[1]} PAF channels, skeleton "
+                f"'{sk.name}' needs {sk.num_heatmaps} and {sk.num_pafs}",
+                path=self.path,
+            )
+        return hm, paf
+
+    @property
+    def device(self) -> str:
+        """``cpu``, ``cuda`` or ``tensorrt``: which provider actually runs the network."""
+        for dev, prov in _PROVIDER_OF_DEVICE.items():
+            if prov == self.provider:
+                return dev
+        return self.provider
+
+    def describe(self) -> dict:
+        """A plain summary for ``models info`` and ``--verbose``."""
+        sess = self.session
+        return {
+            "path": str(self.path),
+            "name": self.info.name,
+            "precision": self.info.precision,
+            "skeleton": self.info.skeleton.name,
+            "parts": self.info.skeleton.num_parts,
+            "limbs": self.info.skeleton.num_limbs,
+            "input": {i.name: i.shape for i in sess.get_inputs()},
+            "outputs": {o.name: o.shape for o in sess.get_outputs()},
+            "input_size_hw": list(self.info.size_hw),
+            "stride": self.info.stride,
+            "color": self.info.color,
+            "provider": self.provider,
+            "license": self.info.license,
+            "source": self.info.source,
+        }
+
+    # -- checks ------------------------------------------------------------------------------
+    def _check_io(self) -> None:
+        info, sk = self.info, self.info.skeleton
+        inputs = {i.name: i for i in self.session.get_inputs()}
+        outputs = {o.name: o for o in self.session.get_outputs()}
+        if info.input_name not in inputs:
+            raise ModelError(
+                f"metadata names input '{info.input_name}', the network has {sorted(inputs)}",
+                path=self.path,
+            )
+        shape = inputs[info.input_name].shape
+        if len(shape) != 4 or shape[1] not in (3, None) and not isinstance(shape[1], str):
+            raise ModelError(f"input '{info.input_name}' must be N x 3 x H x W, not {shape}", path=self.path)
+        for kind, spec, need in (
+            ("heatmap", info.heatmaps, sk.num_heatmaps),
+            ("PAF", info.pafs, sk.num_pafs),
+        ):
+            if spec.name not in outputs:
+                raise ModelError(
+                    f"metadata names {kind} output '{spec.name}', the network has {sorted(outputs)}",
+                    path=self.path,
+                )
+            oshape = outputs[spec.name].shape
+            if len(oshape) != 4:
+                raise ModelError(f"output '{spec.name}' must be N x C x H x W, not {oshape}", path=self.path)
+            channels = oshape[1]
+            if isinstance(channels, int) and channels < spec.start + need:
+                raise ModelError(
+                    f"output '{spec.name}' has {channels} channels; skeleton '{sk.name}' needs "
+                    f"{need} {kind} channels from channel {spec.start}",
+                    path=self.path,
+                )
+
+
+def _resolve(ref, device: str, precision: str) -> Path:
+    """The model file, with precision ``auto`` choosing INT8 on the CPU when it exists."""
+    if ref is not None and looks_like_path(str(ref)):
+        return resolve_model(str(ref))
+    if precision == "auto":
+        if device == "cpu" or (device == "auto" and "cuda" not in available_devices()):
+            candidate = model_path(str(ref) if ref else _default_name(), "int8")
+            if candidate.exists():
+                return candidate
+        precision = "fp32"
+    return resolve_model(None if ref is None else str(ref), precision)
+
+
+def _default_name() -> str:
+    from .store import DEFAULT_MODEL
+
+    return DEFAULT_MODEL
+
+
+def _open_session(path: Path, device: str, threads: int | None):
+    """An onnxruntime session on ``device``; returns it and the provider that runs it."""
+    ort = _ort()
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    if threads:
+        opts.intra_op_num_threads = threads
+    available = ort.get_available_providers()
+    if device == "cpu":
+        wanted = ["CPUExecutionProvider"]
+    elif device == "auto":
+        wanted = [p for p in ("CUDAExecutionProvider",) if p in available] + ["CPUExecutionProvider"]
+    else:
+        provider = _PROVIDER_OF_DEVICE[device]
+        if provider not in available:
+            raise DeviceError(
+                f"--device {device}: onnxruntime has no {provider} "
+                f"(install onnxruntime-gpu; available: {', '.join(available)})"
+            )
+        wanted = [provider, "CUDAExecutionProvider", "CPUExecutionProvider"] if device == "tensorrt" else [provider, "CPUExecutionProvider"]
+        wanted = list(dict.fromkeys(p for p in wanted if p in available))
+    try:
+        session = ort.InferenceSession(str(path), sess_options=opts, providers=wanted)
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "Protobuf" in text or "protobuf" in text or "parse" in text.lower():
+            raise ModelError("not an ONNX model (cannot be parsed)", path=path) from None
+        if device in ("cuda", "tensorrt") and ("CUDA" in text or "cuda" in text):
+            raise DeviceError(f"--device {device}: CUDA cannot be used ({text})") from None
+        raise ModelError(f"onnxruntime cannot load the model ({text})", path=path) from None
+    used = session.get_providers()[0]
+    if device in ("cuda", "tensorrt") and used != _PROVIDER_OF_DEVICE[device]:
+        raise DeviceError(
+            f"--device {device}: {_PROVIDER_OF_DEVICE[device]} did not load "
+            "(no GPU, or CUDA/cuDNN libraries missing); use --device cpu or auto"
+        )
+    return session, used
+
+
+def _read_metadata(path: Path, session, profile: str | None) -> ModelInfo:
+    """Embedded record, else sidecar JSON, else a guess from ``profile``."""
+    if profile is None:
+        meta = session.get_modelmeta().custom_metadata_map
+        if METADATA_KEY in meta:
+            return ModelInfo.from_json(meta[METADATA_KEY], origin=str(path))
+        side = sidecar_path(path)
+        if side.is_file():
+            return ModelInfo.from_json(side.read_text(encoding="utf-8"), origin=str(side))
+        raise ModelError(
+            "model has no posecli metadata and no sidecar "
+            f"{side.name}; name its skeleton with --profile (coco18, body25)",
+            path=path,
+        )
+    skeleton = get_profile(profile)
+    inp = session.get_inputs()[0]
+    outputs = {o.name: list(o.shape) for o in session.get_outputs()}
+    try:
+        return guess_metadata(skeleton, inp.name, list(inp.shape), outputs, name=path.stem)
+    except ModelError as exc:
+        raise ModelError(exc.message, path=path) from None
+
+
+def dump_metadata(info: ModelInfo) -> str:
+    """Pretty JSON of a metadata record (for ``models info --json``)."""
+    return json.dumps(info.to_dict(), indent=2)

@@ -1,0 +1,107 @@
+"""Resize keeping the aspect ratio, pad to the stride, and the one inverse mapping back.
+
+Pixel-centre convention throughout: pixel (row i, column j) has its centre at x = j, y = i.
+Resizing an image of width W to width w (as ``cv2.resize`` does) maps image x to network
+input ``x_in = (x + 0.5) * w / W - 0.5``; :meth:`Letterbox.to_image` is its inverse.
+Padding goes to the right and bottom, so it never shifts coordinates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .errors import InputError
+from .metadata import ModelInfo
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """How an image of ``image_wh`` became a network input of ``input_wh``.
+
+    ``resized_wh`` is the size of the resized image before padding; ``scale_xy`` the
+    per-axis ratios ``resized / image`` (equal up to rounding).
+    """
+
+    image_wh: tuple[int, int]
+    resized_wh: tuple[int, int]
+    input_wh: tuple[int, int]
+
+    @property
+    def scale_xy(self) -> tuple[float, float]:
+        return (self.resized_wh[0] / self.image_wh[0], self.resized_wh[1] / self.image_wh[1])
+
+    def to_image(self, xy: np.ndarray) -> np.ndarray:
+        """(..., 2) network-input x, y -> original image x, y (NaN stays NaN)."""
+        sx, sy = self.scale_xy
+        xy = np.asarray(xy, dtype=np.float64)
+        return (xy + 0.5) / np.array([sx, sy]) - 0.5
+
+    def to_input(self, xy: np.ndarray) -> np.ndarray:
+        """(..., 2) original image x, y -> network-input x, y."""
+        sx, sy = self.scale_xy
+        xy = np.asarray(xy, dtype=np.float64)
+        return (xy + 0.5) * np.array([sx, sy]) - 0.5
+
+
+def fit_size(image_wh: tuple[int, int], height: int, stride: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``(resized_wh, input_wh)`` for an image scaled to ``height``, padded to ``stride``."""
+    w, h = image_wh
+    if w < 1 or h < 1:
+        raise InputError(f"image has no pixels ({w}x{h})")
+    scale = height / h
+    rw = max(1, int(round(w * scale)))
+    rh = max(1, int(height))
+    pw = -(-rw // stride) * stride
+    ph = -(-rh // stride) * stride
+    return (rw, rh), (pw, ph)
+
+
+def letterbox(image: np.ndarray, height: int, stride: int, pad_value=(0, 0, 0)) -> tuple[np.ndarray, Letterbox]:
+    """Resize an (H, W, 3) uint8 image to ``height`` keeping aspect, pad right/bottom.
+
+    Returns the padded (h, w, 3) uint8 image (h, w multiples of ``stride``) and the
+    :class:`Letterbox` that maps points back.
+    """
+    ih, iw = image.shape[:2]
+    (rw, rh), (pw, ph) = fit_size((iw, ih), height, stride)
+    interp = cv2.INTER_AREA if rh < ih else cv2.INTER_CUBIC
+    resized = cv2.resize(image, (rw, rh), interpolation=interp)
+    if (pw, ph) != (rw, rh):
+        pad = [int(round(v)) for v in pad_value]
+        resized = cv2.copyMakeBorder(resized, 0, ph - rh, 0, pw - rw, cv2.BORDER_CONSTANT, value=pad)
+    return resized, Letterbox((iw, ih), (rw, rh), (pw, ph))
+
+
+def to_tensor(images: list[np.ndarray] | np.ndarray, info: ModelInfo) -> np.ndarray:
+    """BGR uint8 (h, w, 3) image(s) of one size -> normalised (N, 3, h, w) float32."""
+    if isinstance(images, np.ndarray) and images.ndim == 3:
+        images = images[None]
+    x = np.asarray(images, dtype=np.float32)
+    if info.color == "rgb":
+        x = x[..., ::-1]
+    x = (x - np.asarray(info.mean, np.float32)) * np.asarray(info.scale, np.float32)
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
+def as_bgr(image: np.ndarray, path: str = "") -> np.ndarray:
+    """Any decoded image (gray, BGR, BGRA; 8 or 16 bit) -> (H, W, 3) uint8 BGR."""
+    if image is None or image.size == 0:
+        raise InputError("image has no pixels", path=path or None)
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        lo, hi = float(np.nanmin(image)), float(np.nanmax(image))
+        span = hi - lo if hi > lo else 1.0
+        image = np.clip((image - lo) * (255.0 / span), 0, 255).astype(np.uint8)
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.ndim == 3 and image.shape[2] == 1:
+        return cv2.cvtColor(image[:, :, 0], cv2.COLOR_GRAY2BGR)
+    if image.ndim == 3 and image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    if image.ndim == 3 and image.shape[2] == 3:
+        return image
+    raise InputError(f"unsupported image layout {image.shape}", path=path or None)

@@ -1,0 +1,91 @@
+"""The user's model store: a directory of imported ONNX models.
+
+Location: ``$POSECLI_MODELS`` if set, else ``$XDG_CACHE_HOME/posecli/models``, else
+``~/.cache/posecli/models``. A model named ``NAME`` is stored as ``NAME.onnx`` (float32)
+and, when imported with INT8 quantization, ``NAME.int8.onnx`` beside it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ModelError
+
+DEFAULT_MODEL = "human-pose-estimation-0001"
+PRECISION_SUFFIX = {"fp32": ".onnx", "int8": ".int8.onnx", "fp16": ".fp16.onnx"}
+
+
+def store_dir() -> Path:
+    """The model store directory (not created here)."""
+    env = os.environ.get("POSECLI_MODELS")
+    if env:
+        return Path(env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME")
+    base = Path(cache).expanduser() if cache else Path.home() / ".cache"
+    return base / "posecli" / "models"
+
+
+def model_path(name: str, precision: str = "fp32", store: Path | None = None) -> Path:
+    """Where model ``name`` of ``precision`` lives (or would live) in the store."""
+    try:
+        suffix = PRECISION_SUFFIX[precision]
+    except KeyError:
+        raise ModelError(f"unknown precision '{precision}' (known: {', '.join(PRECISION_SUFFIX)})") from None
+    return (store or store_dir()) / f"{name}{suffix}"
+
+
+def looks_like_path(ref: str) -> bool:
+    """True when a ``--model`` value names a file rather than a model in the store."""
+    return os.sep in ref or "/" in ref or ref.endswith(".onnx") or Path(ref).exists()
+
+
+@dataclass(frozen=True)
+class StoredModel:
+    name: str
+    precision: str
+    path: Path
+
+
+def list_models(store: Path | None = None) -> list[StoredModel]:
+    """Every model file in the store, sorted by name then precision."""
+    root = store or store_dir()
+    if not root.is_dir():
+        return []
+    found = []
+    for path in sorted(root.glob("*.onnx")):
+        fname = path.name
+        precision = "fp32"
+        name = fname[: -len(".onnx")]
+        for prec, suffix in PRECISION_SUFFIX.items():
+            if prec != "fp32" and fname.endswith(suffix):
+                precision, name = prec, fname[: -len(suffix)]
+        found.append(StoredModel(name, precision, path))
+    return sorted(found, key=lambda m: (m.name, m.precision))
+
+
+def resolve_model(ref: str | None, precision: str = "fp32", store: Path | None = None) -> Path:
+    """The file for a ``--model`` value: a path, or a name in the store (default model if None).
+
+    Raises :class:`ModelError` naming the file, with a hint to import the default model.
+    """
+    ref = ref or DEFAULT_MODEL
+    if looks_like_path(ref):
+        path = Path(ref).expanduser()
+        if not path.exists():
+            raise ModelError("model file does not exist", path=path)
+        if path.is_dir():
+            raise ModelError("is a directory, not a model file", path=path)
+        return path
+    path = model_path(ref, precision, store)
+    if path.exists():
+        return path
+    hint = (
+        " (import it with: posecli models import PATH/TO/human-pose-estimation-0001.xml)"
+        if ref == DEFAULT_MODEL
+        else ""
+    )
+    if precision != "fp32" and model_path(ref, "fp32", store).exists():
+        hint = f" (import it with --precision {precision})"
+    raise ModelError(f"model '{ref}' ({precision}) is not in the model store{hint}", path=path)
