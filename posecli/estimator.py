@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -62,7 +63,7 @@ class PoseEstimator:
             self.model = PoseModel.load(model, device=device, precision=precision, profile=profile, threads=threads)
         config = get_preset(parser) if isinstance(parser, str) else parser
         if parser_options:
-            config = config.replace(**parser_options)
+            config = dataclasses.replace(config, **parser_options)
         self.parser_config = config
         info = self.model.info
         self.height = int(height or info.size_hw[0])

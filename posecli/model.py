@@ -32,7 +32,7 @@ _PROVIDER_OF_DEVICE = {
 def _ort():
     import onnxruntime as ort
 
-    ort.set_default_logger_severity(3)  # onnxruntime warns on stderr otherwise
+    ort.set_default_logger_severity(4)  # onnxruntime logs provider failures on stderr otherwise
     return ort
 
 
@@ -186,7 +186,7 @@ def _open_session(path: Path, device: str, threads: int | None):
     ort = _ort()
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.log_severity_level = 3
+    opts.log_severity_level = 4
     if threads:
         opts.intra_op_num_threads = threads
     available = ort.get_available_providers()

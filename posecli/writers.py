@@ -20,7 +20,6 @@ x, y, c with 0, 0, 0 for missing keypoints). ``coco``: a list of COCO keypoint r
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -28,7 +27,7 @@ import re
 import sys
 import tempfile
 from pathlib import Path
-from typing import IO, Iterable
+from typing import IO
 
 from .errors import OutputError
 from .types import Frame, Person
@@ -154,6 +153,8 @@ class AtomicFile:
     def write(self, data) -> None:
         try:
             self.fh.write(data)
+        except BrokenPipeError:
+            raise  # the reader of stdout went away; the CLI exits quietly
         except OSError as exc:
             self.discard()
             raise OutputError(f"write failed ({exc.strerror})", path=self.path) from None
@@ -220,14 +221,22 @@ class JsonStream:
     def __init__(self, path: str | Path | None, header: dict | None = None, key: str = "items"):
         self._file = AtomicFile(path)
         self._first = True
-        self._bare = header is None
-        if self._bare:
+        self._started = False
+        self._header = header
+        self._key = key
+
+    def _start(self) -> None:
+        """Write the opening text (deferred, so a stream that fails early writes nothing)."""
+        self._started = True
+        if self._header is None:
             self._file.write("[")
         else:
-            head = json.dumps(header, ensure_ascii=False)[:-1]
-            self._file.write(f"{head}{', ' if header else ''}\"{key}\": [")
+            head = json.dumps(self._header, ensure_ascii=False)[:-1]
+            self._file.write(f"{head}{', ' if self._header else ''}\"{self._key}\": [")
 
     def add(self, item) -> None:
+        if not self._started:
+            self._start()
         text = json.dumps(item, ensure_ascii=False, allow_nan=False)
         self._file.write(("\n" if self._first else ",\n") + text)
         self._first = False
@@ -236,9 +245,15 @@ class JsonStream:
         if not complete and not keep_partial:
             self._file.discard()
             return
-        tail = "\n]" if self._bare else f"\n], \"complete\": {'true' if complete else 'false'}}}"
+        if not self._started:
+            self._start()
+        tail = "\n]" if self._header is None else f"\n], \"complete\": {'true' if complete else 'false'}}}"
         self._file.write(tail + "\n")
         self._file.commit()
+
+    def discard(self) -> None:
+        """Drop everything (nothing reaches stdout if nothing was added)."""
+        self._file.discard()
 
 
 class ResultWriter:
@@ -287,6 +302,16 @@ class ResultWriter:
             write_json_atomic(self.out / name, openpose_record(frame))
         else:
             self._single = frame
+
+    @property
+    def count(self) -> int:
+        """Frames added so far."""
+        return self._count
+
+    def discard(self) -> None:
+        """Leave no output (a stream that never started writes nothing, even to stdout)."""
+        if self._stream is not None:
+            self._stream.discard()
 
     def close(self, complete: bool = True, keep_partial: bool = True) -> None:
         if self._stream is not None:

@@ -55,6 +55,11 @@ def run() -> None:
     """Console entry point: no traceback reaches the user unless POSECLI_DEBUG is set."""
     try:
         main(standalone_mode=True)
+    except BrokenPipeError:
+        # stdout's reader (e.g. `| head`) went away: stop quietly, as Unix tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(1)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)

@@ -77,15 +77,20 @@ def image_command(photos, out, fmt, render, verbose, **est_opts):
                     _write_image(target, renderer(image, frame.people))
                 if verbose:
                     say(f"{photo}: {len(frame.people)} people, {elapsed * 1000:.0f} ms")
-            except (PoseError, OSError) as exc:
+            except PoseError as exc:
                 failed += 1
-                report_error(exc if isinstance(exc, PoseError) else OutputError(str(exc), path=photo))
-    except BaseException:
+                report_error(exc)
         if writer is not None:
-            writer.close(complete=False, keep_partial=False)
+            if writer.count:
+                writer.close()
+            else:
+                writer.discard()  # nothing succeeded: leave no output at all
+    except BaseException as exc:
+        if writer is not None:
+            writer.discard()
+        if isinstance(exc, PoseError):
+            raise fail(exc) from None
         raise
-    if writer is not None:
-        writer.close()
     if failed:
         raise click.exceptions.Exit(1)
 
