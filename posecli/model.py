@@ -8,6 +8,7 @@ takes a normalised (N, 3, H, W) float32 batch and returns the heatmaps and PAFs.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy as np
 from .errors import DeviceError, ModelError
 from .metadata import METADATA_KEY, ModelInfo, guess_metadata, sidecar_path
 from .skeleton import get_profile
-from .store import model_path, looks_like_path, resolve_model
+from .store import DEFAULT_MODEL, looks_like_path, model_path, resolve_model, store_dir
 
 DEVICES = ("auto", "cpu", "cuda", "tensorrt")
 PRECISIONS = ("auto", "fp32", "int8", "fp16")
@@ -40,6 +41,27 @@ def available_devices() -> list[str]:
     """Devices whose onnxruntime provider is compiled in (CUDA may still fail to load)."""
     providers = set(_ort().get_available_providers())
     return [d for d, p in _PROVIDER_OF_DEVICE.items() if p in providers]
+
+
+# A 65-byte ONNX graph (one Identity node) used to find out whether CUDA really loads:
+# onnxruntime-gpu lists the CUDA provider even on machines without a GPU or CUDA libraries.
+_PROBE_MODEL = bytes.fromhex(
+    "08073a370a100a017812017922084964656e746974791201705a0f0a0178120a0a08080112040a0208"
+    "01620f0a0179120a0a08080112040a02080142040a00100d"
+)
+
+
+@functools.lru_cache(maxsize=None)
+def cuda_usable() -> bool:
+    """True when onnxruntime's CUDA provider actually loads on this machine (cached)."""
+    ort = _ort()
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        return False
+    try:
+        probe = ort.InferenceSession(_PROBE_MODEL, providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
+    except Exception:  # a broken CUDA install raises instead of falling back
+        return False
+    return probe.get_providers()[0] == "CUDAExecutionProvider"
 
 
 @dataclass
@@ -88,7 +110,18 @@ class PoseModel:
         """
         info = self.info
         names = list(dict.fromkeys([info.heatmaps.name, info.pafs.name]))
-        outs = dict(zip(names, self.session.run(names, {info.input_name: batch})))
+        if self.provider == "CPUExecutionProvider":
+            results = self.session.run(names, {info.input_name: batch})
+        else:
+            # On a GPU, bind the input once and ask for host outputs directly: no staging
+            # copies of inputs/outputs the parser does not need.
+            binding = self.session.io_binding()
+            binding.bind_cpu_input(info.input_name, np.ascontiguousarray(batch, dtype=np.float32))
+            for name in names:
+                binding.bind_output(name, "cpu")
+            self.session.run_with_iobinding(binding)
+            results = binding.copy_outputs_to_cpu()
+        outs = dict(zip(names, results))
         sk = info.skeleton
         hm = outs[info.heatmaps.name][:, info.heatmaps.start : info.heatmaps.start + sk.num_heatmaps]
         paf = outs[info.pafs.name][:, info.pafs.start : info.pafs.start + sk.num_pafs]
@@ -167,18 +200,14 @@ def _resolve(ref, device: str, precision: str) -> Path:
     if ref is not None and looks_like_path(str(ref)):
         return resolve_model(str(ref))
     if precision == "auto":
-        if device == "cpu" or (device == "auto" and "cuda" not in available_devices()):
-            candidate = model_path(str(ref) if ref else _default_name(), "int8")
-            if candidate.exists():
-                return candidate
+        name = str(ref) if ref else DEFAULT_MODEL
+        on_cpu = device == "cpu" or (device == "auto" and not cuda_usable())
+        # INT8 runs on the CPU's integer kernels; FP16 suits GPUs. Fall back to float32.
+        for candidate in (("int8",) if on_cpu else ("fp16",)):
+            if model_path(name, candidate).exists():
+                return model_path(name, candidate)
         precision = "fp32"
     return resolve_model(None if ref is None else str(ref), precision)
-
-
-def _default_name() -> str:
-    from .store import DEFAULT_MODEL
-
-    return DEFAULT_MODEL
 
 
 def _open_session(path: Path, device: str, threads: int | None):
@@ -193,7 +222,7 @@ def _open_session(path: Path, device: str, threads: int | None):
     if device == "cpu":
         wanted = ["CPUExecutionProvider"]
     elif device == "auto":
-        wanted = [p for p in ("CUDAExecutionProvider",) if p in available] + ["CPUExecutionProvider"]
+        wanted = (["CUDAExecutionProvider"] if cuda_usable() else []) + ["CPUExecutionProvider"]
     else:
         provider = _PROVIDER_OF_DEVICE[device]
         if provider not in available:
@@ -201,8 +230,15 @@ def _open_session(path: Path, device: str, threads: int | None):
                 f"--device {device}: onnxruntime has no {provider} "
                 f"(install onnxruntime-gpu; available: {', '.join(available)})"
             )
-        wanted = [provider, "CUDAExecutionProvider", "CPUExecutionProvider"] if device == "tensorrt" else [provider, "CPUExecutionProvider"]
-        wanted = list(dict.fromkeys(p for p in wanted if p in available))
+        chain = [provider, "CUDAExecutionProvider", "CPUExecutionProvider"]
+        wanted = [p for p in dict.fromkeys(chain) if p in available]
+        if device == "tensorrt":
+            # TensorRT builds an engine per input shape: keep them in the model store
+            cache = store_dir() / "trt-cache"
+            cache.mkdir(parents=True, exist_ok=True)
+            trt_options = {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(cache),
+                           "trt_fp16_enable": True, "trt_timing_cache_enable": True}
+            wanted[0] = (provider, trt_options)
     try:
         session = ort.InferenceSession(str(path), sess_options=opts, providers=wanted)
     except Exception as exc:  # onnxruntime raises its own untyped errors
