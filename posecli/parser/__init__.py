@@ -1,0 +1,119 @@
+"""The OpenPose test-time parser: maps -> peaks -> limb scores -> greedy matching -> people.
+
+``parse(heatmaps, pafs, skeleton)`` takes one image's network outputs at output stride s:
+heatmaps (C >= K, H, W) and PAFs (>= 2L, H, W), and returns :class:`posecli.types.Person`
+records in network-input pixels (map cell (i, j) is centred on input pixel
+``(j s + (s - 1) / 2, i s + (s - 1) / 2)``, as in :mod:`posecli.targets`). Mapping them
+back to the original image is the caller's job (preprocess).
+
+Scores: a keypoint's score is its heatmap peak value (clipped to [0, 1]); a person's score
+is (sum of its parts' peak scores + sum of its limbs' scores) / number of parts, as in
+OpenPose. People come out strongest first.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ParserError
+from ..skeleton import Skeleton
+from ..types import Person
+from .assemble import assemble
+from .config import PRESETS, ParserConfig, get_preset
+from .limbs import match_greedy, score_pairs
+from .peaks import find_peaks, upsample_hwc
+
+__all__ = ["parse", "ParserConfig", "PRESETS", "get_preset"]
+
+# Map values are confidences and unit-vector components; anything beyond this magnitude
+# (and NaN) is treated as corrupt: NaN and +-inf become 0, the rest is clipped.
+_MAP_LIMIT = 1e6
+
+
+def _as_maps(maps, name: str, min_channels: int) -> np.ndarray:
+    """(C, H, W) float32 view or copy of ``maps``; ParserError unless 3-D with enough channels."""
+    try:
+        arr = np.asarray(maps)
+    except Exception as exc:  # ragged lists and other non-arrays
+        raise ParserError(f"{name} is not an array ({exc})") from None
+    if arr.dtype.kind not in "biuf":
+        raise ParserError(f"{name} must be a real-valued array, got dtype {arr.dtype}")
+    if arr.ndim != 3:
+        raise ParserError(f"{name} must be (C, H, W), got shape {arr.shape}")
+    if arr.shape[0] < min_channels:
+        raise ParserError(f"{name} has {arr.shape[0]} channels, the skeleton needs {min_channels}")
+    return arr[:min_channels].astype(np.float32, copy=False)
+
+
+def _sanitised(arr: np.ndarray) -> np.ndarray:
+    """``arr`` itself when finite and in range, else a cleaned copy (inputs never change)."""
+    if arr.size == 0:
+        return arr
+    lo, hi = float(arr.min()), float(arr.max())
+    if -_MAP_LIMIT <= lo and hi <= _MAP_LIMIT:  # false for NaN
+        return arr
+    clean = np.where(np.isfinite(arr), arr, 0.0).astype(np.float32)
+    return np.clip(clean, -_MAP_LIMIT, _MAP_LIMIT)
+
+
+def parse(
+    heatmaps,
+    pafs,
+    skeleton: Skeleton,
+    config: ParserConfig | str | None = None,
+    stride: int = 8,
+) -> list[Person]:
+    """People found in one image's maps (see the module docstring).
+
+    ``heatmaps``: (C >= K, H, W), channel k = part k (a background channel after the parts
+    is ignored); ``pafs``: (C >= 2L, H, W) laid out by ``skeleton.paf_channels``;
+    ``config``: a :class:`ParserConfig` or a preset name (default: ``"default"``);
+    ``stride``: input pixels per map cell. Raises :class:`ParserError` on wrong shapes.
+    """
+    if config is None:
+        config = PRESETS["default"]
+    elif isinstance(config, str):
+        config = get_preset(config)
+    elif not isinstance(config, ParserConfig):
+        raise ParserError(f"config must be a ParserConfig or a preset name, got {type(config).__name__}")
+    if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1:
+        raise ParserError(f"stride must be a positive integer, got {stride!r}")
+    stride = int(stride)
+    k = skeleton.num_parts
+    paf_needed = 1 + max((c for pair in skeleton.paf_channels for c in pair), default=-1)
+    hm = _as_maps(heatmaps, "heatmaps", k)
+    pf = _as_maps(pafs, "pafs", paf_needed)
+    if hm.shape[1:] != pf.shape[1:]:
+        raise ParserError(f"heatmaps are {hm.shape[1:]} but pafs {pf.shape[1:]} (H, W)")
+    h, w = hm.shape[1:]
+    if k == 0 or h == 0 or w == 0:
+        return []
+
+    # 1. Part candidates.
+    hm = _sanitised(hm)
+    peaks = find_peaks(np.ascontiguousarray(hm.transpose(1, 2, 0)), stride, config)
+    if peaks.count == 0:
+        return []
+
+    # 2. Limb candidates scored on the raw or upsampled PAFs, then matched per limb.
+    limbs = np.asarray(skeleton.limbs, dtype=np.intp).reshape(-1, 2)
+    channels = np.asarray(skeleton.paf_channels, dtype=np.intp).reshape(-1, 2)
+    pf = np.ascontiguousarray(_sanitised(pf).transpose(1, 2, 0))
+    factor = 1
+    if config.upsample_pafs and pf.shape[2]:
+        factor = config.upsample_factor(stride)
+        pf = upsample_hwc(pf, factor)
+    pairs = score_pairs(peaks, pf, limbs, channels, stride, factor, h * stride, config)
+    matches = match_greedy(pairs, peaks, limbs)
+
+    # 3. People.
+    people = assemble(matches, peaks.part, peaks.score, skeleton, config)
+    out = []
+    for row, score in sorted(zip(people.members, people.score), key=lambda p: -p[1]):
+        found = row >= 0
+        xy = np.full((k, 2), np.nan)
+        scores = np.zeros(k)
+        xy[found] = peaks.xy[row[found]]
+        scores[found] = np.clip(peaks.score[row[found]], 0.0, 1.0)
+        out.append(Person(xy=xy, scores=scores, score=score, skeleton=skeleton))
+    return out
