@@ -16,7 +16,8 @@ class Renderer:
     """Draws skeletons; settings live here, the frame is never modified.
 
     ``thickness``/``radius``: line and dot sizes in pixels (None: scaled to the image).
-    ``limbs``: which limb indices to draw (None: the skeleton's ``drawn_limbs``).
+    ``limbs``: which limb indices to draw (None: the skeleton's ``drawn_limbs``); when
+    given, only the keypoints of those limbs are drawn too.
     ``min_score``: keypoints below it are not drawn. ``show_ids``: write track ids.
     """
 
@@ -41,7 +42,10 @@ class Renderer:
             sk = person.skeleton
             ok = person.visible & (person.scores >= self.min_score)
             colors = [tuple(int(v) for v in reversed(c)) for c in sk.colors] or [(0, 255, 0)] * sk.num_parts
-            for li in (self.limbs if self.limbs is not None else sk.drawn_limbs):
+            limbs = self.limbs if self.limbs is not None else sk.drawn_limbs
+            if self.limbs is not None:
+                ok = ok & np.isin(np.arange(sk.num_parts), [p for li in limbs for p in sk.limbs[li]])
+            for li in limbs:
                 a, b = sk.limbs[li]
                 if ok[a] and ok[b]:
                     pa = tuple(int(round(v)) for v in person.xy[a])
