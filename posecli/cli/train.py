@@ -70,10 +70,11 @@ Examples:
               help="Continue from a checkpoint (network, optimiser, step count, loss history).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch [default: all].")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar, no summary.")
 def train_command(annotations, images, init, arch, weights, paf_stages, cm_stages, epochs, steps,
                   batch_size, lr, size, workers, no_augment, checkpoint_every, val_annotations,
-                  val_images, val_every, out_dir, resume, seed, device, quiet):
+                  val_images, val_every, out_dir, resume, seed, device, threads, quiet):
     """Train or fine-tune a pose network with the OpenPose objective (needs posecli[train])."""
     input_hw = _size(size)
     arch_options = {}
@@ -94,7 +95,7 @@ def train_command(annotations, images, init, arch, weights, paf_stages, cm_stage
             batch_size=batch_size, lr=lr, input_hw=input_hw, workers=workers, seed=seed,
             checkpoint_every=checkpoint_every,
             validate_every=val_every if val_annotations else None,
-            val_annotations=val_annotations, val_images=val_images, device=device,
+            val_annotations=val_annotations, val_images=val_images, device=device, threads=threads,
             augment=AugmentConfig(enabled=not no_augment),
         )
         result = train(config, resume=resume, progress=not quiet)

@@ -1,0 +1,47 @@
+"""Validation AP of a network in training, through the same code as ``posecli eval``.
+
+The network is exported to a temporary ONNX model (with posecli metadata) and handed to
+:mod:`posecli.evaluate`, so a validation figure is exactly what a user would measure on the
+exported model.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import tempfile
+from pathlib import Path
+
+import torch
+
+from .export import export_network, model_info
+
+
+def evaluation_available() -> bool:
+    """Whether :mod:`posecli.evaluate` (COCO evaluation) is installed in this tree."""
+    return importlib.util.find_spec("posecli.evaluate") is not None
+
+
+def evaluate_network(net: torch.nn.Module, meta: dict, annotations: str | Path,
+                     images: str | Path, height: int | None = None) -> float | None:
+    """COCO keypoint AP (0-1) of ``net``; None when the evaluation module is not available."""
+    if not evaluation_available():
+        return None
+    with tempfile.TemporaryDirectory(prefix="posecli-val-") as tmp:
+        path = Path(tmp) / "model.onnx"
+        was_training = net.training
+        net.eval()
+        try:
+            export_network(net, path, model_info(meta, "validation"))
+        finally:
+            net.train(was_training)
+        return evaluate_onnx(path, annotations, images, height)
+
+
+def evaluate_onnx(model: str | Path, annotations: str | Path, images: str | Path,
+                  height: int | None = None) -> float | None:
+    """COCO keypoint AP of an ONNX model file; None without :mod:`posecli.evaluate`."""
+    if not evaluation_available():
+        return None
+    from .. import evaluate
+
+    return evaluate.coco_ap(model, annotations, images, height=height)
