@@ -2,6 +2,7 @@
 # Both set up .venv from scratch when it is missing.
 
 PYTHON ?= python3
+TORCH_VERSION ?= 2.13.0
 VENV   := .venv
 PY     := $(VENV)/bin/python
 SHARED ?= $(abspath ../shared)
@@ -17,7 +18,9 @@ export POSECLI_SHARED := $(SHARED)
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[import,eval,test]'
+	# torch for the training extra: the CPU build pinned here (a bare 'torch' pulls a GPU build)
+	$(PY) -m pip install -q torch==$(TORCH_VERSION)
+	$(PY) -m pip install -q -e '.[import,eval,test,ray]'
 	touch $@
 
 venv: $(VENV)/.installed
