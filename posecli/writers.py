@@ -127,6 +127,20 @@ def openpose_filename(source: str | Path, index: int | None = None) -> str:
 # ---------------------------------------------------------------------------------------------
 # Atomic files
 # ---------------------------------------------------------------------------------------------
+def _umask() -> int:
+    """The process umask, read without changing it where /proc allows."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 class AtomicFile:
     """A text file that appears at ``path`` only when :meth:`commit` is called.
 
@@ -137,6 +151,7 @@ class AtomicFile:
     def __init__(self, path: str | Path | None, mode: str = "w"):
         self.path = None if path is None else Path(path)
         self._tmp: Path | None = None
+        self.closed = False  # committed or discarded: nothing more to write
         if self.path is None:
             self.fh: IO = sys.stdout if "b" not in mode else sys.stdout.buffer
             return
@@ -148,9 +163,15 @@ class AtomicFile:
         except OSError as exc:
             raise OutputError(f"cannot write here ({exc.strerror})", path=parent) from None
         self._tmp = Path(tmp)
+        try:
+            os.chmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
+        except OSError:
+            pass
         self.fh = os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8")
 
     def write(self, data) -> None:
+        if self.closed:
+            raise OutputError("cannot write: the file was already committed or discarded", path=self.path)
         try:
             self.fh.write(data)
         except BrokenPipeError:
@@ -160,7 +181,9 @@ class AtomicFile:
             raise OutputError(f"write failed ({exc.strerror})", path=self.path) from None
 
     def commit(self) -> None:
-        """Flush, sync and rename into place."""
+        """Flush, sync and rename into place (nothing to do once committed or discarded)."""
+        if self.closed:
+            return
         if self._tmp is None:
             try:
                 self.fh.flush()
@@ -176,11 +199,13 @@ class AtomicFile:
             self.discard()
             raise OutputError(f"write failed ({exc.strerror})", path=self.path) from None
         self._tmp = None
+        self.closed = True
 
     def discard(self) -> None:
         """Drop the temporary file; the target is left as it was."""
         if self._tmp is None:
             return
+        self.closed = True
         try:
             self.fh.close()
         except OSError:
@@ -199,6 +224,38 @@ class AtomicFile:
             self.commit()
         else:
             self.discard()
+
+
+def check_writable(path: str | Path, is_dir: bool = False) -> None:
+    """Raise :class:`OutputError` unless files can be created for output ``path`` now.
+
+    ``is_dir``: ``path`` is a directory of outputs (created if missing), else a file whose
+    directory must exist. Checked by creating and removing a temporary file, which also
+    catches read-only file systems and holds for root, unlike permission bits.
+    """
+    path = Path(path)
+    if is_dir:
+        if path.exists() and not path.is_dir():
+            raise OutputError("exists and is not a directory", path=path)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create output directory ({exc.strerror})", path=path) from None
+        folder = path
+    else:
+        if path.is_dir():
+            raise OutputError("is a directory; give a file name", path=path)
+        folder = path.parent
+        if not folder.exists():
+            raise OutputError("output directory does not exist", path=folder)
+        if not folder.is_dir():
+            raise OutputError("is not a directory", path=folder)
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".posecli-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputError(f"output directory is not writable ({exc.strerror})", path=folder) from None
 
 
 def write_json_atomic(path: str | Path | None, obj) -> None:
@@ -241,13 +298,17 @@ class JsonStream:
         self._file.write(("\n" if self._first else ",\n") + text)
         self._first = False
 
-    def close(self, complete: bool = True, keep_partial: bool = True) -> None:
+    def close(self, complete: bool = True, keep_partial: bool = True, trailer: dict | None = None) -> None:
+        """``trailer``: keys written after the list, before ``complete`` (not for bare lists)."""
         if not complete and not keep_partial:
             self._file.discard()
             return
+        if self._file.closed:  # a failed write discarded it (and raised): nothing left to close
+            return
         if not self._started:
             self._start()
-        tail = "\n]" if self._header is None else f"\n], \"complete\": {'true' if complete else 'false'}}}"
+        extra = "".join(f", {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in (trailer or {}).items())
+        tail = "\n]" if self._header is None else f"\n]{extra}, \"complete\": {'true' if complete else 'false'}}}"
         self._file.write(tail + "\n")
         self._file.commit()
 
@@ -313,9 +374,10 @@ class ResultWriter:
         if self._stream is not None:
             self._stream.discard()
 
-    def close(self, complete: bool = True, keep_partial: bool = True) -> None:
+    def close(self, complete: bool = True, keep_partial: bool = True, trailer: dict | None = None) -> None:
+        """``trailer``: extra top-level keys of the native format (e.g. where decoding stopped)."""
         if self._stream is not None:
-            self._stream.close(complete, keep_partial)
+            self._stream.close(complete, keep_partial, trailer if self.fmt == "posecli" else None)
         elif self.fmt == "openpose" and not self.per_file_dir:
             if self._single is not None and (complete or keep_partial):
                 write_json_atomic(self.out, openpose_record(self._single))

@@ -1,0 +1,143 @@
+"""``posecli batch``: every image and video in a folder, one result each, resumable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..errors import PoseError
+from .common import FORMAT_CHOICE, build_estimator, estimator_options, fail, say
+from .video import Terminated, default_batch_size, interrupted_exit, progress_bar, quiet_ffmpeg, sigterm_as_interrupt
+
+EPILOG = """\b
+Examples:
+  posecli batch photos/ --out poses/                      # photos/a.jpg -> poses/a.json
+  posecli batch footage/ --out poses/ --recursive --render
+  posecli batch footage/ --out poses/ --format openpose   # clip.mp4 -> poses/clip/clip_000000000000_keypoints.json
+Run the same command again after an interruption: finished inputs are skipped.
+"""
+
+
+@click.command("batch", epilog=EPILOG)
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--out", "-o", type=click.Path(path_type=Path), required=True,
+              help="Folder for the results, mirroring DIRECTORY's structure.")
+@click.option("--recursive", "-R", is_flag=True, help="Also process sub-folders.")
+@click.option("--render", "-r", is_flag=True, help="Also write NAME_rendered.jpg / NAME_rendered.mp4.")
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default="posecli", show_default=True,
+              help="posecli, openpose (videos: a folder of per-frame files) or coco.")
+@click.option("--overwrite", is_flag=True, help="Redo inputs whose results already exist.")
+@click.option("--track/--no-track", default=True, show_default=True, help="Person ids across video frames.")
+@click.option("--smooth", is_flag=True, help="One-Euro filter tracked keypoints in videos.")
+@click.option("--batch-size", type=click.IntRange(1, 256), default=None, metavar="N",
+              help="Video frames per network run [default: 1 on the CPU, 4 on a GPU].")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars or notes (errors are still reported).")
+@estimator_options
+def batch_command(directory, out, recursive, render, fmt, overwrite, track, smooth, batch_size, quiet, **est_opts):
+    """Find people in every image and video in DIRECTORY; one result file per input.
+
+    Unreadable files are reported and listed at the end (exit 1); the rest is processed.
+    Results appear only when complete, so an interrupted batch resumes where it stopped.
+    """
+    from ..batch import plan_batch, run_job
+    from ..pipeline import VideoOptions
+    from ..smooth import OneEuroConfig
+
+    quiet_ffmpeg()
+    if smooth and not track:
+        raise click.UsageError("--smooth follows tracked people: drop --no-track")
+    try:
+        plan = plan_batch(directory, out, recursive=recursive, fmt=fmt, render=render, overwrite=overwrite)
+    except PoseError as exc:
+        raise fail(exc) from None
+    total = len(plan.todo) + len(plan.done)
+    parts = [f"{total} inputs", f"{len(plan.todo)} to do"]
+    if plan.done:
+        parts.append(f"{len(plan.done)} already done (--overwrite redoes them)")
+    if plan.unsupported:
+        parts.append(f"{len(plan.unsupported)} other files skipped")
+    say(", ".join(parts), quiet=quiet)
+    if not plan.todo:
+        return
+
+    failed: list[tuple[Path, str]] = []
+    warned: list[tuple[Path, str]] = []
+    processed = 0
+    with sigterm_as_interrupt():
+        try:
+            est = build_estimator(**est_opts)
+        except PoseError as exc:
+            raise fail(exc) from None
+        except KeyboardInterrupt as exc:
+            say("Interrupted before the first input; nothing written.")
+            raise interrupted_exit(exc) from None
+        video = VideoOptions(fmt=fmt, track=track, smooth=OneEuroConfig() if smooth else None,
+                             batch_size=batch_size or default_batch_size(est))
+        files_bar = progress_bar(len(plan.todo), quiet, desc="files", unit="file")
+        try:
+            for job in plan.todo:
+                frames_bar = None
+                try:
+                    if job.kind == "video":
+                        frames_bar = progress_bar(None, quiet, desc=job.rel.name, leave=False, position=1)
+                    result = run_job(est, job, video=video,
+                                     progress=None if frames_bar is None else frames_bar.update,
+                                     on_start=None if frames_bar is None else _set_total(frames_bar))
+                    processed += 1
+                    if result.warning:
+                        warned.append((job.input, result.warning))
+                        _report(files_bar, f"Warning: {job.input}: {result.warning}")
+                    if result.note:
+                        _report(files_bar, f"Note: {job.input}: {result.note}", quiet)
+                except PoseError as exc:
+                    failed.append((job.input, _problem(exc, job.input)))
+                    _report(files_bar, f"Error: {job.input}: {failed[-1][1]}")
+                except (OSError, ValueError, RuntimeError) as exc:  # cv2.error is an Exception too
+                    failed.append((job.input, f"{type(exc).__name__}: {exc}".splitlines()[0]))
+                    _report(files_bar, f"Error: {job.input}: {failed[-1][1]}")
+                finally:
+                    if frames_bar is not None:
+                        frames_bar.close()
+                files_bar.update(1)
+        except KeyboardInterrupt as exc:
+            files_bar.close()
+            what = "Terminated" if isinstance(exc, Terminated) else "Interrupted"
+            say(f"{what}: {processed} of {len(plan.todo)} inputs done; the one in progress left no result. "
+                "Run the same command again to resume.")
+            raise interrupted_exit(exc) from None
+        files_bar.close()
+
+    summary = f"Done: {processed} processed"
+    if plan.done:
+        summary += f", {len(plan.done)} skipped (already done)"
+    if warned:
+        summary += f", {len(warned)} stopped early"
+    if failed:
+        summary += f", {len(failed)} failed:"
+    say(summary, quiet=quiet and not failed)
+    for path, problem in failed:
+        say(f"  {path}: {problem}")
+    if failed:
+        raise click.exceptions.Exit(1)
+
+
+def _problem(exc: PoseError, path: Path) -> str:
+    """The error's message without the file name (the report names the file itself)."""
+    return exc.message if getattr(exc, "path", None) in (str(path), None) else str(exc)
+
+
+def _set_total(bar):
+    def set_total(total):
+        bar.total = total
+        bar.refresh()
+
+    return set_total
+
+
+def _report(bar, line: str, quiet: bool = False) -> None:
+    """A line on stderr that does not break the progress bars."""
+    if quiet:
+        return
+    with bar.external_write_mode():
+        click.echo(line, err=True)
