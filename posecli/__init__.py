@@ -38,6 +38,15 @@ _EXPORTS = {
     "get_preset": "parser",
     "parse": "parser",
     "read_image": "sources",
+    "iter_video_poses": "pipeline",
+    "FrameResult": "pipeline",
+    "VideoSource": "sources",
+    "Tracker": "track",
+    "TrackerConfig": "track",
+    "OneEuroConfig": "smooth",
+    "evaluate": "evaluate",
+    "evaluate_detections": "evaluate",
+    "CocoMetrics": "evaluate",
     "Renderer": "render",
     "draw": "render",
     "ResultWriter": "writers",
@@ -78,7 +87,12 @@ if TYPE_CHECKING:  # for type checkers and IDEs
     from .errors import DeviceError, InputError, MissingExtraError, ModelError, OutputError, ParserError, PoseError
     from .estimator import Maps, PoseEstimator
     from .metadata import ModelInfo
+    from .evaluate import CocoMetrics, evaluate, evaluate_detections
     from .model import PoseModel, cuda_usable
+    from .pipeline import FrameResult, iter_video_poses
+    from .smooth import OneEuroConfig
+    from .sources import VideoSource
+    from .track import Tracker, TrackerConfig
     from .parser import PRESETS, ParserConfig, get_preset, parse
     from .readers import load_openpose_json, load_posecli_json
     from .render import Renderer, draw

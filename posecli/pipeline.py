@@ -378,3 +378,25 @@ class VideoRun:
         finally:
             self.writer.close(complete=complete, keep_partial=self.keep_partial, trailer=trailer)
         self.complete = complete
+
+
+def iter_video_poses(estimator, video: str | Path, *, track: bool = True, smooth: OneEuroConfig | bool | None = None,
+                     start: float | None = None, end: float | None = None, step: int = 1,
+                     batch_size: int = 1, render: bool = False) -> Iterator[FrameResult]:
+    """People in every frame of a video, in order, with stable ids when ``track``.
+
+    Yields :class:`FrameResult` (``.frame.people`` in image pixels, ``.index``,
+    ``.timestamp`` in seconds, ``.rendered`` when ``render``). The video is decoded, run
+    and parsed in overlapping threads; leaving the loop early releases everything.
+    ``smooth``: True (default One-Euro settings) or an :class:`OneEuroConfig`.
+    After the loop, a truncated video is not an error: the frames that decoded were yielded.
+    """
+    if smooth is True:
+        smooth = OneEuroConfig()
+    if smooth and not track:
+        raise InputError("smoothing follows tracked people: it needs tracking on")
+    source = VideoSource(video, start=start, end=end, step=step)
+    tracker = Tracker(TrackerConfig(), smooth or None) if track else None
+    pipeline = Pipeline(estimator, source, source=str(video), batch_size=batch_size, tracker=tracker,
+                        renderer=Renderer() if render else None)
+    yield from pipeline
