@@ -261,3 +261,95 @@ def test_random_maps_never_break_the_parser(maps, preset):
         assert p.num_visible >= 1
         assert np.all((xy >= 0) & (xy <= np.array([w * stride - 1, h * stride - 1])))
         assert np.all(np.isfinite(p.scores)) and np.all((p.scores >= 0) & (p.scores <= 1))
+
+
+# -- the fast paths are exact ----------------------------------------------------------------
+def _pairs_without_screens(monkeypatch, heat, pafs, config):
+    """score_pairs' result with the early screens switched off (every pair fully scored)."""
+    import importlib
+
+    limbs_mod = importlib.import_module("posecli.parser.limbs")
+    seen = {}
+    real = limbs_mod.score_pairs
+
+    def spy(*args, **kwargs):
+        seen["pairs"] = real(*args, **kwargs)
+        return seen["pairs"]
+
+    monkeypatch.setattr(limbs_mod, "score_pairs", spy)
+    monkeypatch.setattr(importlib.import_module("posecli.parser"), "score_pairs", spy)
+    screened_people = parse(heat, pafs, COCO18, config, stride=STRIDE)
+    screened = seen["pairs"]
+    monkeypatch.setattr(limbs_mod, "_SUPPORT_SCREEN_MIN", 10**9)
+    monkeypatch.setattr(limbs_mod, "_FIELD_SCREEN_MIN", 10**9)
+    full_people = parse(heat, pafs, COCO18, config, stride=STRIDE)
+    return screened, seen["pairs"], screened_people, full_people
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+@pytest.mark.parametrize("name", ["ten-touching", "crossing", "fifty"])
+def test_early_screens_drop_only_failing_pairs(monkeypatch, preset, name):
+    kp, size = scene(name, 0, margin=MARGIN[preset])
+    heat, pafs = render(kp, size)
+    rng = np.random.default_rng(0)
+    pafs = pafs + rng.normal(0, 0.03, pafs.shape).astype(np.float32)  # near-threshold samples
+    screened, full, people_a, people_b = _pairs_without_screens(monkeypatch, heat, pafs, get_preset(preset))
+    key = lambda p: {(int(l), int(a), int(b)): s for l, a, b, s, v in
+                     zip(p.limb, p.a, p.b, p.score, p.valid) if v}
+    got, want = key(screened), key(full)
+    assert got.keys() == want.keys() and len(want) > 0
+    np.testing.assert_allclose([got[k] for k in want], list(want.values()), rtol=1e-6)
+    assert screened.limb.size < full.limb.size or name == "crossing"
+    assert len(people_a) == len(people_b)
+    for p, q in zip(people_a, people_b):
+        np.testing.assert_array_equal(p.xy, q.xy)
+
+
+def test_parse_results_survive_the_next_parse():
+    """Scratch buffers are reused between frames; returned people never point into them."""
+    kp, size = scene("five", 0)
+    heat, pafs = render(kp, size)
+    first = parse(heat, pafs, COCO18)
+    kept = [(p.xy.copy(), p.scores.copy(), p.score) for p in first]
+    kp2, _ = scene("ten-touching", 1)
+    parse(*render(kp2, size), COCO18)
+    for p, (xy, scores, score) in zip(first, kept):
+        np.testing.assert_array_equal(p.xy, xy)
+        np.testing.assert_array_equal(p.scores, scores)
+        assert p.score == score
+
+
+# -- sub-pixel refinement ------------------------------------------------------------------------
+def _tilted_peak(centre_xy, sigmas, angle, size=(16, 16)):
+    """(19, H, W) heatmaps with one anisotropic, rotated Gaussian in channel 0 (map pixels)."""
+    yy, xx = np.mgrid[: size[0], : size[1]].astype(float)
+    c, s = np.cos(angle), np.sin(angle)
+    dx, dy = xx - centre_xy[0], yy - centre_xy[1]
+    a, b = (c * dx + s * dy) / sigmas[0], (-s * dx + c * dy) / sigmas[1]
+    heat = np.zeros((19, *size), np.float32)
+    heat[0] = np.exp(-(a**2 + b**2) / 2)
+    return heat
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_log_hessian_is_exact_for_tilted_gaussians(seed):
+    rng = np.random.default_rng(seed)
+    centre = rng.uniform(6, 9, 2)
+    heat = _tilted_peak(centre, (rng.uniform(1.2, 2.5), rng.uniform(0.7, 1.0)), rng.uniform(0.3, 1.2))
+    pafs = np.zeros((38, 16, 16), np.float32)
+    errors = {}
+    for refine in ("log_quadratic", "log_hessian"):
+        cfg = PRESETS["default"].with_(refine=refine, smooth_sigma=0.0, min_parts=1, min_score=0.0)
+        (person,) = parse(heat, pafs, COCO18, cfg, stride=1)
+        errors[refine] = float(np.linalg.norm(person.xy[0] - centre))
+        assert person.scores[0] == pytest.approx(1.0, abs=0.05 if refine == "log_hessian" else 0.3)
+    assert errors["log_hessian"] < 1e-3
+    assert errors["log_hessian"] <= errors["log_quadratic"]
+
+
+@pytest.mark.parametrize("name", ["five", "border", "crossing"])
+def test_round_trip_with_log_hessian_refinement(name):
+    kp, size = scene(name, 0)
+    heat, pafs = render(kp, size)
+    config = PRESETS["default"].with_(refine="log_hessian")
+    assert_round_trip(kp, parse(heat, pafs, COCO18, config, stride=STRIDE), config, 1.0)

@@ -18,9 +18,10 @@ import numpy as np
 from ..errors import ParserError
 from ..skeleton import Skeleton
 from ..types import Person
+from ._scratch import scratch
 from .assemble import assemble
 from .config import PRESETS, ParserConfig, get_preset
-from .limbs import match_greedy, score_pairs
+from .limbs import limb_fields, match_greedy, score_pairs
 from .peaks import find_peaks, upsample_hwc
 
 __all__ = ["parse", "ParserConfig", "PRESETS", "get_preset"]
@@ -90,30 +91,38 @@ def parse(
         return []
 
     # 1. Part candidates.
-    hm = _sanitised(hm)
-    peaks = find_peaks(np.ascontiguousarray(hm.transpose(1, 2, 0)), stride, config)
+    hm_hwc = scratch("heatmaps", (h, w, k), np.float32)
+    np.copyto(hm_hwc, _sanitised(hm).transpose(1, 2, 0))
+    peaks = find_peaks(hm_hwc, stride, config)
     if peaks.count == 0:
         return []
 
     # 2. Limb candidates scored on the raw or upsampled PAFs, then matched per limb.
     limbs = np.asarray(skeleton.limbs, dtype=np.intp).reshape(-1, 2)
     channels = np.asarray(skeleton.paf_channels, dtype=np.intp).reshape(-1, 2)
-    pf = np.ascontiguousarray(_sanitised(pf).transpose(1, 2, 0))
-    factor = 1
-    if config.upsample_pafs and pf.shape[2]:
-        factor = config.upsample_factor(stride)
-        pf = upsample_hwc(pf, factor)
-    pairs = score_pairs(peaks, pf, limbs, channels, stride, factor, h * stride, config)
+    pf = _sanitised(pf)
+    factor = config.upsample_factor(stride) if config.upsample_pafs else 1
+    if factor == 1:
+        # (L, H, W) planes of each limb's x and y: plain plane copies, no transposes.
+        fx = np.take(pf, channels[:, 0], axis=0, out=scratch("paf_x", (len(channels), h, w), np.float32))
+        fy = np.take(pf, channels[:, 1], axis=0, out=scratch("paf_y", (len(channels), h, w), np.float32))
+    else:
+        up = upsample_hwc(np.ascontiguousarray(pf[channels.reshape(-1)].transpose(1, 2, 0)), factor)
+        fx = np.ascontiguousarray(up[:, :, 0::2].transpose(2, 0, 1))
+        fy = np.ascontiguousarray(up[:, :, 1::2].transpose(2, 0, 1))
+    fields = limb_fields(fx, fy, config.paf_threshold, config.paf_sampling)
+    pairs = score_pairs(peaks, fields, limbs, stride, factor, h * stride, config)
     matches = match_greedy(pairs, peaks, limbs)
 
-    # 3. People.
+    # 3. People, strongest first (stable: ties keep assembly order).
     people = assemble(matches, peaks.part, peaks.score, skeleton, config)
-    out = []
-    for row, score in sorted(zip(people.members, people.score), key=lambda p: -p[1]):
-        found = row >= 0
-        xy = np.full((k, 2), np.nan)
-        scores = np.zeros(k)
-        xy[found] = peaks.xy[row[found]]
-        scores[found] = np.clip(peaks.score[row[found]], 0.0, 1.0)
-        out.append(Person(xy=xy, scores=scores, score=score, skeleton=skeleton))
-    return out
+    order = np.argsort(-people.score, kind="stable")
+    members = people.members[order]
+    found = members >= 0
+    rows = np.where(found, members, 0)
+    xy = np.where(found[:, :, None], peaks.xy[rows], np.nan)
+    scores = np.where(found, np.clip(peaks.score, 0.0, 1.0)[rows], 0.0)
+    return [
+        Person(xy=xy[i], scores=scores[i], score=float(people.score[j]), skeleton=skeleton)
+        for i, j in enumerate(order.tolist())
+    ]

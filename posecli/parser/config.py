@@ -35,7 +35,7 @@ from dataclasses import dataclass, fields, replace
 
 from ..errors import ParserError
 
-_REFINE = ("none", "centroid", "log_quadratic")
+_REFINE = ("none", "centroid", "log_quadratic", "log_hessian")
 _SAMPLING = ("nearest", "bilinear")
 _PAF_SCORE = ("mean", "mean_above")
 
@@ -64,7 +64,9 @@ class ParserConfig:
     nms_connectivity: int = 8
     #: Sub-pixel refinement: "none"; "centroid" (value-weighted mean of the positive pixels
     #: within ``refine_radius``, OpenPose's); "log_quadratic" (parabola through the log of
-    #: the peak and its neighbours per axis: exact for Gaussian peaks).
+    #: the peak and its neighbours per axis: exact for axis-aligned Gaussian peaks);
+    #: "log_hessian" (2-D Newton step on the log of the 3x3 neighbourhood with the mixed
+    #: derivative, as in DARK: exact for tilted, elongated Gaussians too).
     refine: str = "log_quadratic"
     #: Half window of the "centroid" refinement (analysis pixels; 3 = OpenPose's 7x7).
     refine_radius: int = 3

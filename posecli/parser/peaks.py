@@ -3,20 +3,26 @@
 K parts, H x W map grid, stride s. Peaks are searched on the *analysis grid*: the maps
 upsampled by f (``config.upsample_factor(s)``, 1 = the map grid). Analysis pixel u has its
 centre at input pixel ``x = (u + 0.5) * s / f - 0.5`` (see ``posecli.targets``).
+
+Everything runs on (H, W, K) stacks (one cv2 call per step for all parts); candidates are
+found on the flattened stack and only they are touched afterwards (plateau test,
+refinement), so the cost beyond the cv2 filters grows with the number of peaks.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
 
+from ._scratch import scratch
 from .config import ParserConfig
 
-# Floor of heatmap values before taking logs (log_quadratic refinement).
+# Floor of heatmap values before taking logs (log-domain refinements).
 _LOG_FLOOR = 1e-12
-# The log_quadratic fit also estimates the peak's height between pixels; it may raise the
+# The log-domain fits also estimate the peak's height between pixels; it may raise the
 # pixel's value by at most this factor (a sharp, well-sampled Gaussian needs < 1.5).
 _MAX_HEIGHT_GAIN = 2.0
 # cv2 handles at most this many channels per call.
@@ -52,15 +58,18 @@ def input_to_grid(x: np.ndarray, stride: int, factor: int) -> np.ndarray:
     return (x + 0.5) * (factor / stride) - 0.5
 
 
-def cv_hwc(maps_hwc: np.ndarray, op) -> np.ndarray:
-    """Apply a cv2 image op to an (H, W, C) float32 stack, keeping the channel axis."""
+def cv_hwc(maps_hwc: np.ndarray, op, name: str | None = None) -> np.ndarray:
+    """Apply a cv2 image op to an (H, W, C) float32 stack, keeping the channel axis.
+
+    ``op(src, dst)``; with a ``name`` the result goes to that scratch buffer (same shape)."""
     c = maps_hwc.shape[2]
-    chunks = []
-    for lo in range(0, c, _CV_MAX_CHANNELS):
-        part = np.ascontiguousarray(maps_hwc[:, :, lo : lo + _CV_MAX_CHANNELS])
-        out = op(part)
-        chunks.append(out.reshape(out.shape[0], out.shape[1], part.shape[2]))
-    return chunks[0] if len(chunks) == 1 else np.concatenate(chunks, axis=2)
+    if c <= _CV_MAX_CHANNELS:
+        src = maps_hwc if maps_hwc.flags.c_contiguous else np.ascontiguousarray(maps_hwc)
+        dst = scratch(name, src.shape, src.dtype) if name and c > 1 else None
+        out = op(src, dst)
+        return out.reshape(out.shape[0], out.shape[1], c)
+    chunks = [cv_hwc(maps_hwc[:, :, lo : lo + _CV_MAX_CHANNELS], op) for lo in range(0, c, _CV_MAX_CHANNELS)]
+    return np.concatenate(chunks, axis=2)
 
 
 def upsample_hwc(maps_hwc: np.ndarray, factor: int) -> np.ndarray:
@@ -69,95 +78,133 @@ def upsample_hwc(maps_hwc: np.ndarray, factor: int) -> np.ndarray:
         return maps_hwc
     h, w = maps_hwc.shape[:2]
     size = (w * factor, h * factor)
-    return cv_hwc(maps_hwc, lambda m: cv2.resize(m, size, interpolation=cv2.INTER_CUBIC))
+    return cv_hwc(maps_hwc, lambda m, dst: cv2.resize(m, size, interpolation=cv2.INTER_CUBIC))
 
 
-def _nms_kernels(radius: int, connectivity: int) -> tuple[np.ndarray, np.ndarray]:
-    """Footprint around a pixel split into the pixels before it and after it in raster order."""
+@lru_cache(maxsize=16)
+def _footprint(radius: int, connectivity: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """NMS footprint (uint8 kernel) and the (row, col) offsets of its pixels before the
+    centre in raster order (where an equal value suppresses the centre)."""
     d = np.arange(-radius, radius + 1)
     dy, dx = np.meshgrid(d, d, indexing="ij")
     if radius == 1 and connectivity == 8:
         foot = np.ones_like(dy, dtype=bool)
     else:
         foot = dy**2 + dx**2 <= radius**2
-    raster = dy * (2 * radius + 1) + dx
-    before = (foot & (raster < 0)).astype(np.uint8)
-    after = (foot & (raster > 0)).astype(np.uint8)
-    return before, after
+    before = foot & (dy * (2 * radius + 1) + dx < 0)
+    return foot.astype(np.uint8), dy[before], dx[before]
 
 
 def _local_maxima(smooth: np.ndarray, config: ParserConfig) -> np.ndarray:
-    """(H, W, C) bool: above threshold and the maximum of its footprint.
+    """Flat indices into the (H, W, K) ``smooth`` of its peaks, ascending.
 
-    On a plateau only pixels with no equal pixel before them (raster order) survive.
+    A peak is above threshold and the maximum of its footprint; on a plateau only pixels
+    with no equal pixel before them (raster order) survive.
     """
-    before, after = _nms_kernels(config.nms_radius, config.nms_connectivity)
-    max_before = cv_hwc(smooth, lambda m: cv2.dilate(m, before))
-    max_after = cv_hwc(smooth, lambda m: cv2.dilate(m, after))
-    return (smooth > config.peak_threshold) & (smooth > max_before) & (smooth >= max_after)
+    foot, by, bx = _footprint(config.nms_radius, config.nms_connectivity)
+    dilated = cv_hwc(smooth, lambda m, dst: cv2.dilate(m, foot, dst=dst), "dilated")
+    flat = smooth.reshape(-1)
+    idx = np.flatnonzero((smooth > config.peak_threshold) & (smooth >= dilated))
+    if idx.size == 0 or by.size == 0:
+        return idx
+    # Plateaus: drop candidates with an equal neighbour before them (rare, sparse test).
+    h, w, k = smooth.shape
+    pix, part = np.divmod(idx, k)
+    r, c = np.divmod(pix, w)
+    rr, cc = r[:, None] + by, c[:, None] + bx
+    inside = (rr >= 0) & (cc >= 0) & (cc < w)  # rows before are never below the map
+    nb = np.take(flat, (np.clip(rr, 0, h - 1) * w + np.clip(cc, 0, w - 1)) * k + part[:, None])
+    return idx[~(inside & (nb >= flat[idx][:, None])).any(axis=1)]
 
 
-def _keep_strongest(part: np.ndarray, score: np.ndarray, k: int, limit: int) -> np.ndarray:
-    """Indices (sorted) of the ``limit`` strongest candidates of each part."""
-    order = np.lexsort((-score, part))
-    first = np.searchsorted(part[order], np.arange(k))
-    rank = np.arange(order.size) - first[part[order]]
-    return np.sort(order[rank < limit])
-
-
-def _refine_log_quadratic(smooth: np.ndarray, r: np.ndarray, c: np.ndarray, k: np.ndarray):
-    """(M,) row and column offsets and height gain: a parabola through log values per axis.
-
-    Where a neighbour is off the map, the other axis' curvature stands in (isotropic peak).
-    The gain is the fitted peak height over the pixel's value.
-    """
-    h, w = smooth.shape[:2]
-
-    def logv(rr, cc):
-        return np.log(np.maximum(smooth[np.clip(rr, 0, h - 1), np.clip(cc, 0, w - 1), k], _LOG_FLOOR))
-
-    l0 = logv(r, c)
-    neighbours = {
-        "x": (logv(r, c - 1), logv(r, c + 1), c - 1 >= 0, c + 1 < w),
-        "y": (logv(r - 1, c), logv(r + 1, c), r - 1 >= 0, r + 1 < h),
-    }
-    # Curvature where both neighbours exist (NaN otherwise).
-    curv = {
-        ax: np.where(has_lo & has_hi, lo - 2 * l0 + hi, np.nan)
-        for ax, (lo, hi, has_lo, has_hi) in neighbours.items()
-    }
-    offsets, log_gain = {}, 0.0
-    for ax, other in (("x", "y"), ("y", "x")):
-        lo, hi, has_lo, has_hi = neighbours[ax]
-        kk = np.where(np.isnan(curv[ax]), curv[other], curv[ax])
-        # Slope at the peak pixel, from whichever neighbours exist.
-        grad = np.where(
-            has_lo & has_hi, (hi - lo) / 2, np.where(has_hi, hi - l0 - kk / 2, l0 - lo + kk / 2)
-        )
-        ok = (kk < 0) & (has_lo | has_hi) & np.isfinite(grad)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            off = np.where(ok, -grad / np.where(ok, kk, -1.0), 0.0)
-        offsets[ax] = np.clip(off, -0.5, 0.5)
-        # Height of the parabola's vertex above the pixel: -k/2 * offset^2.
-        log_gain = log_gain + np.where(ok, -0.5 * np.where(ok, kk, 0.0) * offsets[ax] ** 2, 0.0)
-    gain = np.exp(np.minimum(log_gain, np.log(_MAX_HEIGHT_GAIN)))
-    return offsets["y"], offsets["x"], gain
-
-
-def _refine_centroid(smooth, r, c, k, radius: int):
-    """(M,), (M,) offsets to the value-weighted mean of the positive pixels in the window."""
-    h, w = smooth.shape[:2]
+def _neighbourhood(smooth: np.ndarray, r, c, part, radius: int) -> tuple[np.ndarray, np.ndarray]:
+    """(M, 2R+1, 2R+1) float64 values around each peak (edge-replicated) and inside mask."""
+    h, w, k = smooth.shape
     d = np.arange(-radius, radius + 1)
-    rr = r[:, None, None] + d[None, :, None]
-    cc = c[:, None, None] + d[None, None, :]
-    inside = (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w)
-    vals = smooth[np.clip(rr, 0, h - 1), np.clip(cc, 0, w - 1), k[:, None, None]]
-    wgt = np.where(inside & (vals > 0), vals, 0.0).astype(np.float64)
+    rr, cc = r[:, None] + d, c[:, None] + d  # (M, 2R+1)
+    inside = ((rr >= 0) & (rr < h))[:, :, None] & ((cc >= 0) & (cc < w))[:, None, :]
+    rows = np.clip(rr, 0, h - 1) * (w * k)
+    cols = np.clip(cc, 0, w - 1) * k + part[:, None]
+    vals = np.take(smooth.reshape(-1), rows[:, :, None] + cols[:, None, :])
+    return vals.astype(np.float64), inside
+
+
+def _refine_log_quadratic(v: np.ndarray, inside: np.ndarray, full_hessian: bool):
+    """(M,) row and column offsets and height gain of a quadratic fit to log values.
+
+    ``v``: (M, 3, 3) values around each peak. Per axis, a parabola through the peak and its
+    two neighbours; with ``full_hessian`` the 2-D Newton step -H^-1 g with the mixed
+    derivative included (exact for any Gaussian, tilted or elongated; DARK, Zhang et al.
+    2020). Where a neighbour is off the map, the other axis' curvature stands in
+    (isotropic peak) and the mixed term is 0. The gain is the fitted peak height over
+    the pixel's value.
+    """
+    lv = np.log(np.maximum(v, _LOG_FLOOR))
+    l0 = lv[:, 1, 1]
+    # Central differences (interior peaks: all that is needed).
+    gx = (lv[:, 1, 2] - lv[:, 1, 0]) * 0.5
+    gy = (lv[:, 2, 1] - lv[:, 0, 1]) * 0.5
+    kxx = lv[:, 1, 2] - 2 * l0 + lv[:, 1, 0]
+    kyy = lv[:, 2, 1] - 2 * l0 + lv[:, 0, 1]
+    kxy = (lv[:, 2, 2] - lv[:, 2, 0] - lv[:, 0, 2] + lv[:, 0, 0]) * 0.25 if full_hessian else None
+    edge = np.flatnonzero(~inside[:, 1, :].all(axis=1) | ~inside[:, :, 1].all(axis=1))
+    if edge.size:
+        gx[edge], gy[edge], kxx[edge], kyy[edge] = _edge_derivatives(lv[edge], inside[edge])
+        if kxy is not None:
+            kxy[edge] = 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        okx, oky = (kxx < 0) & np.isfinite(gx), (kyy < 0) & np.isfinite(gy)
+        dx = np.where(okx, -gx / kxx, 0.0)
+        dy = np.where(oky, -gy / kyy, 0.0)
+        if kxy is not None:
+            # Negative definite Hessian: the Newton step instead.
+            det = kxx * kyy - kxy * kxy
+            ok2 = okx & oky & (det > 0)
+            dx = np.where(ok2, (kxy * gy - kyy * gx) / det, dx)
+            dy = np.where(ok2, (kxy * gx - kxx * gy) / det, dy)
+            kxy = np.where(ok2, kxy, 0.0)
+    # A pixel that is a local maximum lies within half a pixel of a separable peak; a
+    # tilted one may be up to a pixel away along an axis.
+    lim = 0.5 if kxy is None else np.where(ok2, 1.0, 0.5)
+    dx, dy = np.clip(dx, -lim, lim), np.clip(dy, -lim, lim)
+    # Height of the vertex above the pixel, -d^T H d / 2 (H's terms where they were used).
+    log_gain = np.where(okx, kxx * dx * dx, 0.0) + np.where(oky, kyy * dy * dy, 0.0)
+    if kxy is not None:
+        log_gain += 2 * kxy * dx * dy
+    gain = np.exp(np.clip(-0.5 * log_gain, 0.0, np.log(_MAX_HEIGHT_GAIN)))
+    return dy, dx, gain
+
+
+def _edge_derivatives(lv: np.ndarray, inside: np.ndarray):
+    """(gx, gy, kxx, kyy) for peaks with a neighbour off the map (NaN where unknown).
+
+    An axis with both neighbours: central differences; with one: the other axis'
+    curvature stands in and the slope comes from the one neighbour; with none: NaN.
+    """
+    l0 = lv[:, 1, 1]
+    sides = {"x": (lv[:, 1, 0], lv[:, 1, 2], inside[:, 1, 0], inside[:, 1, 2]),
+             "y": (lv[:, 0, 1], lv[:, 2, 1], inside[:, 0, 1], inside[:, 2, 1])}
+    curv = {ax: np.where(lo_in & hi_in, lo - 2 * l0 + hi, np.nan)
+            for ax, (lo, hi, lo_in, hi_in) in sides.items()}
+    out = {}
+    for ax, other in (("x", "y"), ("y", "x")):
+        lo, hi, lo_in, hi_in = sides[ax]
+        k = np.where(np.isnan(curv[ax]), curv[other], curv[ax])
+        g = np.where(lo_in & hi_in, (hi - lo) / 2, np.where(hi_in, hi - l0 - k / 2, l0 - lo + k / 2))
+        out[ax] = (np.where(lo_in | hi_in, g, np.nan), k)
+    return out["x"][0], out["y"][0], out["x"][1], out["y"][1]
+
+
+def _refine_centroid(v: np.ndarray, inside: np.ndarray):
+    """(M,), (M,) offsets to the value-weighted mean of the positive pixels in the window."""
+    radius = v.shape[1] // 2
+    d = np.arange(-radius, radius + 1)
+    wgt = np.where(inside & (v > 0), v, 0.0)
     total = wgt.sum(axis=(1, 2))
     ok = total > 0
     safe = np.where(ok, total, 1.0)
-    dy = np.where(ok, (wgt * d[None, :, None]).sum(axis=(1, 2)) / safe, 0.0)
-    dx = np.where(ok, (wgt * d[None, None, :]).sum(axis=(1, 2)) / safe, 0.0)
+    dy = np.where(ok, wgt.sum(axis=2) @ d / safe, 0.0)
+    dx = np.where(ok, wgt.sum(axis=1) @ d / safe, 0.0)
     return dy, dx
 
 
@@ -170,25 +217,42 @@ def find_peaks(heatmaps_hwc: np.ndarray, stride: int, config: ParserConfig) -> P
     smooth = raw
     if config.smooth_sigma > 0:
         sigma = config.smooth_sigma * f / stride
-        smooth = cv_hwc(raw, lambda m: cv2.GaussianBlur(m, (0, 0), sigma))
-    # 2. Non-maximum suppression; candidates sorted by part.
-    mask = _local_maxima(smooth, config)
-    part, r, c = np.nonzero(mask.transpose(2, 0, 1))
-    score = raw[r, c, part].astype(np.float64)
+        smooth = cv_hwc(raw, lambda m, dst: cv2.GaussianBlur(m, (0, 0), sigma, dst=dst), "smooth")
+    wa, ka = raw.shape[1], raw.shape[2]
+    # 2. Non-maximum suppression on the flat stack; candidates sorted by part.
+    idx = _local_maxima(smooth, config)
+    pix, part = np.divmod(idx, ka)
+    order = np.argsort(part, kind="stable")
+    idx, pix, part = idx[order], pix[order], part[order]
+    r, c = np.divmod(pix, wa)
+    score = raw.reshape(-1)[idx].astype(np.float64)
     # 3. Keep the strongest peaks of each part.
     counts = np.bincount(part, minlength=k)
     if counts.size and counts.max() > config.max_peaks:
         keep = _keep_strongest(part, score, k, config.max_peaks)
         part, r, c, score = part[keep], r[keep], c[keep], score[keep]
+        counts = np.bincount(part, minlength=k)
     # 4. Sub-pixel refinement on the smoothed map.
-    dy = dx = np.zeros(part.size)
-    if part.size and config.refine == "log_quadratic":
-        dy, dx, gain = _refine_log_quadratic(smooth, r, c, part)
+    dy = dx = 0.0
+    if part.size and config.refine in ("log_quadratic", "log_hessian"):
+        v, inside = _neighbourhood(smooth, r, c, part, 1)
+        dy, dx, gain = _refine_log_quadratic(v, inside, config.refine == "log_hessian")
         score = score * gain
     elif part.size and config.refine == "centroid":
-        dy, dx = _refine_centroid(smooth, r, c, part, config.refine_radius)
+        dy, dx = _refine_centroid(*_neighbourhood(smooth, r, c, part, config.refine_radius))
     # 5. Input pixels, clipped to the map's extent.
-    x = np.clip(analysis_to_input(c + dx, stride, f), 0, w * stride - 1)
-    y = np.clip(analysis_to_input(r + dy, stride, f), 0, h * stride - 1)
-    start = np.concatenate([[0], np.cumsum(np.bincount(part, minlength=k))])
-    return Peaks(np.stack([x, y], axis=1), score, part.astype(np.intp), start.astype(np.intp))
+    xy = np.empty((part.size, 2))
+    xy[:, 0] = analysis_to_input(c + dx, stride, f)
+    xy[:, 1] = analysis_to_input(r + dy, stride, f)
+    np.minimum(np.maximum(xy, 0, out=xy), [w * stride - 1, h * stride - 1], out=xy)
+    start = np.zeros(k + 1, dtype=np.intp)
+    np.cumsum(counts, out=start[1:])
+    return Peaks(xy, score, part.astype(np.intp), start)
+
+
+def _keep_strongest(part: np.ndarray, score: np.ndarray, k: int, limit: int) -> np.ndarray:
+    """Indices (sorted) of the ``limit`` strongest candidates of each part."""
+    order = np.lexsort((-score, part))
+    first = np.searchsorted(part[order], np.arange(k))
+    rank = np.arange(order.size) - first[part[order]]
+    return np.sort(order[rank < limit])
