@@ -26,11 +26,14 @@ def models_group():
 Examples:
   posecli models import ../shared/models/human-pose-estimation-0001/FP16-INT8/
   posecli models import hpe.xml --precision all --name hpe
+  posecli models import hpe.xml --precision fp16
 """)
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--name", default=None, help="Name in the store [default: the IR's file name].")
-@click.option("--precision", type=click.Choice(["fp32", "int8", "all"]), default="all", show_default=True,
-              help="fp32: float network; int8: keep the IR's INT8 quantization (QDQ); all: both.")
+@click.option("--precision", type=click.Choice(["fp32", "int8", "fp16", "all"]), default="all",
+              show_default=True,
+              help="fp32: float network; int8: keep the IR's INT8 quantization (QDQ, for CPUs); "
+                   "fp16: float16 network with float32 I/O (for GPUs); all: the three.")
 @click.option("--force", is_flag=True, help="Convert again even if the model is already in the store.")
 @click.option("--quiet", "-q", is_flag=True, help="Say nothing on success.")
 def import_command(path, name, precision, force, quiet):
@@ -40,7 +43,7 @@ def import_command(path, name, precision, force, quiet):
         name = name or xml.stem
         store = store_dir()
         store.mkdir(parents=True, exist_ok=True)
-        precisions = ["fp32", "int8"] if precision == "all" else [precision]
+        precisions = ["fp32", "int8", "fp16"] if precision == "all" else [precision]
         from ..importers.openvino import import_openvino_ir
 
         for prec in precisions:

@@ -38,7 +38,8 @@ from ..errors import MissingExtraError, ModelError
 from ..metadata import ModelInfo, embed_metadata, guess_metadata
 from ..skeleton import get_profile
 
-PRECISIONS = ("fp32", "int8")
+PRECISIONS = ("fp32", "int8")  # what the IR converter itself produces
+IMPORT_PRECISIONS = ("fp32", "int8", "fp16")  # fp16: the fp32 graph through importers.fp16
 FAKE_QUANTIZE_MODES = ("drop", "emulate")
 OPSET = 17
 IR_VERSION = 8  # onnxruntime >= 1.10 loads it
@@ -78,15 +79,22 @@ def import_openvino_ir(
 ) -> ModelInfo:
     """Convert the IR, embed posecli metadata, check the model, write it atomically.
 
-    Returns the embedded :class:`ModelInfo`. The sha256 of the IR's ``.bin`` is kept in
-    ``info.extra["source_sha256"]``.
+    ``precision``: ``"fp32"``, ``"int8"`` (QDQ) or ``"fp16"`` (the float32 graph with float16
+    weights and activations and float32 input/outputs, for GPUs; see
+    :mod:`posecli.importers.fp16`). Returns the embedded :class:`ModelInfo`. The sha256 of
+    the IR's ``.bin`` is kept in ``info.extra["source_sha256"]``.
     """
     onnx = _require("onnx")
     xml_path = Path(xml_path)
     out_path = Path(out_path)
-    if precision not in PRECISIONS:
-        raise ModelError(f"unknown precision '{precision}' (choose from {', '.join(PRECISIONS)})")
-    proto, facts = _convert(xml_path, precision, "drop")
+    if precision not in IMPORT_PRECISIONS:
+        raise ModelError(
+            f"unknown precision '{precision}' (choose from {', '.join(IMPORT_PRECISIONS)})")
+    proto, facts = _convert(xml_path, "int8" if precision == "int8" else "fp32", "drop")
+    if precision == "fp16":
+        from .fp16 import convert_float_to_fp16
+
+        proto = convert_float_to_fp16(proto, source=str(xml_path))
     info = _model_info(proto, facts, xml_path, precision)
     embed_metadata(proto, info)
     try:
@@ -249,6 +257,7 @@ class _Converter:
                     self._unsupported(op)
                 handler(op)
         self._finalize_convs()
+        self._prune([o.name for o in outputs])
         graph = helper.make_graph(
             self.nodes,
             self.model.get_friendly_name() or "model",
@@ -264,6 +273,17 @@ class _Converter:
             ir_version=IR_VERSION,
         )
         return proto
+
+    def _prune(self, outputs: list[str]) -> None:
+        """Drop nodes and initializers no output depends on (left by folded ops)."""
+        needed = set(outputs)
+        kept = []
+        for node in reversed(self.nodes):
+            if any(o in needed for o in node.output):
+                kept.append(node)
+                needed.update(node.input)
+        self.nodes = kept[::-1]
+        self.inits = {k: v for k, v in self.inits.items() if k in needed}
 
     # -- bookkeeping ----------------------------------------------------------------------
     def _get(self, op, port: int):
@@ -432,8 +452,23 @@ class _Converter:
         self._set(op, 0, self._node("Elu", [self._float(op, 0)], self._out_name(op), alpha=alpha))
 
     def _op_Concat(self, op):
-        ins = [self._float(op, i) for i in range(op.get_input_size())]
+        values = [self._get(op, i) for i in range(op.get_input_size())]
         axis = int(op.get_attributes()["axis"])
+        if (self.mode == "qdq" and axis == 1
+                and all(isinstance(v, _QTensor) and not v.per_channel for v in values)):
+            # Concatenate the uint8 codes; each channel keeps its input's scale and zero
+            # point (a consuming conv folds them into its weights and bias).
+            shapes = [op.input_value(i).get_partial_shape() for i in range(len(values))]
+            if all(sh.rank.is_static and sh[1].is_static for sh in shapes):
+                counts = [sh[1].get_length() for sh in shapes]
+                q = self._node("Concat", [v.q_name for v in values],
+                               self._name(f"{op.get_friendly_name()}/q"), axis=1)
+                scale = np.concatenate([np.full(n, v.scale, np.float32)
+                                        for n, v in zip(counts, values)])
+                zp = np.concatenate([np.full(n, v.zp, np.uint8) for n, v in zip(counts, values)])
+                self._set(op, 0, _QTensor(q, scale, zp))
+                return
+        ins = [self._float(op, i) for i in range(op.get_input_size())]
         self._set(op, 0, self._node("Concat", ins, self._out_name(op), axis=axis))
 
     def _op_Reshape(self, op):
@@ -505,11 +540,24 @@ class _Converter:
 
         # int8 path: quantized input, int8 weights, output quantized after [Relu].
         int8 = None
-        if self.mode == "qdq" and isinstance(x_value, _QTensor) and _leads_to_fq(out_op):
+        elu_fq = _elu_then_fq(out_op) if self.mode == "qdq" else None
+        if (self.mode == "qdq" and isinstance(x_value, _QTensor)
+                and (_leads_to_fq(out_op) or elu_fq is not None)):
             depthwise = grouped and weights.shape[1] == 1 and group == out_ch
-            if not x_value.per_channel or (depthwise and np.all(x_value.zp == x_value.zp.flat[0])):
+            # A dense conv without padding can take per-channel codes (a concat of tensors
+            # quantized differently): their scales and zero points go into weights and bias.
+            mixed = (x_value.per_channel and group == 1
+                     and not any(onnx_attrs.get("pads", [0])) and "auto_pad" not in onnx_attrs)
+            if (not x_value.per_channel or mixed
+                    or (depthwise and np.all(x_value.zp == x_value.zp.flat[0]))):
                 int8 = _int8_weights(op.input_value(1).get_node(), grouped)
-        fold = None
+        fold = rec = None
+        if int8 is not None and x_value.per_channel and group == 1:
+            w_q, w_scale, x_scale, bias = _fold_input_channels(*int8, x_value, bias)
+            x = self._dequantize(_QTensor(x_value.q_name, np.array(x_scale, np.float32),
+                                          np.array(0, np.uint8)), f"{base}/in0")
+            int8 = None
+            rec = self._int8_conv_record(base, w_q, w_scale, x_scale, bias)
         if int8 is not None:
             w_q, w_scale = int8
             if x_value.per_channel:  # depthwise: channel c of x meets row c of w
@@ -519,24 +567,9 @@ class _Converter:
             else:
                 x = self._dequantize(x_value, f"{base}/in0")
                 x_scale = float(x_value.scale)
-            rec = _ConvRecord(
-                weight_name="", bias_name="", weights=w_q, bias=bias,
-                w_scale=w_scale * (fold if fold is not None else 1.0), x_scale=x_scale,
-            )
-            wdq = self._name(f"{base}/weights_dq")
-            bdq = self._name(f"{base}/bias_dq")
-            rec.dq_names = {
-                "w": self._name(f"{base}/weights_q"), "w_scale": self._name(f"{base}/w_scale"),
-                "w_zp": self._name(f"{base}/w_zp"), "b": self._name(f"{base}/bias_q"),
-                "b_scale": self._name(f"{base}/b_scale"), "b_zp": self._name(f"{base}/b_zp"),
-            }
-            d = rec.dq_names
-            self.nodes.append(self.onnx.helper.make_node(
-                "DequantizeLinear", [d["w"], d["w_scale"], d["w_zp"]], [wdq], name=wdq, axis=0))
-            self.nodes.append(self.onnx.helper.make_node(
-                "DequantizeLinear", [d["b"], d["b_scale"], d["b_zp"]], [bdq], name=bdq, axis=0))
-            rec.weight_name, rec.bias_name = wdq, bdq
-        else:
+            rec = self._int8_conv_record(
+                base, w_q, w_scale * (fold if fold is not None else 1.0), x_scale, bias)
+        elif rec is None:
             x = self._float(op, 0)
             rec = _ConvRecord(
                 weight_name=self._name(f"{base}/weights"), bias_name=self._name(f"{base}/bias"),
@@ -544,7 +577,71 @@ class _Converter:
             )
         self._node("Conv", [x, rec.weight_name, rec.bias_name], out_name, **onnx_attrs)
         self.convs[out_name] = rec
+        if rec.w_scale is not None and elu_fq is not None:
+            out_name = self._quantize_before_elu(rec, out_name, *elu_fq)
         self._set(out_op, 0, out_name)
+
+    def _int8_conv_record(self, base: str, w_q, w_scale, x_scale: float, bias) -> _ConvRecord:
+        """A record for int8 weights, with the weight and bias DequantizeLinear nodes."""
+        rec = _ConvRecord(weight_name="", bias_name="", weights=w_q, bias=bias,
+                          w_scale=w_scale, x_scale=x_scale)
+        wdq = self._name(f"{base}/weights_dq")
+        bdq = self._name(f"{base}/bias_dq")
+        rec.dq_names = {
+            "w": self._name(f"{base}/weights_q"), "w_scale": self._name(f"{base}/w_scale"),
+            "w_zp": self._name(f"{base}/w_zp"), "b": self._name(f"{base}/bias_q"),
+            "b_scale": self._name(f"{base}/b_scale"), "b_zp": self._name(f"{base}/b_zp"),
+        }
+        d = rec.dq_names
+        self.nodes.append(self.onnx.helper.make_node(
+            "DequantizeLinear", [d["w"], d["w_scale"], d["w_zp"]], [wdq], name=wdq, axis=0))
+        self.nodes.append(self.onnx.helper.make_node(
+            "DequantizeLinear", [d["b"], d["b_scale"], d["b_zp"]], [bdq], name=bdq, axis=0))
+        rec.weight_name, rec.bias_name = wdq, bdq
+        return rec
+
+    def _quantize_before_elu(self, rec: _ConvRecord, conv_out: str, elu, fq) -> str:
+        """Quantize a Conv's output ahead of the Elu that follows it; returns the dequantized name.
+
+        The IR only quantizes after the Elu, but an integer convolution needs a quantized
+        output. The range is derived from the FakeQuantize after the Elu, per channel:
+        positive values pass Elu unchanged (up to ``high``), and below ``ln(step / 2)``
+        Elu is within half an output step of ``-alpha``, so nothing lower needs a code.
+        The per-channel steps are folded into the conv's rows (exact: its weight scales are
+        per row), leaving a per-tensor QuantizeLinear (scale 1, zero point z) that fuses
+        into QLinearConv, and a per-tensor DequantizeLinear (scale 1) times the channel
+        steps (a broadcast Mul: per-axis DequantizeLinear is slow) feeding the float Elu.
+        """
+        alpha = float(elu.get_attributes().get("alpha", 1.0))
+        il, ih, ol, oh = (_channel_vector(_const_of(fq.input_value(i).get_node()), fq, self)
+                          for i in range(1, 5))
+        levels = int(fq.get_attributes()["levels"])
+        channels = len(rec.bias)
+        il, ih, ol, oh = (np.broadcast_to(v, (channels,)).astype(np.float64)
+                          for v in (il, ih, ol, oh))
+        out_step = np.maximum((oh - ol) / (levels - 1), 1e-12)
+        floor = np.maximum(il, -alpha)  # the lowest value Elu's output keeps
+        low = np.where(floor > -alpha * (1 - 1e-6),
+                       np.log(np.maximum(1 + floor / alpha, 1e-12)),  # clipped above -alpha
+                       np.log(out_step / (2 * alpha)))
+        low = np.minimum(low, -1e-6)
+        high = np.maximum(ih, 1e-6)
+        zp = int(np.clip(np.round(255 * np.median(-low / (high - low))), 1, 254))
+        step = np.maximum(high / (255 - zp), -low / zp)
+        base = conv_out
+        uniform = bool(np.all(step == step[0]))  # a per-tensor FakeQuantize after the Elu
+        if not uniform:
+            rec.out_mult = (1.0 / step) * (rec.out_mult if rec.out_mult is not None else 1.0)
+        s = self._init(f"{base}/pre_elu_q_scale",
+                       np.array(step[0] if uniform else 1.0, np.float32))
+        z = self._init(f"{base}/pre_elu_q_zp", np.array(zp, np.uint8))
+        q = self._node("QuantizeLinear", [conv_out, s, z], self._name(f"{base}/pre_elu_q"))
+        dz = self._init(f"{base}/pre_elu_dq_zp", np.array(zp, np.uint8))
+        dq = self._node("DequantizeLinear", [q, s, dz], self._name(f"{base}/pre_elu_dq"))
+        if uniform:
+            return dq
+        steps = self._init(f"{base}/pre_elu_steps", step.astype(np.float32).reshape(1, -1, 1, 1))
+        return self._node("Mul", [dq, steps], self._name(f"{base}/pre_elu"))
 
     def _finalize_convs(self) -> None:
         """Write every Conv's weight and bias initializers, with any rescaling applied."""
@@ -598,11 +695,56 @@ class _Converter:
             z = self._init(f"{base}/q_zp", np.array(0, np.uint8))
             q_name = self._node("QuantizeLinear", [x, s, z], self._name(f"{base}/q"))
             return _QTensor(q_name, scale, zp)
-        s = self._init(f"{base}/q_scale", scale)
-        z = self._init(f"{base}/q_zp", zp)
-        attrs = {"axis": 1} if scale.ndim == 1 else {}
+        # The codes describe the FakeQuantize's output (scale, zp) either way; a folded
+        # normalisation only changes how they are computed from the graph input.
+        folded = self._fold_normalisation(op, scale, zp) if scale.ndim == 0 else None
+        q_scale, q_zp = scale, zp
+        if folded is not None:
+            x, q_scale, q_zp = folded
+        attrs = {}
+        if scale.ndim == 1 and np.all(zp == zp.flat[0]) and np.all(scale > 0):
+            # Per-axis QuantizeLinear runs element by element in onnxruntime (55 ms for a
+            # 128x32x57 tensor on a loaded 2-core machine); dividing by the channel scales
+            # first (a broadcast Mul) leaves a vectorized per-tensor one with scale 1.
+            inv = self._init(f"{base}/inv_scale", (1.0 / scale.astype(np.float64)).astype(
+                np.float32).reshape(1, -1, 1, 1))
+            x = self._node("Mul", [x, inv], self._name(f"{base}/per_channel"))
+            q_scale, q_zp = np.array(1.0, np.float32), np.array(zp.flat[0], np.uint8)
+        elif scale.ndim == 1:
+            attrs = {"axis": 1}
+        s = self._init(f"{base}/q_scale", q_scale)
+        z = self._init(f"{base}/q_zp", q_zp)
         q_name = self._node("QuantizeLinear", [x, s, z], self._name(f"{base}/q"), **attrs)
         return _QTensor(q_name, scale, zp)
+
+    def _fold_normalisation(self, op, scale: np.ndarray, zp: np.ndarray):
+        """(graph input, scale, zero point) when FQ quantizes ``input * m + a`` directly.
+
+        ``Q(x m + a; s, z) = Q(x; s / m, z + a / s)`` when ``a / s`` is an integer (within
+        a 50th of a step here: the input's first quantization then needs no float ops).
+        Only for uniform ``m > 0`` and ``a`` over the channels. None otherwise.
+        """
+        add = op.input_value(0).get_node()
+        if add.get_type_name() != "Add" or len(self._consumers(add)) != 1:
+            return None
+        mul = add.input_value(0).get_node()
+        a = _const_of(add.input_value(1).get_node())
+        if mul.get_type_name() != "Multiply" or a is None or len(self._consumers(mul)) != 1:
+            return None
+        m = _const_of(mul.input_value(1).get_node())
+        src = mul.input_value(0).get_node()
+        if src.get_type_name() == "Convert":
+            src = src.input_value(0).get_node()
+        if m is None or src.get_type_name() != "Parameter":
+            return None
+        if np.ptp(m) != 0 or np.ptp(a) != 0 or m.flat[0] <= 0:
+            return None
+        m, a = float(m.flat[0]), float(a.flat[0])
+        offset = float(zp) + a / float(scale)
+        if abs(offset - round(offset)) > 0.02 or not 0 <= round(offset) <= 255:
+            return None
+        x = self._get(mul, 0)
+        return x, np.array(float(scale) / m, np.float32), np.array(round(offset), np.uint8)
 
     def _fold_into_producer(self, op, scale: np.ndarray, zp: np.ndarray) -> bool:
         """Per-channel FQ of Relu(Conv): divide the conv's rows by the scales instead.
@@ -702,6 +844,55 @@ def _bias_add(conv, consumers: list, out_ch: int):
         if b.shape in ((1, out_ch, 1, 1), (out_ch, 1, 1), (1, 1, 1, 1), (1,), ()):
             return add, np.broadcast_to(b.reshape(-1), (out_ch,)).astype(np.float32)
     return None, zeros
+
+
+def _fold_input_channels(w_q, w_scale, x: _QTensor, bias):
+    """Move per-input-channel activation scales and zero points into a dense conv.
+
+    ``y = b + sum_i W[o, i] s_w[o] s_i (q_i - z_i)``: with ``s = max_i s_i`` the codes are
+    read as ``s * q`` (zero point 0), the weights become ``W s_w s_i / s`` requantized per
+    output row (int8), and ``-s sum_i W'[o, i] z_i`` joins the bias. Exact except for the
+    weight requantization; only valid without padding (a padded code would be 0, not z_i).
+    Returns (int8 weights, weight scales (O,), input scale, float bias (O,)).
+    """
+    s_in = x.scale.astype(np.float64)
+    s_ref = float(s_in.max())
+    shape = (1, -1) + (1,) * (w_q.ndim - 2)
+    v = w_q.astype(np.float64) * w_scale.reshape((-1,) + (1,) * (w_q.ndim - 1))
+    v = v * (s_in / s_ref).reshape(shape)
+    zp_term = (v * x.zp.astype(np.float64).reshape(shape)).reshape(len(v), -1).sum(axis=1)
+    new_scale = np.abs(v).reshape(len(v), -1).max(axis=1) / 127.0
+    new_scale = np.where(new_scale > 0, new_scale, 1.0)
+    q = np.clip(np.round(v / new_scale.reshape((-1,) + (1,) * (w_q.ndim - 1))), -127, 127)
+    new_bias = bias.astype(np.float64) - s_ref * zp_term
+    return q.astype(np.int8), new_scale, s_ref, new_bias.astype(np.float32)
+
+
+def _elu_then_fq(node):
+    """(Elu op, FakeQuantize op) when ``node`` feeds only an Elu that feeds only a 256-level
+    FakeQuantize with constant ranges, else None."""
+    cons = [t.get_node() for t in node.output(0).get_target_inputs()]
+    if len(cons) != 1 or cons[0].get_type_name() != "Elu":
+        return None
+    elu = cons[0]
+    cons = [t.get_node() for t in elu.output(0).get_target_inputs()]
+    if len(cons) != 1 or cons[0].get_type_name() != "FakeQuantize":
+        return None
+    fq = cons[0]
+    if int(fq.get_attributes()["levels"]) != 256:
+        return None
+    if any(_const_of(fq.input_value(i).get_node()) is None for i in range(1, 5)):
+        return None
+    return elu, fq
+
+
+def _const_of(node) -> np.ndarray | None:
+    """The value of a Constant (possibly behind a Convert) as float64, else None."""
+    if node.get_type_name() == "Convert":
+        node = node.input_value(0).get_node()
+    if node.get_type_name() != "Constant":
+        return None
+    return np.array(node.get_data()).astype(np.float64)
 
 
 def _leads_to_fq(node) -> bool:
