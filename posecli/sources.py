@@ -203,7 +203,9 @@ def read_image_reduced(path: str | Path, min_height: int | None) -> ReducedImage
         w, h = header.size_wh
         if image is None or image.shape[:2] != (-(-h // factor), -(-w // factor)):
             factor = 1  # an unusual JPEG: decode it whole
-    if factor == 1:
+    if factor == 1 and header is not None and header.kind == "JPEG":
+        image = cv2.imdecode(buf, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)  # CMYK, gray -> BGR
+    elif factor == 1:
         image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)  # keeps alpha and depth; ignores EXIF
     del buf, data
     if image is None or image.size == 0:

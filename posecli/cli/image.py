@@ -10,9 +10,11 @@ import cv2
 
 from ..errors import OutputError, PoseError
 from ..render import Renderer
-from ..sources import read_image
-from ..writers import AtomicFile, ResultWriter, openpose_filename
+from ..preprocess import frame_from_reduced
+from ..sources import read_image_reduced
+from ..writers import AtomicFile, ResultWriter, check_writable, openpose_filename
 from .common import FORMAT_CHOICE, build_estimator, estimator_options, fail, report_error, say
+from .video import Terminated, interrupted_exit, sigterm_as_interrupt
 
 EPILOG = """\b
 Examples:
@@ -25,11 +27,11 @@ Examples:
 
 @click.command("image", epilog=EPILOG)
 @click.argument("photos", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
+@click.option("--out", "-o", type=click.Path(), default=None,
               help="JSON file, or a directory for one file per photo [default: stdout].")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="posecli", show_default=True,
               help="posecli (named keypoints), openpose (CMU 1.3 JSON) or coco (keypoint results).")
-@click.option("--render", "-r", type=click.Path(path_type=Path), default=None,
+@click.option("--render", "-r", type=click.Path(), default=None,
               help="Annotated image file (one photo) or directory (several).")
 @click.option("--verbose", "-v", is_flag=True, help="Say which model and provider ran, and the time per photo.")
 @estimator_options
@@ -38,8 +40,11 @@ def image_command(photos, out, fmt, render, verbose, **est_opts):
 
     Keypoints are in image pixels; missing ones are null (posecli format).
     """
-    out_is_dir = out is not None and (out.is_dir() or str(out).endswith(("/", "\\")) or (fmt == "openpose" and len(photos) > 1))
-    render_is_dir = render is not None and (render.is_dir() or len(photos) > 1 or str(render).endswith(("/", "\\")))
+    # Strings first: a trailing slash ("--out poses/") asks for a directory, and Path drops it.
+    out_is_dir = out is not None and (_names_dir(out) or (fmt == "openpose" and len(photos) > 1))
+    render_is_dir = render is not None and (_names_dir(render) or len(photos) > 1)
+    out = None if out is None else Path(out)
+    render = None if render is None else Path(render)
     _check_output(out, out_is_dir)
     _check_output(render, render_is_dir)
     if fmt == "openpose" and out is None and len(photos) > 1:
@@ -56,43 +61,64 @@ def image_command(photos, out, fmt, render, verbose, **est_opts):
 
     renderer = Renderer()
     model_name = est.model.info.name
+    # Without --render only the network sees the pixels: huge JPEGs are decoded reduced.
+    min_height = None if render is not None else 2 * int(est.height * max(est.scales) + 0.5)
     writer = None if out_is_dir else ResultWriter(fmt, out, model=model_name, skeleton=est.skeleton)
-    failed = 0
-    try:
-        for photo in photos:
-            try:
-                t0 = time.perf_counter()
-                image = read_image(photo)
-                frame = est(image, source=str(photo))
-                elapsed = time.perf_counter() - t0
-                if out_is_dir:
-                    name = openpose_filename(photo) if fmt == "openpose" else f"{photo.stem}.json"
-                    one = ResultWriter(fmt, out / name, model=model_name, skeleton=est.skeleton)
-                    one.add(frame)
-                    one.close()
+    failed = done = 0
+    with sigterm_as_interrupt():  # SIGTERM cleans up like Ctrl-C
+        try:
+            for photo in photos:
+                try:
+                    t0 = time.perf_counter()
+                    decoded = read_image_reduced(photo, min_height)
+                    image = decoded.image
+                    frame = frame_from_reduced(est(image, source=str(photo)), decoded.size_wh, decoded.factor)
+                    elapsed = time.perf_counter() - t0
+                    if out_is_dir:
+                        name = openpose_filename(photo) if fmt == "openpose" else f"{photo.stem}.json"
+                        one = ResultWriter(fmt, out / name, model=model_name, skeleton=est.skeleton)
+                        try:
+                            one.add(frame)
+                            one.close()
+                        except BaseException:
+                            one.discard()  # no temporary file left behind
+                            raise
+                    else:
+                        writer.add(frame)
+                    if render is not None:
+                        target = render / f"{photo.stem}_rendered.jpg" if render_is_dir else render
+                        _write_image(target, renderer(image, frame.people))
+                    done += 1
+                    if verbose:
+                        say(f"{photo}: {len(frame.people)} people, {elapsed * 1000:.0f} ms")
+                except OutputError:
+                    raise  # disk full, output gone: stop rather than fail every photo after it
+                except PoseError as exc:
+                    failed += 1
+                    report_error(exc)
+            if writer is not None:
+                if writer.count:
+                    writer.close()
                 else:
-                    writer.add(frame)
-                if render is not None:
-                    target = render / f"{photo.stem}_rendered.jpg" if render_is_dir else render
-                    _write_image(target, renderer(image, frame.people))
-                if verbose:
-                    say(f"{photo}: {len(frame.people)} people, {elapsed * 1000:.0f} ms")
-            except PoseError as exc:
-                failed += 1
-                report_error(exc)
-        if writer is not None:
-            if writer.count:
-                writer.close()
-            else:
-                writer.discard()  # nothing succeeded: leave no output at all
-    except BaseException as exc:
-        if writer is not None:
-            writer.discard()
-        if isinstance(exc, PoseError):
-            raise fail(exc) from None
-        raise
+                    writer.discard()  # nothing succeeded: leave no output at all
+        except BaseException as exc:
+            if writer is not None:
+                writer.discard()  # an existing output is replaced only by a complete one
+            if isinstance(exc, PoseError):
+                raise fail(exc) from None
+            if isinstance(exc, KeyboardInterrupt):
+                what = "Terminated" if isinstance(exc, Terminated) else "Interrupted"
+                kept = f"{done} of {len(photos)} photos written to {out}" if out_is_dir else f"nothing written to {out}"
+                say(f"{what}: {kept}." if out is not None else f"{what}.")
+                raise interrupted_exit(exc) from None
+            raise
     if failed:
         raise click.exceptions.Exit(1)
+
+
+def _names_dir(value: str) -> bool:
+    """True when an output option names a directory: an existing one, or ending in a separator."""
+    return value.endswith(("/", "\\")) or Path(value).is_dir()
 
 
 def _check_output(path: Path | None, is_dir: bool) -> None:
@@ -100,23 +126,9 @@ def _check_output(path: Path | None, is_dir: bool) -> None:
     if path is None:
         return
     try:
-        if is_dir:
-            path.mkdir(parents=True, exist_ok=True)
-            probe = path
-        else:
-            if path.is_dir():
-                raise OutputError("is a directory; give a file name", path=path)
-            probe = path.parent if str(path.parent) else Path(".")
-            if not probe.is_dir():
-                raise OutputError("output directory does not exist", path=probe)
-        import os
-
-        if not os.access(probe, os.W_OK):
-            raise OutputError("output directory is not writable", path=probe)
+        check_writable(path, is_dir)
     except OutputError as exc:
         raise fail(exc) from None
-    except OSError as exc:
-        raise fail(OutputError(f"cannot create output directory ({exc.strerror})", path=path)) from None
 
 
 def _write_image(path: Path, image) -> None:
