@@ -23,7 +23,7 @@ import cv2
 from .errors import OutputError
 from .pipeline import VideoOptions, VideoRun
 from .render import Renderer
-from .sources import is_video, list_inputs, read_image
+from .sources import is_video, list_inputs
 from .writers import FORMATS, AtomicFile, ResultWriter, openpose_record, write_json_atomic
 
 RENDER_SUFFIX = "_rendered"
@@ -137,8 +137,7 @@ def run_job(estimator, job: Job, *, video: VideoOptions | None = None,
 
 
 def _run_image(estimator, job: Job) -> JobResult:
-    image = read_image(job.input)
-    frame = estimator(image, source=str(job.input))
+    frame, image = estimator.estimate_file(job.input, keep_image=job.render is not None)
     if job.render is not None:
         ok, buf = cv2.imencode(job.render.suffix, Renderer()(image, frame.people))
         if not ok:

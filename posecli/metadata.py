@@ -148,8 +148,10 @@ class ModelInfo:
             )
         except ModelError:
             raise
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise ModelError(f"{origin}: malformed posecli metadata ({exc!r})") from None
+        except KeyError as exc:
+            raise ModelError(f"{origin}: posecli metadata lacks the field '{exc.args[0]}'") from None
+        except (TypeError, ValueError, IndexError) as exc:
+            raise ModelError(f"{origin}: malformed posecli metadata ({exc})") from None
 
     @classmethod
     def from_json(cls, text: str, origin: str = "metadata") -> "ModelInfo":

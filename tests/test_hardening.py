@@ -11,7 +11,6 @@ import json
 import os
 import re
 import resource
-import shutil
 import signal
 import struct
 import subprocess
@@ -650,7 +649,7 @@ def test_vfr_helper_really_makes_a_variable_frame_rate_clip(tmp_path):
     times = _mp4_with_variable_frame_rate(cfr, tmp_path / "vfr.mp4", 10)
     cap = cv2.VideoCapture(str(tmp_path / "vfr.mp4"))
     seen = []
-    while (frame := cap.read())[0]:
+    while cap.read()[0]:
         seen.append(cap.get(cv2.CAP_PROP_POS_MSEC) / 1000)
     cap.release()
     np.testing.assert_allclose(seen, times, atol=0.002)

@@ -10,8 +10,6 @@ import cv2
 
 from ..errors import OutputError, PoseError
 from ..render import Renderer
-from ..preprocess import frame_from_reduced
-from ..sources import read_image_reduced
 from ..writers import AtomicFile, ResultWriter, check_writable, openpose_filename
 from .common import FORMAT_CHOICE, build_estimator, estimator_options, fail, report_error, say
 from .video import Terminated, interrupted_exit, sigterm_as_interrupt
@@ -61,8 +59,6 @@ def image_command(photos, out, fmt, render, verbose, **est_opts):
 
     renderer = Renderer()
     model_name = est.model.info.name
-    # Without --render only the network sees the pixels: huge JPEGs are decoded reduced.
-    min_height = None if render is not None else 2 * int(est.height * max(est.scales) + 0.5)
     writer = None if out_is_dir else ResultWriter(fmt, out, model=model_name, skeleton=est.skeleton)
     failed = done = 0
     with sigterm_as_interrupt():  # SIGTERM cleans up like Ctrl-C
@@ -70,9 +66,8 @@ def image_command(photos, out, fmt, render, verbose, **est_opts):
             for photo in photos:
                 try:
                     t0 = time.perf_counter()
-                    decoded = read_image_reduced(photo, min_height)
-                    image = decoded.image
-                    frame = frame_from_reduced(est(image, source=str(photo)), decoded.size_wh, decoded.factor)
+                    # without --render only the network sees the pixels: huge JPEGs decode reduced
+                    frame, image = est.estimate_file(photo, keep_image=render is not None)
                     elapsed = time.perf_counter() - t0
                     if out_is_dir:
                         name = openpose_filename(photo) if fmt == "openpose" else f"{photo.stem}.json"
