@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
+import signal
 import sys
 from dataclasses import fields
 
@@ -133,3 +136,54 @@ def pose_errors(func):
 
 def stdout_is_tty() -> bool:
     return sys.stdout.isatty()
+
+
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+EXIT_TERMINATED = 143  # 128 + SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that it stops like Ctrl-C."""
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """Turn SIGTERM into :class:`Terminated` while the block runs (main thread only)."""
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (e.g. called from a test runner's worker)
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def quiet_ffmpeg() -> None:
+    """Keep FFmpeg's own log lines off stderr: posecli reports decoding problems itself.
+
+    Set OPENCV_FFMPEG_LOGLEVEL (e.g. 32) in the environment to see them again.
+    """
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+
+def progress_bar(total: int | None, quiet: bool, desc: str | None = None, unit: str = "frame", **kwargs):
+    """A tqdm bar on stderr (frames, rate, time left); disabled by ``quiet``."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, disable=quiet, file=sys.stderr, dynamic_ncols=True,
+                mininterval=0.5, smoothing=0.1, **kwargs)
+
+
+def default_batch_size(estimator) -> int:
+    """Frames per network run for the device the estimator's model runs on."""
+    return estimator.model.default_batch_size
+
+
+def interrupted_exit(exc: KeyboardInterrupt) -> "click.exceptions.Exit":
+    return click.exceptions.Exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED)

@@ -12,7 +12,7 @@ from ..errors import OutputError, PoseError
 from ..render import Renderer
 from ..writers import AtomicFile, ResultWriter, check_writable, openpose_filename
 from .common import FORMAT_CHOICE, build_estimator, estimator_options, fail, report_error, say
-from .video import Terminated, interrupted_exit, sigterm_as_interrupt
+from .common import Terminated, interrupted_exit, sigterm_as_interrupt
 
 EPILOG = """\b
 Examples:

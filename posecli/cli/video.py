@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import sys
 from pathlib import Path
 
 import click
 
 from ..errors import PoseError
-from .common import FORMAT_CHOICE, build_estimator, estimator_options, fail, say
+from .common import (
+    FORMAT_CHOICE, Terminated, build_estimator, default_batch_size, estimator_options, fail, interrupted_exit,
+    progress_bar,
+    quiet_ffmpeg, say, sigterm_as_interrupt,
+)
 
 EPILOG = """\b
 Examples:
@@ -20,57 +20,6 @@ Examples:
   posecli video clip.mp4 --format openpose --out poses/        # clip_000000000000_keypoints.json ...
   posecli video clip.mp4 --start 10 --end 20 --step 2 --height 192
 """
-
-EXIT_INTERRUPTED = 130  # 128 + SIGINT
-EXIT_TERMINATED = 143  # 128 + SIGTERM
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread so that it stops like Ctrl-C."""
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt():
-    """Turn SIGTERM into :class:`Terminated` while the block runs (main thread only)."""
-
-    def handler(signum, frame):
-        raise Terminated()
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread (e.g. called from a test runner's worker)
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def quiet_ffmpeg() -> None:
-    """Keep FFmpeg's own log lines off stderr: posecli reports decoding problems itself.
-
-    Set OPENCV_FFMPEG_LOGLEVEL (e.g. 32) in the environment to see them again.
-    """
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
-
-
-def progress_bar(total: int | None, quiet: bool, desc: str | None = None, unit: str = "frame", **kwargs):
-    """A tqdm bar on stderr (frames, rate, time left); disabled by ``quiet``."""
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit=unit, disable=quiet, file=sys.stderr, dynamic_ncols=True,
-                mininterval=0.5, smoothing=0.1, **kwargs)
-
-
-def default_batch_size(estimator) -> int:
-    """1 on the CPU (no gain from batching, more latency), 4 on a GPU."""
-    return 1 if estimator.model.device == "cpu" else 4
-
-
-def interrupted_exit(exc: KeyboardInterrupt) -> "click.exceptions.Exit":
-    return click.exceptions.Exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED)
-
 
 @click.command("video", epilog=EPILOG)
 @click.argument("clip", type=click.Path(path_type=Path))
