@@ -295,7 +295,7 @@ def parser_scaling(report: dict) -> dict:
 # (5) COCO keypoint AP on the mini set
 # ---------------------------------------------------------------------------------------------
 def eval_mini(report: dict) -> dict:
-    from posecli.evaluate import coco_images, evaluate, evaluate_detections, load_annotations
+    from posecli.evaluate import coco_images, evaluate_detections, evaluate_estimator, load_annotations
 
     repeat, warmup = settings(report)
     data = load_annotations(MINI / "person_keypoints.json")
@@ -328,7 +328,7 @@ def eval_mini(report: dict) -> dict:
             ("multi-scale + flip", MULTI_SCALES, True),
         ):
             est = PoseEstimator(model, scales=scales, flip=flip)
-            res = evaluate(est, data, MINI)
+            res = evaluate_estimator(est, data, MINI)
             per = res.as_dict()["ms_per_image"]
             variants.append({
                 "precision": prec, "variant": label, "AP": _r(res.ap), "AP50": _r(res.ap50),

@@ -19,7 +19,7 @@ def main(annotations: str, images: str, model_a: str | None = None, model_b: str
     print(f"{'model':<28} {'AP':>6} {'AP50':>6} {'AR':>6} {'img/s':>6}")
     for name, options in contenders.items():
         estimator = posecli.PoseEstimator(device="cpu", **options)
-        metrics = posecli.evaluate(estimator, annotations, images)
+        metrics = posecli.evaluate_estimator(estimator, annotations, images)
         print(f"{name:<28} {metrics.ap:6.3f} {metrics.ap50:6.3f} {metrics.ar:6.3f} {metrics.images_per_s:6.2f}")
     return 0
 

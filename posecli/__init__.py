@@ -44,7 +44,7 @@ _EXPORTS = {
     "Tracker": "track",
     "TrackerConfig": "track",
     "OneEuroConfig": "smooth",
-    "evaluate": "evaluate",
+    "evaluate_estimator": "evaluate",
     "evaluate_detections": "evaluate",
     "CocoMetrics": "evaluate",
     "Renderer": "render",
@@ -87,7 +87,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs
     from .errors import DeviceError, InputError, MissingExtraError, ModelError, OutputError, ParserError, PoseError
     from .estimator import Maps, PoseEstimator
     from .metadata import ModelInfo
-    from .evaluate import CocoMetrics, evaluate, evaluate_detections
+    from .evaluate import CocoMetrics, evaluate_detections, evaluate_estimator
     from .model import PoseModel, cuda_usable
     from .pipeline import FrameResult, iter_video_poses
     from .smooth import OneEuroConfig

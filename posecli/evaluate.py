@@ -203,7 +203,7 @@ def evaluate_detections(
 # ---------------------------------------------------------------------------------------------
 # Running an estimator
 # ---------------------------------------------------------------------------------------------
-def evaluate(
+def evaluate_estimator(
     estimator,
     annotations: str | Path | dict,
     images_dir: str | Path,
@@ -261,5 +261,5 @@ def coco_ap(
     from .estimator import PoseEstimator
 
     est = PoseEstimator(model, device=device, parser=parser, height=height)
-    ap = evaluate(est, annotations, images_dir).ap
+    ap = evaluate_estimator(est, annotations, images_dir).ap
     return 0.0 if math.isnan(ap) else ap

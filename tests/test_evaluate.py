@@ -16,7 +16,7 @@ pytest.importorskip("pycocotools")
 
 from posecli.cli import main  # noqa: E402
 from posecli.errors import InputError, MissingExtraError  # noqa: E402
-from posecli.evaluate import CocoMetrics, evaluate, evaluate_detections, load_annotations  # noqa: E402
+from posecli.evaluate import CocoMetrics, evaluate_detections, evaluate_estimator, load_annotations  # noqa: E402
 from posecli.skeleton import COCO18  # noqa: E402
 from posecli.types import Frame, Person  # noqa: E402
 
@@ -183,7 +183,7 @@ def test_evaluate_runs_every_annotated_image_by_file_name(tmp_path):
         cv2.imwrite(str(tmp_path / im["file_name"]), np.full((48, 64, 3), im["id"], np.uint8))
     seen = []
     est = _GroundTruthEstimator(ann)
-    m = evaluate(est, ann, tmp_path, on_image=lambda done, total, frame, iid: seen.append((done, total, iid)))
+    m = evaluate_estimator(est, ann, tmp_path, on_image=lambda done, total, frame, iid: seen.append((done, total, iid)))
     assert isinstance(m, CocoMetrics)
     assert m.ap == pytest.approx(1.0)
     assert seen == [(1, 2, 1), (2, 2, 2)]
@@ -192,7 +192,7 @@ def test_evaluate_runs_every_annotated_image_by_file_name(tmp_path):
 
     (tmp_path / "b.jpg").unlink()
     with pytest.raises(InputError, match="b.jpg"):
-        evaluate(est, ann, tmp_path)
+        evaluate_estimator(est, ann, tmp_path)
 
 
 @pytest.mark.slow

@@ -157,7 +157,7 @@ def test_int8_ap_within_a_point_of_fp32(converted):
     """COCO AP on the mini set (4 photos): quantization must not cost accuracy."""
     pytest.importorskip("pycocotools")
     from posecli.estimator import PoseEstimator
-    from posecli.evaluate import evaluate
+    from posecli.evaluate import evaluate_estimator
     from posecli.model import PoseModel
 
     ann = PHOTOS / "person_keypoints.json"
@@ -166,7 +166,7 @@ def test_int8_ap_within_a_point_of_fp32(converted):
     ap = {}
     for precision in ("fp32", "int8"):
         model = PoseModel.load(str(converted[precision][0]), device="cpu")
-        ap[precision] = evaluate(PoseEstimator(model), ann, PHOTOS).ap
+        ap[precision] = evaluate_estimator(PoseEstimator(model), ann, PHOTOS).ap
     assert ap["fp32"] > 0.3, ap  # the network works at all
     assert abs(ap["int8"] - ap["fp32"]) * 100 <= AP_POINTS_TOL, ap
 

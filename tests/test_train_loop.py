@@ -40,7 +40,7 @@ def finetuned(mini_set, default_model, tmp_path_factory):
                          weights=str(default_model), steps=6, batch_size=4, lr=1e-4, input_hw=(96, 128),
                          augment=AugmentConfig(enabled=False), checkpoint_every=0)
     before = _fixed_batch_loss(initial_network(config)[0], config)
-    result = train(config, progress=False)
+    result = train(config)
     after = _fixed_batch_loss(network_from_checkpoint(load_checkpoint(result.checkpoint)), config)
     return {"config": config, "result": result, "before": before, "after": after}
 
@@ -84,10 +84,10 @@ def test_resume_continues_the_step_count_and_loss_history(mini_set, tmp_path):
     config = TrainConfig(annotations=mini_set["annotations"], images=mini_set["dir"], out_dir=tmp_path,
                          arch="openpose", init="scratch", arch_options=TINY_OPENPOSE, steps=2,
                          batch_size=2, lr=1e-3, input_hw=(64, 64), checkpoint_every=1)
-    first = train(config, progress=False)
+    first = train(config)
     assert first.step == 2 and (tmp_path / "last.pt").is_file()
     config.steps = 3
-    second = train(config, resume=first.checkpoint, progress=False)
+    second = train(config, resume=first.checkpoint)
     assert second.step == 3
     assert second.losses[:2] == first.losses and len(second.losses) == 3
     state = load_checkpoint(second.checkpoint)
@@ -100,7 +100,7 @@ def test_validation_hook_runs_every_epoch(mini_set, tmp_path):
     config = TrainConfig(annotations=mini_set["annotations"], images=mini_set["dir"], out_dir=tmp_path,
                          arch="openpose", init="scratch", arch_options=TINY_OPENPOSE, epochs=2,
                          batch_size=4, input_hw=(64, 64), validate_every=1, checkpoint_every=0)
-    result = train(config, progress=False, validate_fn=lambda net, meta: seen.append(net.training) or 0.5)
+    result = train(config, validate_fn=lambda net, meta: seen.append(net.training) or 0.5)
     assert result.epoch == 2 and result.validation == [(1, 0.5), (2, 0.5)]
     assert seen == [False, False]
 

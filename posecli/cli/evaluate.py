@@ -47,7 +47,7 @@ def eval_command(annotations, images_dir, out, limit, as_json, quiet, **est_opts
     if not images_dir.is_dir():
         raise fail(InputError("no such image directory", path=images_dir))
     try:
-        from ..evaluate import evaluate, load_annotations
+        from ..evaluate import evaluate_estimator, load_annotations
 
         data = load_annotations(annotations)
         est = build_estimator(**est_opts)
@@ -65,7 +65,7 @@ def eval_command(annotations, images_dir, out, limit, as_json, quiet, **est_opts
             bar.update(1)
 
     try:
-        metrics = evaluate(est, data, images_dir, limit=limit, on_image=on_image)
+        metrics = evaluate_estimator(est, data, images_dir, limit=limit, on_image=on_image)
     except BaseException as exc:
         if writer is not None:
             writer.close(complete=False, keep_partial=False)

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from ..errors import PoseError
-from .common import fail, say
+from .common import fail, progress_bar, say
 
 
 def _size(value: str | None) -> tuple[int, int] | None:
@@ -98,7 +98,20 @@ def train_command(annotations, images, init, arch, weights, paf_stages, cm_stage
             val_annotations=val_annotations, val_images=val_images, device=device, threads=threads,
             augment=AugmentConfig(enabled=not no_augment),
         )
-        result = train(config, resume=resume, progress=not quiet)
+        bar = None
+
+        def progress(step: int, total: int, loss: float, epoch: int) -> None:
+            nonlocal bar
+            if bar is None:
+                bar = progress_bar(total, quiet, desc="train", unit="step", initial=step - 1)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.2f}", epoch=epoch)
+
+        try:
+            result = train(config, resume=resume, progress=progress)
+        finally:
+            if bar is not None:
+                bar.close()
     except PoseError as exc:
         raise fail(exc) from None
     if result.losses:

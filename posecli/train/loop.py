@@ -10,7 +10,6 @@ validation data is given.
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -124,17 +123,16 @@ def _native_size(path: Path) -> tuple[int, int]:
 def train(
     config: TrainConfig,
     resume: str | Path | None = None,
-    progress: bool = True,
+    progress: Callable[[int, int, float, int], None] | None = None,
     on_step: Callable[[int, float], None] | None = None,
     validate_fn: Callable[[torch.nn.Module, dict], float | None] | None = None,
 ) -> TrainResult:
     """Train (or resume) and return the loss history and the last checkpoint's path.
 
-    ``on_step(step, loss)`` is called after every step; ``validate_fn(net, meta)`` replaces
-    :func:`validate` (tests).
+    ``progress(step, total_steps, loss, epoch)`` and ``on_step(step, loss)`` are called after
+    every step (the library draws no progress bar itself; the CLI passes one);
+    ``validate_fn(net, meta)`` replaces :func:`validate` (tests).
     """
-    from tqdm import tqdm
-
     torch.manual_seed(config.seed)
     if config.threads:
         torch.set_num_threads(int(config.threads))
@@ -164,41 +162,36 @@ def train(
     validation: list[tuple[int, float | None]] = []
     validate_fn = validate_fn or (lambda n, m: validate(n, m, config))
 
-    bar = tqdm(total=max_steps, initial=step, file=sys.stderr, disable=not progress,
-               desc="train", unit="step", dynamic_ncols=True)
-    try:
-        while step < max_steps:
-            seen = 0
-            for batch in loader:
-                batch = {k: v.to(device) for k, v in batch.items()}
-                stages = net(batch["image"])
-                loss, _ = openpose_loss(stages, batch["heatmaps"], batch["pafs"], batch["mask"])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                step += 1
-                seen += 1
-                value = float(loss.detach())
-                if not math.isfinite(value):
-                    raise InputError(f"the loss diverged at step {step} ({value}); lower --lr")
-                losses.append(value)
-                bar.update(1)
-                bar.set_postfix(loss=f"{value:.2f}", epoch=epoch)
-                if on_step is not None:
-                    on_step(step, value)
-                if config.checkpoint_every and step % config.checkpoint_every == 0:
-                    save_checkpoint(checkpoint, net, optimizer, step=step, epoch=epoch, losses=losses, meta=meta)
-                if step >= max_steps:
-                    break
-            if seen < per_epoch:
-                break  # stopped inside an epoch
-            epoch += 1
-            if config.validate_every and epoch % config.validate_every == 0:
-                net.eval()
-                validation.append((step, validate_fn(net, meta)))
-                net.train()
-    finally:
-        bar.close()
+    while step < max_steps:
+        seen = 0
+        for batch in loader:
+            batch = {k: v.to(device) for k, v in batch.items()}
+            stages = net(batch["image"])
+            loss, _ = openpose_loss(stages, batch["heatmaps"], batch["pafs"], batch["mask"])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            seen += 1
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise InputError(f"the loss diverged at step {step} ({value}); lower --lr")
+            losses.append(value)
+            if progress is not None:
+                progress(step, max_steps, value, epoch)
+            if on_step is not None:
+                on_step(step, value)
+            if config.checkpoint_every and step % config.checkpoint_every == 0:
+                save_checkpoint(checkpoint, net, optimizer, step=step, epoch=epoch, losses=losses, meta=meta)
+            if step >= max_steps:
+                break
+        if seen < per_epoch:
+            break  # stopped inside an epoch
+        epoch += 1
+        if config.validate_every and epoch % config.validate_every == 0:
+            net.eval()
+            validation.append((step, validate_fn(net, meta)))
+            net.train()
     save_checkpoint(checkpoint, net, optimizer, step=step, epoch=epoch, losses=losses, meta=meta)
     return TrainResult(step, epoch, losses, checkpoint, validation)
 

@@ -42,6 +42,6 @@ def evaluate_onnx(model: str | Path, annotations: str | Path, images: str | Path
     """COCO keypoint AP of an ONNX model file; None without :mod:`posecli.evaluate`."""
     if not evaluation_available():
         return None
-    from .. import evaluate
+    from ..evaluate import coco_ap
 
-    return evaluate.coco_ap(model, annotations, images, height=height)
+    return coco_ap(model, annotations, images, height=height)
