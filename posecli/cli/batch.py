@@ -8,13 +8,14 @@ import click
 
 from ..errors import PoseError
 from .common import FORMAT_CHOICE, build_estimator, estimator_options, fail, say
-from .video import Terminated, default_batch_size, interrupted_exit, progress_bar, quiet_ffmpeg, sigterm_as_interrupt
+from .common import Terminated, default_batch_size, interrupted_exit, progress_bar, quiet_ffmpeg, sigterm_as_interrupt
 
 EPILOG = """\b
 Examples:
   posecli batch photos/ --out poses/                      # photos/a.jpg -> poses/a.json
   posecli batch footage/ --out poses/ --recursive --render
   posecli batch footage/ --out poses/ --format openpose   # clip.mp4 -> poses/clip/clip_000000000000_keypoints.json
+  posecli batch footage/ --out /shared/poses/ --engine ray --address auto   # on a Ray cluster (docs/ray.md)
 Run the same command again after an interruption: finished inputs are skipped.
 """
 
@@ -33,8 +34,15 @@ Run the same command again after an interruption: finished inputs are skipped.
 @click.option("--batch-size", type=click.IntRange(1, 256), default=None, metavar="N",
               help="Video frames per network run [default: 1 on the CPU, 4 on a GPU].")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or notes (errors are still reported).")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: this process; ray: a pool of workers on Ray (pip install 'posecli[ray]').")
+@click.option("--address", default=None, metavar="ADDR",
+              help="With --engine ray: the cluster to join (e.g. auto, HOST:6379) [default: start one here].")
+@click.option("--workers", type=click.IntRange(1, 4096), default=None, metavar="N",
+              help="With --engine ray: model workers [default: one per GPU, else one per CPU core].")
 @estimator_options
-def batch_command(directory, out, recursive, render, fmt, overwrite, track, smooth, batch_size, quiet, **est_opts):
+def batch_command(directory, out, recursive, render, fmt, overwrite, track, smooth, batch_size, quiet,
+                  engine, address, workers, **est_opts):
     """Find people in every image and video in DIRECTORY; one result file per input.
 
     Unreadable files are reported and listed at the end (exit 1); the rest is processed.
@@ -47,6 +55,15 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
     quiet_ffmpeg()
     if smooth and not track:
         raise click.UsageError("--smooth follows tracked people: drop --no-track")
+    if engine == "local" and (address is not None or workers is not None):
+        raise click.UsageError("--address and --workers go with --engine ray")
+    if engine == "ray":
+        from ..distributed import import_ray
+
+        try:
+            import_ray()
+        except PoseError as exc:
+            raise fail(exc) from None
     try:
         plan = plan_batch(directory, out, recursive=recursive, fmt=fmt, render=render, overwrite=overwrite)
     except PoseError as exc:
@@ -59,6 +76,11 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
         parts.append(f"{len(plan.unsupported)} other files skipped")
     say(", ".join(parts), quiet=quiet)
     if not plan.todo:
+        return
+    if engine == "ray":
+        video = VideoOptions(fmt=fmt, track=track, smooth=OneEuroConfig() if smooth else None,
+                             batch_size=batch_size or 1)
+        _batch_on_ray(plan, video, batch_size is None, address, workers, quiet, est_opts)
         return
 
     failed: list[tuple[Path, str]] = []
@@ -141,3 +163,60 @@ def _report(bar, line: str, quiet: bool = False) -> None:
         return
     with bar.external_write_mode():
         click.echo(line, err=True)
+
+
+def _batch_on_ray(plan, video, auto_batch_size: bool, address, workers, quiet: bool, est_opts: dict) -> None:
+    """``--engine ray``: the plan's inputs on a Ray pool; same reports and summary as locally."""
+    from ..distributed import run_batch_ray
+    from .common import parse_parser_options, parse_scales
+
+    options = dict(model=est_opts["model"], device=est_opts["device"], precision=est_opts["precision"],
+                   profile=est_opts["profile"], parser=est_opts["parser_preset"],
+                   parser_options=parse_parser_options(est_opts["parser_options"]), height=est_opts["height"],
+                   scales=parse_scales(est_opts["scales"]), flip=est_opts["flip"],
+                   threads=est_opts["threads"])
+    files_bar = progress_bar(len(plan.todo), quiet, desc="files", unit="file")
+    done = []
+
+    def on_result(outcome) -> None:
+        if outcome.status == "failed":
+            _report(files_bar, f"Error: {outcome.job.input}: {outcome.problem}")
+        else:
+            done.append(outcome)
+            if outcome.warning:
+                _report(files_bar, f"Warning: {outcome.job.input}: {outcome.warning}")
+            if outcome.note:
+                _report(files_bar, f"Note: {outcome.job.input}: {outcome.note}", quiet)
+        files_bar.update(1)
+
+    with sigterm_as_interrupt():
+        try:
+            result = run_batch_ray(plan, options, address=address, num_workers=workers, video=video,
+                                   auto_batch_size=auto_batch_size, on_result=on_result)
+        except PoseError as exc:
+            files_bar.close()
+            raise fail(exc) from None
+        except KeyboardInterrupt as exc:
+            files_bar.close()
+            what = "Terminated" if isinstance(exc, Terminated) else "Interrupted"
+            say(f"{what}: {len(done)} of {len(plan.todo)} inputs done; those in progress left no result. "
+                "Run the same command again to resume.")
+            raise interrupted_exit(exc) from None
+    files_bar.close()
+    _summary(plan, result.processed, result.warned, result.failed, quiet)
+
+
+def _summary(plan, processed: int, warned: list, failed: list, quiet: bool) -> None:
+    """The closing lines, as the local engine writes them; exit 1 when an input failed."""
+    summary = f"Done: {processed} processed"
+    if plan.done:
+        summary += f", {len(plan.done)} skipped (already done)"
+    if warned:
+        summary += f", {len(warned)} stopped early"
+    if failed:
+        summary += f", {len(failed)} failed:"
+    say(summary, quiet=quiet and not failed)
+    for path, problem in failed:
+        say(f"  {path}: {problem}")
+    if failed:
+        raise click.exceptions.Exit(1)
