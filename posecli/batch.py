@@ -166,9 +166,13 @@ def _run_video(estimator, job: Job, options: VideoOptions, progress, on_start) -
     target = job.result.with_name(f".{job.result.name}.{uuid.uuid4().hex[:8]}.tmp") if per_frame else job.result
     try:
         run = VideoRun(estimator, job.input, target, options=options, render=job.render, keep_partial=False)
-        if on_start is not None:
-            on_start(run.expected)
-        run.run(progress=progress)
+        try:
+            if on_start is not None:
+                on_start(run.expected)
+            run.run(progress=progress)
+        except BaseException:
+            run.abort()  # an interrupt can land outside run(): leave no temporary file
+            raise
         if per_frame:
             _replace_dir(target, job.result)
     finally:

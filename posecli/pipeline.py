@@ -87,11 +87,12 @@ class Pipeline:
         if self._started:
             raise RuntimeError("a Pipeline can be iterated once")
         self._started = True
-        for name, target in (("decode", self._decode), ("network", self._network), ("parse", self._parse)):
-            t = threading.Thread(target=target, name=f"posecli-{name}", daemon=True)
-            t.start()
-            self._threads.append(t)
         try:
+            # started inside the try: an interrupt between two starts still stops the rest
+            for name, target in (("decode", self._decode), ("network", self._network), ("parse", self._parse)):
+                t = threading.Thread(target=target, name=f"posecli-{name}", daemon=True)
+                self._threads.append(t)
+                t.start()
             while True:
                 item = self._get(self._results)
                 if isinstance(item, _End):
@@ -106,7 +107,7 @@ class Pipeline:
         """Ask the workers to stop and wait briefly for them (idempotent)."""
         self._stop.set()
         for t in self._threads:
-            if t is not threading.current_thread():
+            if t is not threading.current_thread() and t.ident is not None:  # started
                 t.join(_JOIN_S)
 
     # -- workers ----------------------------------------------------------------------------------
@@ -313,6 +314,7 @@ class VideoRun:
         self.expected = self.source.expected_frames
         self.frames_done = 0
         self.complete = False
+        self._closed = False
         per_frame = options.fmt == "openpose"
         if per_frame and out is None:
             raise OutputError("--format openpose writes one file per frame: give --out a folder")
@@ -368,7 +370,14 @@ class VideoRun:
         self._close(complete=True)
         return self
 
+    def abort(self) -> None:
+        """Close as interrupted unless already closed (for an exception before or after :meth:`run`)."""
+        self._close(complete=False)
+
     def _close(self, complete: bool) -> None:
+        if self._closed:
+            return
+        self._closed = True
         trailer = {"frames_done": self.frames_done}
         if self.source.stopped_early:
             trailer["decode_error"] = self.source.error

@@ -141,6 +141,22 @@ def _umask() -> int:
     return mask
 
 
+# Temporary files of AtomicFiles neither committed nor discarded yet. An interrupt can land
+# anywhere (between creating a file and entering the code that would clean it up); the CLI
+# calls discard_pending() on its way out, so no temporary file ever outlives a run.
+_PENDING: set[Path] = set()
+
+
+def discard_pending() -> None:
+    """Remove every temporary output file still pending in this process."""
+    for tmp in list(_PENDING):
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        _PENDING.discard(tmp)
+
+
 class AtomicFile:
     """A text file that appears at ``path`` only when :meth:`commit` is called.
 
@@ -163,6 +179,7 @@ class AtomicFile:
         except OSError as exc:
             raise OutputError(f"cannot write here ({exc.strerror})", path=parent) from None
         self._tmp = Path(tmp)
+        _PENDING.add(self._tmp)
         try:
             os.chmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
         except OSError:
@@ -198,6 +215,7 @@ class AtomicFile:
         except OSError as exc:
             self.discard()
             raise OutputError(f"write failed ({exc.strerror})", path=self.path) from None
+        _PENDING.discard(self._tmp)
         self._tmp = None
         self.closed = True
 
@@ -214,6 +232,7 @@ class AtomicFile:
             self._tmp.unlink()
         except OSError:
             pass
+        _PENDING.discard(self._tmp)
         self._tmp = None
 
     def __enter__(self) -> "AtomicFile":

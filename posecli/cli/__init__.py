@@ -53,6 +53,8 @@ _register()
 
 def run() -> None:
     """Console entry point: no traceback reaches the user unless POSECLI_DEBUG is set."""
+    from ..writers import discard_pending
+
     try:
         main(standalone_mode=True)
     except BrokenPipeError:
@@ -71,3 +73,5 @@ def run() -> None:
         first = str(exc).splitlines()[0] if str(exc) else ""
         click.echo(f"Error: unexpected {type(exc).__name__}: {first} (set POSECLI_DEBUG=1 for details)", err=True)
         sys.exit(1)
+    finally:
+        discard_pending()  # however the run ended, no temporary output file outlives it

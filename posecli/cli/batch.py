@@ -8,7 +8,7 @@ import click
 
 from ..errors import PoseError
 from .common import FORMAT_CHOICE, build_estimator, estimator_options, fail, say
-from .common import Terminated, default_batch_size, interrupted_exit, progress_bar, quiet_ffmpeg, sigterm_as_interrupt
+from .common import Terminated, default_batch_size, interrupted_exit, progress_bar, quiet_ffmpeg, safe_interrupts, sigterm_as_interrupt
 
 EPILOG = """\b
 Examples:
@@ -86,7 +86,7 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
     failed: list[tuple[Path, str]] = []
     warned: list[tuple[Path, str]] = []
     processed = 0
-    with sigterm_as_interrupt():
+    with safe_interrupts() as interrupts:  # Ctrl-C and SIGTERM stop between frames and inputs
         try:
             est = build_estimator(**est_opts)
         except PoseError as exc:
@@ -99,12 +99,14 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
         files_bar = progress_bar(len(plan.todo), quiet, desc="files", unit="file")
         try:
             for job in plan.todo:
+                interrupts.check()
                 frames_bar = None
                 try:
                     if job.kind == "video":
                         frames_bar = progress_bar(None, quiet, desc=job.rel.name, leave=False, position=1)
                     result = run_job(est, job, video=video,
-                                     progress=None if frames_bar is None else frames_bar.update,
+                                     progress=None if frames_bar is None else
+                                     (lambda n, bar=frames_bar: (bar.update(n), interrupts.check())),
                                      on_start=None if frames_bar is None else _set_total(frames_bar))
                     processed += 1
                     if result.warning:

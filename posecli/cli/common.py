@@ -164,6 +164,46 @@ def sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
+class SafeInterrupts:
+    """Ctrl-C (SIGINT) and SIGTERM held until the command reaches a safe point.
+
+    An exception raised by a signal handler can land anywhere: between creating a
+    temporary file and the code that cleans it up, inside a progress bar's constructor.
+    The handlers only record the signal; :meth:`check`, called between frames and between
+    inputs, raises it (``KeyboardInterrupt`` or :class:`Terminated`) where every cleanup
+    is in place. A second signal raises at once, as an escape hatch.
+    """
+
+    def __init__(self) -> None:
+        self.pending: KeyboardInterrupt | None = None
+
+    def _handler(self, signum, frame) -> None:
+        if self.pending is not None:
+            raise self.pending  # asked twice: stop now
+        self.pending = Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+    def check(self, *_) -> None:
+        """Raise the recorded interrupt, if any (accepts and ignores callback arguments)."""
+        if self.pending is not None:
+            raise self.pending
+
+
+@contextlib.contextmanager
+def safe_interrupts():
+    """Hold SIGINT and SIGTERM for :meth:`SafeInterrupts.check` while the block runs."""
+    state = SafeInterrupts()
+    try:
+        previous = {sig: signal.signal(sig, state._handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread: leave signals as they are
+        yield state
+        return
+    try:
+        yield state
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def quiet_ffmpeg() -> None:
     """Keep FFmpeg's own log lines off stderr: posecli reports decoding problems itself.
 

@@ -12,7 +12,7 @@ from ..errors import OutputError, PoseError
 from ..render import Renderer
 from ..writers import AtomicFile, ResultWriter, check_writable, openpose_filename
 from .common import FORMAT_CHOICE, build_estimator, estimator_options, fail, report_error, say
-from .common import Terminated, interrupted_exit, sigterm_as_interrupt
+from .common import Terminated, interrupted_exit, safe_interrupts
 
 EPILOG = """\b
 Examples:
@@ -61,9 +61,10 @@ def image_command(photos, out, fmt, render, verbose, **est_opts):
     model_name = est.model.info.name
     writer = None if out_is_dir else ResultWriter(fmt, out, model=model_name, skeleton=est.skeleton)
     failed = done = 0
-    with sigterm_as_interrupt():  # SIGTERM cleans up like Ctrl-C
+    with safe_interrupts() as interrupts:  # Ctrl-C and SIGTERM stop between photos
         try:
             for photo in photos:
+                interrupts.check()
                 try:
                     t0 = time.perf_counter()
                     # without --render only the network sees the pixels: huge JPEGs decode reduced

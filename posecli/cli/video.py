@@ -10,7 +10,7 @@ from ..errors import PoseError
 from .common import (
     FORMAT_CHOICE, Terminated, build_estimator, default_batch_size, estimator_options, fail, interrupted_exit,
     progress_bar,
-    quiet_ffmpeg, say, sigterm_as_interrupt,
+    quiet_ffmpeg, safe_interrupts, say,
 )
 
 EPILOG = """\b
@@ -62,7 +62,7 @@ def video_command(clip, out, render, fmt, start, end, step, track, smooth, batch
     elif out is not None and (out.is_dir() or str(out).endswith(("/", "\\"))):
         out = out / f"{clip.stem}.json"
 
-    with sigterm_as_interrupt():
+    with safe_interrupts() as interrupts:  # Ctrl-C and SIGTERM stop between frames
         try:
             est = build_estimator(**est_opts)
             options = VideoOptions(fmt=fmt, start=start, end=end, step=step, track=track,
@@ -74,16 +74,21 @@ def video_command(clip, out, render, fmt, start, end, step, track, smooth, batch
         except KeyboardInterrupt as exc:
             say("Interrupted before the first frame; nothing written.")
             raise interrupted_exit(exc) from None
-        if job.render_note:
-            say(f"Note: {job.render_note}", quiet=quiet)
-        bar = progress_bar(job.expected, quiet, desc=clip.name)
+        bar = None
         try:
-            job.run(progress=bar.update)
+            if job.render_note:
+                say(f"Note: {job.render_note}", quiet=quiet)
+            bar = progress_bar(job.expected, quiet, desc=clip.name)
+            job.run(progress=lambda n: (bar.update(n), interrupts.check()))
         except PoseError as exc:
-            bar.close()
+            job.abort()
+            if bar is not None:
+                bar.close()
             raise fail(exc) from None
         except KeyboardInterrupt as exc:
-            bar.close()
+            job.abort()  # closes the JSON valid, marked incomplete, if run() did not get to it
+            if bar is not None:
+                bar.close()
             what = "Terminated" if isinstance(exc, Terminated) else "Interrupted"
             where = f" to {out}" if out is not None else ""
             marked = ' (marked "complete": false)' if fmt == "posecli" else ""
