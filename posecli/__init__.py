@@ -58,6 +58,24 @@ _EXPORTS = {
     "load_posecli_json": "readers",
     "list_models": "store",
     "store_dir": "store",
+    "model_path": "store",
+    "DEFAULT_MODEL": "store",
+    "import_openvino_ir": "importers.openvino",
+    "plan_batch": "batch",
+    "run_job": "batch",
+    "BatchPlan": "batch",
+    "Job": "batch",
+    "JobResult": "batch",
+    "VideoOptions": "pipeline",
+    "VideoRun": "pipeline",
+    "run_batch_ray": "distributed",
+    "import_ray": "distributed",
+    "load_annotations": "evaluate",
+    "METRIC_LABELS": "evaluate",
+    "AtomicFile": "writers",
+    "check_writable": "writers",
+    "openpose_filename": "writers",
+    "discard_pending": "writers",
     "PoseError": "errors",
     "InputError": "errors",
     "ModelError": "errors",
@@ -98,6 +116,12 @@ if TYPE_CHECKING:  # for type checkers and IDEs
     from .render import Renderer, draw
     from .skeleton import BODY25, COCO17_NAMES, COCO18, Skeleton, get_profile
     from .sources import read_image
-    from .store import list_models, store_dir
+    from .batch import BatchPlan, Job, JobResult, plan_batch, run_job
+    from .distributed import import_ray, run_batch_ray
+    from .evaluate import METRIC_LABELS, load_annotations
+    from .importers.openvino import import_openvino_ir
+    from .pipeline import VideoOptions, VideoRun
+    from .store import DEFAULT_MODEL, list_models, model_path, store_dir
+    from .writers import AtomicFile, check_writable, discard_pending, openpose_filename
     from .types import Frame, Person
     from .writers import ResultWriter, coco_records, frame_record, openpose_record, write_json_atomic

@@ -181,3 +181,23 @@ def test_models_list_and_info(tiny_model, tmp_path, monkeypatch):
     assert desc["provider"] == "CPUExecutionProvider" and desc["skeleton"] == "coco18"
     result = run("models", "info", "nothere")
     assert result.exit_code == 1 and "not in the model store" in result.stderr
+
+
+def test_cli_calls_only_the_public_api():
+    """The CLI is a thin layer: it imports library names only from ``posecli`` (its __all__),
+    or from the training extra's package, never from internal modules."""
+    import ast
+    from pathlib import Path
+
+    import posecli
+
+    cli_dir = Path(posecli.__file__).parent / "cli"
+    for path in cli_dir.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ImportFrom) or node.level != 2:
+                continue
+            if node.module is None:
+                names = {a.name for a in node.names} - {"__version__"}
+                assert names <= set(posecli.__all__), (path.name, names - set(posecli.__all__))
+            else:
+                assert node.module.split(".")[0] == "train", (path.name, node.module)

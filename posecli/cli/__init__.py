@@ -53,7 +53,7 @@ _register()
 
 def run() -> None:
     """Console entry point: no traceback reaches the user unless POSECLI_DEBUG is set."""
-    from ..writers import discard_pending
+    from .. import discard_pending
 
     try:
         main(standalone_mode=True)

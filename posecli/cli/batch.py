@@ -6,9 +6,21 @@ from pathlib import Path
 
 import click
 
-from ..errors import PoseError
-from .common import FORMAT_CHOICE, build_estimator, estimator_options, fail, say
-from .common import Terminated, default_batch_size, interrupted_exit, progress_bar, quiet_ffmpeg, safe_interrupts, sigterm_as_interrupt
+from .. import PoseError
+from .common import (
+    FORMAT_CHOICE,
+    Terminated,
+    build_estimator,
+    default_batch_size,
+    estimator_options,
+    fail,
+    interrupted_exit,
+    progress_bar,
+    quiet_ffmpeg,
+    safe_interrupts,
+    say,
+    sigterm_as_interrupt,
+)
 
 EPILOG = """\b
 Examples:
@@ -48,9 +60,7 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
     Unreadable files are reported and listed at the end (exit 1); the rest is processed.
     Results appear only when complete, so an interrupted batch resumes where it stopped.
     """
-    from ..batch import plan_batch, run_job
-    from ..pipeline import VideoOptions
-    from ..smooth import OneEuroConfig
+    from .. import OneEuroConfig, VideoOptions, plan_batch, run_job
 
     quiet_ffmpeg()
     if smooth and not track:
@@ -58,7 +68,7 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
     if engine == "local" and (address is not None or workers is not None):
         raise click.UsageError("--address and --workers go with --engine ray")
     if engine == "ray":
-        from ..distributed import import_ray
+        from .. import import_ray
 
         try:
             import_ray()
@@ -169,7 +179,7 @@ def _report(bar, line: str, quiet: bool = False) -> None:
 
 def _batch_on_ray(plan, video, auto_batch_size: bool, address, workers, quiet: bool, est_opts: dict) -> None:
     """``--engine ray``: the plan's inputs on a Ray pool; same reports and summary as locally."""
-    from ..distributed import run_batch_ray
+    from .. import run_batch_ray
     from .common import parse_parser_options, parse_scales
 
     options = dict(model=est_opts["model"], device=est_opts["device"], precision=est_opts["precision"],

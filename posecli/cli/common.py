@@ -11,7 +11,7 @@ from dataclasses import fields
 
 import click
 
-from ..errors import PoseError
+from .. import PoseError
 
 DEVICE_CHOICE = click.Choice(["auto", "cpu", "cuda", "tensorrt"])
 PRECISION_CHOICE = click.Choice(["auto", "fp32", "int8", "fp16"])
@@ -48,7 +48,7 @@ def parse_scales(value: str | None) -> tuple[float, ...]:
 
 def parse_parser_options(values: tuple[str, ...]) -> dict:
     """``-P key=value`` pairs -> ParserConfig overrides, checked against its fields."""
-    from ..parser import ParserConfig
+    from .. import ParserConfig
 
     known = {f.name: f for f in fields(ParserConfig)}
     out = {}
@@ -105,7 +105,7 @@ def estimator_options(func):
 
 def build_estimator(model, profile, device, precision, height, scales, flip, parser_preset, parser_options, threads):
     """A PoseEstimator from the options of :func:`estimator_options`."""
-    from ..estimator import PoseEstimator
+    from .. import PoseEstimator
 
     return PoseEstimator(
         model,

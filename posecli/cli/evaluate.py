@@ -8,8 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import InputError, OutputError, PoseError
-from ..writers import ResultWriter
+from .. import InputError, OutputError, PoseError, ResultWriter
 from .common import build_estimator, estimator_options, fail, say
 
 EPILOG = """\b
@@ -47,7 +46,7 @@ def eval_command(annotations, images_dir, out, limit, as_json, quiet, **est_opts
     if not images_dir.is_dir():
         raise fail(InputError("no such image directory", path=images_dir))
     try:
-        from ..evaluate import evaluate_estimator, load_annotations
+        from .. import evaluate_estimator, load_annotations
 
         data = load_annotations(annotations)
         est = build_estimator(**est_opts)
@@ -102,7 +101,7 @@ def _progress(total: int, quiet: bool):
 
 def _table(metrics) -> str:
     """The metrics as ``NAME  value`` lines."""
-    from ..evaluate import METRIC_LABELS
+    from .. import METRIC_LABELS
 
     rows = []
     for name in _SHOWN:

@@ -8,11 +8,18 @@ from pathlib import Path
 import click
 import cv2
 
-from ..errors import OutputError, PoseError
-from ..render import Renderer
-from ..writers import AtomicFile, ResultWriter, check_writable, openpose_filename
-from .common import FORMAT_CHOICE, build_estimator, estimator_options, fail, report_error, say
-from .common import Terminated, interrupted_exit, safe_interrupts
+from .. import AtomicFile, OutputError, PoseError, Renderer, ResultWriter, check_writable, openpose_filename
+from .common import (
+    FORMAT_CHOICE,
+    Terminated,
+    build_estimator,
+    estimator_options,
+    fail,
+    interrupted_exit,
+    report_error,
+    safe_interrupts,
+    say,
+)
 
 EPILOG = """\b
 Examples:

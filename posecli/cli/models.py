@@ -7,8 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import ModelError, PoseError
-from ..store import list_models, model_path, store_dir
+from .. import ModelError, PoseError, list_models, model_path, store_dir
 from .common import DEVICE_CHOICE, PRECISION_CHOICE, fail, say
 
 
@@ -44,7 +43,7 @@ def import_command(path, name, precision, force, quiet):
         store = store_dir()
         store.mkdir(parents=True, exist_ok=True)
         precisions = ["fp32", "int8", "fp16"] if precision == "all" else [precision]
-        from ..importers.openvino import import_openvino_ir
+        from .. import import_openvino_ir
 
         for prec in precisions:
             target = model_path(name, prec, store)
@@ -98,7 +97,7 @@ Examples:
 @click.option("--json", "as_json", is_flag=True, help="Print the description as JSON.")
 def info_command(model, device, precision, profile, as_json):
     """Describe MODEL (a store name or an ONNX path): skeleton, I/O, provider that runs it."""
-    from ..model import PoseModel
+    from .. import PoseModel
 
     try:
         pm = PoseModel.load(model, device=device, precision=precision, profile=profile)

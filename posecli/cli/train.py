@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import PoseError
+from .. import PoseError
 from .common import fail, progress_bar, say
 
 

@@ -6,11 +6,19 @@ from pathlib import Path
 
 import click
 
-from ..errors import PoseError
+from .. import PoseError
 from .common import (
-    FORMAT_CHOICE, Terminated, build_estimator, default_batch_size, estimator_options, fail, interrupted_exit,
+    FORMAT_CHOICE,
+    Terminated,
+    build_estimator,
+    default_batch_size,
+    estimator_options,
+    fail,
+    interrupted_exit,
     progress_bar,
-    quiet_ffmpeg, safe_interrupts, say,
+    quiet_ffmpeg,
+    safe_interrupts,
+    say,
 )
 
 EPILOG = """\b
@@ -46,8 +54,7 @@ def video_command(clip, out, render, fmt, start, end, step, track, smooth, batch
     same across frames (--no-track to leave it out). Ctrl-C keeps the frames done so far:
     the JSON stays valid, marked "complete": false (exit 130).
     """
-    from ..pipeline import VideoOptions, VideoRun
-    from ..smooth import OneEuroConfig
+    from .. import OneEuroConfig, VideoOptions, VideoRun
 
     quiet_ffmpeg()
     if smooth and not track:
