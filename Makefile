@@ -31,7 +31,7 @@ models: venv
 demo: models
 	@mkdir -p $(OUTDIR)
 	$(VENV)/bin/posecli image $(PHOTO) --out $(OUTDIR)/000000000785.json --render $(OUTDIR)/000000000785_rendered.jpg --verbose
-	@echo "JSON:           $(OUTDIR)/000000000785.json"
+	@echo "JSON:            $(OUTDIR)/000000000785.json"
 	@echo "annotated image: $(OUTDIR)/000000000785_rendered.jpg"
 
 test: venv

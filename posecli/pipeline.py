@@ -167,7 +167,7 @@ class Pipeline:
                     self._put(self._maps, batch)
                     return
                 images = [image for _, _, image in batch]
-                if len(est.scales) == 1:
+                if est.scales == (1.0,):
                     maps = est.maps_batch(images)
                 else:
                     maps = [est.maps(image) for image in images]

@@ -129,6 +129,8 @@ def _jpeg_header(data: bytes) -> ImageHeader:
             orientation = _tiff_orientation(data[pos + 8 : pos + length])
         pos += max(length, 2)
         if marker == 0xDA:  # SOS: entropy-coded data runs up to the next marker
+            if data[-2:] == b"\xff\xd9":  # the usual file: ends in EOI, no scan of the data needed
+                return header(complete=True)
             m = _JPEG_MARKER.search(data, pos)
             if m is None:
                 return header(complete=False)

@@ -711,7 +711,7 @@ def test_signal_during_batch_keeps_finished_results_and_a_rerun_resumes(sig, cod
         photo(root / f"a{i}.jpg", seed=i)
     write_video(root / "z.mp4", 250, size_wh=(160, 120))  # sorted last: the signal lands in it
     out = tmp_path / "out"
-    opts = ["-m", tiny_model, "--device", "cpu", "--height", "128", "-P", "peak_threshold=0.99"]
+    opts = ["-m", tiny_model, "--device", "cpu", "--height", "768", "--scales", "1,0.9", "-P", "peak_threshold=0.99"]
     cmd = posecli_cmd("batch", root, "--out", out, *opts)
     images_done = lambda: all((out / f"a{i}.json").exists() for i in range(3))  # noqa: E731
     exit_code, stderr, stop_s = _signal_when(cmd, tmp_path, images_done, sig)
@@ -737,7 +737,7 @@ def test_signal_during_video_stops_fast_keeps_valid_json_and_a_rerun_completes(s
                                                                                 tmp_path):
     clip = write_video(tmp_path / "clip.mp4", 250, size_wh=(160, 120))
     out = tmp_path / "poses.json"
-    opts = ["-m", tiny_model, "--device", "cpu", "--height", "128", "-P", "peak_threshold=0.99"]
+    opts = ["-m", tiny_model, "--device", "cpu", "--height", "768", "--scales", "1,0.9", "-P", "peak_threshold=0.99"]
     cmd = posecli_cmd("video", clip, "--out", out, *opts)
     tmp_json = lambda: any(p.stat().st_size > 2000 for p in tmp_path.glob(".poses.json.*.tmp"))  # noqa: E731
     exit_code, stderr, stop_s = _signal_when(cmd, tmp_path, tmp_json, sig)

@@ -138,9 +138,10 @@ def _run_and_signal(tmp_path, model: Path, sig: int):
     clip = write_video(tmp_path / "long.mp4", 400, size_wh=(160, 120))
     out = tmp_path / "poses.json"
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    # --height 128: ~20 ms a frame, so the run is still going when the signal arrives
+    # --height 768 with two scales: several ms a frame even with the tiny model, so the run is
+    # still going when the signal arrives
     cmd = [sys.executable, "-m", "posecli", "video", str(clip), "--out", str(out), "-m", str(model),
-           "--device", "cpu", "--height", "128", "-P", "peak_threshold=0.99"]
+           "--device", "cpu", "--height", "768", "--scales", "1,0.9", "-P", "peak_threshold=0.99"]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, cwd=tmp_path)
     err: list[str] = []
     progressed = threading.Event()

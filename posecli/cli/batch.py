@@ -141,19 +141,7 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
                 "Run the same command again to resume.")
             raise interrupted_exit(exc) from None
         files_bar.close()
-
-    summary = f"Done: {processed} processed"
-    if plan.done:
-        summary += f", {len(plan.done)} skipped (already done)"
-    if warned:
-        summary += f", {len(warned)} stopped early"
-    if failed:
-        summary += f", {len(failed)} failed:"
-    say(summary, quiet=quiet and not failed)
-    for path, problem in failed:
-        say(f"  {path}: {problem}")
-    if failed:
-        raise click.exceptions.Exit(1)
+    _summary(plan, processed, warned, failed, quiet)
 
 
 def _problem(exc: PoseError, path: Path) -> str:
