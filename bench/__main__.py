@@ -224,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="repeat 3, warm-up 1 (a smoke run)")
     ap.add_argument("--only", action="append", metavar="SECTION", help="run only this section (repeatable)")
     args = ap.parse_args(argv)
+    from posecli.cli import tune_malloc
+
+    tune_malloc()  # the process settings the posecli command runs with
     repeat, warmup = (3, 1) if args.quick else (max(1, args.repeat), max(0, args.warmup))
     report = {
         "title": "posecli bench",
