@@ -102,26 +102,46 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs
-    from .errors import DeviceError, InputError, MissingExtraError, ModelError, OutputError, ParserError, PoseError
+    from .batch import BatchPlan, Job, JobResult, plan_batch, run_job
+    from .distributed import import_ray, run_batch_ray
+    from .errors import (
+        DeviceError,
+        InputError,
+        MissingExtraError,
+        ModelError,
+        OutputError,
+        ParserError,
+        PoseError,
+    )
     from .estimator import Maps, PoseEstimator
+    from .evaluate import (
+        METRIC_LABELS,
+        CocoMetrics,
+        evaluate_detections,
+        evaluate_estimator,
+        load_annotations,
+    )
+    from .importers.openvino import import_openvino_ir
     from .metadata import ModelInfo
-    from .evaluate import CocoMetrics, evaluate_detections, evaluate_estimator
     from .model import PoseModel, cuda_usable
-    from .pipeline import FrameResult, iter_video_poses
-    from .smooth import OneEuroConfig
-    from .sources import VideoSource
-    from .track import Tracker, TrackerConfig
     from .parser import PRESETS, ParserConfig, get_preset, parse
+    from .pipeline import FrameResult, VideoOptions, VideoRun, iter_video_poses
     from .readers import load_openpose_json, load_posecli_json
     from .render import Renderer, draw
     from .skeleton import BODY25, COCO17_NAMES, COCO18, Skeleton, get_profile
-    from .sources import read_image
-    from .batch import BatchPlan, Job, JobResult, plan_batch, run_job
-    from .distributed import import_ray, run_batch_ray
-    from .evaluate import METRIC_LABELS, load_annotations
-    from .importers.openvino import import_openvino_ir
-    from .pipeline import VideoOptions, VideoRun
+    from .smooth import OneEuroConfig
+    from .sources import VideoSource, read_image
     from .store import DEFAULT_MODEL, list_models, model_path, store_dir
-    from .writers import AtomicFile, check_writable, discard_pending, openpose_filename
+    from .track import Tracker, TrackerConfig
     from .types import Frame, Person
-    from .writers import ResultWriter, coco_records, frame_record, openpose_record, write_json_atomic
+    from .writers import (
+        AtomicFile,
+        ResultWriter,
+        check_writable,
+        coco_records,
+        discard_pending,
+        frame_record,
+        openpose_filename,
+        openpose_record,
+        write_json_atomic,
+    )

@@ -20,6 +20,7 @@ x, y, c with 0, 0, 0 for missing keypoints). ``coco``: a list of COCO keypoint r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -243,6 +244,31 @@ class AtomicFile:
             self.commit()
         else:
             self.discard()
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path):
+    """A temporary path beside ``path`` for writers that want a file name (torch.save,
+    onnx.save); renamed over ``path`` when the block succeeds, removed when it fails.
+    Raises :class:`OutputError` when the directory cannot be written."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise OutputError(f"cannot write here ({exc.strerror or exc})", path=path.parent) from None
+    tmp = Path(name)
+    _PENDING.add(tmp)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; outputs are not
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise OutputError(f"write failed ({exc.strerror or exc})", path=path) from None
+    finally:
+        _PENDING.discard(tmp)
+        tmp.unlink(missing_ok=True)
 
 
 def check_writable(path: str | Path, is_dir: bool = False) -> None:

@@ -27,8 +27,6 @@ FakeQuantize on activations (Intel's calibrated INT8 ranges) is handled per prec
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -178,16 +176,10 @@ def _sha256(path: Path) -> str:
 
 def _write_atomic(data: bytes, out_path: Path) -> None:
     """Write to a temporary file in the target directory, then rename it into place."""
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a model file is not
-        os.replace(tmp, out_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from ..writers import atomic_path
+
+    with atomic_path(out_path) as tmp:
+        tmp.write_bytes(data)
 
 
 # -- the converter ------------------------------------------------------------------------

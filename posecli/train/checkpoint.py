@@ -11,13 +11,12 @@ A checkpoint holds what resuming and exporting need::
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
-from ..errors import ModelError, OutputError
+from ..errors import ModelError
+from ..writers import atomic_path
 from .network import build_network
 
 FORMAT = 1
@@ -38,18 +37,8 @@ def save_checkpoint(path: str | Path, net: torch.nn.Module, optimizer=None, *, s
         "losses": list(losses or []),
         "meta": dict(meta or {}),
     }
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
-            torch.save(state, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    except OSError as exc:
-        raise OutputError(f"cannot write checkpoint ({exc.strerror or exc})", path=path) from None
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
     return path
 
 

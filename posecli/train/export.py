@@ -8,16 +8,14 @@ last stages. Batch, height and width are dynamic.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import torch
 
-from ..errors import OutputError
 from ..metadata import ModelInfo, OutputSpec, embed_metadata
 from ..skeleton import COCO18, Skeleton
+from ..writers import atomic_path
 from .checkpoint import load_checkpoint, network_from_checkpoint
 from .network import InferenceWrapper
 
@@ -57,29 +55,19 @@ def export_network(net: torch.nn.Module, out: str | Path, info: ModelInfo) -> Pa
     net = InferenceWrapper(net).eval()
     h, w = info.size_hw
     dummy = torch.zeros(1, 3, h, w)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".tmp", dir=out.parent)
-        os.close(fd)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                torch.onnx.export(
-                    net, (dummy,), tmp, dynamo=False, opset_version=OPSET,
-                    input_names=[INPUT_NAME], output_names=list(OUTPUTS),
-                    dynamic_axes={INPUT_NAME: {0: "batch", 2: "height", 3: "width"},
-                                  OUTPUTS[0]: {0: "batch", 2: "map_height", 3: "map_width"},
-                                  OUTPUTS[1]: {0: "batch", 2: "map_height", 3: "map_width"}},
-                )
-            proto = onnx.load(tmp)
-            embed_metadata(proto, info)
-            onnx.save(proto, tmp)
-            os.replace(tmp, out)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    except OSError as exc:
-        raise OutputError(f"cannot write the model ({exc.strerror or exc})", path=out) from None
+    with atomic_path(out) as tmp:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                net, (dummy,), str(tmp), dynamo=False, opset_version=OPSET,
+                input_names=[INPUT_NAME], output_names=list(OUTPUTS),
+                dynamic_axes={INPUT_NAME: {0: "batch", 2: "height", 3: "width"},
+                              OUTPUTS[0]: {0: "batch", 2: "map_height", 3: "map_width"},
+                              OUTPUTS[1]: {0: "batch", 2: "map_height", 3: "map_width"}},
+            )
+        proto = onnx.load(str(tmp))
+        embed_metadata(proto, info)
+        onnx.save(proto, str(tmp))
     return out
 
 
