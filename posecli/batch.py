@@ -174,7 +174,7 @@ def _run_video(estimator, job: Job, options: VideoOptions, progress, on_start) -
             run.abort()  # an interrupt can land outside run(): leave no temporary file
             raise
         if per_frame:
-            _replace_dir(target, job.result)
+            replace_dir(target, job.result)
     finally:
         if per_frame and target.exists():
             shutil.rmtree(target, ignore_errors=True)
@@ -182,7 +182,7 @@ def _run_video(estimator, job: Job, options: VideoOptions, progress, on_start) -
                      render=run.render_path, note=run.render_note)
 
 
-def _replace_dir(src: Path, dst: Path) -> None:
+def replace_dir(src: Path, dst: Path) -> None:
     """Move folder ``src`` to ``dst``, replacing an older ``dst`` (never leaving neither)."""
     old = None
     if dst.exists():

@@ -54,7 +54,7 @@ from .batch import BatchPlan, Job, JobResult, run_job
 from .errors import InputError, MissingExtraError, OutputError, PoseError
 from .pipeline import Pipeline, VideoOptions
 from .sources import VideoSource
-from .track import Tracker, _area, keypoint_sigmas, oks
+from .track import Tracker, keypoint_area, keypoint_sigmas, oks
 from .types import Frame
 from .writers import AtomicFile, ResultWriter
 
@@ -325,7 +325,7 @@ def match_ids(before: list[Frame], after: list[Frame], min_similarity: float = 0
             for q in people_b:
                 if len(q.xy) != len(s):
                     continue
-                area = max(32.0 * 32.0, _area(p.xy), _area(q.xy))
+                area = max(32.0 * 32.0, keypoint_area(p.xy), keypoint_area(q.xy))
                 total[ra[int(p.track_id)], rb[int(q.track_id)]] += oks(p.xy, q.xy, area, s)
     either = np.maximum(present_a[:, None], present_b[None, :])
     sim = np.divide(total, either, out=np.zeros_like(total), where=either > 0)
@@ -385,7 +385,7 @@ def join_video(job: Job, parts: list[Path], options: VideoOptions = VideoOptions
     The result is what :func:`~posecli.batch.run_job` writes for the whole video: same
     header, frames, ids (up to cut-point mismatches, see the module notes) and trailer.
     """
-    from .batch import _replace_dir
+    from .batch import replace_dir
 
     first = _read_part(parts[0])
     per_frame = job.fmt == "openpose"
@@ -417,7 +417,7 @@ def join_video(job: Job, parts: list[Path], options: VideoOptions = VideoOptions
             trailer["decode_error"] = ended.error
         writer.close(complete=True, keep_partial=False, trailer=trailer)
         if per_frame:
-            _replace_dir(target, job.result)
+            replace_dir(target, job.result)
     except BaseException:
         writer.close(complete=False, keep_partial=False)
         raise

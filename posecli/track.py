@@ -82,7 +82,7 @@ class _Track:
         return self.xy + self.velocity * (now - self.last)
 
 
-def _area(xy: np.ndarray) -> float:
+def keypoint_area(xy: np.ndarray) -> float:
     """Bounding-box area of the finite points of (K, 2) ``xy`` (0 when fewer than two)."""
     pts = xy[np.isfinite(xy).all(axis=1)]
     if len(pts) < 2:
@@ -144,7 +144,7 @@ class Tracker:
                 sigmas = self._sigmas_of(person.skeleton)
                 if len(sigmas) != len(pred):
                     continue
-                area = max(cfg.min_area, track.area, _area(person.xy))
+                area = max(cfg.min_area, track.area, keypoint_area(person.xy))
                 sim[i, j] = oks(person.xy, pred, area, sigmas)
         # 3. Optimal one-to-one assignment; weak pairs refused.
         match: dict[int, _Track] = {}
@@ -177,7 +177,7 @@ class Tracker:
     def _new_track(self, person: Person, now: int) -> _Track:
         smoother = OneEuroFilter(self.smoothing) if self.smoothing is not None else None
         track = _Track(self._next_id, person.xy.copy(), np.where(person.visible, now, -1), now,
-                       np.zeros(2), _area(person.xy), smoother)
+                       np.zeros(2), keypoint_area(person.xy), smoother)
         self._next_id += 1
         self._tracks.append(track)
         return track
@@ -198,7 +198,7 @@ class Tracker:
         track.xy = np.where(vis[:, None], person.xy, moved)
         track.seen = np.where(vis, now, track.seen)
         track.xy[now - track.seen > cfg.max_age] = np.nan
-        area = _area(person.xy)
+        area = keypoint_area(person.xy)
         if area > 0:
             track.area = area if track.area == 0 else 0.5 * (track.area + area)
         track.last = now

@@ -168,13 +168,9 @@ def _report(bar, line: str, quiet: bool = False) -> None:
 def _batch_on_ray(plan, video, auto_batch_size: bool, address, workers, quiet: bool, est_opts: dict) -> None:
     """``--engine ray``: the plan's inputs on a Ray pool; same reports and summary as locally."""
     from .. import run_batch_ray
-    from .common import parse_parser_options, parse_scales
+    from .common import estimator_kwargs
 
-    options = dict(model=est_opts["model"], device=est_opts["device"], precision=est_opts["precision"],
-                   profile=est_opts["profile"], parser=est_opts["parser_preset"],
-                   parser_options=parse_parser_options(est_opts["parser_options"]), height=est_opts["height"],
-                   scales=parse_scales(est_opts["scales"]), flip=est_opts["flip"],
-                   threads=est_opts["threads"])
+    options = estimator_kwargs(**est_opts)
     files_bar = progress_bar(len(plan.todo), quiet, desc="files", unit="file")
     done = []
 

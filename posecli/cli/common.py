@@ -103,12 +103,12 @@ def estimator_options(func):
     return func
 
 
-def build_estimator(model, profile, device, precision, height, scales, flip, parser_preset, parser_options, threads):
-    """A PoseEstimator from the options of :func:`estimator_options`."""
-    from .. import PoseEstimator
-
-    return PoseEstimator(
-        model,
+def estimator_kwargs(model, profile, device, precision, height, scales, flip, parser_preset, parser_options,
+                     threads) -> dict:
+    """PoseEstimator keyword arguments from the options of :func:`estimator_options`
+    (checked and parsed; plain values, so they can travel to other processes)."""
+    return dict(
+        model=model,
         device=device,
         precision=precision,
         profile=profile,
@@ -119,6 +119,14 @@ def build_estimator(model, profile, device, precision, height, scales, flip, par
         flip=flip,
         threads=threads,
     )
+
+
+def build_estimator(**options):
+    """A PoseEstimator from the options of :func:`estimator_options`."""
+    from .. import PoseEstimator
+
+    kwargs = estimator_kwargs(**options)
+    return PoseEstimator(kwargs.pop("model"), **kwargs)
 
 
 def pose_errors(func):
