@@ -255,30 +255,13 @@ def process_range(estimator, path: str | Path, first: int, stop: int | None, war
     """Frames ``[first - warm, stop)`` of a video (``stop`` None: to the end) through the
     estimator with a fresh tracker (when ``options.track``), as :class:`VideoRun` would."""
     begin = max(0, first - warm)
-    probe = VideoSource(path)
-    # VideoSource seeks to frame round(start * fps); a quarter frame early rounds to ``begin``.
-    source = VideoSource(path, start=(begin - 0.25) / (probe.fps or 25.0)) if begin else probe
+    source = VideoSource(path, first_frame=begin, stop_frame=stop)
     tracker = Tracker(options.tracker) if options.track else None
-    pipeline = Pipeline(estimator, _frame_range(source, begin, stop), source=str(source.path),
-                        batch_size=options.batch_size, tracker=tracker)
+    pipeline = Pipeline(estimator, source, source=str(source.path), batch_size=options.batch_size, tracker=tracker)
     frames = [r.frame for r in pipeline]
     warm_done = sum(1 for f in frames if f.index < first)
     return RangeResult(first, frames, warm_done, source.stopped_early, source.error, source.info(),
                        estimator.model.info.name, estimator.skeleton)
-
-
-def _frame_range(source: VideoSource, begin: int,
-                 stop: int | None) -> Iterator[tuple[int, float, np.ndarray]]:
-    """The source's frames with ``begin <= index < stop``; the capture is released on close."""
-    frames = iter(source)
-    try:
-        for item in frames:
-            if stop is not None and item[0] >= stop:
-                return
-            if item[0] >= begin:
-                yield item
-    finally:
-        frames.close()
 
 
 def _ids_in(frames: list[Frame]) -> list[int]:

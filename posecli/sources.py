@@ -254,8 +254,13 @@ class VideoSource:
     raising: ``stopped_early`` is True and ``error`` says where (check them after the loop).
     """
 
-    def __init__(self, path: str | Path, start: float | None = None, end: float | None = None, step: int = 1):
+    def __init__(self, path: str | Path, start: float | None = None, end: float | None = None, step: int = 1,
+                 *, first_frame: int | None = None, stop_frame: int | None = None):
+        """``first_frame``/``stop_frame``: frames ``[first_frame, stop_frame)`` by index
+        instead of ``start``/``end`` seconds (cutting a video into exact ranges)."""
         self.path = check_file(path)
+        if first_frame is not None and first_frame < 0 or stop_frame is not None and stop_frame < 1:
+            raise InputError(f"bad frame range [{first_frame}, {stop_frame})")
         if step < 1:
             raise InputError(f"step must be at least 1, got {step}")
         if start is not None and start < 0:
@@ -280,6 +285,11 @@ class VideoSource:
         self.start_frame = int(round(start * self._rate)) if start else 0
         self.end = end  # frames from this time on are left out (by each frame's own time)
         self.end_frame = int(round(end * self._rate)) if end is not None else None  # for the count
+        self.stop_frame = stop_frame  # frames from this index on are left out
+        if first_frame is not None:
+            self.start_frame = int(first_frame)
+        if stop_frame is not None:
+            self.end_frame = int(stop_frame) if self.end_frame is None else min(self.end_frame, int(stop_frame))
         if self.frame_count and self.start_frame >= self.frame_count:
             raise InputError(f"start {start} s is past the end of the video ({self.duration:.2f} s)", path=self.path)
         self.stopped_early = False
@@ -330,6 +340,8 @@ class VideoSource:
                     ok = cap.grab()  # decode only, no conversion: a frame we skip
                 if not ok:
                     self._check_end(index)
+                    return
+                if self.stop_frame is not None and index >= self.stop_frame:
                     return
                 t = self._timestamp(cap, index)
                 if self.end is not None and t >= self.end - 1e-6:

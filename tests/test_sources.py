@@ -62,6 +62,18 @@ def test_start_end_step_select_frames(tmp_path):
     assert [i for i, _, _ in iter_video(clip, step=7)] == [0, 7, 14]
 
 
+def test_frame_index_range_selects_exact_frames(tmp_path):
+    clip = write_video(tmp_path / "clip.mp4", 20)
+    src = VideoSource(clip, first_frame=6, stop_frame=11)
+    got = list(src)
+    assert [i for i, _, _ in got] == [6, 7, 8, 9, 10]
+    assert [level(f) for _, _, f in got] == [6, 7, 8, 9, 10]
+    assert src.expected_frames == 5 and not src.stopped_early
+    assert [i for i, _, _ in VideoSource(clip, first_frame=17)] == [17, 18, 19]
+    with pytest.raises(InputError, match="bad frame range"):
+        VideoSource(clip, first_frame=-1)
+
+
 def test_bad_selection_is_an_input_error(tmp_path):
     clip = write_video(tmp_path / "clip.mp4", 5)
     with pytest.raises(InputError, match="past the end"):
