@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import json
 import os
 import platform
 from dataclasses import dataclass
@@ -54,12 +53,6 @@ def _ort():
 
     ort.set_default_logger_severity(4)  # onnxruntime logs provider failures on stderr otherwise
     return ort
-
-
-def available_devices() -> list[str]:
-    """Devices whose onnxruntime provider is compiled in (CUDA may still fail to load)."""
-    providers = set(_ort().get_available_providers())
-    return [d for d, p in _PROVIDER_OF_DEVICE.items() if p in providers]
 
 
 # A 65-byte ONNX graph (one Identity node) used to find out whether CUDA really loads:
@@ -442,8 +435,3 @@ def _read_metadata(path: Path, session, profile: str | None) -> ModelInfo:
         return guess_metadata(skeleton, inp.name, list(inp.shape), outputs, name=path.stem)
     except ModelError as exc:
         raise ModelError(exc.message, path=path) from None
-
-
-def dump_metadata(info: ModelInfo) -> str:
-    """Pretty JSON of a metadata record (for ``models info --json``)."""
-    return json.dumps(info.to_dict(), indent=2)

@@ -136,10 +136,7 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
                 files_bar.update(1)
         except KeyboardInterrupt as exc:
             files_bar.close()
-            what = "Terminated" if isinstance(exc, Terminated) else "Interrupted"
-            say(f"{what}: {processed} of {len(plan.todo)} inputs done; the one in progress left no result. "
-                "Run the same command again to resume.")
-            raise interrupted_exit(exc) from None
+            raise _interrupted(exc, processed, len(plan.todo), "the one in progress left") from None
         files_bar.close()
     _summary(plan, processed, warned, failed, quiet)
 
@@ -194,12 +191,16 @@ def _batch_on_ray(plan, video, auto_batch_size: bool, address, workers, quiet: b
             raise fail(exc) from None
         except KeyboardInterrupt as exc:
             files_bar.close()
-            what = "Terminated" if isinstance(exc, Terminated) else "Interrupted"
-            say(f"{what}: {len(done)} of {len(plan.todo)} inputs done; those in progress left no result. "
-                "Run the same command again to resume.")
-            raise interrupted_exit(exc) from None
+            raise _interrupted(exc, len(done), len(plan.todo), "those in progress left") from None
     files_bar.close()
     _summary(plan, result.processed, result.warned, result.failed, quiet)
+
+
+def _interrupted(exc: KeyboardInterrupt, done: int, total: int, in_progress: str):
+    """Say how far an interrupted batch got; the exit (130 or 143) to raise."""
+    what = "Terminated" if isinstance(exc, Terminated) else "Interrupted"
+    say(f"{what}: {done} of {total} inputs done; {in_progress} no result. Run the same command again to resume.")
+    return interrupted_exit(exc)
 
 
 def _summary(plan, processed: int, warned: list, failed: list, quiet: bool) -> None:

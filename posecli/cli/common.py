@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import signal
 import sys
@@ -11,7 +10,6 @@ from dataclasses import fields
 
 import click
 
-from .. import PoseError
 
 DEVICE_CHOICE = click.Choice(["auto", "cpu", "cuda", "tensorrt"])
 PRECISION_CHOICE = click.Choice(["auto", "fp32", "int8", "fp16"])
@@ -127,23 +125,6 @@ def build_estimator(**options):
 
     kwargs = estimator_kwargs(**options)
     return PoseEstimator(kwargs.pop("model"), **kwargs)
-
-
-def pose_errors(func):
-    """Turn library errors escaping a command into ``Error: ...`` and exit 1."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except PoseError as exc:
-            raise fail(exc) from None
-
-    return wrapper
-
-
-def stdout_is_tty() -> bool:
-    return sys.stdout.isatty()
 
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
