@@ -205,7 +205,8 @@ def markdown(report: dict) -> str:
 
 
 def write(report: dict, out: Path) -> tuple[Path, Path]:
-    from posecli.writers import AtomicFile, write_json_atomic
+    from posecli.formats.writers import write_json_atomic
+    from posecli.io.atomic import AtomicFile
 
     out.mkdir(parents=True, exist_ok=True)
     data = clean(report)

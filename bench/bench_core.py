@@ -18,16 +18,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from posecli.estimator import PoseEstimator
-from posecli.model import PoseModel
+from posecli.formats.records import coco_records, frame_record
+from posecli.formats.render import Renderer
+from posecli.formats.writers import JsonStream
+from posecli.inference.estimator import PoseEstimator
+from posecli.inference.preprocess import letterbox, to_tensor
+from posecli.io.images import read_image
+from posecli.network.session import PoseModel
+from posecli.network.store import DEFAULT_MODEL, model_path
 from posecli.parser import PRESETS, get_preset, parse
-from posecli.preprocess import letterbox, to_tensor
-from posecli.render import Renderer
 from posecli.skeleton import COCO18
-from posecli.sources import read_image
-from posecli.store import DEFAULT_MODEL, model_path
-from posecli.targets import render_heatmaps, render_pafs
-from posecli.writers import JsonStream, coco_records, frame_record
+from posecli.train.targets import render_heatmaps, render_pafs
 
 from . import MINI, ms, paired_times, settings, timings
 
@@ -280,7 +281,7 @@ def parser_scaling(report: dict) -> dict:
     return {
         "title": "Parser time vs number of people (generated maps at the default model's resolution)",
         "notes": [
-            f"Maps {size[0]}x{size[1]} (input {h}x{w}, stride {STRIDE}) rendered by posecli.targets from "
+            f"Maps {size[0]}x{size[1]} (input {h}x{w}, stride {STRIDE}) rendered by posecli.train.targets from "
             f"standing people on a grid (sigma {SIGMA} px, PAF half width {LIMB_WIDTH} px); "
             "the more people, the smaller they are. Median of repeated parse() calls.",
             "Every limb scores all pairs of its two parts' candidates: N people give N^2 candidate "

@@ -58,7 +58,7 @@ def make_clip(path: Path, frames: int, size_wh=CLIP_WH, fps: float = 25.0) -> Pa
 
 
 def _estimator(height: int | None = None):
-    from posecli.estimator import PoseEstimator
+    from posecli.inference.estimator import PoseEstimator
 
     return PoseEstimator(None, device="cpu", height=height)
 
@@ -72,8 +72,8 @@ def _rss_mb() -> float:
 # Throughput
 # ---------------------------------------------------------------------------------------------
 def pipeline(report: dict) -> dict:
-    from posecli.pipeline import VideoOptions, VideoRun
-    from posecli.preprocess import letterbox, to_tensor
+    from posecli.inference.preprocess import letterbox, to_tensor
+    from posecli.video.run import VideoOptions, VideoRun
 
     repeat, warmup = settings(report)
     quick = repeat <= 2
@@ -195,7 +195,7 @@ def pipeline_memory(report: dict) -> dict:
 
 def _memory_child(clip: str, tmp: str, height: int) -> dict:
     """Run in a fresh process: RSS after 100 frames, at the end, and its maximum."""
-    from posecli.pipeline import VideoOptions, VideoRun
+    from posecli.video.run import VideoOptions, VideoRun
 
     est = _estimator(height)
     job = VideoRun(est, clip, Path(tmp) / "poses.json", options=VideoOptions(), render=Path(tmp) / "annotated.mp4")

@@ -3,7 +3,7 @@
 Same inputs for every engine: the COCO mini photos and two generated clips (a photo
 sliding sideways, 480x320), default model on the CPU. One run each (a batch run is long;
 the machine's load is in the report). Each Ray figure is the wall time of
-:func:`~posecli.distributed.run_batch_ray` on a Ray instance started once beforehand, so it
+:func:`~posecli.batch.ray.driver.run_batch_ray` on a Ray instance started once beforehand, so it
 includes starting the actors and loading the model in each (``startup_s``: until the first
 result). The local engine runs in this process with the model already loaded.
 
@@ -46,9 +46,9 @@ def _row(engine: str, workers: int | None, wall: float, inputs: int, frames: int
 
 
 def run(report: dict) -> None:
-    from posecli.batch import plan_batch, run_job
-    from posecli.distributed import import_ray, ray_session, run_batch_ray
-    from posecli.estimator import PoseEstimator
+    from posecli.batch.local import plan_batch, run_job
+    from posecli.batch.ray.driver import import_ray, ray_session, run_batch_ray
+    from posecli.inference.estimator import PoseEstimator
 
     import_ray()  # MissingExtraError: the section says what to install
     cpus = os.cpu_count() or 1

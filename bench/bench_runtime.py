@@ -8,7 +8,7 @@ user of OpenVINO gets), fed the same frames: the mini set's photos resized to th
 256x456 input. All runtimes run interleaved, frame by frame (A B C A B C ...), so a load
 change on a shared machine hits them alike; min and median over every frame and round.
 
-GPU (skipped unless :func:`posecli.model.cuda_usable`): a video-like stream of frames
+GPU (skipped unless :func:`posecli.network.session.cuda_usable`): a video-like stream of frames
 (the photos with small shifts, 64 frames) through ``PoseModel.run`` in batches of 1, 8
 and 32 for each stored precision; frames per second over the whole stream.
 """
@@ -21,10 +21,10 @@ import time
 import cv2
 import numpy as np
 
-from posecli.model import PoseModel, cuda_usable
-from posecli.preprocess import to_tensor
-from posecli.sources import read_image
-from posecli.store import DEFAULT_MODEL, model_path
+from posecli.inference.preprocess import to_tensor
+from posecli.io.images import read_image
+from posecli.network.session import PoseModel, cuda_usable
+from posecli.network.store import DEFAULT_MODEL, model_path
 
 from . import MINI, SHARED, ms, settings
 

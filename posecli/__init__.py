@@ -21,11 +21,11 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS = {
-    "PoseEstimator": "estimator",
-    "Maps": "estimator",
-    "PoseModel": "model",
-    "cuda_usable": "model",
-    "ModelInfo": "metadata",
+    "PoseEstimator": "inference.estimator",
+    "Maps": "inference.estimator",
+    "PoseModel": "network.session",
+    "cuda_usable": "network.session",
+    "ModelInfo": "network.metadata",
     "Person": "types",
     "Frame": "types",
     "Skeleton": "skeleton",
@@ -37,45 +37,45 @@ _EXPORTS = {
     "PRESETS": "parser",
     "get_preset": "parser",
     "parse": "parser",
-    "read_image": "sources",
-    "iter_video_poses": "pipeline",
-    "FrameResult": "pipeline",
-    "VideoSource": "sources",
-    "Tracker": "track",
-    "TrackerConfig": "track",
-    "OneEuroConfig": "smooth",
+    "read_image": "io.images",
+    "iter_video_poses": "video.run",
+    "FrameResult": "video.pipeline",
+    "VideoSource": "io.video",
+    "Tracker": "video.track",
+    "TrackerConfig": "video.track",
+    "OneEuroConfig": "video.smooth",
     "evaluate_estimator": "evaluate",
     "evaluate_detections": "evaluate",
     "CocoMetrics": "evaluate",
-    "Renderer": "render",
-    "draw": "render",
-    "ResultWriter": "writers",
-    "frame_record": "writers",
-    "openpose_record": "writers",
-    "coco_records": "writers",
-    "write_json_atomic": "writers",
-    "load_openpose_json": "readers",
-    "load_posecli_json": "readers",
-    "list_models": "store",
-    "store_dir": "store",
-    "model_path": "store",
-    "DEFAULT_MODEL": "store",
-    "import_openvino_ir": "importers.openvino",
-    "plan_batch": "batch",
-    "run_job": "batch",
-    "BatchPlan": "batch",
-    "Job": "batch",
-    "JobResult": "batch",
-    "VideoOptions": "pipeline",
-    "VideoRun": "pipeline",
-    "run_batch_ray": "distributed",
-    "import_ray": "distributed",
+    "Renderer": "formats.render",
+    "draw": "formats.render",
+    "ResultWriter": "formats.writers",
+    "frame_record": "formats.records",
+    "openpose_record": "formats.records",
+    "coco_records": "formats.records",
+    "write_json_atomic": "formats.writers",
+    "load_openpose_json": "formats.readers",
+    "load_posecli_json": "formats.readers",
+    "list_models": "network.store",
+    "store_dir": "network.store",
+    "model_path": "network.store",
+    "DEFAULT_MODEL": "network.store",
+    "import_openvino_ir": "network.importers.openvino",
+    "plan_batch": "batch.local",
+    "run_job": "batch.local",
+    "BatchPlan": "batch.local",
+    "Job": "batch.local",
+    "JobResult": "batch.local",
+    "VideoOptions": "video.run",
+    "VideoRun": "video.run",
+    "run_batch_ray": "batch.ray.driver",
+    "import_ray": "batch.ray.driver",
     "load_annotations": "evaluate",
     "METRIC_LABELS": "evaluate",
-    "AtomicFile": "writers",
-    "check_writable": "writers",
-    "openpose_filename": "writers",
-    "discard_pending": "writers",
+    "AtomicFile": "io.atomic",
+    "check_writable": "io.atomic",
+    "openpose_filename": "formats.records",
+    "discard_pending": "io.atomic",
     "PoseError": "errors",
     "InputError": "errors",
     "ModelError": "errors",
@@ -102,8 +102,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs
-    from .batch import BatchPlan, Job, JobResult, plan_batch, run_job
-    from .distributed import import_ray, run_batch_ray
+    from .batch.local import BatchPlan, Job, JobResult, plan_batch, run_job
+    from .batch.ray.driver import import_ray, run_batch_ray
     from .errors import (
         DeviceError,
         InputError,
@@ -113,7 +113,6 @@ if TYPE_CHECKING:  # for type checkers and IDEs
         ParserError,
         PoseError,
     )
-    from .estimator import Maps, PoseEstimator
     from .evaluate import (
         METRIC_LABELS,
         CocoMetrics,
@@ -121,27 +120,22 @@ if TYPE_CHECKING:  # for type checkers and IDEs
         evaluate_estimator,
         load_annotations,
     )
-    from .importers.openvino import import_openvino_ir
-    from .metadata import ModelInfo
-    from .model import PoseModel, cuda_usable
+    from .formats.readers import load_openpose_json, load_posecli_json
+    from .formats.records import coco_records, frame_record, openpose_filename, openpose_record
+    from .formats.render import Renderer, draw
+    from .formats.writers import ResultWriter, write_json_atomic
+    from .inference.estimator import Maps, PoseEstimator
+    from .io.atomic import AtomicFile, check_writable, discard_pending
+    from .io.images import read_image
+    from .io.video import VideoSource
+    from .network.importers.openvino import import_openvino_ir
+    from .network.metadata import ModelInfo
+    from .network.session import PoseModel, cuda_usable
+    from .network.store import DEFAULT_MODEL, list_models, model_path, store_dir
     from .parser import PRESETS, ParserConfig, get_preset, parse
-    from .pipeline import FrameResult, VideoOptions, VideoRun, iter_video_poses
-    from .readers import load_openpose_json, load_posecli_json
-    from .render import Renderer, draw
     from .skeleton import BODY25, COCO17_NAMES, COCO18, Skeleton, get_profile
-    from .smooth import OneEuroConfig
-    from .sources import VideoSource, read_image
-    from .store import DEFAULT_MODEL, list_models, model_path, store_dir
-    from .track import Tracker, TrackerConfig
     from .types import Frame, Person
-    from .writers import (
-        AtomicFile,
-        ResultWriter,
-        check_writable,
-        coco_records,
-        discard_pending,
-        frame_record,
-        openpose_filename,
-        openpose_record,
-        write_json_atomic,
-    )
+    from .video.pipeline import FrameResult
+    from .video.run import VideoOptions, VideoRun, iter_video_poses
+    from .video.smooth import OneEuroConfig
+    from .video.track import Tracker, TrackerConfig

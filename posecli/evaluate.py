@@ -2,7 +2,7 @@
 
 Two entry points:
 
-* :func:`evaluate` runs a :class:`~posecli.estimator.PoseEstimator` over every image of a
+* :func:`evaluate` runs a :class:`~posecli.inference.estimator.PoseEstimator` over every image of a
   COCO-format keypoint annotation file (images found in a directory by their
   ``file_name``) and scores the results;
 * :func:`evaluate_detections` scores an existing list of COCO keypoint results (the
@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .errors import InputError, MissingExtraError
-from .sources import read_image
+from .formats.records import coco_records
+from .io.images import read_image
 from .types import Frame
-from .writers import coco_records
 
 #: ``CocoMetrics`` fields in the order of ``COCOeval.stats`` for keypoints.
 METRIC_NAMES = ("ap", "ap50", "ap75", "apm", "apl", "ar", "ar50", "ar75", "arm", "arl")
@@ -213,7 +213,7 @@ def evaluate_estimator(
 ) -> CocoMetrics:
     """Run ``estimator`` over the annotated images and score the people it finds.
 
-    ``estimator``: a :class:`~posecli.estimator.PoseEstimator` (its ``maps`` and ``parse``
+    ``estimator``: a :class:`~posecli.inference.estimator.PoseEstimator` (its ``maps`` and ``parse``
     are timed separately). ``images_dir``: where the ``file_name`` of each image lies.
     ``limit``: only the first N images by id (scored against those images only).
     ``on_image(done, total, frame, image_id)`` is called after each image (progress, writers).
@@ -256,9 +256,9 @@ def coco_ap(
     parser: str = "default",
     device: str = "auto",
 ) -> float:
-    """COCO keypoint AP of a model (a :class:`~posecli.model.PoseModel`, ONNX path or store
+    """COCO keypoint AP of a model (a :class:`~posecli.network.session.PoseModel`, ONNX path or store
     name) on an annotated set, single scale: the one number training validation needs."""
-    from .estimator import PoseEstimator
+    from .inference.estimator import PoseEstimator
 
     est = PoseEstimator(model, device=device, parser=parser, height=height)
     ap = evaluate_estimator(est, annotations, images_dir).ap

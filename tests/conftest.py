@@ -47,8 +47,8 @@ def _import_default(store: Path, precision: str) -> Path:
     pytest.importorskip("onnx")
     if not IR_XML.is_file():
         pytest.skip(f"default model IR not found at {IR_XML}")
-    from posecli.importers.openvino import import_openvino_ir
-    from posecli.store import DEFAULT_MODEL, model_path
+    from posecli.network.importers.openvino import import_openvino_ir
+    from posecli.network.store import DEFAULT_MODEL, model_path
 
     target = model_path(DEFAULT_MODEL, precision, store)
     if not target.exists():
@@ -78,7 +78,7 @@ def make_tiny_model(path: Path, *, metadata: bool = True, heatmap_channels: int 
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
 
-    from posecli.metadata import ModelInfo, OutputSpec, embed_metadata
+    from posecli.network.metadata import ModelInfo, OutputSpec, embed_metadata
     from posecli.skeleton import COCO18
 
     rng = np.random.default_rng(seed)

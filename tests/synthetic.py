@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from posecli.skeleton import COCO18, Skeleton
-from posecli.targets import render_heatmaps, render_pafs
+from posecli.train.targets import render_heatmaps, render_pafs
 
 STRIDE = 8
 SIGMA = 7.0  # Gaussian sigma of the rendered heatmaps, input pixels

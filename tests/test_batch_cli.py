@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from posecli.batch import plan_batch, run_job
+from posecli.batch.local import plan_batch, run_job
 from posecli.cli import main
-from posecli.estimator import PoseEstimator
-from posecli.pipeline import VideoOptions
+from posecli.inference.estimator import PoseEstimator
+from posecli.video.run import VideoOptions
 
 from .test_sources import truncated_copy, write_video
 from .test_video_cli import fast

@@ -147,7 +147,7 @@ def test_unwritable_output_directory_fails_before_work(tiny_model, tmp_path):
 
 
 def test_device_cuda_fails_clearly_without_a_gpu(tiny_model, tmp_path):
-    from posecli.model import PoseModel
+    from posecli.network.session import PoseModel
 
     try:
         PoseModel.load(tiny_model, device="cuda")

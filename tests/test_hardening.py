@@ -27,8 +27,8 @@ from click.testing import CliRunner
 
 from posecli.cli import main
 from posecli.errors import InputError
-from posecli.preprocess import from_reduced
-from posecli.sources import read_header, read_image, read_image_reduced
+from posecli.inference.preprocess import from_reduced
+from posecli.io.images import read_header, read_image, read_image_reduced
 
 from .conftest import make_tiny_model
 from .test_sources import truncated_copy, write_video
@@ -259,7 +259,7 @@ def _opencv_applies_exif(tmp: Path) -> bool:
 
 @pytest.fixture(scope="module")
 def real_estimator(default_model):
-    from posecli.estimator import PoseEstimator
+    from posecli.inference.estimator import PoseEstimator
 
     return PoseEstimator(str(default_model), device="cpu")
 
@@ -459,7 +459,7 @@ def test_existing_output_survives_a_failed_run(tiny_model, tmp_path):
 
 
 def test_interrupted_run_leaves_the_old_output_and_no_temporary_file(tiny_model, tmp_path, monkeypatch):
-    from posecli.estimator import PoseEstimator
+    from posecli.inference.estimator import PoseEstimator
 
     out = tmp_path / "out.json"
     out.write_text('{"old": true}\n')

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from posecli.errors import MissingExtraError, ModelError
-from posecli.importers.openvino import convert_openvino_ir, import_openvino_ir
-from posecli.metadata import METADATA_KEY, ModelInfo
+from posecli.network.importers.openvino import convert_openvino_ir, import_openvino_ir
+from posecli.network.metadata import METADATA_KEY, ModelInfo
 
 SHARED = Path(os.environ.get("POSECLI_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 IR_DIR = SHARED / "models" / "human-pose-estimation-0001" / "FP16-INT8"
@@ -156,9 +156,9 @@ def test_fp16_matches_fp32(converted, photos):
 def test_int8_ap_within_a_point_of_fp32(converted):
     """COCO AP on the mini set (4 photos): quantization must not cost accuracy."""
     pytest.importorskip("pycocotools")
-    from posecli.estimator import PoseEstimator
     from posecli.evaluate import evaluate_estimator
-    from posecli.model import PoseModel
+    from posecli.inference.estimator import PoseEstimator
+    from posecli.network.session import PoseModel
 
     ann = PHOTOS / "person_keypoints.json"
     if not ann.is_file():

@@ -5,8 +5,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from posecli.errors import InputError
-from posecli.preprocess import Letterbox, as_bgr, fit_size, letterbox, to_tensor
-from posecli.metadata import ModelInfo, OutputSpec
+from posecli.inference.preprocess import Letterbox, fit_size, letterbox, to_tensor
+from posecli.io.images import as_bgr
+from posecli.network.metadata import ModelInfo, OutputSpec
 from posecli.skeleton import COCO18
 
 

@@ -19,15 +19,22 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from posecli.batch import plan_batch, run_job
+from posecli.batch.local import plan_batch, run_job
+from posecli.batch.ray.driver import (
+    ChunkConfig,
+    RangeResult,
+    can_cut,
+    join_ranges,
+    plan_units,
+    ranges,
+    run_batch_ray,
+)
 from posecli.cli import main
-from posecli.distributed import (ChunkConfig, RangeResult, can_cut, join_ranges, plan_units, ranges,
-                                 run_batch_ray)
 from posecli.errors import MissingExtraError, PoseError
-from posecli.estimator import PoseEstimator
-from posecli.pipeline import VideoOptions
+from posecli.inference.estimator import PoseEstimator
 from posecli.skeleton import COCO18
-from posecli.track import TrackerConfig
+from posecli.video.run import VideoOptions
+from posecli.video.track import TrackerConfig
 
 from .factories import frame, person
 from .test_sources import truncated_copy, write_video
@@ -63,7 +70,7 @@ def pan_clip(path: Path, photos_dir: Path, n: int, size_wh=(320, 224), step: int
 
 def local_engine(plan, estimator, video=VideoOptions()) -> list[tuple[Path, str]]:
     """Run ``plan`` as ``posecli batch`` does locally; the failures as it lists them."""
-    from posecli.distributed import describe_failure
+    from posecli.batch.ray.driver import describe_failure
 
     failed = []
     for job in plan.todo:
@@ -79,7 +86,7 @@ def ray_local():
     """One local Ray instance for the module: loopback only, 2 CPUs, small object store."""
     pytest.importorskip("ray")
     pytest.importorskip("ray.data")
-    from posecli.distributed import ray_session
+    from posecli.batch.ray.driver import ray_session
 
     with ray_session(num_cpus=2) as ray:
         yield ray

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from posecli.errors import InputError
-from posecli.readers import load_openpose_json, load_posecli_json
-from posecli.writers import ResultWriter, openpose_record
+from posecli.formats.readers import load_openpose_json, load_posecli_json
+from posecli.formats.records import openpose_record
+from posecli.formats.writers import ResultWriter
 
 from .factories import frame, person
 

@@ -1,4 +1,4 @@
-"""The runtime side of posecli.model: precision choice, session settings, the optimized-graph
+"""The runtime side of posecli.network.session: precision choice, session settings, the optimized-graph
 cache, batch-size defaults, the float16 converter, and (with a GPU) CUDA / TensorRT.
 
 Everything here runs on tiny generated models except the CUDA tests, which need a GPU
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from posecli.errors import DeviceError, ModelError
-from posecli.model import (
+from posecli.network.session import (
     CPU_SESSION_CONFIG,
     DEFAULT_BATCH_SIZE,
     PoseModel,
@@ -22,13 +22,13 @@ from posecli.model import (
     cuda_usable,
     default_batch_size,
 )
-from posecli.store import model_path
+from posecli.network.store import model_path
 
 from .conftest import make_tiny_model
 
 NAME = "tiny-pose"
 GPU_REASON = "no GPU: onnxruntime's CUDA provider does not load on this machine (cuda_usable() is False)"
-needs_cuda = pytest.mark.skipif("not __import__('posecli.model').model.cuda_usable()", reason=GPU_REASON)
+needs_cuda = pytest.mark.skipif("not __import__('posecli.network.session').network.session.cuda_usable()", reason=GPU_REASON)
 
 
 @pytest.fixture
@@ -67,9 +67,9 @@ def test_auto_falls_back_to_fp32_without_int8(store):
 
 def test_auto_on_device_auto_follows_cuda_usable(store, monkeypatch):
     files = _stored(store, "fp32", "int8", "fp16")
-    monkeypatch.setattr("posecli.model.cuda_usable", lambda: False)
+    monkeypatch.setattr("posecli.network.session.cuda_usable", lambda: False)
     assert _resolve(NAME, "auto", "auto") == files["int8"]
-    monkeypatch.setattr("posecli.model.cuda_usable", lambda: True)
+    monkeypatch.setattr("posecli.network.session.cuda_usable", lambda: True)
     assert _resolve(NAME, "auto", "auto") == files["fp16"]  # a GPU: float16, not INT8
     assert _resolve(NAME, "cuda", "auto") == files["fp16"]
     files["fp16"].unlink()
@@ -129,7 +129,7 @@ def test_optimized_graph_is_cached_beside_a_stored_model_and_reused(store):
     for a, b in zip(first.run(x), second.run(x)):
         np.testing.assert_array_equal(a, b)
     assert second.info == first.info  # metadata survives the optimized graph
-    from posecli.store import list_models
+    from posecli.network.store import list_models
 
     assert [m.path for m in list_models(store)] == [files["fp32"]]  # the cache is not a model
 
@@ -165,7 +165,7 @@ def test_models_outside_the_store_are_not_cached(store, tmp_path):
 
 def test_unwritable_store_still_loads(store, monkeypatch):
     _stored(store, "fp32")
-    monkeypatch.setattr("posecli.model.os.access", lambda path, mode: False)  # root ignores chmod
+    monkeypatch.setattr("posecli.network.session.os.access", lambda path, mode: False)  # root ignores chmod
     model = PoseModel.load(NAME, device="cpu")
     assert model.optimized is None
     assert not list(store.glob("*.ort"))
@@ -178,9 +178,9 @@ def test_default_batch_size_by_device(store, monkeypatch):
     assert default_batch_size("cpu") == 1
     assert default_batch_size("cuda") == DEFAULT_BATCH_SIZE["cuda"] == 8
     assert default_batch_size("tensorrt") == 8
-    monkeypatch.setattr("posecli.model.cuda_usable", lambda: False)
+    monkeypatch.setattr("posecli.network.session.cuda_usable", lambda: False)
     assert default_batch_size("auto") == 1
-    monkeypatch.setattr("posecli.model.cuda_usable", lambda: True)
+    monkeypatch.setattr("posecli.network.session.cuda_usable", lambda: True)
     assert default_batch_size("auto") == 8
     with pytest.raises(DeviceError):
         default_batch_size("npu")
@@ -237,7 +237,7 @@ def test_fp16_conversion_keeps_float32_io_and_matches(tmp_path):
     ort = pytest.importorskip("onnxruntime")
     from onnx import TensorProto, numpy_helper
 
-    from posecli.importers.fp16 import convert_float_to_fp16
+    from posecli.network.importers.fp16 import convert_float_to_fp16
 
     model = _tiny_float_graph(onnx)
     half = convert_float_to_fp16(model)
@@ -268,7 +268,7 @@ def test_fp16_conversion_refuses_quantized_graphs_and_huge_weights():
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
 
-    from posecli.importers.fp16 import convert_float_to_fp16
+    from posecli.network.importers.fp16 import convert_float_to_fp16
 
     q = helper.make_graph(
         [helper.make_node("QuantizeLinear", ["x", "s"], ["y"])], "q",
@@ -289,7 +289,7 @@ def test_fp16_conversion_refuses_quantized_graphs_and_huge_weights():
 def gpu_models(store):
     """fp32 and fp16 tiny models in the store (the fp16 one converted from the fp32 one)."""
     onnx = pytest.importorskip("onnx")
-    from posecli.importers.fp16 import convert_float_to_fp16
+    from posecli.network.importers.fp16 import convert_float_to_fp16
 
     files = _stored(store, "fp32")
     half = convert_float_to_fp16(onnx.load(str(files["fp32"])))

@@ -8,9 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
-from posecli import sources
+from posecli.io import video as video_io
 from posecli.errors import InputError
-from posecli.sources import VideoSource, iter_video, list_inputs
+from posecli.io.listing import list_inputs
+from posecli.io.video import VideoSource, iter_video
 
 FPS = 10.0
 
@@ -123,7 +124,7 @@ def test_capture_released_when_iteration_stops_early(tmp_path, monkeypatch):
         def __getattr__(self, name):
             return getattr(self._cap, name)
 
-    monkeypatch.setattr(sources.cv2, "VideoCapture", Spy)
+    monkeypatch.setattr(video_io.cv2, "VideoCapture", Spy)
     it = iter_video(clip)
     next(it)
     next(it)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from posecli.skeleton import COCO18
-from posecli.targets import grid_centres, render_heatmaps, render_pafs
+from posecli.train.targets import grid_centres, render_heatmaps, render_pafs
 
 S = 8
 SIZE = (12, 16)  # H, W map cells

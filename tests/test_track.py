@@ -6,14 +6,14 @@ import cv2
 import numpy as np
 import pytest
 
-from posecli.estimator import Maps, PoseEstimator
-from posecli.pipeline import Pipeline
-from posecli.preprocess import Letterbox
+from posecli.inference.estimator import Maps, PoseEstimator
+from posecli.inference.preprocess import Letterbox
+from posecli.io.video import VideoSource
 from posecli.skeleton import COCO18
-from posecli.smooth import OneEuroConfig, OneEuroFilter
-from posecli.sources import VideoSource
-from posecli.track import Tracker, TrackerConfig, keypoint_sigmas, oks
 from posecli.types import Person
+from posecli.video.pipeline import Pipeline
+from posecli.video.smooth import OneEuroConfig, OneEuroFilter
+from posecli.video.track import Tracker, TrackerConfig, keypoint_sigmas, oks
 
 from . import synthetic
 from .test_sources import write_video

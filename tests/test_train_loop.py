@@ -13,11 +13,11 @@ torch.set_num_threads(1)  # small CPU work; extra threads only spin on a busy ma
 pytest.importorskip("pycocotools")
 pytest.importorskip("onnx")
 
+from posecli.train.checkpoint import load_checkpoint, network_from_checkpoint  # noqa: E402
 from posecli.train.dataset import AugmentConfig, CocoPoseDataset  # noqa: E402
 from posecli.train.export import export_checkpoint  # noqa: E402
 from posecli.train.loop import TrainConfig, initial_network, train  # noqa: E402
 from posecli.train.loss import openpose_loss  # noqa: E402
-from posecli.train.checkpoint import load_checkpoint, network_from_checkpoint  # noqa: E402
 
 TINY_OPENPOSE = dict(backbone_widths=(8, 8, 16), features=16, width=8, blocks=1, hidden=16)
 
@@ -57,7 +57,7 @@ def test_export_matches_the_torch_model_and_runs_in_posecli(finetuned, mini_set,
     from click.testing import CliRunner
 
     from posecli.cli import main
-    from posecli.model import PoseModel
+    from posecli.network.session import PoseModel
     from posecli.train.network import InferenceWrapper
 
     out = tmp_path / "finetuned.onnx"

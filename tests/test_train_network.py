@@ -12,7 +12,11 @@ torch = pytest.importorskip("torch")
 torch.set_num_threads(1)  # small CPU work; extra threads only spin on a busy machine
 
 from posecli.train.network import (  # noqa: E402
-    ConvBlock, InferenceWrapper, LightweightOpenPose, OpenPoseNet, final_maps,
+    ConvBlock,
+    InferenceWrapper,
+    LightweightOpenPose,
+    OpenPoseNet,
+    final_maps,
 )
 from posecli.train.weights import load_pretrained, read_weights  # noqa: E402
 

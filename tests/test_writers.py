@@ -4,10 +4,15 @@ import os
 import pytest
 
 from posecli.errors import OutputError
-from posecli.writers import (
-    AtomicFile, JsonStream, ResultWriter, coco_image_id, coco_records, frame_record, openpose_filename,
+from posecli.formats.records import (
+    coco_image_id,
+    coco_records,
+    frame_record,
+    openpose_filename,
     openpose_record,
 )
+from posecli.formats.writers import JsonStream, ResultWriter
+from posecli.io.atomic import AtomicFile
 
 from .factories import frame, person
 

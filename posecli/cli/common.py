@@ -10,7 +10,6 @@ from dataclasses import fields
 
 import click
 
-
 DEVICE_CHOICE = click.Choice(["auto", "cpu", "cuda", "tensorrt"])
 PRECISION_CHOICE = click.Choice(["auto", "fp32", "int8", "fp16"])
 FORMAT_CHOICE = click.Choice(["posecli", "openpose", "coco"])

@@ -2,7 +2,7 @@
 
 K parts, H x W map grid, stride s. Peaks are searched on the *analysis grid*: the maps
 upsampled by f (``config.upsample_factor(s)``, 1 = the map grid). Analysis pixel u has its
-centre at input pixel ``x = (u + 0.5) * s / f - 0.5`` (see ``posecli.targets``).
+centre at input pixel ``x = (u + 0.5) * s / f - 0.5`` (see ``posecli.train.targets``).
 
 Everything runs on (H, W, K) stacks (one cv2 call per step for all parts); candidates are
 found on the flattened stack and only they are touched afterwards (plateau test,

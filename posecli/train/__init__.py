@@ -6,7 +6,7 @@ without torch raises :class:`posecli.errors.MissingExtraError`.
 Modules, in the order data flows:
 
 * ``groundtruth``: COCO-17 -> skeleton keypoints, the loss mask, the maps of one sample
-  (heatmaps and PAFs come from :mod:`posecli.targets`);
+  (heatmaps and PAFs come from :mod:`posecli.train.targets`);
 * ``dataset``: COCO-format reader with augmentation, a torch ``Dataset``;
 * ``network``: Lightweight OpenPose and the multi-stage OpenPose design;
 * ``weights``: loading the imported default model's weights into the lightweight network;

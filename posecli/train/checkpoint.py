@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from ..errors import ModelError
-from ..writers import atomic_path
+from ..io.atomic import atomic_path
 from .network import build_network
 
 FORMAT = 1

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
-from ..metadata import ModelInfo, OutputSpec, embed_metadata
+from ..io.atomic import atomic_path
+from ..network.metadata import ModelInfo, OutputSpec, embed_metadata
 from ..skeleton import COCO18, Skeleton
-from ..writers import atomic_path
 from .checkpoint import load_checkpoint, network_from_checkpoint
 from .network import InferenceWrapper
 

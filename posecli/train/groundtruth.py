@@ -1,7 +1,7 @@
 """Ground truth of one training sample: keypoints in the skeleton's order, the loss mask.
 
 N people, K parts of the skeleton, L limbs. Heatmaps and PAFs are rendered by
-:mod:`posecli.targets` (the single copy); this module adds what is specific to COCO-format
+:mod:`posecli.train.targets` (the single copy); this module adds what is specific to COCO-format
 annotations:
 
 * :func:`coco17_to_skeleton`: COCO-17 keypoints -> the skeleton's parts (for COCO-18 the
@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from ..skeleton import COCO18, Skeleton
-from ..targets import render_heatmaps, render_pafs
+from .targets import render_heatmaps, render_pafs
 
 # Parts not in COCO-17, made as midpoints of two COCO-17 parts (both must be labelled).
 _MIDPOINTS = {

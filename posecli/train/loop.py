@@ -98,7 +98,7 @@ def initial_network(config: TrainConfig) -> tuple[torch.nn.Module, dict]:
 
 
 def _default_weights(ref: str | None) -> Path:
-    from ..store import resolve_model
+    from ..network.store import resolve_model
 
     if ref and Path(ref).suffix.lower() == ".xml":
         if not Path(ref).is_file():
@@ -112,7 +112,7 @@ def _native_size(path: Path) -> tuple[int, int]:
     if path.suffix.lower() == ".onnx":
         import onnx
 
-        from ..metadata import METADATA_KEY, ModelInfo
+        from ..network.metadata import METADATA_KEY, ModelInfo
 
         for prop in onnx.load(str(path), load_external_data=False).metadata_props:
             if prop.key == METADATA_KEY:

@@ -124,7 +124,7 @@ def read_onnx_weights(path: str | Path, model=None) -> PretrainedWeights:
 
 def _metadata_affine(model) -> tuple[np.ndarray, np.ndarray]:
     """(scale, mean) from the model's posecli metadata; (1, 0) without metadata."""
-    from ..metadata import METADATA_KEY, ModelInfo
+    from ..network.metadata import METADATA_KEY, ModelInfo
 
     for prop in model.metadata_props:
         if prop.key == METADATA_KEY:
@@ -136,12 +136,12 @@ def _metadata_affine(model) -> tuple[np.ndarray, np.ndarray]:
 
 def read_weights(path: str | Path) -> PretrainedWeights:
     """Weights of an ONNX model, or of an OpenVINO IR (``.xml``) converted in memory by
-    :func:`posecli.importers.openvino.convert_openvino_ir` (float32, as ``models import``)."""
+    :func:`posecli.network.importers.openvino.convert_openvino_ir` (float32, as ``models import``)."""
     path = Path(path)
     if not path.is_file():
         raise ModelError("model file does not exist", path=path)
     if path.suffix.lower() == ".xml":
-        from ..importers.openvino import convert_openvino_ir
+        from ..network.importers.openvino import convert_openvino_ir
 
         return read_onnx_weights(path, convert_openvino_ir(path, "fp32"))
     return read_onnx_weights(path)

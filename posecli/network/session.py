@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DeviceError, ModelError
+from ..errors import DeviceError, ModelError
+from ..skeleton import get_profile
 from .metadata import METADATA_KEY, ModelInfo, guess_metadata, sidecar_path
-from .skeleton import get_profile
 from .store import DEFAULT_MODEL, looks_like_path, model_path, resolve_model, store_dir
 
 DEVICES = ("auto", "cpu", "cuda", "tensorrt")

@@ -1,7 +1,7 @@
 """Importers: turn models published in other formats into posecli ONNX models.
 
 Each importer converts a graph to ONNX, embeds posecli's metadata record
-(:mod:`posecli.metadata`) and writes the file atomically. They need the optional
+(:mod:`posecli.network.metadata`) and writes the file atomically. They need the optional
 ``posecli[import]`` extra and import it lazily, so importing this package is cheap.
 """
 

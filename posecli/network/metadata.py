@@ -34,8 +34,8 @@ import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .errors import ModelError
-from .skeleton import Skeleton, get_profile
+from ..errors import ModelError
+from ..skeleton import Skeleton, get_profile
 
 METADATA_KEY = "posecli"
 FORMAT_VERSION = 1
@@ -83,7 +83,7 @@ class ModelInfo:
 
     # -- JSON ----------------------------------------------------------------------------
     def to_dict(self) -> dict:
-        from .skeleton import PROFILES
+        from ..skeleton import PROFILES
 
         builtin = PROFILES.get(self.skeleton.name)
         skeleton = self.skeleton.name if builtin == self.skeleton else self.skeleton.to_dict()

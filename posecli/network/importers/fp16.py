@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ModelError
+from ...errors import ModelError
 
 #: Ops whose float32 inputs are parameters that must stay float32 (or are quantized graphs).
 _UNSUPPORTED = {

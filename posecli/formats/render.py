@@ -8,7 +8,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from .types import Person
+from ..types import Person
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,12 @@ from typing import Iterable, Sequence
 import cv2
 import numpy as np
 
-from .errors import InputError
-from .model import PoseModel
-from .parser import ParserConfig, get_preset, parse
-from .preprocess import Letterbox, as_bgr, fit_size, letterbox, to_tensor
-from .types import Frame, Person
+from ..errors import InputError
+from ..io.images import as_bgr
+from ..network.session import PoseModel
+from ..parser import ParserConfig, get_preset, parse
+from ..types import Frame, Person
+from .preprocess import Letterbox, fit_size, letterbox, to_tensor
 
 
 @dataclass
@@ -92,8 +93,8 @@ class PoseEstimator:
         network needs is decoded at 1/2, 1/4 or 1/8 size (faster, far less memory) with the
         keypoints mapped back to full-size pixels.
         """
+        from ..io.images import read_image_reduced
         from .preprocess import frame_from_reduced
-        from .sources import read_image_reduced
 
         min_height = None if keep_image else 2 * int(self.height * max(self.scales) + 0.5)
         decoded = read_image_reduced(path, min_height)

@@ -50,13 +50,15 @@ from typing import Callable, Iterator
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .batch import BatchPlan, Job, JobResult, run_job
-from .errors import InputError, MissingExtraError, OutputError, PoseError
-from .pipeline import Pipeline, VideoOptions
-from .sources import VideoSource
-from .track import Tracker, keypoint_area, keypoint_sigmas, oks
-from .types import Frame
-from .writers import AtomicFile, ResultWriter
+from ...errors import InputError, MissingExtraError, OutputError, PoseError
+from ...formats.writers import ResultWriter
+from ...io.atomic import AtomicFile
+from ...io.video import VideoSource
+from ...types import Frame
+from ...video.pipeline import Pipeline
+from ...video.run import VideoOptions
+from ...video.track import Tracker, keypoint_area, keypoint_sigmas, oks
+from ..local import BatchPlan, Job, JobResult, run_job
 
 RAY_PURPOSE = "--engine ray"
 _LOCAL_OBJECT_STORE_BYTES = 128 * 1024**2  # results travel as files; the store holds small records
@@ -365,10 +367,10 @@ def join_video(job: Job, parts: list[Path], options: VideoOptions = VideoOptions
                min_similarity: float = 0.5) -> JobOutcome:
     """Write ``job``'s result from its ranges' part files (in order; the caller removes them).
 
-    The result is what :func:`~posecli.batch.run_job` writes for the whole video: same
+    The result is what :func:`~posecli.batch.local.run_job` writes for the whole video: same
     header, frames, ids (up to cut-point mismatches, see the module notes) and trailer.
     """
-    from .batch import replace_dir
+    from ...io.atomic import replace_dir
 
     first = _read_part(parts[0])
     per_frame = job.fmt == "openpose"
@@ -431,7 +433,7 @@ class _Worker:
     """
 
     def __init__(self, estimator_options: dict, video: VideoOptions, auto_batch_size: bool = False):
-        from .estimator import PoseEstimator
+        from ...inference.estimator import PoseEstimator
 
         os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # posecli reports decoding problems itself
         self.video = video
@@ -550,7 +552,7 @@ def _absolute(job: Job) -> Job:
 
 def _absolute_model(options: dict) -> dict:
     """Estimator options with a model given as a relative path made absolute."""
-    from .store import looks_like_path
+    from ...network.store import looks_like_path
 
     ref = options.get("model")
     if isinstance(ref, (str, Path)) and looks_like_path(str(ref)):
@@ -589,7 +591,7 @@ def run_batch_ray(plan: BatchPlan, estimator_options: dict | None = None, *, add
                   on_result: Callable[[JobOutcome], None] | None = None) -> RayBatchResult:
     """Run ``plan.todo`` on Ray; each result is written by a worker into ``plan.out``.
 
-    ``estimator_options``: :class:`~posecli.estimator.PoseEstimator` keyword arguments
+    ``estimator_options``: :class:`~posecli.inference.estimator.PoseEstimator` keyword arguments
     (the model must resolve on every worker: a path on shared storage, or a store name
     imported on each node). ``address``: a cluster to join (None: a local instance with
     ``num_cpus``, default all cores). ``num_workers``: actors (default: one per GPU, else
@@ -623,7 +625,7 @@ def run_batch_ray(plan: BatchPlan, estimator_options: dict | None = None, *, add
 
 def _setup_error(kind: str, text: str) -> PoseError:
     """A worker's model-loading error, rebuilt on the driver (same class and text)."""
-    from . import errors
+    from ... import errors
 
     cls = getattr(errors, kind, PoseError)
     if not (isinstance(cls, type) and issubclass(cls, PoseError)) or cls is MissingExtraError:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
-from .skeleton import PROFILES, Skeleton, get_profile
-from .types import Frame, Person
+from ..errors import InputError
+from ..skeleton import PROFILES, Skeleton, get_profile
+from ..types import Frame, Person
 
 
 def _load_json(path: str | Path):

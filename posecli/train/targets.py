@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .skeleton import Skeleton
+from ..skeleton import Skeleton
 
 
 def grid_centres(size: int, stride: int) -> np.ndarray:

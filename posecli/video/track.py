@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .skeleton import Skeleton
+from ..skeleton import Skeleton
+from ..types import Frame, Person
 from .smooth import OneEuroConfig, OneEuroFilter
-from .types import Frame, Person
 
 # COCO's per-keypoint OKS sigmas, by part name without side; parts COCO lacks borrow the
 # nearest COCO part's value (neck ~ shoulders, mid hip ~ hips, feet ~ ankles).

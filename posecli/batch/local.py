@@ -20,11 +20,14 @@ from typing import Callable
 
 import cv2
 
-from .errors import OutputError
-from .pipeline import VideoOptions, VideoRun
-from .render import Renderer
-from .sources import is_video, list_inputs
-from .writers import FORMATS, AtomicFile, ResultWriter, openpose_record, write_json_atomic
+from ..errors import OutputError
+from ..formats.records import FORMATS, openpose_record
+from ..formats.render import Renderer
+from ..formats.writers import ResultWriter, write_json_atomic
+from ..io.atomic import AtomicFile, replace_dir
+from ..io.listing import list_inputs
+from ..io.paths import is_video
+from ..video.run import VideoOptions, VideoRun
 
 RENDER_SUFFIX = "_rendered"
 
@@ -181,19 +184,4 @@ def _run_video(estimator, job: Job, options: VideoOptions, progress, on_start) -
     return JobResult(job, frames=run.frames_done, warning=run.error if run.stopped_early else None,
                      render=run.render_path, note=run.render_note)
 
-
-def replace_dir(src: Path, dst: Path) -> None:
-    """Move folder ``src`` to ``dst``, replacing an older ``dst`` (never leaving neither)."""
-    old = None
-    if dst.exists():
-        old = dst.with_name(f".{dst.name}.{uuid.uuid4().hex[:8]}.old")
-        dst.rename(old)
-    try:
-        src.rename(dst)
-    except OSError as exc:
-        if old is not None:
-            old.rename(dst)
-        raise OutputError(f"cannot write results ({exc.strerror})", path=dst) from None
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 

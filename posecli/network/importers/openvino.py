@@ -32,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import MissingExtraError, ModelError
+from ...errors import MissingExtraError, ModelError
+from ...skeleton import get_profile
 from ..metadata import ModelInfo, embed_metadata, guess_metadata
-from ..skeleton import get_profile
 
 PRECISIONS = ("fp32", "int8")  # what the IR converter itself produces
 IMPORT_PRECISIONS = ("fp32", "int8", "fp16")  # fp16: the fp32 graph through importers.fp16
@@ -79,7 +79,7 @@ def import_openvino_ir(
 
     ``precision``: ``"fp32"``, ``"int8"`` (QDQ) or ``"fp16"`` (the float32 graph with float16
     weights and activations and float32 input/outputs, for GPUs; see
-    :mod:`posecli.importers.fp16`). Returns the embedded :class:`ModelInfo`. The sha256 of
+    :mod:`posecli.network.importers.fp16`). Returns the embedded :class:`ModelInfo`. The sha256 of
     the IR's ``.bin`` is kept in ``info.extra["source_sha256"]``.
     """
     onnx = _require("onnx")
@@ -176,7 +176,7 @@ def _sha256(path: Path) -> str:
 
 def _write_atomic(data: bytes, out_path: Path) -> None:
     """Write to a temporary file in the target directory, then rename it into place."""
-    from ..writers import atomic_path
+    from ...io.atomic import atomic_path
 
     with atomic_path(out_path) as tmp:
         tmp.write_bytes(data)

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .errors import InputError
-from .metadata import ModelInfo
-from .types import Frame, Person
+from ..errors import InputError
+from ..network.metadata import ModelInfo
+from ..types import Frame, Person
 
 
 @dataclass(frozen=True)
@@ -106,40 +106,6 @@ def to_tensor(images: list[np.ndarray] | np.ndarray, info: ModelInfo) -> np.ndar
     return x
 
 
-def as_bgr(image: np.ndarray, path: str = "") -> np.ndarray:
-    """Any decoded image (gray, BGR, BGRA; 8 or 16 bit) -> (H, W, 3) uint8 BGR.
-
-    Transparent pixels become white, as most viewers show them: the colour stored under
-    alpha 0 is arbitrary (often black or leftovers of a cut-out) and must not reach the network.
-    """
-    if image is None or image.size == 0:
-        raise InputError("image has no pixels", path=path or None)
-    if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
-    elif image.dtype != np.uint8:
-        lo, hi = float(np.nanmin(image)), float(np.nanmax(image))
-        span = hi - lo if hi > lo else 1.0
-        image = np.clip((image - lo) * (255.0 / span), 0, 255).astype(np.uint8)
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    if image.ndim == 3 and image.shape[2] == 1:
-        return cv2.cvtColor(image[:, :, 0], cv2.COLOR_GRAY2BGR)
-    if image.ndim == 3 and image.shape[2] == 4:
-        return _over_white(image)
-    if image.ndim == 3 and image.shape[2] == 3:
-        return image
-    raise InputError(f"unsupported image layout {image.shape}", path=path or None)
-
-
-def _over_white(bgra: np.ndarray) -> np.ndarray:
-    """(H, W, 4) uint8 BGRA composited over a white background -> (H, W, 3) uint8 BGR."""
-    bgr, alpha = bgra[:, :, :3], bgra[:, :, 3:]
-    if alpha.min() == 255:
-        return np.ascontiguousarray(bgr)
-    a = alpha.astype(np.float32) * (1 / 255)
-    return (bgr * a + 255.0 * (1 - a) + 0.5).astype(np.uint8)
-
-
 def from_reduced(xy: np.ndarray, factor: int) -> np.ndarray:
     """(..., 2) x, y in an image decoded at 1/``factor`` size -> x, y in the full image.
 
@@ -150,7 +116,7 @@ def from_reduced(xy: np.ndarray, factor: int) -> np.ndarray:
 
 
 def frame_from_reduced(frame: Frame, size_wh: tuple[int, int], factor: int) -> Frame:
-    """People found in a reduced decode (:func:`posecli.sources.read_image_reduced`), in the
+    """People found in a reduced decode (:func:`posecli.io.images.read_image_reduced`), in the
     full image's pixels, with ``size_wh`` the full size."""
     if factor == 1:
         return frame

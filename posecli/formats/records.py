@@ -1,0 +1,97 @@
+"""Records of people and frames in each output format (posecli, OpenPose 1.3, COCO)."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+from ..types import Frame, Person
+
+FORMATS = ("posecli", "openpose", "coco")
+NATIVE_VERSION = "posecli/1"
+OPENPOSE_VERSION = 1.3
+
+
+def _r(v: float, nd: int) -> float | None:
+    return round(float(v), nd) if math.isfinite(v) else None
+
+
+def person_record(person: Person) -> dict:
+    """Native record of one person: named keypoints ``[x, y, score]`` or null."""
+    kps = {}
+    for k, name in enumerate(person.skeleton.parts):
+        if person.visible[k]:
+            kps[name] = [_r(person.xy[k, 0], 2), _r(person.xy[k, 1], 2), _r(person.scores[k], 4)]
+        else:
+            kps[name] = None
+    rec = {"score": _r(person.score, 4), "keypoints": kps}
+    if person.track_id is not None:
+        rec = {"id": int(person.track_id), **rec}
+    return rec
+
+
+def frame_record(frame: Frame) -> dict:
+    """Native record of one image or video frame."""
+    rec: dict = {"file": frame.source, "width": int(frame.size_wh[0]), "height": int(frame.size_wh[1])}
+    if frame.index is not None:
+        rec["frame"] = int(frame.index)
+    if frame.timestamp is not None:
+        rec["time"] = round(float(frame.timestamp), 4)
+    rec["people"] = [person_record(p) for p in frame.people]
+    return rec
+
+
+def skeleton_record(skeleton) -> dict:
+    return {
+        "name": skeleton.name,
+        "keypoints": list(skeleton.parts),
+        "limbs": [list(l) for l in skeleton.limbs],
+    }
+
+
+def openpose_record(frame: Frame) -> dict:
+    """CMU OpenPose 1.3 JSON for one frame."""
+    people = []
+    for p in frame.people:
+        people.append({
+            "person_id": [int(p.track_id) if p.track_id is not None else -1],
+            "pose_keypoints_2d": [round(v, 3) for v in p.to_openpose()],
+            "face_keypoints_2d": [],
+            "hand_left_keypoints_2d": [],
+            "hand_right_keypoints_2d": [],
+            "pose_keypoints_3d": [],
+            "face_keypoints_3d": [],
+            "hand_left_keypoints_3d": [],
+            "hand_right_keypoints_3d": [],
+        })
+    return {"version": OPENPOSE_VERSION, "people": people}
+
+
+def coco_records(frame: Frame, image_id: int) -> list[dict]:
+    """COCO keypoint results for one image (17 keypoints, 0, 0, 0 where missing)."""
+    out = []
+    for p in frame.people:
+        kp = p.to_coco17()
+        flat = []
+        for x, y, s in kp:
+            if math.isfinite(x):
+                flat += [round(float(x), 2), round(float(y), 2), round(float(s), 4)]
+            else:
+                flat += [0.0, 0.0, 0.0]
+        out.append({"image_id": int(image_id), "category_id": 1, "keypoints": flat, "score": round(float(p.score), 4)})
+    return out
+
+
+def coco_image_id(path: str | Path, fallback: int) -> int:
+    """COCO image id of a file: its numeric stem (``000000000785.jpg`` -> 785), else ``fallback``."""
+    stem = Path(str(path)).stem
+    return int(stem) if re.fullmatch(r"\d{1,18}", stem) else fallback
+
+
+def openpose_filename(source: str | Path, index: int | None = None) -> str:
+    """``<image>_keypoints.json``, or ``<video>_<12-digit frame>_keypoints.json``."""
+    stem = Path(str(source)).stem
+    if index is None:
+        return f"{stem}_keypoints.json"
+    return f"{stem}_{index:012d}_keypoints.json"

@@ -1,0 +1,205 @@
+"""Atomic outputs: files and folders that appear only when complete."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+from typing import IO
+
+from ..errors import OutputError
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where /proc allows."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# Temporary files of AtomicFiles neither committed nor discarded yet. An interrupt can land
+# anywhere (between creating a file and entering the code that would clean it up); the CLI
+# calls discard_pending() on its way out, so no temporary file ever outlives a run.
+_PENDING: set[Path] = set()
+
+
+def discard_pending() -> None:
+    """Remove every temporary output file still pending in this process."""
+    for tmp in list(_PENDING):
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        _PENDING.discard(tmp)
+
+
+class AtomicFile:
+    """A text file that appears at ``path`` only when :meth:`commit` is called.
+
+    Writes go to a temporary file in the same directory; :meth:`discard` removes it.
+    ``path=None`` writes straight to stdout (nothing to rename).
+    """
+
+    def __init__(self, path: str | Path | None, mode: str = "w"):
+        self.path = None if path is None else Path(path)
+        self._tmp: Path | None = None
+        self.closed = False  # committed or discarded: nothing more to write
+        if self.path is None:
+            self.fh: IO = sys.stdout if "b" not in mode else sys.stdout.buffer
+            return
+        parent = self.path.parent
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=parent)
+        except FileNotFoundError:
+            raise OutputError("output directory does not exist", path=parent) from None
+        except OSError as exc:
+            raise OutputError(f"cannot write here ({exc.strerror})", path=parent) from None
+        self._tmp = Path(tmp)
+        _PENDING.add(self._tmp)
+        try:
+            os.chmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
+        except OSError:
+            pass
+        self.fh = os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8")
+
+    def write(self, data) -> None:
+        if self.closed:
+            raise OutputError("cannot write: the file was already committed or discarded", path=self.path)
+        try:
+            self.fh.write(data)
+        except BrokenPipeError:
+            raise  # the reader of stdout went away; the CLI exits quietly
+        except OSError as exc:
+            self.discard()
+            raise OutputError(f"write failed ({exc.strerror})", path=self.path) from None
+
+    def commit(self) -> None:
+        """Flush, sync and rename into place (nothing to do once committed or discarded)."""
+        if self.closed:
+            return
+        if self._tmp is None:
+            try:
+                self.fh.flush()
+            except OSError:
+                pass
+            return
+        try:
+            self.fh.flush()
+            os.fsync(self.fh.fileno())
+            self.fh.close()
+            os.replace(self._tmp, self.path)
+        except OSError as exc:
+            self.discard()
+            raise OutputError(f"write failed ({exc.strerror})", path=self.path) from None
+        _PENDING.discard(self._tmp)
+        self._tmp = None
+        self.closed = True
+
+    def discard(self) -> None:
+        """Drop the temporary file; the target is left as it was."""
+        if self._tmp is None:
+            return
+        self.closed = True
+        try:
+            self.fh.close()
+        except OSError:
+            pass
+        try:
+            self._tmp.unlink()
+        except OSError:
+            pass
+        _PENDING.discard(self._tmp)
+        self._tmp = None
+
+    def __enter__(self) -> "AtomicFile":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.discard()
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path):
+    """A temporary path beside ``path`` for writers that want a file name (torch.save,
+    onnx.save); renamed over ``path`` when the block succeeds, removed when it fails.
+    Raises :class:`OutputError` when the directory cannot be written."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise OutputError(f"cannot write here ({exc.strerror or exc})", path=path.parent) from None
+    tmp = Path(name)
+    _PENDING.add(tmp)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; outputs are not
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise OutputError(f"write failed ({exc.strerror or exc})", path=path) from None
+    finally:
+        _PENDING.discard(tmp)
+        tmp.unlink(missing_ok=True)
+
+
+def check_writable(path: str | Path, is_dir: bool = False) -> None:
+    """Raise :class:`OutputError` unless files can be created for output ``path`` now.
+
+    ``is_dir``: ``path`` is a directory of outputs (created if missing), else a file whose
+    directory must exist. Checked by creating and removing a temporary file, which also
+    catches read-only file systems and holds for root, unlike permission bits.
+    """
+    path = Path(path)
+    if is_dir:
+        if path.exists() and not path.is_dir():
+            raise OutputError("exists and is not a directory", path=path)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create output directory ({exc.strerror})", path=path) from None
+        folder = path
+    else:
+        if path.is_dir():
+            raise OutputError("is a directory; give a file name", path=path)
+        folder = path.parent
+        if not folder.exists():
+            raise OutputError("output directory does not exist", path=folder)
+        if not folder.is_dir():
+            raise OutputError("is not a directory", path=folder)
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".posecli-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputError(f"output directory is not writable ({exc.strerror})", path=folder) from None
+
+
+def replace_dir(src: Path, dst: Path) -> None:
+    """Move folder ``src`` to ``dst``, replacing an older ``dst`` (never leaving neither)."""
+    old = None
+    if dst.exists():
+        old = dst.with_name(f".{dst.name}.{uuid.uuid4().hex[:8]}.old")
+        dst.rename(old)
+    try:
+        src.rename(dst)
+    except OSError as exc:
+        if old is not None:
+            old.rename(dst)
+        raise OutputError(f"cannot write results ({exc.strerror})", path=dst) from None
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
