@@ -183,21 +183,43 @@ def test_models_list_and_info(tiny_model, tmp_path, monkeypatch):
     assert result.exit_code == 1 and "not in the model store" in result.stderr
 
 
-def test_cli_calls_only_the_public_api():
-    """The CLI is a thin layer: it imports library names only from ``posecli`` (its __all__),
-    or from the training extra's package, never from internal modules."""
+def test_the_library_never_imports_the_cli():
+    """Layering: the CLI words library errors as flags; no library module knows about it."""
     import ast
     from pathlib import Path
 
     import posecli
 
-    cli_dir = Path(posecli.__file__).parent / "cli"
-    for path in cli_dir.glob("*.py"):
+    root = Path(posecli.__file__).parent
+    for path in root.rglob("*.py"):
+        rel = path.relative_to(root)
+        if rel.parts[0] in ("cli", "__main__.py"):  # the entry points
+            continue
         for node in ast.walk(ast.parse(path.read_text())):
-            if not isinstance(node, ast.ImportFrom) or node.level != 2:
-                continue
-            if node.module is None:
-                names = {a.name for a in node.names} - {"__version__"}
-                assert names <= set(posecli.__all__), (path.name, names - set(posecli.__all__))
-            else:
-                assert node.module.split(".")[0] == "train", (path.name, node.module)
+            if isinstance(node, ast.ImportFrom):
+                target = node.module or ""
+                if node.level:  # resolve the relative import against the module's package
+                    package = list(rel.parts[:-1])
+                    package = package[: len(package) - (node.level - 1)]
+                    target = ".".join(package + ([node.module] if node.module else []))
+                    names = [a.name for a in node.names]
+                    assert not (target == "" and "cli" in names), rel
+                assert not target.split(".")[0] == "cli" and not target.startswith("posecli.cli"), (rel, target)
+
+
+def test_public_api_table_matches_the_type_checking_imports():
+    """``posecli.__all__`` is lazy; the TYPE_CHECKING imports (what editors follow) name the same
+    modules, and every name really is defined there."""
+    import ast
+    import importlib
+    from pathlib import Path
+
+    import posecli
+
+    text = Path(posecli.__file__).read_text()
+    block = next(n for n in ast.parse(text).body if isinstance(n, ast.If) and getattr(n.test, "id", "") == "TYPE_CHECKING")
+    seen = {a.name: node.module for node in block.body for a in node.names}
+    assert seen == posecli._EXPORTS
+    for name, module in posecli._EXPORTS.items():
+        assert getattr(importlib.import_module(f"posecli.{module}"), name) is getattr(posecli, name)
+    assert len(posecli.__all__) <= 35

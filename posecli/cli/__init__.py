@@ -75,7 +75,7 @@ def tune_malloc() -> None:
 
 def run() -> None:
     """Console entry point: no traceback reaches the user unless POSECLI_DEBUG is set."""
-    from .. import discard_pending
+    from ..io.atomic import discard_pending
 
     tune_malloc()
     try:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .. import PoseError
+from ..errors import PoseError
 from .common import (
     FORMAT_CHOICE,
     Terminated,
@@ -60,7 +60,9 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
     Unreadable files are reported and listed at the end (exit 1); the rest is processed.
     Results appear only when complete, so an interrupted batch resumes where it stopped.
     """
-    from .. import OneEuroConfig, VideoOptions, plan_batch, run_job
+    from ..batch.local import plan_batch, run_job
+    from ..video.run import VideoOptions
+    from ..video.smooth import OneEuroConfig
 
     quiet_ffmpeg()
     if smooth and not track:
@@ -68,7 +70,7 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
     if engine == "local" and (address is not None or workers is not None):
         raise click.UsageError("--address and --workers go with --engine ray")
     if engine == "ray":
-        from .. import import_ray
+        from ..batch.ray.driver import import_ray
 
         try:
             import_ray()
@@ -164,7 +166,7 @@ def _report(bar, line: str, quiet: bool = False) -> None:
 
 def _batch_on_ray(plan, video, auto_batch_size: bool, address, workers, quiet: bool, est_opts: dict) -> None:
     """``--engine ray``: the plan's inputs on a Ray pool; same reports and summary as locally."""
-    from .. import run_batch_ray
+    from ..batch.ray.driver import run_batch_ray
     from .common import estimator_kwargs
 
     options = estimator_kwargs(**est_opts)

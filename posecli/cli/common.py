@@ -45,7 +45,7 @@ def parse_scales(value: str | None) -> tuple[float, ...]:
 
 def parse_parser_options(values: tuple[str, ...]) -> dict:
     """``-P key=value`` pairs -> ParserConfig overrides, checked against its fields."""
-    from .. import ParserConfig
+    from ..parser import ParserConfig
 
     known = {f.name: f for f in fields(ParserConfig)}
     out = {}
@@ -120,7 +120,7 @@ def estimator_kwargs(model, profile, device, precision, height, scales, flip, pa
 
 def build_estimator(**options):
     """A PoseEstimator from the options of :func:`estimator_options`."""
-    from .. import PoseEstimator
+    from ..inference.estimator import PoseEstimator
 
     kwargs = estimator_kwargs(**options)
     return PoseEstimator(kwargs.pop("model"), **kwargs)

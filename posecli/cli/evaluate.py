@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from .. import InputError, OutputError, PoseError, ResultWriter
+from ..errors import InputError, OutputError, PoseError
+from ..formats.writers import ResultWriter
 from .common import build_estimator, estimator_options, fail, say
 
 EPILOG = """\b
@@ -46,7 +47,7 @@ def eval_command(annotations, images_dir, out, limit, as_json, quiet, **est_opts
     if not images_dir.is_dir():
         raise fail(InputError("no such image directory", path=images_dir))
     try:
-        from .. import evaluate_estimator, load_annotations
+        from ..evaluate import evaluate_estimator, load_annotations
 
         data = load_annotations(annotations)
         est = build_estimator(**est_opts)
@@ -101,7 +102,7 @@ def _progress(total: int, quiet: bool):
 
 def _table(metrics) -> str:
     """The metrics as ``NAME  value`` lines."""
-    from .. import METRIC_LABELS
+    from ..evaluate import METRIC_LABELS
 
     rows = []
     for name in _SHOWN:

@@ -8,7 +8,11 @@ from pathlib import Path
 import click
 import cv2
 
-from .. import AtomicFile, OutputError, PoseError, Renderer, ResultWriter, check_writable, openpose_filename
+from ..errors import OutputError, PoseError
+from ..formats.records import openpose_filename
+from ..formats.render import Renderer
+from ..formats.writers import ResultWriter
+from ..io.atomic import AtomicFile, check_writable
 from .common import (
     FORMAT_CHOICE,
     Terminated,

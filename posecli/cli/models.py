@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from .. import ModelError, PoseError, list_models, model_path, store_dir
+from ..errors import ModelError, PoseError
+from ..network.store import list_models, model_path, store_dir
 from .common import DEVICE_CHOICE, PRECISION_CHOICE, fail, say
 
 
@@ -43,7 +44,7 @@ def import_command(path, name, precision, force, quiet):
         store = store_dir()
         store.mkdir(parents=True, exist_ok=True)
         precisions = ["fp32", "int8", "fp16"] if precision == "all" else [precision]
-        from .. import import_openvino_ir
+        from ..network.importers.openvino import import_openvino_ir
 
         for prec in precisions:
             target = model_path(name, prec, store)
@@ -97,7 +98,7 @@ Examples:
 @click.option("--json", "as_json", is_flag=True, help="Print the description as JSON.")
 def info_command(model, device, precision, profile, as_json):
     """Describe MODEL (a store name or an ONNX path): skeleton, I/O, provider that runs it."""
-    from .. import PoseModel
+    from ..network.session import PoseModel
 
     try:
         pm = PoseModel.load(model, device=device, precision=precision, profile=profile)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from .. import PoseError
+from ..errors import PoseError
 from .common import fail, progress_bar, say
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .. import PoseError
+from ..errors import PoseError
 from .common import (
     FORMAT_CHOICE,
     Terminated,
@@ -54,7 +54,8 @@ def video_command(clip, out, render, fmt, start, end, step, track, smooth, batch
     same across frames (--no-track to leave it out). Ctrl-C keeps the frames done so far:
     the JSON stays valid, marked "complete": false (exit 130).
     """
-    from .. import OneEuroConfig, VideoOptions, VideoRun
+    from ..video.run import VideoOptions, VideoRun
+    from ..video.smooth import OneEuroConfig
 
     quiet_ffmpeg()
     if smooth and not track:
