@@ -29,6 +29,7 @@ from posecli.network.store import DEFAULT_MODEL, model_path
 from posecli.parser import PRESETS, get_preset, parse
 from posecli.skeleton import COCO18
 from posecli.train.targets import render_heatmaps, render_pafs
+from tests.helpers import TEMPLATE
 
 from . import MINI, ms, paired_times, settings, timings
 
@@ -192,16 +193,8 @@ def image_path(report: dict) -> dict:
 # ---------------------------------------------------------------------------------------------
 # (2) Parser time vs number of people
 # ---------------------------------------------------------------------------------------------
-# A standing person facing the camera, in body heights, neck at the origin, y down.
-_POSE = {
-    "nose": (0.0, -0.10), "neck": (0.0, 0.0),
-    "r_shoulder": (-0.12, 0.01), "r_elbow": (-0.17, 0.18), "r_wrist": (-0.19, 0.34),
-    "l_shoulder": (0.12, 0.01), "l_elbow": (0.17, 0.18), "l_wrist": (0.19, 0.34),
-    "r_hip": (-0.07, 0.34), "r_knee": (-0.08, 0.58), "r_ankle": (-0.08, 0.82),
-    "l_hip": (0.07, 0.34), "l_knee": (0.08, 0.58), "l_ankle": (0.08, 0.82),
-    "r_eye": (-0.035, -0.13), "l_eye": (0.035, -0.13), "r_ear": (-0.075, -0.11), "l_ear": (0.075, -0.11),
-}
-_TOP, _BOTTOM, _HALF_WIDTH = 0.13, 0.82, 0.22  # extent of _POSE around the neck, body heights
+# The standing-person template of the tests (body heights, neck at the origin, y down).
+_TOP, _BOTTOM, _HALF_WIDTH = 0.13, 0.82, 0.22  # extent of TEMPLATE around the neck, body heights
 
 
 def scene(n: int, size_hw=NATIVE_HW, seed: int = 0) -> np.ndarray:
@@ -217,7 +210,7 @@ def scene(n: int, size_hw=NATIVE_HW, seed: int = 0) -> np.ndarray:
     height, rows, cols = best
     ch, cw = h / rows, w / cols
     rng = np.random.default_rng(seed)
-    template = np.array([_POSE[p] for p in COCO18.parts])
+    template = np.array([TEMPLATE[p] for p in COCO18.parts])
     out = np.zeros((n, COCO18.num_parts, 3))
     for i in range(n):
         r, c = divmod(i, cols)

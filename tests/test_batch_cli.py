@@ -15,8 +15,7 @@ from posecli.cli import main
 from posecli.inference.estimator import PoseEstimator
 from posecli.video.run import VideoOptions
 
-from .test_sources import truncated_copy, write_video
-from .test_video_cli import fast
+from .helpers import fast, truncated_copy, write_video
 
 
 def invoke(*args):
@@ -144,7 +143,7 @@ def test_missing_folder_is_an_error(tmp_path, tiny_model):
 
 
 def test_real_model_batch_finds_people_in_photos_and_a_clip(tmp_path, default_model, mini_set):
-    from .test_video_cli import photo_clip
+    from .helpers import photo_clip
 
     root = tmp_path / "in"
     root.mkdir()

@@ -37,8 +37,7 @@ from posecli.video.run import VideoOptions
 from posecli.video.track import TrackerConfig
 
 from .factories import frame, person
-from .test_sources import truncated_copy, write_video
-from .test_video_cli import fast, photo_clip
+from .helpers import fast, photo_clip, truncated_copy, write_video
 
 PAN_PHOTOS = ("000000197388.jpg", "000000196141.jpg")  # 5 and 4 people
 

@@ -2,43 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
 
-from posecli.io import video as video_io
 from posecli.errors import InputError
+from posecli.io import video as video_io
 from posecli.io.listing import list_inputs
 from posecli.io.video import VideoSource, iter_video
 
-FPS = 10.0
-
-
-def write_video(path: Path, n: int, size_wh=(96, 64), fps: float = FPS, frame_fn=None) -> Path:
-    """A video of ``n`` frames; by default frame i is a flat grey of level 10 * i (its index)."""
-    fourcc = "MJPG" if path.suffix == ".avi" else "mp4v"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, size_wh)
-    assert writer.isOpened(), f"OpenCV cannot write {path.suffix} here"
-    try:
-        for i in range(n):
-            image = frame_fn(i) if frame_fn else np.full((size_wh[1], size_wh[0], 3), (10 * i) % 250, np.uint8)
-            writer.write(image)
-    finally:
-        writer.release()
-    return path
-
-
-def truncated_copy(src: Path, dst: Path, fraction: float = 0.5) -> Path:
-    data = src.read_bytes()
-    dst.write_bytes(data[: int(len(data) * fraction)])
-    return dst
-
-
-def level(frame: np.ndarray) -> int:
-    """Frame index encoded by :func:`write_video` (robust to compression)."""
-    return int(round(float(frame.mean()) / 10))
+from .helpers import FPS, level, truncated_copy, write_video
 
 
 def test_frames_in_order_with_index_timestamp_and_properties(tmp_path):

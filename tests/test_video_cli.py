@@ -13,36 +13,9 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from posecli.cli import main
-
-from .test_sources import FPS, truncated_copy, write_video
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def fast(model: Path) -> list[str]:
-    """Options that make the tiny model quick: small input, no peaks (its maps are ~0.5)."""
-    return ["-m", str(model), "--device", "cpu", "--height", "64", "-P", "peak_threshold=0.99"]
-
-
-def invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-
-
-def photo_clip(path: Path, photo: Path, n: int, size_wh=(320, 224)) -> Path:
-    """A clip of a real photo sliding sideways a few pixels per frame."""
-    image = cv2.imread(str(photo))
-    scale = size_wh[0] / image.shape[1]
-
-    def frame(i):
-        m = np.float32([[scale, 0, 3 * i - 10], [0, scale, 0]])
-        return cv2.warpAffine(image, m, size_wh, borderMode=cv2.BORDER_REPLICATE)
-
-    return write_video(path, n, size_wh=size_wh, fps=FPS, frame_fn=frame)
+from .helpers import FPS, REPO, fast, invoke, photo_clip, truncated_copy, write_video
 
 
 def test_out_file_is_one_streamed_document_with_frame_index_and_time(tmp_path, tiny_model):

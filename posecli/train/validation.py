@@ -7,7 +7,6 @@ exported model.
 
 from __future__ import annotations
 
-import importlib.util
 import tempfile
 from pathlib import Path
 
@@ -16,16 +15,9 @@ import torch
 from .export import export_network, model_info
 
 
-def evaluation_available() -> bool:
-    """Whether :mod:`posecli.evaluate` (COCO evaluation) is installed in this tree."""
-    return importlib.util.find_spec("posecli.evaluate") is not None
-
-
 def evaluate_network(net: torch.nn.Module, meta: dict, annotations: str | Path,
-                     images: str | Path, height: int | None = None) -> float | None:
-    """COCO keypoint AP (0-1) of ``net``; None when the evaluation module is not available."""
-    if not evaluation_available():
-        return None
+                     images: str | Path, height: int | None = None) -> float:
+    """COCO keypoint AP (0-1) of ``net``."""
     with tempfile.TemporaryDirectory(prefix="posecli-val-") as tmp:
         path = Path(tmp) / "model.onnx"
         was_training = net.training
@@ -38,10 +30,8 @@ def evaluate_network(net: torch.nn.Module, meta: dict, annotations: str | Path,
 
 
 def evaluate_onnx(model: str | Path, annotations: str | Path, images: str | Path,
-                  height: int | None = None) -> float | None:
-    """COCO keypoint AP of an ONNX model file; None without :mod:`posecli.evaluate`."""
-    if not evaluation_available():
-        return None
+                  height: int | None = None) -> float:
+    """COCO keypoint AP of an ONNX model file (needs pycocotools: the ``eval`` extra)."""
     from ..evaluate import coco_ap
 
     return coco_ap(model, annotations, images, height=height)

@@ -1,12 +1,20 @@
-"""Synthetic scenes for parser tests: seeded COCO-18 people with human proportions, and their maps.
+"""Test helpers, in one place: synthetic scenes (seeded COCO-18 people with human proportions and
+their maps), generated videos and photos, and ways to run the CLI.
 
 Keypoints are (N, K, 3) x, y, v in network-input pixels (v = 1 labelled, 0 absent).
 """
 
 from __future__ import annotations
 
-import numpy as np
+import os
+import sys
+from pathlib import Path
 
+import cv2
+import numpy as np
+from click.testing import CliRunner
+
+from posecli.cli import main
 from posecli.skeleton import COCO18, Skeleton
 from posecli.train.targets import render_heatmaps, render_pafs
 
@@ -17,7 +25,7 @@ END_MARGIN = 8.0  # PAF band beyond the joints, input pixels
 
 # A standing person facing the camera, in body heights, neck at the origin, y down
 # (the person's right side is on the image's left).
-_TEMPLATE = {
+TEMPLATE = {
     "nose": (0.0, -0.10), "neck": (0.0, 0.0),
     "r_shoulder": (-0.12, 0.01), "r_elbow": (-0.16, 0.18), "r_wrist": (-0.18, 0.34),
     "l_shoulder": (0.12, 0.01), "l_elbow": (0.16, 0.18), "l_wrist": (0.18, 0.34),
@@ -45,7 +53,7 @@ def make_person(rng: np.random.Generator, centre_xy, height: float, skeleton: Sk
         if b in done:
             continue
         name = skeleton.parts[b]
-        offset = (np.array(_TEMPLATE[name]) - np.array(_TEMPLATE[skeleton.parts[a]])) * height
+        offset = (np.array(TEMPLATE[name]) - np.array(TEMPLATE[skeleton.parts[a]])) * height
         angle = tilt + rng.uniform(-1, 1) * _JITTER.get(name, 0.05)
         c, s = np.cos(angle), np.sin(angle)
         xy[b] = xy[a] + offset @ np.array([[c, s], [-s, c]])
@@ -190,3 +198,81 @@ def scene(name: str, seed: int, margin: float = 0.0):
         if min_same_part_distance(kp) >= MIN_SEPARATION:
             return kp, size_hw
     raise RuntimeError(f"could not place scene {name!r} (seed {seed})")
+
+
+# ---------------------------------------------------------------------------------------------
+# Videos, photos and the CLI
+# ---------------------------------------------------------------------------------------------
+REPO = Path(__file__).resolve().parents[1]
+
+
+FPS = 10.0
+
+
+def write_video(path: Path, n: int, size_wh=(96, 64), fps: float = FPS, frame_fn=None) -> Path:
+    """A video of ``n`` frames; by default frame i is a flat grey of level 10 * i (its index)."""
+    fourcc = "MJPG" if path.suffix == ".avi" else "mp4v"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, size_wh)
+    assert writer.isOpened(), f"OpenCV cannot write {path.suffix} here"
+    try:
+        for i in range(n):
+            image = frame_fn(i) if frame_fn else np.full((size_wh[1], size_wh[0], 3), (10 * i) % 250, np.uint8)
+            writer.write(image)
+    finally:
+        writer.release()
+    return path
+
+
+def truncated_copy(src: Path, dst: Path, fraction: float = 0.5) -> Path:
+    data = src.read_bytes()
+    dst.write_bytes(data[: int(len(data) * fraction)])
+    return dst
+
+
+def level(frame: np.ndarray) -> int:
+    """Frame index encoded by :func:`write_video` (robust to compression)."""
+    return int(round(float(frame.mean()) / 10))
+
+
+def photo_clip(path: Path, photo: Path, n: int, size_wh=(320, 224)) -> Path:
+    """A clip of a real photo sliding sideways a few pixels per frame."""
+    image = cv2.imread(str(photo))
+    scale = size_wh[0] / image.shape[1]
+
+    def frame(i):
+        m = np.float32([[scale, 0, 3 * i - 10], [0, scale, 0]])
+        return cv2.warpAffine(image, m, size_wh, borderMode=cv2.BORDER_REPLICATE)
+
+    return write_video(path, n, size_wh=size_wh, fps=FPS, frame_fn=frame)
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def fast(model: Path) -> list[str]:
+    """The tiny model, quick: small input, and no peaks (its maps are ~0.5 everywhere)."""
+    return ["-m", str(model), "--device", "cpu", "--height", "64", "-P", "peak_threshold=0.99"]
+
+
+def photo(path: Path, size_hw=(120, 160), seed: int = 0) -> Path:
+    image = np.random.default_rng(seed).integers(0, 255, (*size_hw, 3), dtype=np.uint8)
+    assert cv2.imwrite(str(path), image)
+    return path
+
+
+def temp_files(folder: Path) -> list[Path]:
+    """Leftover temporary files of atomic writes (``.NAME.xxxx.tmp``) anywhere under ``folder``."""
+    return [p for p in folder.rglob(".*") if p.name.endswith(".tmp") or ".posecli-probe-" in p.name]
+
+
+def subprocess_env() -> dict:
+    return {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
+def posecli_cmd(*args) -> list[str]:
+    return [sys.executable, "-m", "posecli", *[str(a) for a in args]]
