@@ -21,7 +21,7 @@ from typing import Callable
 import cv2
 
 from ..errors import OutputError
-from ..formats.records import FORMATS, openpose_record
+from ..formats.records import FORMATS, openpose_record, result_suffix
 from ..formats.render import Renderer
 from ..formats.writers import ResultWriter, write_json_atomic
 from ..io.atomic import AtomicFile, replace_dir
@@ -89,7 +89,8 @@ def plan_batch(directory: str | Path, out: str | Path, *, recursive: bool = Fals
     """The jobs for every image and video in ``directory`` (sub-folders with ``recursive``).
 
     Results go to ``out`` mirroring the folder structure: ``out/sub/name.json`` (openpose:
-    ``name_keypoints.json`` for an image, folder ``name/`` of per-frame files for a video);
+    ``name_keypoints.json`` for an image, folder ``name/`` of per-frame files for a video;
+    csv: ``name.csv``);
     annotated outputs to ``out/sub/name_rendered.jpg`` / ``.mp4``. Inputs whose outputs
     exist are put in ``done`` unless ``overwrite``. Two inputs with the same name but
     different extensions in one folder keep the extension in their result names.
@@ -112,7 +113,7 @@ def plan_batch(directory: str | Path, out: str | Path, *, recursive: bool = Fals
         if fmt == "openpose":
             result = folder / (name if kind == "video" else f"{name}_keypoints.json")
         else:
-            result = folder / f"{name}.json"
+            result = folder / f"{name}{result_suffix(fmt)}"
         rendered = folder / f"{name}{RENDER_SUFFIX}{'.mp4' if kind == 'video' else '.jpg'}" if render else None
         job = Job(path, kind, result, rendered, rel, fmt)
         (plan.done if job.is_done() and not overwrite else plan.todo).append(job)

@@ -39,7 +39,7 @@ Run the same command again after an interruption: finished inputs are skipped.
 @click.option("--recursive", "-R", is_flag=True, help="Also process sub-folders.")
 @click.option("--render", "-r", is_flag=True, help="Also write NAME_rendered.jpg / NAME_rendered.mp4.")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="posecli", show_default=True,
-              help="posecli, openpose (videos: a folder of per-frame files) or coco.")
+              help="posecli, openpose (videos: a folder of per-frame files), coco or csv (NAME.csv).")
 @click.option("--overwrite", is_flag=True, help="Redo inputs whose results already exist.")
 @click.option("--track/--no-track", default=True, show_default=True, help="Person ids across video frames.")
 @click.option("--smooth", is_flag=True, help="One-Euro filter tracked keypoints in videos.")

@@ -12,7 +12,7 @@ import click
 
 DEVICE_CHOICE = click.Choice(["auto", "cpu", "cuda", "tensorrt"])
 PRECISION_CHOICE = click.Choice(["auto", "fp32", "int8", "fp16"])
-FORMAT_CHOICE = click.Choice(["posecli", "openpose", "coco"])
+FORMAT_CHOICE = click.Choice(["posecli", "openpose", "coco", "csv"])
 
 
 def say(message: str, *, quiet: bool = False) -> None:

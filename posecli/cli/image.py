@@ -9,7 +9,7 @@ import click
 import cv2
 
 from ..errors import OutputError, PoseError
-from ..formats.records import openpose_filename
+from ..formats.records import openpose_filename, result_suffix
 from ..formats.render import Renderer
 from ..formats.writers import ResultWriter
 from ..io.atomic import AtomicFile, check_writable
@@ -39,7 +39,8 @@ Examples:
 @click.option("--out", "-o", type=click.Path(), default=None,
               help="JSON file, or a directory for one file per photo [default: stdout].")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="posecli", show_default=True,
-              help="posecli (named keypoints), openpose (CMU 1.3 JSON) or coco (keypoint results).")
+              help="posecli (named keypoints), openpose (CMU 1.3 JSON), coco (keypoint results) "
+                   "or csv (a row per person and keypoint).")
 @click.option("--render", "-r", type=click.Path(), default=None,
               help="Annotated image file (one photo) or directory (several).")
 @click.option("--verbose", "-v", is_flag=True, help="Say which model and provider ran, and the time per photo.")
@@ -82,7 +83,7 @@ def image_command(photos, out, fmt, render, verbose, **est_opts):
                     frame, image = est.estimate_file(photo, keep_image=render is not None)
                     elapsed = time.perf_counter() - t0
                     if out_is_dir:
-                        name = openpose_filename(photo) if fmt == "openpose" else f"{photo.stem}.json"
+                        name = openpose_filename(photo) if fmt == "openpose" else photo.stem + result_suffix(fmt)
                         one = ResultWriter(fmt, out / name, model=model_name, skeleton=est.skeleton)
                         try:
                             one.add(frame)

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..errors import PoseError
+from ..formats.records import result_suffix
 from .common import (
     FORMAT_CHOICE,
     Terminated,
@@ -36,7 +37,8 @@ Examples:
 @click.option("--render", "-r", type=click.Path(path_type=Path), default=None,
               help="Annotated video (.mp4 or .avi), same size and frame rate as the clip (a N-th of it with --step N).")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="posecli", show_default=True,
-              help="posecli (named keypoints), openpose (CMU 1.3 JSON per frame) or coco (keypoint results).")
+              help="posecli (named keypoints), openpose (CMU 1.3 JSON per frame), coco (keypoint results) "
+                   "or csv (a row per frame, person and keypoint).")
 @click.option("--start", type=click.FloatRange(min=0), default=None, metavar="S", help="Start at S seconds.")
 @click.option("--end", type=click.FloatRange(min=0), default=None, metavar="S", help="Stop before S seconds.")
 @click.option("--step", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
@@ -68,7 +70,7 @@ def video_command(clip, out, render, fmt, start, end, step, track, smooth, batch
         if out.suffix.lower() == ".json":
             raise click.UsageError("--format openpose writes one file per frame: give --out a folder, not a .json")
     elif out is not None and (out.is_dir() or str(out).endswith(("/", "\\"))):
-        out = out / f"{clip.stem}.json"
+        out = out / (clip.stem + result_suffix(fmt))
 
     with safe_interrupts() as interrupts:  # Ctrl-C and SIGTERM stop between frames
         try:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..types import Frame, Person
 
-FORMATS = ("posecli", "openpose", "coco")
+FORMATS = ("posecli", "openpose", "coco", "csv")
 NATIVE_VERSION = "posecli/1"
 OPENPOSE_VERSION = 1.3
 
@@ -81,6 +81,11 @@ def coco_records(frame: Frame, image_id: int) -> list[dict]:
                 flat += [0.0, 0.0, 0.0]
         out.append({"image_id": int(image_id), "category_id": 1, "keypoints": flat, "score": round(float(p.score), 4)})
     return out
+
+
+def result_suffix(fmt: str) -> str:
+    """File extension of one result file in format ``fmt``."""
+    return ".csv" if fmt == "csv" else ".json"
 
 
 def coco_image_id(path: str | Path, fallback: int) -> int:
