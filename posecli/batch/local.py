@@ -127,7 +127,8 @@ def run_job(estimator, job: Job, *, video: VideoOptions | None = None,
 
     Raises :class:`~posecli.errors.InputError` for an unreadable input.
 
-    ``video``: options for videos (the format is the job's). ``progress(n)`` is called per
+    ``video``: options for videos (the format is the job's; its ``renderer`` draws images
+    too). ``progress(n)`` is called per
     frame of a video, after ``on_start(expected_frames)`` (None when unknown). Raises :class:`OutputError` when outputs cannot be written;
     nothing partial is left behind.
     """
@@ -137,13 +138,13 @@ def run_job(estimator, job: Job, *, video: VideoOptions | None = None,
         raise OutputError(f"cannot create folder ({exc.strerror})", path=job.result.parent) from None
     if job.kind == "video":
         return _run_video(estimator, job, video or VideoOptions(), progress, on_start)
-    return _run_image(estimator, job)
+    return _run_image(estimator, job, (video.renderer if video is not None else None) or Renderer())
 
 
-def _run_image(estimator, job: Job) -> JobResult:
+def _run_image(estimator, job: Job, renderer: Renderer) -> JobResult:
     frame, image = estimator.estimate_file(job.input, keep_image=job.render is not None)
     if job.render is not None:
-        ok, buf = cv2.imencode(job.render.suffix, Renderer()(image, frame.people))
+        ok, buf = cv2.imencode(job.render.suffix, renderer(image, frame.people))
         if not ok:
             raise OutputError("cannot encode the annotated image", path=job.render)
         with AtomicFile(job.render, "wb") as f:
