@@ -153,7 +153,7 @@ class Renderer:
             color = id_color(person.track_id) if person.track_id is not None else (255, 255, 255)
             if self.show_boxes:
                 cv2.rectangle(canvas, (int(box[0]), int(box[1])), (round(box[2]), round(box[3])),
-                              color, max(1, thick // 2), cv2.LINE_AA)
+                              color, max(1, thick // 2), cv2.LINE_8)
             if self.show_ids and person.track_id is not None:
                 org = (int(box[0]), max(12, int(box[1]) - 6))
                 cv2.putText(canvas, str(person.track_id), org, cv2.FONT_HERSHEY_SIMPLEX,
