@@ -23,6 +23,7 @@ back (``estimator.parse(read_maps(path))``) and that maps cells to pixels
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -89,7 +90,7 @@ def read_maps(path: str | Path) -> Maps:
             box = Letterbox(*(tuple(int(v) for v in data[k]) for k in ("image_wh", "resized_wh", "input_wh")))
     except InputError:
         raise
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
         raise InputError(f"not a posecli maps file ({type(exc).__name__}: {exc})".splitlines()[0], path=p) from None
     if heat.ndim != 3 or pafs.ndim != 3 or heat.shape[1:] != pafs.shape[1:] or stride < 1:
         raise InputError(f"inconsistent maps: heatmaps {heat.shape}, pafs {pafs.shape}, stride {stride}", path=p)
