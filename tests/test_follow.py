@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import cv2
@@ -130,4 +131,4 @@ def test_cli_follow_largest_keeps_one_id_across_a_crossing(mini_set, default_mod
     necks = [(f["frame"], p["keypoints"]["neck"]) for f in frames for p in f["people"] if p["keypoints"]["neck"]]
     assert len(necks) >= len(frames) - 3
     xs = [kp[0] for _, kp in necks]
-    assert xs[-1] - xs[0] > 200 and all(b > a - 15 for a, b in zip(xs, xs[1:]))  # always the big skier, going right
+    assert xs[-1] - xs[0] > 200 and all(b > a - 15 for a, b in itertools.pairwise(xs))  # always the big skier, going right

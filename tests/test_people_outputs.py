@@ -109,3 +109,17 @@ def test_max_people_must_be_a_positive_whole_number(tiny_model, bad):
 def test_max_people_zero_is_a_usage_error(tiny_model, tmp_path):
     r = invoke("image", photo(tmp_path / "a.jpg"), "--max-people", "0", *fast(tiny_model))
     assert r.exit_code == 2 and "--max-people" in r.output
+
+
+@pytest.mark.parametrize("command, flags", [
+    ("image", ["--format csv", "--max-people", "--part-candidates", "--write-maps", "--background", "--thickness",
+               "--min-score", "--keep-alpha", "--boxes"]),
+    ("video", ["--format csv", "--follow largest", "--follow 3", "--max-people", "--write-maps", "--background",
+               "--min-score", "--boxes"]),
+    ("batch", ["--format csv", "--background", "--max-people"]),
+])
+def test_every_output_control_has_an_example_in_help(command, flags):
+    r = invoke(command, "--help")
+    examples = r.output[r.output.index("Examples:"):]
+    for flag in flags:
+        assert f" {flag}" in examples, (command, flag)

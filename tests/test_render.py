@@ -85,8 +85,8 @@ def test_original_alpha_is_kept_and_made_opaque_under_the_drawing():
     assert np.array_equal(out[190, 190, :3], bgra[190, 190, :3])
 
 
-@pytest.mark.parametrize("bad", [dict(thickness=0), dict(radius=True), dict(min_score=float("nan")),
-                                 dict(alpha=2.0), dict(background=(0, 0, 300))])
+@pytest.mark.parametrize("bad", [{"thickness": 0}, {"radius": True}, {"min_score": float("nan")},
+                                 {"alpha": 2.0}, {"background": (0, 0, 300)}])
 def test_bad_settings_are_input_errors(bad):
     with pytest.raises(InputError):
         Renderer(**bad)
