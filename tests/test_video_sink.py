@@ -73,8 +73,25 @@ def test_sound_is_skipped_with_a_note_when_frames_do_not_line_up(selection, tiny
     out = tmp_path / "pose.mp4"
     r = invoke("video", clip, "--render", out, "--out", tmp_path / "p.json", *selection, *fast(tiny_model))
     assert r.exit_code == 0, r.output
-    assert "the sound is not kept" in r.stderr and r.stderr.count("Note:") == 1
+    assert "the clip's sound is not kept" in r.stderr and r.stderr.count("Note:") == 1
     assert "audio" not in _kinds(out)
+    silent = write_video(tmp_path / "silent.mp4", 20)
+    r = invoke("video", silent, "--render", out, "--out", tmp_path / "p.json", *selection, *fast(tiny_model))
+    assert r.exit_code == 0 and "Note" not in r.stderr  # no sound, nothing to say
+
+
+@needs_ffmpeg
+def test_sound_the_mp4_cannot_hold_is_reencoded_and_avi_says_it_has_none(tiny_model, tmp_path):
+    plain = write_video(tmp_path / "plain.mp4", 10)
+    clip = tmp_path / "pcm.mkv"
+    ffmpeg, _ = ffmpeg_tools()
+    subprocess.run([ffmpeg, "-loglevel", "error", "-y", "-i", plain, "-f", "lavfi", "-i", "sine=sample_rate=8000",
+                    "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "pcm_s16le", "-shortest", clip], check=True)
+    r = invoke("video", clip, "--render", tmp_path / "o.mp4", "--out", tmp_path / "p.json", *fast(tiny_model))
+    assert r.exit_code == 0, r.output
+    assert _kinds(tmp_path / "o.mp4")["audio"]["codec_name"] == "aac" and "Note" not in r.stderr
+    r = invoke("video", clip, "--render", tmp_path / "o.avi", "--out", tmp_path / "p.json", *fast(tiny_model))
+    assert r.exit_code == 0 and "sound is not kept in .avi" in r.stderr
 
 
 @needs_ffmpeg

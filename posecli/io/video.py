@@ -212,12 +212,14 @@ class VideoSink:
 
     ``audio_from``: a media file whose first audio stream is copied into the video on
     :meth:`close` (re-encoded to AAC when the container refuses the codec), cut to the
-    video's length; needs FFmpeg. ``audio``: True once the sound was kept.
+    video's length; needs FFmpeg and an FFmpeg container. ``audio_aligned=False``: the frames
+    do not line up with that sound (a part of the clip, every n-th frame): it is left out,
+    with a note when there was sound. ``audio``: True once the sound was kept.
     Frames must be ``size_wh`` (others are resized).
     """
 
     def __init__(self, path: str | Path, fps: float, size_wh: tuple[int, int], *,
-                 audio_from: str | Path | None = None, use_ffmpeg: bool = True):
+                 audio_from: str | Path | None = None, audio_aligned: bool = True, use_ffmpeg: bool = True):
         wanted = Path(path)
         ext = wanted.suffix.lower()
         if ext not in _CONTAINERS:
@@ -232,13 +234,16 @@ class VideoSink:
         self._writer = None
         self._proc: subprocess.Popen | None = None
         self._audio_from: Path | None = None
-        ffmpeg = find_ffmpeg() if use_ffmpeg and ext in _FFMPEG_CONTAINERS else None
-        if ffmpeg is None or not self._open_ffmpeg(ffmpeg, wanted):
-            self._open_opencv(wanted, ext, ffmpeg_missing=ext in _FFMPEG_CONTAINERS and use_ffmpeg)
-        if audio_from is not None:
-            if self._proc is None:
-                self.notes.append("the sound is not kept: that needs FFmpeg (pip install 'posecli[video]')")
-            elif has_audio(self._ffmpeg, audio_from):
+        ffmpeg = find_ffmpeg() if use_ffmpeg else None
+        if ext not in _FFMPEG_CONTAINERS or ffmpeg is None or not self._open_ffmpeg(ffmpeg, wanted):
+            self._open_opencv(wanted, ext, ffmpeg_missing=ext in _FFMPEG_CONTAINERS and use_ffmpeg and ffmpeg is None)
+        if audio_from is not None and ffmpeg is not None and has_audio(ffmpeg, audio_from):
+            if not audio_aligned:
+                self.notes.append("the clip's sound is not kept: the frames written (a part of the clip, or "
+                                  "every n-th frame) no longer line up with it")
+            elif self._proc is None:
+                self.notes.append(f"the clip's sound is not kept in {self.path.suffix} (use .mp4)")
+            else:
                 self._audio_from = Path(audio_from)
 
     @property
@@ -294,7 +299,7 @@ class VideoSink:
                     self.notes.append(f"OpenCV cannot write {ext} here; wrote {target.name} ({code} in AVI) instead")
                 elif ffmpeg_missing:
                     self.notes.append("no FFmpeg found (pip install 'posecli[video]'): wrote MPEG-4 Part 2 (mp4v) "
-                                      "with OpenCV, which browsers do not play")
+                                      "with OpenCV, which browsers do not play, and no sound")
                 return
             writer.release()
             _unlink(tmp)

@@ -85,18 +85,14 @@ class VideoRun:
                                    kind="frames", per_file_dir=per_frame, source=header)
         self.sink: VideoSink | None = None
         self.maps: MapsWriter | None = None
-        self._notes: list[str] = []
         try:
             if maps_dir is not None:
                 self.maps = MapsWriter(maps_dir, estimator.skeleton)
             if render is not None:
                 whole = not (options.start or options.end is not None or options.step != 1)
-                if options.audio and not whole:
-                    self._notes.append("the sound is not kept: --start/--end/--step make the video shorter than "
-                                       "the clip")
                 self.sink = VideoSink(render, self.source.fps / options.step if self.source.fps else 0.0,
-                                      self.source.size_wh, audio_from=self.source.path if options.audio and whole
-                                      else None)
+                                      self.source.size_wh, audio_from=self.source.path if options.audio else None,
+                                      audio_aligned=whole)
         except BaseException:
             self.writer.discard()
             raise
@@ -116,8 +112,7 @@ class VideoRun:
     @property
     def render_note(self) -> str | None:
         """What the annotated video is not as asked (codec, sound), or None."""
-        notes = self._notes + ([] if self.sink is None or self.sink.note is None else [self.sink.note])
-        return "; ".join(notes) or None
+        return None if self.sink is None else self.sink.note
 
     def run(self, progress: Callable[[int], None] | None = None) -> "VideoRun":
         """Process every frame; ``progress(n)`` is called with the frames just done."""
