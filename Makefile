@@ -16,6 +16,9 @@ export POSECLI_SHARED := $(SHARED)
 .PHONY: venv demo test bench models clean
 
 $(VENV)/.installed: pyproject.toml
+	# FFmpeg (H.264 and sound in rendered videos, ffprobe for their tests) when the machine lacks it
+	command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq ffmpeg; } || echo "warning: could not install ffmpeg"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# torch for the training extra: the CPU build pinned here (a bare 'torch' pulls a GPU build)

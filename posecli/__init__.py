@@ -49,6 +49,7 @@ _EXPORTS = {
     "ResultWriter": "formats.writers",
     "load_openpose_json": "formats.readers",
     "load_posecli_json": "formats.readers",
+    "read_maps": "formats.maps",
     "Renderer": "formats.render",
     "draw": "formats.render",
     # evaluation
@@ -84,6 +85,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # for type checkers and go-to-definition; must match _EXPORTS
     from .errors import DeviceError, InputError, MissingExtraError, ModelError, OutputError, ParserError, PoseError
     from .evaluate import CocoMetrics, evaluate_detections, evaluate_estimator
+    from .formats.maps import read_maps
     from .formats.readers import load_openpose_json, load_posecli_json
     from .formats.render import Renderer, draw
     from .formats.writers import ResultWriter

@@ -276,3 +276,48 @@ def subprocess_env() -> dict:
 
 def posecli_cmd(*args) -> list[str]:
     return [sys.executable, "-m", "posecli", *[str(a) for a in args]]
+
+
+# ---------------------------------------------------------------------------------------------
+# FFmpeg-made clips (sound, rotation tags) and ffprobe
+# ---------------------------------------------------------------------------------------------
+def ffmpeg_tools() -> tuple[str, str] | None:
+    """Paths of ffmpeg and ffprobe, or None when either is missing."""
+    import shutil
+
+    ffmpeg, ffprobe = shutil.which("ffmpeg"), shutil.which("ffprobe")
+    return (ffmpeg, ffprobe) if ffmpeg and ffprobe else None
+
+
+def ffmpeg_clip(path: Path, frames_dir_clip: Path, *, audio: bool = True, rotation: int = 0) -> Path:
+    """``frames_dir_clip`` (any video) with a 440 Hz tone as its sound track (``audio``) and a
+    display rotation tag of ``rotation`` degrees counter-clockwise, as phones write them."""
+    import subprocess
+
+    ffmpeg, _ = ffmpeg_tools()
+    cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", "-y"]
+    if rotation:
+        cmd += ["-display_rotation", str(rotation)]  # FFmpeg 6 and later; older ones: the rotate tag below
+    cmd += ["-i", str(frames_dir_clip)]
+    if audio:
+        cmd += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=16000", "-map", "0:v", "-map", "1:a",
+                "-c:a", "aac", "-shortest"]
+    cmd += ["-c:v", "copy", str(path)]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0 and rotation:
+        cmd = [c for c in cmd if c not in ("-display_rotation", str(rotation))]
+        cmd[-1:-1] = ["-metadata:s:v:0", f"rotate={rotation}"]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    return path
+
+
+def ffprobe_streams(path: Path) -> list[dict]:
+    """ffprobe's description of every stream of ``path`` (codec_name, codec_type, width, ...)."""
+    import json
+    import subprocess
+
+    _, ffprobe = ffmpeg_tools()
+    done = subprocess.run([ffprobe, "-v", "error", "-show_streams", "-of", "json", str(path)],
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)["streams"]

@@ -21,7 +21,7 @@ from typing import Callable
 import cv2
 
 from ..errors import OutputError
-from ..formats.records import FORMATS, openpose_record
+from ..formats.records import FORMATS, openpose_record, result_suffix
 from ..formats.render import Renderer
 from ..formats.writers import ResultWriter, write_json_atomic
 from ..io.atomic import AtomicFile, replace_dir
@@ -89,7 +89,8 @@ def plan_batch(directory: str | Path, out: str | Path, *, recursive: bool = Fals
     """The jobs for every image and video in ``directory`` (sub-folders with ``recursive``).
 
     Results go to ``out`` mirroring the folder structure: ``out/sub/name.json`` (openpose:
-    ``name_keypoints.json`` for an image, folder ``name/`` of per-frame files for a video);
+    ``name_keypoints.json`` for an image, folder ``name/`` of per-frame files for a video;
+    csv: ``name.csv``);
     annotated outputs to ``out/sub/name_rendered.jpg`` / ``.mp4``. Inputs whose outputs
     exist are put in ``done`` unless ``overwrite``. Two inputs with the same name but
     different extensions in one folder keep the extension in their result names.
@@ -112,7 +113,7 @@ def plan_batch(directory: str | Path, out: str | Path, *, recursive: bool = Fals
         if fmt == "openpose":
             result = folder / (name if kind == "video" else f"{name}_keypoints.json")
         else:
-            result = folder / f"{name}.json"
+            result = folder / f"{name}{result_suffix(fmt)}"
         rendered = folder / f"{name}{RENDER_SUFFIX}{'.mp4' if kind == 'video' else '.jpg'}" if render else None
         job = Job(path, kind, result, rendered, rel, fmt)
         (plan.done if job.is_done() and not overwrite else plan.todo).append(job)
@@ -126,7 +127,8 @@ def run_job(estimator, job: Job, *, video: VideoOptions | None = None,
 
     Raises :class:`~posecli.errors.InputError` for an unreadable input.
 
-    ``video``: options for videos (the format is the job's). ``progress(n)`` is called per
+    ``video``: options for videos (the format is the job's; its ``renderer`` draws images
+    too). ``progress(n)`` is called per
     frame of a video, after ``on_start(expected_frames)`` (None when unknown). Raises :class:`OutputError` when outputs cannot be written;
     nothing partial is left behind.
     """
@@ -136,13 +138,13 @@ def run_job(estimator, job: Job, *, video: VideoOptions | None = None,
         raise OutputError(f"cannot create folder ({exc.strerror})", path=job.result.parent) from None
     if job.kind == "video":
         return _run_video(estimator, job, video or VideoOptions(), progress, on_start)
-    return _run_image(estimator, job)
+    return _run_image(estimator, job, (video.renderer if video is not None else None) or Renderer())
 
 
-def _run_image(estimator, job: Job) -> JobResult:
+def _run_image(estimator, job: Job, renderer: Renderer) -> JobResult:
     frame, image = estimator.estimate_file(job.input, keep_image=job.render is not None)
     if job.render is not None:
-        ok, buf = cv2.imencode(job.render.suffix, Renderer()(image, frame.people))
+        ok, buf = cv2.imencode(job.render.suffix, renderer(image, frame.people))
         if not ok:
             raise OutputError("cannot encode the annotated image", path=job.render)
         with AtomicFile(job.render, "wb") as f:

@@ -21,12 +21,15 @@ from .common import (
     say,
     sigterm_as_interrupt,
 )
+from .outputs import build_renderer, people_kwargs, people_options, render_style_options
 
 EPILOG = """\b
 Examples:
   posecli batch photos/ --out poses/                      # photos/a.jpg -> poses/a.json
   posecli batch footage/ --out poses/ --recursive --render
   posecli batch footage/ --out poses/ --format openpose   # clip.mp4 -> poses/clip/clip_000000000000_keypoints.json
+  posecli batch footage/ --out tables/ --format csv       # clip.mp4 -> tables/clip.csv
+  posecli batch photos/ --out poses/ --render --background black --max-people 1
   posecli batch footage/ --out /shared/poses/ --engine ray --address auto   # on a Ray cluster (docs/ray.md)
 Run the same command again after an interruption: finished inputs are skipped.
 """
@@ -39,7 +42,7 @@ Run the same command again after an interruption: finished inputs are skipped.
 @click.option("--recursive", "-R", is_flag=True, help="Also process sub-folders.")
 @click.option("--render", "-r", is_flag=True, help="Also write NAME_rendered.jpg / NAME_rendered.mp4.")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="posecli", show_default=True,
-              help="posecli, openpose (videos: a folder of per-frame files) or coco.")
+              help="posecli, openpose (videos: a folder of per-frame files), coco or csv (NAME.csv).")
 @click.option("--overwrite", is_flag=True, help="Redo inputs whose results already exist.")
 @click.option("--track/--no-track", default=True, show_default=True, help="Person ids across video frames.")
 @click.option("--smooth", is_flag=True, help="One-Euro filter tracked keypoints in videos.")
@@ -52,9 +55,12 @@ Run the same command again after an interruption: finished inputs are skipped.
               help="With --engine ray: the cluster to join (e.g. auto, HOST:6379) [default: start one here].")
 @click.option("--workers", type=click.IntRange(1, 4096), default=None, metavar="N",
               help="With --engine ray: model workers [default: one per GPU, else one per CPU core].")
+@people_options
+@render_style_options
 @estimator_options
 def batch_command(directory, out, recursive, render, fmt, overwrite, track, smooth, batch_size, quiet,
-                  engine, address, workers, **est_opts):
+                  engine, address, workers, max_people, part_candidates, background, thickness, radius, min_score,
+                  show_ids, show_boxes, **est_opts):
     """Find people in every image and video in DIRECTORY; one result file per input.
 
     Unreadable files are reported and listed at the end (exit 1); the rest is processed.
@@ -67,6 +73,8 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
     quiet_ffmpeg()
     if smooth and not track:
         raise click.UsageError("--smooth follows tracked people: drop --no-track")
+    renderer = build_renderer(background, thickness, radius, min_score, show_ids, show_boxes)
+    extra = people_kwargs(max_people, part_candidates)
     if engine == "local" and (address is not None or workers is not None):
         raise click.UsageError("--address and --workers go with --engine ray")
     if engine == "ray":
@@ -91,8 +99,8 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
         return
     if engine == "ray":
         video = VideoOptions(fmt=fmt, track=track, smooth=OneEuroConfig() if smooth else None,
-                             batch_size=batch_size or 1)
-        _batch_on_ray(plan, video, batch_size is None, address, workers, quiet, est_opts)
+                             batch_size=batch_size or 1, renderer=renderer)
+        _batch_on_ray(plan, video, batch_size is None, address, workers, quiet, est_opts, extra)
         return
 
     failed: list[tuple[Path, str]] = []
@@ -100,14 +108,15 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
     processed = 0
     with safe_interrupts() as interrupts:  # Ctrl-C and SIGTERM stop between frames and inputs
         try:
-            est = build_estimator(**est_opts)
+            est = build_estimator(extra, **est_opts)
         except PoseError as exc:
             raise fail(exc) from None
         except KeyboardInterrupt as exc:
             say("Interrupted before the first input; nothing written.")
             raise interrupted_exit(exc) from None
         video = VideoOptions(fmt=fmt, track=track, smooth=OneEuroConfig() if smooth else None,
-                             batch_size=batch_size or default_batch_size(est))
+                             batch_size=batch_size or default_batch_size(est), renderer=renderer)
+        noted: set[str] = set()
         files_bar = progress_bar(len(plan.todo), quiet, desc="files", unit="file")
         try:
             for job in plan.todo:
@@ -124,7 +133,8 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
                     if result.warning:
                         warned.append((job.input, result.warning))
                         _report(files_bar, f"Warning: {job.input}: {result.warning}")
-                    if result.note:
+                    if result.note and result.note not in noted:  # the same note (codec) once
+                        noted.add(result.note)
                         _report(files_bar, f"Note: {job.input}: {result.note}", quiet)
                 except PoseError as exc:
                     failed.append((job.input, _problem(exc, job.input)))
@@ -164,12 +174,13 @@ def _report(bar, line: str, quiet: bool = False) -> None:
         click.echo(line, err=True)
 
 
-def _batch_on_ray(plan, video, auto_batch_size: bool, address, workers, quiet: bool, est_opts: dict) -> None:
+def _batch_on_ray(plan, video, auto_batch_size: bool, address, workers, quiet: bool, est_opts: dict,
+                  extra: dict) -> None:
     """``--engine ray``: the plan's inputs on a Ray pool; same reports and summary as locally."""
     from ..batch.ray.driver import run_batch_ray
     from .common import estimator_kwargs
 
-    options = estimator_kwargs(**est_opts)
+    options = {**estimator_kwargs(**est_opts), **extra}
     files_bar = progress_bar(len(plan.todo), quiet, desc="files", unit="file")
     done = []
 

@@ -12,7 +12,7 @@ import click
 
 DEVICE_CHOICE = click.Choice(["auto", "cpu", "cuda", "tensorrt"])
 PRECISION_CHOICE = click.Choice(["auto", "fp32", "int8", "fp16"])
-FORMAT_CHOICE = click.Choice(["posecli", "openpose", "coco"])
+FORMAT_CHOICE = click.Choice(["posecli", "openpose", "coco", "csv"])
 
 
 def say(message: str, *, quiet: bool = False) -> None:
@@ -118,11 +118,12 @@ def estimator_kwargs(model, profile, device, precision, height, scales, flip, pa
     )
 
 
-def build_estimator(**options):
-    """A PoseEstimator from the options of :func:`estimator_options`."""
+def build_estimator(extra: dict | None = None, **options):
+    """A PoseEstimator from the options of :func:`estimator_options` (``extra``: more
+    PoseEstimator keyword arguments, e.g. from the output options)."""
     from ..inference.estimator import PoseEstimator
 
-    kwargs = estimator_kwargs(**options)
+    kwargs = {**estimator_kwargs(**options), **(extra or {})}
     return PoseEstimator(kwargs.pop("model"), **kwargs)
 
 

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import click
 import cv2
+import numpy as np
 
 from ..errors import OutputError, PoseError
-from ..formats.records import openpose_filename
-from ..formats.render import Renderer
+from ..formats.records import openpose_filename, result_suffix
 from ..formats.writers import ResultWriter
 from ..io.atomic import AtomicFile, check_writable
+from ..io.images import read_alpha
 from .common import (
     FORMAT_CHOICE,
     Terminated,
@@ -24,6 +25,7 @@ from .common import (
     safe_interrupts,
     say,
 )
+from .outputs import build_renderer, maps_option, people_kwargs, people_options, render_style_options
 
 EPILOG = """\b
 Examples:
@@ -31,7 +33,14 @@ Examples:
   posecli image photo.jpg --out photo.json --render photo_pose.jpg
   posecli image a.jpg b.jpg --format openpose --out poses/
   posecli image photo.jpg --format coco --scales 1,0.75 --flip
+  posecli image photo.jpg --format csv --out photo.csv       # a row per person and keypoint
+  posecli image group.jpg --max-people 1 --part-candidates   # the strongest person; every peak
+  posecli image photo.jpg --render skel.png --background black --thickness 6 --min-score 0.3
+  posecli image cutout.png --render cutout_pose.png --keep-alpha --boxes
+  posecli image photo.jpg --write-maps maps/                 # maps/photo.npz: heatmaps and PAFs
 """
+
+ALPHA_EXTENSIONS = (".png", ".webp", ".tif", ".tiff")
 
 
 @click.command("image", epilog=EPILOG)
@@ -39,12 +48,19 @@ Examples:
 @click.option("--out", "-o", type=click.Path(), default=None,
               help="JSON file, or a directory for one file per photo [default: stdout].")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="posecli", show_default=True,
-              help="posecli (named keypoints), openpose (CMU 1.3 JSON) or coco (keypoint results).")
+              help="posecli (named keypoints), openpose (CMU 1.3 JSON), coco (keypoint results) "
+                   "or csv (a row per person and keypoint).")
 @click.option("--render", "-r", type=click.Path(), default=None,
               help="Annotated image file (one photo) or directory (several).")
+@click.option("--keep-alpha", is_flag=True,
+              help="The annotated image keeps the photo's transparency (opaque where drawn); PNG, WebP or TIFF.")
 @click.option("--verbose", "-v", is_flag=True, help="Say which model and provider ran, and the time per photo.")
+@people_options
+@render_style_options
+@maps_option
 @estimator_options
-def image_command(photos, out, fmt, render, verbose, **est_opts):
+def image_command(photos, out, fmt, render, keep_alpha, verbose, max_people, part_candidates, background,
+                  thickness, radius, min_score, show_ids, show_boxes, maps_dir, **est_opts):
     """Find people in PHOTOS and write their skeletons.
 
     Keypoints are in image pixels; missing ones are null (posecli format).
@@ -54,13 +70,26 @@ def image_command(photos, out, fmt, render, verbose, **est_opts):
     render_is_dir = render is not None and (_names_dir(render) or len(photos) > 1)
     out = None if out is None else Path(out)
     render = None if render is None else Path(render)
+    if keep_alpha and render is None:
+        raise click.UsageError("--keep-alpha is about the annotated image: add --render")
+    if keep_alpha and not render_is_dir and render.suffix.lower() not in ALPHA_EXTENSIONS:
+        raise click.UsageError(f"--keep-alpha needs an image format with transparency "
+                               f"({', '.join(ALPHA_EXTENSIONS)}), not '{render.suffix or render.name}'")
+    renderer = build_renderer(background, thickness, radius, min_score, show_ids, show_boxes)
+    maps_dir = None if maps_dir is None else Path(maps_dir)
     _check_output(out, out_is_dir)
     _check_output(render, render_is_dir)
+    _check_output(maps_dir, True)
     if fmt == "openpose" and out is None and len(photos) > 1:
         raise click.UsageError("--format openpose writes one file per photo: give --out a directory")
 
     try:
-        est = build_estimator(**est_opts)
+        est = build_estimator(people_kwargs(max_people, part_candidates, keep_maps=maps_dir is not None), **est_opts)
+        maps = None
+        if maps_dir is not None:
+            from ..formats.maps import MapsWriter
+
+            maps = MapsWriter(maps_dir, est.skeleton)
     except PoseError as exc:
         raise fail(exc) from None
     if verbose:
@@ -68,7 +97,6 @@ def image_command(photos, out, fmt, render, verbose, **est_opts):
         say(f"model: {est.model.path} ({info.name}, {info.precision}, skeleton {info.skeleton.name})")
         say(f"provider: {est.model.provider}; input height {est.height}, scales {list(est.scales)}, flip {est.flip}")
 
-    renderer = Renderer()
     model_name = est.model.info.name
     writer = None if out_is_dir else ResultWriter(fmt, out, model=model_name, skeleton=est.skeleton)
     failed = done = 0
@@ -81,8 +109,10 @@ def image_command(photos, out, fmt, render, verbose, **est_opts):
                     # without --render only the network sees the pixels: huge JPEGs decode reduced
                     frame, image = est.estimate_file(photo, keep_image=render is not None)
                     elapsed = time.perf_counter() - t0
+                    if maps is not None:
+                        maps.add(frame)
                     if out_is_dir:
-                        name = openpose_filename(photo) if fmt == "openpose" else f"{photo.stem}.json"
+                        name = openpose_filename(photo) if fmt == "openpose" else photo.stem + result_suffix(fmt)
                         one = ResultWriter(fmt, out / name, model=model_name, skeleton=est.skeleton)
                         try:
                             one.add(frame)
@@ -93,7 +123,11 @@ def image_command(photos, out, fmt, render, verbose, **est_opts):
                     else:
                         writer.add(frame)
                     if render is not None:
-                        target = render / f"{photo.stem}_rendered.jpg" if render_is_dir else render
+                        ext = ".png" if keep_alpha else ".jpg"
+                        target = render / f"{photo.stem}_rendered{ext}" if render_is_dir else render
+                        if keep_alpha:
+                            alpha = read_alpha(photo)
+                            image = image if alpha is None else np.dstack([image, alpha])
                         _write_image(target, renderer(image, frame.people))
                     done += 1
                     if verbose:

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..errors import PoseError
+from ..formats.records import result_suffix
 from .common import (
     FORMAT_CHOICE,
     Terminated,
@@ -20,6 +21,7 @@ from .common import (
     safe_interrupts,
     say,
 )
+from .outputs import build_renderer, maps_option, people_kwargs, people_options, render_style_options
 
 EPILOG = """\b
 Examples:
@@ -27,6 +29,11 @@ Examples:
   posecli video clip.mp4 --out poses.json --render clip_pose.mp4 --smooth
   posecli video clip.mp4 --format openpose --out poses/        # clip_000000000000_keypoints.json ...
   posecli video clip.mp4 --start 10 --end 20 --step 2 --height 192
+  posecli video clip.mp4 --format csv --out poses.csv         # a row per frame, person and keypoint
+  posecli video dance.mp4 --follow largest --render solo.mp4  # one dancer; H.264 with the clip's sound
+  posecli video clip.mp4 --follow 3 --max-people 4            # track id 3 only
+  posecli video clip.mp4 --render skel.mp4 --background black --min-score 0.3 --boxes
+  posecli video clip.mp4 --write-maps maps/ --end 5           # maps/clip_000000000000.npz ...
 """
 
 @click.command("video", epilog=EPILOG)
@@ -34,9 +41,11 @@ Examples:
 @click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
               help="JSON file (streamed), or a folder (--format openpose: one file per frame) [default: stdout].")
 @click.option("--render", "-r", type=click.Path(path_type=Path), default=None,
-              help="Annotated video (.mp4 or .avi), same size and frame rate as the clip (a N-th of it with --step N).")
+              help="Annotated video (.mp4 or .avi), same size and frame rate as the clip (a N-th of it with --step N); "
+                   "H.264 with the clip's sound when FFmpeg is there (see README).")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="posecli", show_default=True,
-              help="posecli (named keypoints), openpose (CMU 1.3 JSON per frame) or coco (keypoint results).")
+              help="posecli (named keypoints), openpose (CMU 1.3 JSON per frame), coco (keypoint results) "
+                   "or csv (a row per frame, person and keypoint).")
 @click.option("--start", type=click.FloatRange(min=0), default=None, metavar="S", help="Start at S seconds.")
 @click.option("--end", type=click.FloatRange(min=0), default=None, metavar="S", help="Stop before S seconds.")
 @click.option("--step", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
@@ -45,21 +54,38 @@ Examples:
 @click.option("--smooth", is_flag=True, help="One-Euro filter each tracked person's keypoints against jitter.")
 @click.option("--batch-size", type=click.IntRange(1, 256), default=None, metavar="N",
               help="Frames per network run (larger helps on GPUs) [default: 1 on the CPU, 4 on a GPU].")
+@click.option("--follow", default=None, metavar="largest|center|ID",
+              help="Keep one person: the largest, the one nearest the centre (chosen again when lost) "
+                   "or a track id.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or notes.")
+@people_options
+@render_style_options
+@maps_option
 @estimator_options
-def video_command(clip, out, render, fmt, start, end, step, track, smooth, batch_size, quiet, **est_opts):
+def video_command(clip, out, render, fmt, start, end, step, track, smooth, batch_size, follow, quiet, max_people,
+                  part_candidates, background, thickness, radius, min_score, show_ids, show_boxes, maps_dir,
+                  **est_opts):
     """Find people in every frame of CLIP and follow them.
 
     Frames carry their index and time in seconds; people carry an "id" that stays the
     same across frames (--no-track to leave it out). Ctrl-C keeps the frames done so far:
     the JSON stays valid, marked "complete": false (exit 130).
     """
+    from ..video.follow import parse_follow
     from ..video.run import VideoOptions, VideoRun
     from ..video.smooth import OneEuroConfig
 
     quiet_ffmpeg()
     if smooth and not track:
         raise click.UsageError("--smooth follows tracked people: drop --no-track")
+    if follow is not None:
+        if not track:
+            raise click.UsageError("--follow uses tracking: drop --no-track")
+        try:
+            follow = parse_follow(follow)
+        except PoseError as exc:
+            raise click.BadParameter(exc.message.replace("follow=", ""), param_hint="--follow") from None
+    renderer = build_renderer(background, thickness, radius, min_score, show_ids, show_boxes)
     if end is not None and start is not None and end <= start:
         raise click.BadParameter(f"{end} is not after --start {start}", param_hint="--end")
     if fmt == "openpose":
@@ -68,24 +94,29 @@ def video_command(clip, out, render, fmt, start, end, step, track, smooth, batch
         if out.suffix.lower() == ".json":
             raise click.UsageError("--format openpose writes one file per frame: give --out a folder, not a .json")
     elif out is not None and (out.is_dir() or str(out).endswith(("/", "\\"))):
-        out = out / f"{clip.stem}.json"
+        out = out / (clip.stem + result_suffix(fmt))
 
     with safe_interrupts() as interrupts:  # Ctrl-C and SIGTERM stop between frames
         try:
-            est = build_estimator(**est_opts)
+            est = build_estimator(people_kwargs(max_people, part_candidates, keep_maps=maps_dir is not None),
+                                  **est_opts)
             options = VideoOptions(fmt=fmt, start=start, end=end, step=step, track=track,
                                    smooth=OneEuroConfig() if smooth else None,
-                                   batch_size=batch_size or default_batch_size(est))
-            job = VideoRun(est, clip, out, options=options, render=render, keep_partial=True)
+                                   batch_size=batch_size or default_batch_size(est), follow=follow,
+                                   renderer=renderer)
+            job = VideoRun(est, clip, out, options=options, render=render, keep_partial=True, maps_dir=maps_dir)
         except PoseError as exc:
             raise fail(exc) from None
         except KeyboardInterrupt as exc:
             say("Interrupted before the first frame; nothing written.")
             raise interrupted_exit(exc) from None
         bar = None
+        noted = job.render_note
         try:
-            if job.render_note:
-                say(f"Note: {job.render_note}", quiet=quiet)
+            if noted:
+                say(f"Note: {noted}", quiet=quiet)
+            if maps_dir is not None:
+                _warn_maps_size(est, job)
             bar = progress_bar(job.expected, quiet, desc=clip.name)
             job.run(progress=lambda n: (bar.update(n), interrupts.check()))
         except PoseError as exc:
@@ -105,5 +136,18 @@ def video_command(clip, out, render, fmt, start, end, step, track, smooth, batch
         bar.close()
     if job.stopped_early:
         say(f"Warning: {clip}: {job.error}; the {job.frames_done} decoded frames were processed.")
+    if job.render_note and job.render_note != noted:  # learnt while closing (the sound)
+        say(f"Note: {job.render_note}", quiet=quiet)
     if job.render_path is not None:
         say(f"annotated video: {job.render_path}", quiet=quiet)
+
+
+def _warn_maps_size(est, job) -> None:
+    """Say when --write-maps will write more than MAPS_WARN_BYTES_PER_MINUTE per minute."""
+    from ..formats.maps import MAPS_WARN_BYTES_PER_MINUTE, maps_bytes_per_frame
+
+    per_frame = maps_bytes_per_frame(est, job.source.size_wh)
+    per_minute = per_frame * (job.source.fps or 25.0) / job.options.step * 60
+    if per_minute > MAPS_WARN_BYTES_PER_MINUTE:
+        say(f"Warning: --write-maps writes about {per_minute / 1e9:.1f} GB per minute of video "
+            f"({per_frame / 1e6:.2f} MB per frame); --step N or a lower --height writes less.")

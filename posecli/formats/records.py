@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..types import Frame, Person
 
-FORMATS = ("posecli", "openpose", "coco")
+FORMATS = ("posecli", "openpose", "coco", "csv")
 NATIVE_VERSION = "posecli/1"
 OPENPOSE_VERSION = 1.3
 
@@ -32,13 +32,19 @@ def person_record(person: Person) -> dict:
 
 
 def frame_record(frame: Frame) -> dict:
-    """Native record of one image or video frame."""
+    """Native record of one image or video frame (with ``part_candidates``, part name ->
+    ``[[x, y, score], ...]``, when the estimator was asked for them)."""
     rec: dict = {"file": frame.source, "width": int(frame.size_wh[0]), "height": int(frame.size_wh[1])}
     if frame.index is not None:
         rec["frame"] = int(frame.index)
     if frame.timestamp is not None:
         rec["time"] = round(float(frame.timestamp), 4)
     rec["people"] = [person_record(p) for p in frame.people]
+    candidates = frame.extra.get("part_candidates")
+    if candidates is not None:
+        rec["part_candidates"] = {
+            name: [[_r(x, 2), _r(y, 2), _r(s, 4)] for x, y, s in c.tolist()] for name, c in candidates.items()
+        }
     return rec
 
 
@@ -65,7 +71,14 @@ def openpose_record(frame: Frame) -> dict:
             "hand_left_keypoints_3d": [],
             "hand_right_keypoints_3d": [],
         })
-    return {"version": OPENPOSE_VERSION, "people": people}
+    rec: dict = {"version": OPENPOSE_VERSION, "people": people}
+    candidates = frame.extra.get("part_candidates")
+    if candidates is not None:
+        # CMU's layout: one object, part index (as a string) -> flat x, y, score, x, y, score, ...
+        rec["part_candidates"] = [{
+            str(k): [round(float(v), 3) for v in c.reshape(-1)] for k, c in enumerate(candidates.values())
+        }]
+    return rec
 
 
 def coco_records(frame: Frame, image_id: int) -> list[dict]:
@@ -81,6 +94,11 @@ def coco_records(frame: Frame, image_id: int) -> list[dict]:
                 flat += [0.0, 0.0, 0.0]
         out.append({"image_id": int(image_id), "category_id": 1, "keypoints": flat, "score": round(float(p.score), 4)})
     return out
+
+
+def result_suffix(fmt: str) -> str:
+    """File extension of one result file in format ``fmt``."""
+    return ".csv" if fmt == "csv" else ".json"
 
 
 def coco_image_id(path: str | Path, fallback: int) -> int:

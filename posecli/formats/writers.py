@@ -15,7 +15,8 @@ Formats
 
 ``openpose``: CMU OpenPose's per-image JSON (version 1.3, ``pose_keypoints_2d`` flat
 x, y, c with 0, 0, 0 for missing keypoints). ``coco``: a list of COCO keypoint results
-(``image_id``, ``category_id`` 1, 17 keypoints in COCO order, ``score``).
+(``image_id``, ``category_id`` 1, 17 keypoints in COCO order, ``score``). ``csv``: one row
+per person and keypoint (:mod:`posecli.formats.csv`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 from ..errors import OutputError
 from ..io.atomic import AtomicFile
 from ..types import Frame
+from .csv import CsvStream
 from .records import (
     FORMATS,
     NATIVE_VERSION,
@@ -110,7 +112,7 @@ class ResultWriter:
         self.out = None if out is None else Path(out)
         self.per_file_dir = per_file_dir
         self._count = 0
-        self._stream: JsonStream | None = None
+        self._stream: JsonStream | CsvStream | None = None
         if fmt == "openpose" and per_file_dir:
             if self.out is None:
                 raise OutputError("--format openpose with several frames needs --out DIRECTORY")
@@ -119,6 +121,8 @@ class ResultWriter:
             self._single: Frame | None = None
         elif fmt == "coco":
             self._stream = JsonStream(self.out, None)
+        elif fmt == "csv":
+            self._stream = CsvStream(self.out)
         else:
             header = {"version": NATIVE_VERSION, "model": model}
             if skeleton is not None:
@@ -131,6 +135,8 @@ class ResultWriter:
         self._count += 1
         if self.fmt == "posecli":
             self._stream.add(frame_record(frame))
+        elif self.fmt == "csv":
+            self._stream.add(frame)
         elif self.fmt == "coco":
             iid = image_id if image_id is not None else coco_image_id(frame.source, self._count)
             for rec in coco_records(frame, iid):

@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import InputError
 from ..io.images import as_bgr
 from ..network.session import PoseModel
-from ..parser import ParserConfig, get_preset, parse
+from ..parser import ParserConfig, get_preset, parse, parse_with_peaks
 from ..types import Frame, Person
 from .preprocess import Letterbox, fit_size, letterbox, to_tensor
 
@@ -33,6 +33,11 @@ class Maps:
     box: Letterbox
     stride: int
 
+    def cells_to_image(self, uv) -> np.ndarray:
+        """(..., 2) map cell coordinates (column u, row v) -> image pixels (x, y)."""
+        s = self.stride
+        return self.box.to_image(np.asarray(uv, dtype=np.float64) * s + (s - 1) / 2)
+
 
 class PoseEstimator:
     """A loaded model plus preprocessing and parser settings; call it on BGR images.
@@ -41,7 +46,10 @@ class PoseEstimator:
     ``height``: network input height (default: the model's native height).
     ``scales``: multiples of ``height`` whose maps are averaged; ``flip``: also average
     with the mirrored image. ``parser``: a preset name or a :class:`ParserConfig`;
-    ``parser_options`` override single fields of it.
+    ``parser_options`` override single fields of it. ``max_people``: keep the N
+    highest-scoring people per image (None: all). ``part_candidates``: also put every part
+    candidate (NMS peak) in ``frame.extra["part_candidates"]``: part name -> (M, 3) x, y,
+    score in image pixels. ``keep_maps``: put the fused :class:`Maps` in ``frame.extra["maps"]``.
     """
 
     def __init__(
@@ -57,7 +65,13 @@ class PoseEstimator:
         scales: Sequence[float] = (1.0,),
         flip: bool = False,
         threads: int | None = None,
+        max_people: int | None = None,
+        part_candidates: bool = False,
+        keep_maps: bool = False,
     ):
+        if max_people is not None and (isinstance(max_people, bool) or not isinstance(max_people, (int, np.integer))
+                                       or max_people < 1):
+            raise InputError(f"max_people={max_people!r}: must be a whole number of at least 1 (or None)")
         if isinstance(model, PoseModel):
             self.model = model
         else:
@@ -74,6 +88,9 @@ class PoseEstimator:
         if any(s <= 0 for s in self.scales):
             raise InputError("scales must be positive")
         self.flip = bool(flip)
+        self.max_people = None if max_people is None else int(max_people)
+        self.part_candidates = bool(part_candidates)
+        self.keep_maps = bool(keep_maps)
 
     @property
     def skeleton(self):
@@ -96,7 +113,8 @@ class PoseEstimator:
         from ..io.images import read_image_reduced
         from .preprocess import frame_from_reduced
 
-        min_height = None if keep_image else 2 * int(self.height * max(self.scales) + 0.5)
+        # saved maps map to the decoded image's pixels: decode it whole then
+        min_height = None if keep_image or self.keep_maps else 2 * int(self.height * max(self.scales) + 0.5)
         decoded = read_image_reduced(path, min_height)
         frame = self(decoded.image, source=str(path))
         frame = frame_from_reduced(frame, decoded.size_wh, decoded.factor)
@@ -104,12 +122,24 @@ class PoseEstimator:
 
     def parse(self, maps: Maps, source: str = "", index: int | None = None, timestamp: float | None = None) -> Frame:
         """Parser on fused maps, keypoints mapped back to the image's pixels."""
-        people = parse(maps.heatmaps, maps.pafs, self.skeleton, self.parser_config, stride=maps.stride)
+        peaks = None
+        if self.part_candidates:
+            people, peaks = parse_with_peaks(maps.heatmaps, maps.pafs, self.skeleton, self.parser_config,
+                                             stride=maps.stride)
+        else:
+            people = parse(maps.heatmaps, maps.pafs, self.skeleton, self.parser_config, stride=maps.stride)
+        if self.max_people is not None:
+            people = people[: self.max_people]  # strongest first
         out = [
             Person(maps.box.to_image(p.xy), p.scores, p.score, p.skeleton, p.track_id)
             for p in people
         ]
-        return Frame(out, maps.box.image_wh, source=source, index=index, timestamp=timestamp)
+        frame = Frame(out, maps.box.image_wh, source=source, index=index, timestamp=timestamp)
+        if peaks is not None:
+            frame.extra["part_candidates"] = candidates_in_image(peaks, maps.box, self.skeleton)
+        if self.keep_maps:
+            frame.extra["maps"] = maps
+        return frame
 
     def maps(self, image: np.ndarray) -> Maps:
         """Network maps for one image, fused over scales and flip, on the base-scale grid."""
@@ -172,6 +202,18 @@ class PoseEstimator:
             return out.reshape(hb, wb, -1).transpose(2, 0, 1)
 
         return warp(hm), warp(paf)
+
+
+def candidates_in_image(peaks, box: Letterbox, skeleton) -> dict[str, np.ndarray]:
+    """Part name -> (M, 3) x, y, score of its candidates in image pixels (scores clipped to
+    [0, 1], as people's keypoints are)."""
+    xy = box.to_image(peaks.xy)
+    score = np.clip(peaks.score, 0.0, 1.0)
+    out = {}
+    for k, name in enumerate(skeleton.parts):
+        lo, hi = int(peaks.start[k]), int(peaks.start[k + 1])
+        out[name] = np.concatenate([xy[lo:hi], score[lo:hi, None]], axis=1)
+    return out
 
 
 def base_letterbox(shape, height: int, stride: int) -> Letterbox:

@@ -121,4 +121,10 @@ def frame_from_reduced(frame: Frame, size_wh: tuple[int, int], factor: int) -> F
     if factor == 1:
         return frame
     people = [Person(from_reduced(p.xy, factor), p.scores, p.score, p.skeleton, p.track_id) for p in frame.people]
-    return dataclasses.replace(frame, people=people, size_wh=tuple(size_wh))
+    extra = dict(frame.extra)
+    if "part_candidates" in extra:  # (M, 3) x, y, score per part: the same mapping for x, y
+        extra["part_candidates"] = {
+            name: np.concatenate([from_reduced(c[:, :2], factor), c[:, 2:]], axis=1)
+            for name, c in extra["part_candidates"].items()
+        }
+    return dataclasses.replace(frame, people=people, size_wh=tuple(size_wh), extra=extra)

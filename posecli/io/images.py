@@ -200,6 +200,24 @@ def read_image_reduced(path: str | Path, min_height: int | None) -> ReducedImage
     return ReducedImage(image, (image.shape[1], image.shape[0]), 1)
 
 
+def read_alpha(path: str | Path) -> np.ndarray | None:
+    """(H, W) uint8 alpha channel of an image file, upright like :func:`read_image`; None when
+    the image has no alpha (JPEGs, opaque PNGs without one)."""
+    p = check_file(path)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read ({exc.strerror})", path=p) from None
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None or image.ndim != 3 or image.shape[2] != 4:
+        return None
+    alpha = image[:, :, 3]
+    alpha = (alpha >> 8).astype(np.uint8) if alpha.dtype == np.uint16 else as_bgr(alpha[:, :, None])[:, :, 0]
+    header = read_header(data)
+    orientation = header.orientation if header is not None else 1
+    return _ORIENT[orientation](alpha) if orientation in _ORIENT else np.ascontiguousarray(alpha)
+
+
 def as_bgr(image: np.ndarray, path: str = "") -> np.ndarray:
     """Any decoded image (gray, BGR, BGRA; 8 or 16 bit) -> (H, W, 3) uint8 BGR.
 

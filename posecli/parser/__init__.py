@@ -22,9 +22,9 @@ from ._scratch import scratch
 from .assemble import assemble
 from .config import PRESETS, ParserConfig, get_preset
 from .limbs import limb_fields, match_greedy, score_pairs
-from .peaks import find_peaks, upsample_hwc
+from .peaks import Peaks, find_peaks, upsample_hwc
 
-__all__ = ["parse", "ParserConfig", "PRESETS", "get_preset"]
+__all__ = ["PRESETS", "ParserConfig", "Peaks", "get_preset", "parse", "parse_with_peaks"]
 
 # Map values are confidences and unit-vector components; anything beyond this magnitude
 # (and NaN) is treated as corrupt: NaN and +-inf become 0, the rest is clipped.
@@ -71,6 +71,25 @@ def parse(
     ``config``: a :class:`ParserConfig` or a preset name (default: ``"default"``);
     ``stride``: input pixels per map cell. Raises :class:`ParserError` on wrong shapes.
     """
+    return parse_with_peaks(heatmaps, pafs, skeleton, config, stride)[0]
+
+
+def _no_peaks(k: int) -> Peaks:
+    return Peaks(np.zeros((0, 2)), np.zeros(0), np.zeros(0, np.intp), np.zeros(k + 1, np.intp))
+
+
+def parse_with_peaks(
+    heatmaps,
+    pafs,
+    skeleton: Skeleton,
+    config: ParserConfig | str | None = None,
+    stride: int = 8,
+) -> tuple[list[Person], Peaks]:
+    """:func:`parse`, and every part candidate it considered (:class:`Peaks`, input pixels).
+
+    A person's keypoint is one of these candidates (same x, y; its score is the
+    candidate's clipped to [0, 1]). Costs nothing over :func:`parse`: the peaks are found anyway.
+    """
     if config is None:
         config = PRESETS["default"]
     elif isinstance(config, str):
@@ -88,14 +107,14 @@ def parse(
         raise ParserError(f"heatmaps are {hm.shape[1:]} but pafs {pf.shape[1:]} (H, W)")
     h, w = hm.shape[1:]
     if k == 0 or h == 0 or w == 0:
-        return []
+        return [], _no_peaks(k)
 
     # 1. Part candidates.
     hm_hwc = scratch("heatmaps", (h, w, k), np.float32)
     np.copyto(hm_hwc, _sanitised(hm).transpose(1, 2, 0))
     peaks = find_peaks(hm_hwc, stride, config)
     if peaks.count == 0:
-        return []
+        return [], peaks
 
     # 2. Limb candidates scored on the raw or upsampled PAFs, then matched per limb.
     limbs = np.asarray(skeleton.limbs, dtype=np.intp).reshape(-1, 2)
@@ -125,4 +144,4 @@ def parse(
     return [
         Person(xy=xy[i], scores=scores[i], score=float(people.score[j]), skeleton=skeleton)
         for i, j in enumerate(order.tolist())
-    ]
+    ], peaks

@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from ..errors import InputError, OutputError
+from ..formats.maps import MapsWriter
 from ..formats.render import Renderer
 from ..formats.writers import ResultWriter
 from ..io.video import VideoSink, VideoSource
+from .follow import Follow
 from .pipeline import FrameResult, Pipeline
 from .smooth import OneEuroConfig
 from .track import Tracker, TrackerConfig
@@ -21,6 +23,10 @@ class VideoOptions:
 
     ``start``/``end``: seconds; ``step``: every step-th frame; ``track``: person ids;
     ``smooth``: One-Euro settings (None: no smoothing; needs ``track``).
+    ``follow``: keep one person (``largest``, ``center`` or a track id; needs ``track``).
+    ``renderer``: how the annotated video is drawn (None: the default :class:`Renderer`).
+    ``audio``: copy the clip's sound into the annotated video when it covers the whole clip
+    at its own frame rate (no ``start``/``end``/``step``).
     """
 
     fmt: str = "posecli"
@@ -31,6 +37,9 @@ class VideoOptions:
     smooth: OneEuroConfig | None = None
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     batch_size: int = 1
+    follow: str | int | None = None
+    renderer: Renderer | None = None
+    audio: bool = True
 
 
 class VideoRun:
@@ -44,15 +53,20 @@ class VideoRun:
     kept when ``keep_partial``, else both are discarded; the exception is re-raised.
 
     ``out``: a JSON file, a folder (``openpose``: one file per frame) or None (stdout).
-    After :meth:`run`: ``frames_done``, ``complete``, ``stopped_early``/``error`` (a
+    ``maps_dir``: a folder for each frame's maps (:mod:`posecli.formats.maps`; the
+    estimator must keep them). After :meth:`run`: ``frames_done``, ``complete``, ``stopped_early``/``error`` (a
     truncated video: every decodable frame was processed, then decoding failed).
     """
 
     def __init__(self, estimator, video: str | Path, out: str | Path | None = None, *,
                  options: VideoOptions = VideoOptions(), render: str | Path | None = None,
-                 keep_partial: bool = True):
+                 keep_partial: bool = True, maps_dir: str | Path | None = None):
         if options.smooth is not None and not options.track:
             raise InputError("smoothing follows tracked people: it needs tracking on")
+        if options.follow is not None and not options.track:
+            raise InputError("following one person uses tracking: it needs tracking on")
+        if maps_dir is not None and not getattr(estimator, "keep_maps", False):
+            raise InputError("maps_dir needs an estimator made with keep_maps=True")
         self.estimator = estimator
         self.options = options
         self.keep_partial = keep_partial
@@ -70,13 +84,18 @@ class VideoRun:
         self.writer = ResultWriter(options.fmt, out, model=estimator.model.info.name, skeleton=estimator.skeleton,
                                    kind="frames", per_file_dir=per_frame, source=header)
         self.sink: VideoSink | None = None
-        if render is not None:
-            try:
+        self.maps: MapsWriter | None = None
+        try:
+            if maps_dir is not None:
+                self.maps = MapsWriter(maps_dir, estimator.skeleton)
+            if render is not None:
+                whole = not (options.start or options.end is not None or options.step != 1)
                 self.sink = VideoSink(render, self.source.fps / options.step if self.source.fps else 0.0,
-                                      self.source.size_wh)
-            except BaseException:
-                self.writer.discard()
-                raise
+                                      self.source.size_wh, audio_from=self.source.path if options.audio else None,
+                                      audio_aligned=whole)
+        except BaseException:
+            self.writer.discard()
+            raise
 
     @property
     def stopped_early(self) -> bool:
@@ -92,17 +111,23 @@ class VideoRun:
 
     @property
     def render_note(self) -> str | None:
+        """What the annotated video is not as asked (codec, sound), or None."""
         return None if self.sink is None else self.sink.note
 
     def run(self, progress: Callable[[int], None] | None = None) -> "VideoRun":
         """Process every frame; ``progress(n)`` is called with the frames just done."""
         opts = self.options
         tracker = Tracker(opts.tracker, opts.smooth) if opts.track else None
+        if opts.follow is not None:
+            tracker = Follow(opts.follow, tracker)
+        renderer = (opts.renderer or Renderer()) if self.sink is not None else None
         pipeline = Pipeline(self.estimator, self.source, source=str(self.source.path), batch_size=opts.batch_size,
-                            tracker=tracker, renderer=Renderer() if self.sink is not None else None)
+                            tracker=tracker, renderer=renderer)
         results = iter(pipeline)
         try:
             for result in results:
+                if self.maps is not None:
+                    self.maps.add(result.frame)
                 self.writer.add(result.frame, image_id=result.index)
                 if self.sink is not None:
                     self.sink.write(result.rendered)
@@ -137,21 +162,29 @@ class VideoRun:
 
 def iter_video_poses(estimator, video: str | Path, *, track: bool = True, smooth: OneEuroConfig | bool | None = None,
                      start: float | None = None, end: float | None = None, step: int = 1,
-                     batch_size: int = 1, render: bool = False) -> Iterator[FrameResult]:
+                     batch_size: int = 1, render: bool | Renderer = False,
+                     follow: str | int | None = None) -> Iterator[FrameResult]:
     """People in every frame of a video, in order, with stable ids when ``track``.
 
     Yields :class:`FrameResult` (``.frame.people`` in image pixels, ``.index``,
     ``.timestamp`` in seconds, ``.rendered`` when ``render``). The video is decoded, run
     and parsed in overlapping threads; leaving the loop early releases everything.
-    ``smooth``: True (default One-Euro settings) or an :class:`OneEuroConfig`.
+    ``smooth``: True (default One-Euro settings) or an :class:`OneEuroConfig`. ``render``:
+    True or a :class:`Renderer` for ``.rendered``. ``follow``: keep one person (``largest``,
+    ``center`` or a track id; needs ``track``)
     After the loop, a truncated video is not an error: the frames that decoded were yielded.
     """
     if smooth is True:
         smooth = OneEuroConfig()
     if smooth and not track:
         raise InputError("smoothing follows tracked people: it needs tracking on")
+    if follow is not None and not track:
+        raise InputError("following one person uses tracking: it needs tracking on")
     source = VideoSource(video, start=start, end=end, step=step)
     tracker = Tracker(TrackerConfig(), smooth or None) if track else None
+    if follow is not None:
+        tracker = Follow(follow, tracker)
+    renderer = render if isinstance(render, Renderer) else (Renderer() if render else None)
     pipeline = Pipeline(estimator, source, source=str(video), batch_size=batch_size, tracker=tracker,
-                        renderer=Renderer() if render else None)
+                        renderer=renderer)
     yield from pipeline

@@ -1,0 +1,131 @@
+"""CSV results in long form: one row per person and keypoint, streamed and atomic.
+
+Columns (:data:`CSV_COLUMNS`)::
+
+    file, frame, time, person, id, person_score, keypoint, x, y, score
+
+``frame`` and ``time`` (seconds) are set for video frames, empty for photos. ``person`` is
+the person's position in its frame (0 = highest score), ``id`` the track id across video
+frames (empty without tracking). Every person has one row per keypoint of the skeleton; a
+missing keypoint has empty ``x``, ``y`` and ``score`` (never 0, 0). A frame without people
+has one row with only ``file``, ``frame`` and ``time``, so "nobody there" and "not
+processed" (``--step``, a stopped run) stay apart.
+
+Long rather than wide (a column per keypoint coordinate): the columns are the same for
+every skeleton (COCO-18, BODY-25, a custom model), a keypoint is selected by value
+(``df[df.keypoint == "nose"]``) and pivoted to wide in one call when wanted
+(``df.pivot_table(index=["frame", "person"], columns="keypoint", values=["x", "y"])``).
+
+Quoting is the csv module's (fields with commas, quotes or line breaks are quoted), so
+Python's ``csv`` and ``pandas.read_csv`` read the file without options.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+
+from ..io.atomic import AtomicFile
+from ..types import Frame
+
+CSV_COLUMNS = ("file", "frame", "time", "person", "id", "person_score", "keypoint", "x", "y", "score")
+
+
+def _num(value: float, digits: int) -> float | str:
+    """Rounded like the native JSON; an empty cell for NaN and infinities."""
+    value = float(value)
+    return round(value, digits) if math.isfinite(value) else ""
+
+
+def csv_rows(frame: Frame) -> list[list]:
+    """The rows of one image or video frame (see the module docstring)."""
+    head = [
+        frame.source,
+        "" if frame.index is None else int(frame.index),
+        "" if frame.timestamp is None else round(float(frame.timestamp), 4),
+    ]
+    if not frame.people:
+        return [head + [""] * (len(CSV_COLUMNS) - len(head))]
+    rows = []
+    for i, person in enumerate(frame.people):
+        track = "" if person.track_id is None else int(person.track_id)
+        score = _num(person.score, 4)
+        visible = person.visible
+        for k, name in enumerate(person.skeleton.parts):
+            if visible[k]:
+                cells = [_num(person.xy[k, 0], 2), _num(person.xy[k, 1], 2), _num(person.scores[k], 4)]
+            else:
+                cells = ["", "", ""]
+            rows.append(head + [i, track, score, name, *cells])
+    return rows
+
+
+class CsvStream:
+    """A CSV result written frame by frame into an :class:`AtomicFile` (memory stays flat).
+
+    The header row goes out with the first frame (or at :meth:`close` when there was none).
+    ``close(complete=False)`` keeps the rows of the frames done when ``keep_partial``.
+    """
+
+    def __init__(self, path: str | Path | None):
+        self._file = AtomicFile(path)
+        self._started = False
+
+    def _write_rows(self, rows) -> None:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        if not self._started:
+            writer.writerow(CSV_COLUMNS)
+            self._started = True
+        writer.writerows(rows)
+        self._file.write(buf.getvalue())
+
+    def add(self, frame: Frame) -> None:
+        self._write_rows(csv_rows(frame))
+
+    def close(self, complete: bool = True, keep_partial: bool = True, trailer: dict | None = None) -> None:
+        """Commit the file (``trailer`` is for JSON formats and ignored here)."""
+        if not complete and not keep_partial:
+            self._file.discard()
+            return
+        if self._file.closed:
+            return
+        if not self._started:
+            self._write_rows([])
+        self._file.commit()
+
+    def discard(self) -> None:
+        self._file.discard()
+
+
+def read_csv_frames(path: str | Path) -> list[dict]:
+    """A CSV result back as plain records, one per frame in file order:
+    ``{"file", "frame", "time", "people": [{"person", "id", "score", "keypoints": {name: [x, y, s] | None}}]}``
+    (numbers as floats or ints, None for empty cells)."""
+    frames: list[dict] = []
+    index: dict[tuple, dict] = {}
+    with open(path, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            key = (row["file"], row["frame"], row["time"])
+            rec = index.get(key)
+            if rec is None:
+                rec = {"file": row["file"], "frame": _cell(row["frame"], int), "time": _cell(row["time"], float),
+                       "people": []}
+                index[key] = rec
+                frames.append(rec)
+            if row["person"] == "":
+                continue
+            n = int(row["person"])
+            if len(rec["people"]) <= n:
+                rec["people"].append({"person": n, "id": _cell(row["id"], int),
+                                      "score": _cell(row["person_score"], float), "keypoints": {}})
+            person = rec["people"][n]
+            xyz = [_cell(row[c], float) for c in ("x", "y", "score")]
+            person["keypoints"][row["keypoint"]] = None if xyz[0] is None else xyz
+    return frames
+
+
+def _cell(text: str, kind):
+    return None if text == "" else kind(text)

@@ -1,0 +1,129 @@
+"""The network's maps saved per image or video frame (``--write-maps DIR``) and read back.
+
+One ``.npz`` file (NumPy's zip of arrays, uncompressed, no pickles) per image
+(``<image>.npz``) or video frame (``<video>_<12-digit frame>.npz``), holding:
+
+``heatmaps`` (C_h, h, w) and ``pafs`` (C_p, h, w)
+    float16, after the scale and flip fusion, on the map grid of the base scale (what the
+    parser reads). Channel layout: the skeleton's (``parts``, then a background channel
+    when the model has one; ``paf_channels[l]`` = x, y channels of limb ``l``).
+``stride``, ``image_wh``, ``resized_wh``, ``input_wh``
+    the letterbox: the image (``image_wh``) was resized to ``resized_wh`` and padded
+    right/bottom to the network input ``input_wh``; a map cell is ``stride`` input pixels.
+``cell_to_image``
+    (2, 3) float64 affine from map cell (column u, row v) to image pixels (x, y), centre
+    convention of :mod:`posecli.inference.preprocess`: ``[x, y] = A @ [u, v, 1]``.
+``parts``, ``limbs``, ``paf_channels``, ``version``
+    the skeleton's layout and this format's version (1).
+
+:func:`read_maps` returns a :class:`~posecli.inference.estimator.Maps` that the parser takes
+back (``estimator.parse(read_maps(path))``) and that maps cells to pixels
+(:meth:`Maps.cells_to_image`).
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError, OutputError
+from ..inference.estimator import Maps, base_letterbox
+from ..inference.preprocess import Letterbox
+from ..io.atomic import atomic_path
+from ..io.paths import check_file
+from ..types import Frame
+
+MAPS_VERSION = 1
+# --write-maps warns when a video would get more than this many bytes of maps per minute.
+MAPS_WARN_BYTES_PER_MINUTE = 1_000_000_000
+
+
+def maps_filename(source: str | Path, index: int | None = None) -> str:
+    """``<image>.npz``, or ``<video>_<12-digit frame>.npz``."""
+    stem = Path(str(source)).stem
+    return f"{stem}.npz" if index is None else f"{stem}_{index:012d}.npz"
+
+
+def cell_to_image(box: Letterbox, stride: int) -> np.ndarray:
+    """(2, 3) affine: map cell (u, v) -> image pixel (x, y)."""
+    sx, sy = box.scale_xy
+    s = float(stride)
+    # cell u -> input pixel u s + (s - 1) / 2 -> image pixel (x_in + 0.5) / scale - 0.5
+    return np.array([[s / sx, 0.0, s / (2 * sx) - 0.5], [0.0, s / sy, s / (2 * sy) - 0.5]])
+
+
+def write_maps(path: str | Path, maps: Maps, skeleton) -> Path:
+    """Save ``maps`` (float16) with their letterbox and the skeleton layout, atomically."""
+    path = Path(path)
+    arrays = {
+        "version": np.array(MAPS_VERSION),
+        "heatmaps": maps.heatmaps.astype(np.float16),
+        "pafs": maps.pafs.astype(np.float16),
+        "stride": np.array(int(maps.stride)),
+        "image_wh": np.array(maps.box.image_wh, dtype=np.int64),
+        "resized_wh": np.array(maps.box.resized_wh, dtype=np.int64),
+        "input_wh": np.array(maps.box.input_wh, dtype=np.int64),
+        "cell_to_image": cell_to_image(maps.box, maps.stride),
+        "parts": np.array(skeleton.parts, dtype=str),
+        "limbs": np.array(skeleton.limbs, dtype=np.int64).reshape(-1, 2),
+        "paf_channels": np.array(skeleton.paf_channels, dtype=np.int64).reshape(-1, 2),
+    }
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:  # a file object: savez adds ".npz" to names
+        np.savez(f, **arrays)
+    return path
+
+
+def read_maps(path: str | Path) -> Maps:
+    """The maps saved by ``--write-maps`` as float32 :class:`Maps` (letterbox and stride
+    included); :class:`InputError` for a file that is not one."""
+    p = check_file(path)
+    try:
+        with np.load(p, allow_pickle=False) as data:
+            if int(data["version"]) != MAPS_VERSION:
+                raise InputError(f"maps format version {int(data['version'])}, this posecli reads {MAPS_VERSION}",
+                                 path=p)
+            heat = data["heatmaps"].astype(np.float32)
+            pafs = data["pafs"].astype(np.float32)
+            stride = int(data["stride"])
+            box = Letterbox(*(tuple(int(v) for v in data[k]) for k in ("image_wh", "resized_wh", "input_wh")))
+    except InputError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+        raise InputError(f"not a posecli maps file ({type(exc).__name__}: {exc})".splitlines()[0], path=p) from None
+    if heat.ndim != 3 or pafs.ndim != 3 or heat.shape[1:] != pafs.shape[1:] or stride < 1:
+        raise InputError(f"inconsistent maps: heatmaps {heat.shape}, pafs {pafs.shape}, stride {stride}", path=p)
+    return Maps(heat, pafs, box, stride)
+
+
+def maps_bytes_per_frame(estimator, image_wh: tuple[int, int]) -> int:
+    """About how many bytes one frame of ``image_wh`` takes in a maps file."""
+    info = estimator.model.info
+    box = base_letterbox((image_wh[1], image_wh[0]), estimator.height, info.stride)
+    cells = (box.input_wh[0] // info.stride) * (box.input_wh[1] // info.stride)
+    sk = info.skeleton
+    channels = sk.num_parts + int(sk.background) + 2 * len(sk.limbs)
+    return cells * channels * 2 + 4096  # float16, and the small arrays and zip headers
+
+
+class MapsWriter:
+    """Writes ``frame.extra["maps"]`` of each frame into ``folder`` (the estimator must have
+    been made with ``keep_maps=True``); the maps are then dropped from the frame."""
+
+    def __init__(self, folder: str | Path, skeleton):
+        self.folder = Path(folder)
+        self.skeleton = skeleton
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create folder ({exc.strerror})", path=self.folder) from None
+        self.count = 0
+
+    def add(self, frame: Frame) -> Path:
+        maps = frame.extra.pop("maps", None)
+        if maps is None:
+            raise OutputError("no maps to write: make the estimator with keep_maps=True", path=self.folder)
+        path = write_maps(self.folder / maps_filename(frame.source, frame.index), maps, self.skeleton)
+        self.count += 1
+        return path

@@ -1,0 +1,77 @@
+"""Keeping one subject in a video: the largest person, the one nearest the centre, or an id.
+
+:class:`Follow` wraps a :class:`~posecli.video.track.Tracker`: every frame goes through the
+tracker (ids for everybody), then only the followed person is kept. The subject is chosen
+by the rule on the first frame with people and kept by its track id while the tracker
+still knows it (through gaps of up to ``TrackerConfig.max_age`` frames); once the tracker
+has forgotten it, the rule chooses again. With an id, only that id is ever kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..errors import InputError
+from ..types import Frame, Person
+from .track import Tracker, keypoint_area
+
+RULES = ("largest", "center")
+
+
+def parse_follow(value: str | int) -> str | int:
+    """``largest``, ``center`` (``centre``) or a track id (a whole number >= 0)."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        if value < 0:
+            raise InputError(f"follow={value!r}: a track id is a whole number >= 0")
+        return int(value)
+    text = str(value).strip().lower()
+    if text == "centre":
+        text = "center"
+    if text in RULES:
+        return text
+    if text.isdigit():
+        return int(text)
+    raise InputError(f"follow={value!r}: use 'largest', 'center' or a track id (a whole number >= 0)")
+
+
+def _box_area(person: Person) -> float:
+    return keypoint_area(person.xy)
+
+
+def _centre_distance(person: Person, size_wh: tuple[int, int]) -> float:
+    box = person.bbox()
+    if box is None:
+        return np.inf
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return float(np.hypot(cx - size_wh[0] / 2, cy - size_wh[1] / 2))
+
+
+class Follow:
+    """A tracker that keeps only one person per frame (see the module docstring).
+
+    ``rule``: ``largest`` (bounding box area of the keypoints), ``center`` (box centre
+    nearest the frame's centre) or an int track id. ``target`` is the id followed now.
+    """
+
+    def __init__(self, rule: str | int, tracker: Tracker | None = None):
+        self.rule = parse_follow(rule)
+        self.tracker = tracker or Tracker()
+        self.target: int | None = self.rule if isinstance(self.rule, int) else None
+
+    def __call__(self, frame: Frame) -> Frame:
+        frame = self.tracker(frame)
+        if not isinstance(self.rule, int) and (self.target is None or self.target not in self.tracker.live_ids):
+            self.target = self._choose(frame)
+        kept = [p for p in frame.people if self.target is not None and p.track_id == self.target]
+        return dataclasses.replace(frame, people=kept)
+
+    def _choose(self, frame: Frame) -> int | None:
+        if not frame.people:
+            return None
+        if self.rule == "largest":
+            best = max(frame.people, key=_box_area)
+        else:
+            best = min(frame.people, key=lambda p: _centre_distance(p, frame.size_wh))
+        return best.track_id
