@@ -17,6 +17,7 @@ from typing import Callable
 import torch
 
 from ..errors import InputError, ModelError
+from ..network.metadata import DEFAULT_SIZE_HW
 from ..skeleton import COCO18
 from .checkpoint import load_checkpoint, network_from_checkpoint, save_checkpoint
 from .dataset import AugmentConfig, CocoPoseDataset, TargetConfig, make_loader
@@ -108,7 +109,7 @@ def _default_weights(ref: str | None) -> Path:
 
 
 def _native_size(path: Path) -> tuple[int, int]:
-    """The pretrained model's native input (H, W) from its metadata; (256, 456) otherwise."""
+    """The pretrained model's native input (H, W) from its metadata; the default model's otherwise."""
     if path.suffix.lower() == ".onnx":
         import onnx
 
@@ -117,7 +118,7 @@ def _native_size(path: Path) -> tuple[int, int]:
         for prop in onnx.load(str(path), load_external_data=False).metadata_props:
             if prop.key == METADATA_KEY:
                 return ModelInfo.from_json(prop.value).size_hw
-    return (256, 456)
+    return DEFAULT_SIZE_HW
 
 
 def train(

@@ -17,17 +17,27 @@ conventions). Precisions:
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 from ...errors import MissingExtraError, ModelError
-from ...skeleton import get_profile
-from ..metadata import ModelInfo, embed_metadata, guess_metadata
+from ..metadata import (
+    DEFAULT_SIZE_HW,
+    DEFAULT_STRIDE,
+    ModelInfo,
+    embed_metadata,
+    guess_metadata,
+    profile_for_outputs,
+)
 from .openvino_graph import Converter
 
 PRECISIONS = ("fp32", "int8")  # what the IR converter itself produces
 IMPORT_PRECISIONS = ("fp32", "int8", "fp16")  # fp16: the fp32 graph through importers.fp16
 FAKE_QUANTIZE_MODES = ("drop", "emulate")
-SOURCE = "Open Model Zoo {name} ({variant} IR), converted by posecli"
+ZOO_SOURCE = "Open Model Zoo {name} ({variant} IR), converted by posecli"
+SOURCE = "OpenVINO IR {name} ({variant}), converted by posecli"
+OPEN_MODEL_ZOO_LICENSE = "Apache-2.0"  # Intel's Open Model Zoo models
+_OPEN_MODEL_ZOO_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*-\d{4}")
 _PURPOSE = "importing an OpenVINO IR"
 
 
@@ -128,28 +138,52 @@ def _read_ir(ov, xml_path: Path):
 
 
 def _model_info(proto, facts: dict, xml_path: Path, precision: str) -> ModelInfo:
-    """Metadata for the converted model, read off the graph (sizes, outputs, normalisation)."""
+    """Metadata for the converted model, read off the graph where the IR says it.
+
+    The skeleton comes from the outputs' channel counts, the native input size from the
+    IR's input shape, the stride from the input and heatmap sizes, the pad value from the
+    folded normalisation. The rest is Open Model Zoo's convention (BGR pixels, 0-255,
+    normalised inside the graph); an Open Model Zoo name (``<task>-<4 digits>``) means
+    Intel's Apache-2.0 models, any other IR gets no license.
+    """
     graph = proto.graph
     inp = graph.input[0]
     in_shape = [d.dim_value or d.dim_param for d in inp.type.tensor_type.shape.dim]
     outputs = {o.name: [d.dim_value or d.dim_param for d in o.type.tensor_type.shape.dim]
                for o in graph.output}
+    profile = profile_for_outputs(outputs)
+    if profile is None:
+        shown = ", ".join(f"{k} {v}" for k, v in outputs.items())
+        raise ModelError(f"the outputs ({shown}) match no known skeleton's heatmap and PAF channels",
+                         path=xml_path)
     name = xml_path.stem
-    info = guess_metadata(get_profile("coco18"), inp.name, in_shape, outputs, name=name)
-    size_hw = facts.get("size_hw", (256, 456))
-    pad = facts.get("pad_value", (0.0, 0.0, 0.0))
+    info = guess_metadata(profile, inp.name, in_shape, outputs, name=name)
+    size_hw = facts.get("size_hw")
+    stride = _stride(size_hw, facts.get("outputs_hw", {}).get(info.heatmaps.name))
+    variant = xml_path.parent.name or "OpenVINO"
+    zoo = _OPEN_MODEL_ZOO_NAME.fullmatch(name) is not None
     return info.with_changes(
-        size_hw=size_hw,
-        stride=8,
+        size_hw=size_hw or DEFAULT_SIZE_HW,
+        stride=stride or DEFAULT_STRIDE,
         color="bgr",
         mean=(0.0, 0.0, 0.0),
         scale=(1.0, 1.0, 1.0),
-        pad_value=pad,
+        pad_value=facts.get("pad_value", (0.0, 0.0, 0.0)),
         precision=precision,
-        source=SOURCE.format(name=name, variant=xml_path.parent.name or "OpenVINO"),
-        license="Apache-2.0",
+        source=(ZOO_SOURCE if zoo else SOURCE).format(name=name, variant=variant),
+        license=OPEN_MODEL_ZOO_LICENSE if zoo else "",
         extra={"source_sha256": _sha256(xml_path.with_suffix(".bin"))},
     )
+
+
+def _stride(size_hw: tuple[int, int] | None, maps_hw: tuple[int, int] | None) -> int | None:
+    """Input pixels per map cell when both sizes are known and divide evenly, else None."""
+    if not size_hw or not maps_hw or min(maps_hw) < 1:
+        return None
+    (h, w), (mh, mw) = size_hw, maps_hw
+    if h % mh or w % mw or h // mh != w // mw:
+        return None
+    return h // mh
 
 
 def _sha256(path: Path) -> str:

@@ -41,7 +41,7 @@ class Converter(QdqMixin):
         self.convs: dict[str, ConvRecord] = {}  # conv output tensor -> record
         self.producer: dict[str, str] = {}  # tensor -> op type that made it
         self.skip: set[str] = set()  # OV nodes already consumed (fused bias adds)
-        self.facts: dict = {}  # size_hw, pad_value: read off the graph for the metadata
+        self.facts: dict = {}  # size_hw, outputs_hw, pad_value: read off the graph for the metadata
 
     # -- driver ---------------------------------------------------------------------------
     def convert(self):
@@ -208,8 +208,10 @@ class Converter(QdqMixin):
         if shape.rank.is_static:
             dims = [f"d{i}" for i in range(shape.rank.get_length())]
             if len(dims) == 4:
-                ch = list(shape)[1]
+                ch, h, w = list(shape)[1:]
                 dims = ["N", ch.get_length() if ch.is_static else "C", "h", "w"]
+                if h.is_static and w.is_static:
+                    self.facts.setdefault("outputs_hw", {})[want] = (h.get_length(), w.get_length())
         return helper.make_tensor_value_info(want, TP.FLOAT, dims)
 
     def _fold(self, op) -> np.ndarray:
