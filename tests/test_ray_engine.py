@@ -20,15 +20,9 @@ import pytest
 from click.testing import CliRunner
 
 from posecli.batch.local import plan_batch, run_job
-from posecli.batch.ray.driver import (
-    ChunkConfig,
-    RangeResult,
-    can_cut,
-    join_ranges,
-    plan_units,
-    ranges,
-    run_batch_ray,
-)
+from posecli.batch.ray.chunking import ChunkConfig, can_cut, plan_units, ranges
+from posecli.batch.ray.driver import run_batch_ray
+from posecli.batch.ray.stitching import RangeResult, join_ranges
 from posecli.cli import main
 from posecli.errors import MissingExtraError, PoseError
 from posecli.inference.estimator import PoseEstimator
@@ -69,7 +63,7 @@ def pan_clip(path: Path, photos_dir: Path, n: int, size_wh=(320, 224), step: int
 
 def local_engine(plan, estimator, video=VideoOptions()) -> list[tuple[Path, str]]:
     """Run ``plan`` as ``posecli batch`` does locally; the failures as it lists them."""
-    from posecli.batch.ray.driver import describe_failure
+    from posecli.batch.ray.chunking import describe_failure
 
     failed = []
     for job in plan.todo:
