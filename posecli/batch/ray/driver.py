@@ -35,9 +35,9 @@ import logging
 import os
 import pickle
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from ...errors import InputError, MissingExtraError, PoseError
 from ...video.run import VideoOptions
@@ -49,6 +49,7 @@ from .worker import Worker
 RAY_PURPOSE = "--engine ray"
 _LOCAL_OBJECT_STORE_BYTES = 128 * 1024**2  # results travel as files; the store holds small records
 _JOIN_RETRIES = 3
+_DEFAULT_CHUNKING = ChunkConfig()
 # Ray Data settings for the run (restored after): no bars of its own (the caller shows
 # progress), and a unit whose retries are spent is reported as failed, the run goes on.
 _DATA_SETTINGS = {"enable_progress_bars": False, "print_on_execution_start": False, "max_errored_blocks": -1}
@@ -75,7 +76,7 @@ def import_ray():
     """``ray`` and ``ray.data``, or :class:`MissingExtraError` saying what to install."""
     try:
         import ray
-        import ray.data  # noqa: F401
+        import ray.data
     except ImportError:
         raise MissingExtraError("ray", "ray", RAY_PURPOSE) from None
     return ray
@@ -106,8 +107,8 @@ def ray_session(address: str | None = None, num_cpus: int | None = None,
     if ray.is_initialized():
         yield ray
         return
-    common = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
-                  configure_logging=True)
+    common = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR,
+              "configure_logging": True}
     try:
         if address:
             ray.init(address=address, **common)
@@ -182,8 +183,8 @@ def cleanup_temporaries(jobs: list[Job]) -> int:
 
 
 def run_batch_ray(plan: BatchPlan, estimator_options: dict | None = None, *, address: str | None = None,
-                  num_workers: int | None = None, video: VideoOptions = VideoOptions(),
-                  chunking: ChunkConfig | None = ChunkConfig(), auto_batch_size: bool = False,
+                  num_workers: int | None = None, video: VideoOptions | None = None,
+                  chunking: ChunkConfig | None = _DEFAULT_CHUNKING, auto_batch_size: bool = False,
                   num_cpus: int | None = None, on_start: Callable[[int], None] | None = None,
                   on_result: Callable[[JobOutcome], None] | None = None) -> RayBatchResult:
     """Run ``plan.todo`` on Ray; each result is written by a worker into ``plan.out``.
@@ -192,7 +193,8 @@ def run_batch_ray(plan: BatchPlan, estimator_options: dict | None = None, *, add
     (the model must resolve on every worker: a path on shared storage, or a store name
     imported on each node). ``address``: a cluster to join (None: a local instance with
     ``num_cpus``, default all cores). ``num_workers``: actors (default: one per GPU, else
-    one per ``threads`` CPUs). ``video``: options for videos (its format is each job's).
+    one per ``threads`` CPUs). ``video``: options for videos (its format is each job's;
+    None: the defaults).
     ``chunking``: how long videos are cut (None: never). ``auto_batch_size``: each worker
     picks the frames per network run by its device (1 on the CPU, 4 on a GPU) instead of
     ``video.batch_size``. ``on_start(total)`` and
@@ -201,6 +203,7 @@ def run_batch_ray(plan: BatchPlan, estimator_options: dict | None = None, *, add
     Raises :class:`MissingExtraError` without ray, the worker's :class:`PoseError` when the
     model cannot be loaded, :class:`InputError` when the cluster cannot be reached.
     """
+    video = video or VideoOptions()
     result = RayBatchResult(skipped=len(plan.done))
     if on_start is not None:
         on_start(len(plan.todo))
@@ -210,11 +213,11 @@ def run_batch_ray(plan: BatchPlan, estimator_options: dict | None = None, *, add
     jobs = {j.rel.as_posix(): j for j in plan.todo}  # reports name inputs as the plan does
     work = dataclasses.replace(plan, todo=[_absolute(j) for j in plan.todo], done=[])
     units = plan_units(work, video, chunking)
-    options = _absolute_model(estimator_options or {})
+    pool = _PoolSpec(_absolute_model(estimator_options or {}), num_workers, video, auto_batch_size,
+                     chunking.min_similarity if chunking is not None else ChunkConfig.min_similarity)
     try:
         with _quiet_loggers(), ray_session(address, num_cpus) as ray:
-            _execute(ray, units, jobs, options, num_workers, video, auto_batch_size, chunking, result,
-                     on_result)
+            _execute(ray, units, jobs, pool, result, on_result)
     finally:
         cleanup_temporaries(plan.todo)  # part files, and temporary files of killed workers
     return result
@@ -230,34 +233,48 @@ def _setup_error(kind: str, text: str) -> PoseError:
     return cls(text)
 
 
-def _execute(ray, units: list[Unit], jobs: dict[str, Job], estimator_options: dict, num_workers: int | None,
-             video: VideoOptions, auto_batch_size: bool, chunking: ChunkConfig | None, result: RayBatchResult,
-             on_result) -> None:
-    """Stream the units through the actor pool; join cut videos as their ranges arrive."""
-    from ray.data import ActorPoolStrategy, DataContext
+@dataclass(frozen=True)
+class _PoolSpec:
+    """What the run's actors and join tasks are given: the estimator's keyword arguments,
+    the actors wanted (None: by the cluster), the video options, whether each actor picks
+    its batch size by its device, and the similarity at which ids match across cuts."""
+
+    estimator_options: dict
+    num_workers: int | None
+    video: VideoOptions
+    auto_batch_size: bool
+    min_similarity: float
+
+
+def _execute(ray, units: list[Unit], jobs: dict[str, Job], pool: _PoolSpec, result: RayBatchResult,
+             on_result: Callable[[JobOutcome], None] | None) -> None:
+    """Stream the units through the actor pool, Ray Data's settings changed for the run."""
+    from ray.data import DataContext
 
     ctx = DataContext.get_current()
     before = {k: getattr(ctx, k) for k in _DATA_SETTINGS}
     try:
         for k, v in _DATA_SETTINGS.items():
             setattr(ctx, k, v)
-        _stream(ray, units, jobs, estimator_options, num_workers, video, auto_batch_size, chunking, result,
-                on_result, ActorPoolStrategy)
+        _stream(ray, units, jobs, pool, result, on_result)
     finally:
         for k, v in before.items():
             setattr(ctx, k, v)
 
 
-def _stream(ray, units, jobs, estimator_options, num_workers, video, auto_batch_size, chunking, result,
-            on_result, ActorPoolStrategy) -> None:
-    workers, resources, opts = _pool_settings(ray, estimator_options, num_workers)
+def _stream(ray, units: list[Unit], jobs: dict[str, Job], pool: _PoolSpec, result: RayBatchResult,
+            on_result: Callable[[JobOutcome], None] | None) -> None:
+    """Units through the actor pool; cut videos joined as their ranges arrive; ``result``
+    filled and ``on_result`` called per input."""
+    from ray.data import ActorPoolStrategy
+
+    workers, resources, opts = _pool_settings(ray, pool.estimator_options, pool.num_workers)
     workers = min(workers, len(units))
     result.workers, result.resources = workers, dict(resources)
     parts_in: dict[str, dict[int, Path]] = {}  # a cut video's part files, by range, as they arrive
     join = ray.remote(num_cpus=0, max_retries=_JOIN_RETRIES)(join_task)
     joins: dict = {}  # ObjectRef -> (job, part files)
     finished: set[str] = set()
-    min_sim = chunking.min_similarity if chunking is not None else 0.5
 
     def report(outcome: JobOutcome) -> None:
         key = outcome.job.rel.as_posix()
@@ -285,7 +302,7 @@ def _stream(ray, units, jobs, estimator_options, num_workers, video, auto_batch_
             job, parts = joins.pop(ref)
             try:
                 outcome = ray.get(ref)
-            except Exception as exc:  # the join task's retries are spent
+            except Exception as exc:  # noqa: BLE001 (Ray's task errors: the join's retries are spent)
                 outcome = JobOutcome(job, "failed", f"joining its frame ranges failed: {type(exc).__name__}")
             for p in parts:
                 with contextlib.suppress(OSError):
@@ -297,8 +314,8 @@ def _stream(ray, units, jobs, estimator_options, num_workers, video, auto_batch_
     ds = ray.data.from_items(items, override_num_blocks=len(items))
     ds = ds.map_batches(Worker, batch_size=1, batch_format="numpy",
                         compute=ActorPoolStrategy(size=workers),
-                        fn_constructor_kwargs={"estimator_options": opts, "video": video,
-                                               "auto_batch_size": auto_batch_size}, **resources)
+                        fn_constructor_kwargs={"estimator_options": opts, "video": pool.video,
+                                               "auto_batch_size": pool.auto_batch_size}, **resources)
     by_key = {u.key: u for u in units}
     for row in ds.iter_rows():
         answer: UnitOutcome = pickle.loads(row["outcome"])
@@ -320,7 +337,7 @@ def _stream(ray, units, jobs, estimator_options, num_workers, video, auto_batch_
             got[unit.chunk] = answer.part
             if len(got) == unit.chunks:
                 parts = [got[k] for k in range(unit.chunks)]
-                joins[join.remote(unit.job, parts, video, min_sim)] = (unit.job, parts)
+                joins[join.remote(unit.job, parts, pool.video, pool.min_similarity)] = (unit.job, parts)
         collect_joins(0)
     collect_joins(None)
     # units Ray gave up on (none while the pool retries without limit, Ray Data's default)

@@ -15,19 +15,19 @@ import os
 import pickle
 import shutil
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from ...errors import OutputError, PoseError
 from ...formats.writers import ResultWriter
 from ...io.atomic import AtomicFile
 from ...types import Frame
-from ...video.matching import keypoint_area, keypoint_sigmas, oks
+from ...video.matching import assign, keypoint_area, keypoint_sigmas, oks
 from ...video.run import VideoOptions
+from ...video.track import TrackerConfig
 from ..local import Job
 from .chunking import JobOutcome, describe_failure
 
@@ -57,13 +57,14 @@ def _ids_in(frames: list[Frame]) -> list[int]:
     return list(seen)
 
 
-def match_ids(before: list[Frame], after: list[Frame], min_similarity: float = 0.5) -> dict[int, int]:
+def match_ids(before: list[Frame], after: list[Frame], min_similarity: float = 0.5,
+              min_area: float = TrackerConfig.min_area) -> dict[int, int]:
     """``{id in after: id in before}`` for the people two runs saw in the same frames.
 
     ``before``/``after``: the overlap frames as each run saw them (matched by frame index).
-    Similarity of two ids: OKS of their keypoints summed over the frames both appear in,
-    divided by the frames either appears in; pairs chosen by optimal assignment, pairs
-    below ``min_similarity`` refused.
+    Similarity of two ids: OKS of their keypoints (person scale at least ``min_area``, as
+    the tracker's) summed over the frames both appear in, divided by the frames either
+    appears in; pairs chosen by optimal assignment, pairs below ``min_similarity`` refused.
     """
     by_index = {f.index: f for f in before}
     ids_a, ids_b = _ids_in(before), _ids_in(after)
@@ -91,21 +92,22 @@ def match_ids(before: list[Frame], after: list[Frame], min_similarity: float = 0
             for q in people_b:
                 if len(q.xy) != len(s):
                     continue
-                area = max(32.0 * 32.0, keypoint_area(p.xy), keypoint_area(q.xy))
+                area = max(min_area, keypoint_area(p.xy), keypoint_area(q.xy))
                 total[ra[int(p.track_id)], rb[int(q.track_id)]] += oks(p.xy, q.xy, area, s)
     either = np.maximum(present_a[:, None], present_b[None, :])
     sim = np.divide(total, either, out=np.zeros_like(total), where=either > 0)
-    rows, cols = linear_sum_assignment(sim, maximize=True)
-    return {ids_b[j]: ids_a[i] for i, j in zip(rows, cols) if sim[i, j] >= min_similarity}
+    return {ids_b[j]: ids_a[i] for i, j in assign(sim, min_similarity)}
 
 
-def join_ranges(chunks: Iterator[RangeResult], min_similarity: float = 0.5) -> Iterator[Frame]:
+def join_ranges(chunks: Iterator[RangeResult], min_similarity: float = 0.5,
+                min_area: float = TrackerConfig.min_area) -> Iterator[Frame]:
     """Frames of consecutive ranges in order, ids made consistent across the cuts.
 
     Each range's overlap is matched against the previous range's own last frames; its
     other ids get the next free ids in order of appearance. A range that stopped early
     (truncated video) ends the video there, as one pass over the file would. The
-    generator's return value is the :class:`RangeResult` that ended it.
+    generator's return value is the :class:`RangeResult` that ended it. ``min_similarity``
+    and ``min_area``: as in :func:`match_ids`.
     """
     next_id = 0
     tail: list[Frame] = []
@@ -114,7 +116,7 @@ def join_ranges(chunks: Iterator[RangeResult], min_similarity: float = 0.5) -> I
         last = chunk
         own = chunk.frames[chunk.warm_done:]
         # 1. Ids seen in the overlap continue the previous range's ids.
-        relabel = match_ids(tail, chunk.frames[:chunk.warm_done], min_similarity) if tail else {}
+        relabel = match_ids(tail, chunk.frames[:chunk.warm_done], min_similarity, min_area) if tail else {}
         # 2. The others are new people: next free ids, in order of appearance.
         for local in _ids_in(own):
             if local not in relabel:
@@ -133,18 +135,25 @@ def join_ranges(chunks: Iterator[RangeResult], min_similarity: float = 0.5) -> I
 
 
 def write_part(path: Path, result: RangeResult) -> None:
+    """Write a range's result for :func:`read_part` (atomic: complete or absent)."""
     with AtomicFile(path, "wb") as f:
         f.write(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def read_part(path: Path) -> RangeResult:
+    """The :class:`RangeResult` a worker wrote; :class:`OutputError` when it is unreadable."""
     try:
-        return pickle.loads(path.read_bytes())
+        result = pickle.loads(path.read_bytes())
     except OSError as exc:
         raise OutputError(f"cannot read a range's part file ({exc.strerror})", path=path) from None
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError, TypeError):
+        result = None
+    if not isinstance(result, RangeResult):
+        raise OutputError("a range's part file is damaged", path=path)
+    return result
 
 
-def join_video(job: Job, parts: list[Path], options: VideoOptions = VideoOptions(),
+def join_video(job: Job, parts: list[Path], options: VideoOptions | None = None,
                min_similarity: float = 0.5) -> JobOutcome:
     """Write ``job``'s result from its ranges' part files (in order; the caller removes them).
 
@@ -153,6 +162,7 @@ def join_video(job: Job, parts: list[Path], options: VideoOptions = VideoOptions
     """
     from ...io.atomic import replace_dir
 
+    options = options or VideoOptions()
     first = read_part(parts[0])
     per_frame = job.fmt == "openpose"
     # a per-frame folder is filled under a temporary name and renamed when complete, as locally
@@ -168,7 +178,7 @@ def join_video(job: Job, parts: list[Path], options: VideoOptions = VideoOptions
             for p in parts[1:]:
                 yield read_part(p)
 
-        joined = join_ranges(chunks(), min_similarity)
+        joined = join_ranges(chunks(), min_similarity, options.tracker.min_area)
         while True:
             try:
                 frame = next(joined)

@@ -25,9 +25,10 @@ from .stitching import RangeResult, write_part
 
 
 def process_range(estimator, path: str | Path, first: int, stop: int | None, warm: int = 0,
-                  options: VideoOptions = VideoOptions()) -> RangeResult:
+                  options: VideoOptions | None = None) -> RangeResult:
     """Frames ``[first - warm, stop)`` of a video (``stop`` None: to the end) through the
     estimator with a fresh tracker (when ``options.track``), as :class:`VideoRun` would."""
+    options = options or VideoOptions()
     begin = max(0, first - warm)
     source = VideoSource(path, first_frame=begin, stop_frame=stop)
     tracker = Tracker(options.tracker) if options.track else None
