@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 from typing import Iterator
 
@@ -11,6 +10,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError, OutputError
+from .atomic import temp_name
 from .paths import check_file
 
 
@@ -192,7 +192,7 @@ class VideoSink:
         if ext != ".avi":
             tries.append(("MJPG", wanted.with_suffix(".avi")))
         for code, target in tries:
-            tmp = target.with_name(f".{target.stem}.{uuid.uuid4().hex[:8]}.tmp{target.suffix}")
+            tmp = temp_name(target, keep_suffix=True)
             writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*code), self.fps, self.size_wh)
             if writer.isOpened():
                 self.path, self._tmp, self._writer, self.fourcc = target, tmp, writer, code

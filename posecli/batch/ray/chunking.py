@@ -10,12 +10,12 @@ reports an input, or a part file for a range.
 
 from __future__ import annotations
 
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from ...errors import PoseError
+from ...io.atomic import new_token
 from ...video.run import VideoOptions
 from ..local import BatchPlan, Job
 
@@ -153,7 +153,7 @@ def plan_units(plan: BatchPlan, video: VideoOptions, chunking: ChunkConfig | Non
     Videos that :func:`can_cut` are probed for their frame count (container only, in
     threads) and cut by ``chunking`` (None: never cut). ``token`` names this run's part files.
     """
-    token = token or uuid.uuid4().hex[:8]
+    token = token or new_token()
     cuttable = [j for j in plan.todo if chunking is not None and can_cut(j, video)]
     with ThreadPoolExecutor(max(1, probe_threads)) as pool:
         counts = dict(zip([j.input for j in cuttable], pool.map(_frame_count, [j.input for j in cuttable])))

@@ -13,8 +13,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import pickle
-import shutil
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +21,7 @@ import numpy as np
 
 from ...errors import OutputError, PoseError
 from ...formats.writers import ResultWriter
-from ...io.atomic import AtomicFile
+from ...io.atomic import AtomicFile, result_target
 from ...types import Frame
 from ...video.matching import assign, keypoint_area, keypoint_sigmas, oks
 from ...video.run import VideoOptions
@@ -160,46 +158,38 @@ def join_video(job: Job, parts: list[Path], options: VideoOptions | None = None,
     The result is what :func:`~posecli.batch.local.run_job` writes for the whole video: same
     header, frames, ids (up to cut-point mismatches, see the module notes) and trailer.
     """
-    from ...io.atomic import replace_dir
-
     options = options or VideoOptions()
     first = read_part(parts[0])
-    per_frame = job.fmt == "openpose"
-    # a per-frame folder is filled under a temporary name and renamed when complete, as locally
-    target = job.result.with_name(f".{job.result.name}.{uuid.uuid4().hex[:8]}.tmp") if per_frame \
-        else job.result
-    writer = ResultWriter(job.fmt, target, model=first.model, skeleton=first.skeleton, kind="frames",
-                          per_file_dir=per_frame, source={"video": first.info})
     frames = people = 0
     ended = first
-    try:
-        def chunks():
-            yield first
-            for p in parts[1:]:
-                yield read_part(p)
 
-        joined = join_ranges(chunks(), min_similarity, options.tracker.min_area)
-        while True:
-            try:
-                frame = next(joined)
-            except StopIteration as stop:
-                ended = stop.value or ended
-                break
-            writer.add(frame, image_id=frame.index)
-            frames += 1
-            people += len(frame.people)
-        trailer = {"frames_done": frames}
-        if ended.stopped_early:
-            trailer["decode_error"] = ended.error
-        writer.close(complete=True, keep_partial=False, trailer=trailer)
-        if per_frame:
-            replace_dir(target, job.result)
-    except BaseException:
-        writer.close(complete=False, keep_partial=False)
-        raise
-    finally:
-        if per_frame and target.exists():
-            shutil.rmtree(target, ignore_errors=True)
+    def chunks():
+        yield first
+        for p in parts[1:]:
+            yield read_part(p)
+
+    # a per-frame folder is filled under a temporary name and renamed when complete, as locally
+    with result_target(job.result, folder=job.fmt == "openpose") as target:
+        writer = ResultWriter(job.fmt, target, model=first.model, skeleton=first.skeleton, kind="frames",
+                              per_file_dir=job.fmt == "openpose", source={"video": first.info})
+        try:
+            joined = join_ranges(chunks(), min_similarity, options.tracker.min_area)
+            while True:
+                try:
+                    frame = next(joined)
+                except StopIteration as stop:
+                    ended = stop.value or ended
+                    break
+                writer.add(frame, image_id=frame.index)
+                frames += 1
+                people += len(frame.people)
+            trailer = {"frames_done": frames}
+            if ended.stopped_early:
+                trailer["decode_error"] = ended.error
+            writer.close(complete=True, keep_partial=False, trailer=trailer)
+        except BaseException:
+            writer.close(complete=False, keep_partial=False)
+            raise
     return JobOutcome(job, "done", frames=frames, people=people,
                       warning=ended.error if ended.stopped_early else None, pid=os.getpid())
 
