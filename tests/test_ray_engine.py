@@ -60,7 +60,7 @@ def pan_clip(path: Path, photos_dir: Path, n: int, size_wh=(320, 224), step: int
 
 def local_engine(plan, estimator, video=VideoOptions()) -> list[tuple[Path, str]]:
     """Run ``plan`` as ``posecli batch`` does locally; the failures as it lists them."""
-    from posecli.batch.ray.chunking import describe_failure
+    from posecli.batch.local import describe_failure
 
     failed = []
     for job in plan.todo:

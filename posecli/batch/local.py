@@ -12,13 +12,13 @@ exists" means "this input is done", and an interrupted run resumes where it stop
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable
 
 import cv2
 
-from ..errors import OutputError
+from ..errors import OutputError, PoseError
 from ..formats.records import FORMATS, openpose_record
 from ..formats.render import Renderer
 from ..formats.writers import ResultWriter, write_json_atomic
@@ -80,6 +80,13 @@ class JobResult:
     warning: str | None = None
     render: Path | None = None
     note: str | None = None
+
+
+def describe_failure(exc: BaseException, path: Path) -> str:
+    """The problem as the local engine lists it (without the file name it is about)."""
+    if isinstance(exc, PoseError):
+        return exc.message if getattr(exc, "path", None) in (str(path), None) else str(exc)
+    return f"{type(exc).__name__}: {exc}".splitlines()[0]
 
 
 def plan_batch(directory: str | Path, out: str | Path, *, recursive: bool = False, fmt: str = "posecli",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import PoseError
+from ..errors import MissingExtraError, PoseError
 from .common import (
     FORMAT_CHOICE,
     Terminated,
@@ -21,6 +21,7 @@ from .common import (
     say,
     sigterm_as_interrupt,
 )
+from .wording import as_flags
 
 EPILOG = """\b
 Examples:
@@ -60,7 +61,7 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
     Unreadable files are reported and listed at the end (exit 1); the rest is processed.
     Results appear only when complete, so an interrupted batch resumes where it stopped.
     """
-    from ..batch.local import plan_batch, run_job
+    from ..batch.local import describe_failure, plan_batch, run_job
     from ..video.run import VideoOptions
     from ..video.smooth import OneEuroConfig
 
@@ -74,8 +75,8 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
 
         try:
             import_ray()
-        except PoseError as exc:
-            raise fail(exc) from None
+        except MissingExtraError as exc:
+            raise fail(MissingExtraError(exc.module, exc.extra, "--engine ray")) from None
     try:
         plan = plan_batch(directory, out, recursive=recursive, fmt=fmt, render=render, overwrite=overwrite)
     except PoseError as exc:
@@ -126,12 +127,9 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
                         _report(files_bar, f"Warning: {job.input}: {result.warning}")
                     if result.note:
                         _report(files_bar, f"Note: {job.input}: {result.note}", quiet)
-                except PoseError as exc:
-                    failed.append((job.input, _problem(exc, job.input)))
-                    _report(files_bar, f"Error: {job.input}: {failed[-1][1]}")
-                except (OSError, ValueError, RuntimeError) as exc:  # cv2.error is an Exception too
-                    failed.append((job.input, f"{type(exc).__name__}: {exc}".splitlines()[0]))
-                    _report(files_bar, f"Error: {job.input}: {failed[-1][1]}")
+                except (PoseError, OSError, ValueError, RuntimeError) as exc:  # cv2.error is an Exception too
+                    failed.append((job.input, describe_failure(exc, job.input)))
+                    _report(files_bar, f"Error: {job.input}: {as_flags(failed[-1][1])}")
                 finally:
                     if frames_bar is not None:
                         frames_bar.close()
@@ -141,11 +139,6 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
             raise _interrupted(exc, processed, len(plan.todo), "the one in progress left") from None
         files_bar.close()
     _summary(plan, processed, warned, failed, quiet)
-
-
-def _problem(exc: PoseError, path: Path) -> str:
-    """The error's message without the file name (the report names the file itself)."""
-    return exc.message if getattr(exc, "path", None) in (str(path), None) else str(exc)
 
 
 def _set_total(bar):
@@ -175,7 +168,7 @@ def _batch_on_ray(plan, video, auto_batch_size: bool, address, workers, quiet: b
 
     def on_result(outcome) -> None:
         if outcome.status == "failed":
-            _report(files_bar, f"Error: {outcome.job.input}: {outcome.problem}")
+            _report(files_bar, f"Error: {outcome.job.input}: {as_flags(outcome.problem or 'failed')}")
         else:
             done.append(outcome)
             if outcome.warning:
@@ -216,6 +209,6 @@ def _summary(plan, processed: int, warned: list, failed: list, quiet: bool) -> N
         summary += f", {len(failed)} failed:"
     say(summary, quiet=quiet and not failed)
     for path, problem in failed:
-        say(f"  {path}: {problem}")
+        say(f"  {path}: {as_flags(problem)}")
     if failed:
         raise click.exceptions.Exit(1)

@@ -23,12 +23,16 @@ def say(message: str, *, quiet: bool = False) -> None:
 
 def report_error(error: Exception) -> None:
     """``Error: <file>: <what is wrong>`` on stderr, for errors that do not stop the run."""
-    click.echo(f"Error: {error}", err=True)
+    from .wording import error_text
+
+    click.echo(f"Error: {error_text(error)}", err=True)
 
 
 def fail(error: Exception) -> "click.ClickException":
-    """A ClickException (exit 1, ``Error: ...``) from a library error."""
-    return click.ClickException(str(error))
+    """A ClickException (exit 1, ``Error: ...``) from a library error, parameters as flags."""
+    from .wording import error_text
+
+    return click.ClickException(error_text(error))
 
 
 def parse_scales(value: str | None) -> tuple[float, ...]:

@@ -90,7 +90,7 @@ def initial_network(config: TrainConfig) -> tuple[torch.nn.Module, dict]:
         torch.manual_seed(config.seed)
         return build_network(config.arch, **options), meta
     if config.arch != "lightweight":
-        raise InputError("--init default needs --arch lightweight (the default model's architecture)")
+        raise InputError("init='default' needs arch='lightweight' (the default model's architecture)", param="arch")
     path = _default_weights(config.weights)
     net = LightweightOpenPose(**{**config.arch_options, "bn": False})
     load_pretrained(net, read_weights(path), strict=config.arch_options.get("refinement_stages", 1) == 1)
@@ -176,7 +176,7 @@ def train(
             seen += 1
             value = float(loss.detach())
             if not math.isfinite(value):
-                raise InputError(f"the loss diverged at step {step} ({value}); lower --lr")
+                raise InputError(f"the loss diverged at step {step} ({value}); try lr={config.lr / 10:g}", param="lr")
             losses.append(value)
             if progress is not None:
                 progress(step, max_steps, value, epoch)

@@ -14,7 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...errors import PoseError
 from ...io.atomic import new_token
 from ...video.run import VideoOptions
 from ..local import BatchPlan, Job
@@ -98,13 +97,6 @@ class UnitOutcome:
     part: Path | None = None
     error: tuple[str, str] | None = None  # (PoseError subclass name, str(error))
 
-
-
-def describe_failure(exc: BaseException, path: Path) -> str:
-    """The problem as the local engine lists it (without the file name it is about)."""
-    if isinstance(exc, PoseError):
-        return exc.message if getattr(exc, "path", None) in (str(path), None) else str(exc)
-    return f"{type(exc).__name__}: {exc}".splitlines()[0]
 
 
 

@@ -46,7 +46,7 @@ from .chunking import ChunkConfig, JobOutcome, Unit, UnitOutcome, plan_units
 from .stitching import join_task
 from .worker import Worker
 
-RAY_PURPOSE = "--engine ray"
+RAY_PURPOSE = "the Ray engine"
 _LOCAL_OBJECT_STORE_BYTES = 128 * 1024**2  # results travel as files; the store holds small records
 _JOIN_RETRIES = 3
 _DEFAULT_CHUNKING = ChunkConfig()

@@ -26,8 +26,8 @@ from ...types import Frame
 from ...video.matching import assign, keypoint_area, keypoint_sigmas, oks
 from ...video.run import VideoOptions
 from ...video.track import TrackerConfig
-from ..local import Job
-from .chunking import JobOutcome, describe_failure
+from ..local import Job, describe_failure
+from .chunking import JobOutcome
 
 
 @dataclass

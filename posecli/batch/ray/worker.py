@@ -19,8 +19,8 @@ from ...io.video import VideoSource
 from ...video.pipeline import Pipeline
 from ...video.run import VideoOptions
 from ...video.track import Tracker
-from ..local import JobResult, run_job
-from .chunking import JobOutcome, Unit, UnitOutcome, describe_failure
+from ..local import JobResult, describe_failure, run_job
+from .chunking import JobOutcome, Unit, UnitOutcome
 from .stitching import RangeResult, write_part
 
 
