@@ -10,8 +10,8 @@ from ..errors import MissingExtraError, PoseError
 from .common import (
     FORMAT_CHOICE,
     Terminated,
+    batch_size_help,
     build_estimator,
-    default_batch_size,
     estimator_options,
     fail,
     interrupted_exit,
@@ -45,7 +45,7 @@ Run the same command again after an interruption: finished inputs are skipped.
 @click.option("--track/--no-track", default=True, show_default=True, help="Person ids across video frames.")
 @click.option("--smooth", is_flag=True, help="One-Euro filter tracked keypoints in videos.")
 @click.option("--batch-size", type=click.IntRange(1, 256), default=None, metavar="N",
-              help="Video frames per network run [default: 1 on the CPU, 4 on a GPU].")
+              help=batch_size_help("Video frames per network run"))
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or notes (errors are still reported).")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: this process; ray: a pool of workers on Ray (pip install 'posecli[ray]').")
@@ -108,7 +108,7 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
             say("Interrupted before the first input; nothing written.")
             raise interrupted_exit(exc) from None
         video = VideoOptions(fmt=fmt, track=track, smooth=OneEuroConfig() if smooth else None,
-                             batch_size=batch_size or default_batch_size(est))
+                             batch_size=batch_size or est.model.default_batch_size)
         files_bar = progress_bar(len(plan.todo), quiet, desc="files", unit="file")
         try:
             for job in plan.todo:

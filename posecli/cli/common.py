@@ -212,9 +212,13 @@ def progress_bar(total: int | None, quiet: bool, desc: str | None = None, unit: 
                 mininterval=0.5, smoothing=0.1, **kwargs)
 
 
-def default_batch_size(estimator) -> int:
-    """Frames per network run for the device the estimator's model runs on."""
-    return estimator.model.default_batch_size
+def batch_size_help(what: str) -> str:
+    """``--batch-size`` help: ``what``, then the defaults by device, read from the one table
+    (:data:`posecli.network.session.DEFAULT_BATCH_SIZE`)."""
+    from ..network.session import DEFAULT_BATCH_SIZE
+
+    by_device = ", ".join(f"{device} {size}" for device, size in DEFAULT_BATCH_SIZE.items())
+    return f"{what} [default by device: {by_device}]."
 
 
 def interrupted_exit(exc: KeyboardInterrupt) -> "click.exceptions.Exit":

@@ -10,8 +10,8 @@ from ..errors import PoseError
 from .common import (
     FORMAT_CHOICE,
     Terminated,
+    batch_size_help,
     build_estimator,
-    default_batch_size,
     estimator_options,
     fail,
     interrupted_exit,
@@ -44,7 +44,7 @@ Examples:
 @click.option("--track/--no-track", default=True, show_default=True, help="Keep each person's id across frames.")
 @click.option("--smooth", is_flag=True, help="One-Euro filter each tracked person's keypoints against jitter.")
 @click.option("--batch-size", type=click.IntRange(1, 256), default=None, metavar="N",
-              help="Frames per network run (larger helps on GPUs) [default: 1 on the CPU, 4 on a GPU].")
+              help=batch_size_help("Frames per network run (larger helps on GPUs)"))
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or notes.")
 @estimator_options
 def video_command(clip, out, render, fmt, start, end, step, track, smooth, batch_size, quiet, **est_opts):
@@ -75,7 +75,7 @@ def video_command(clip, out, render, fmt, start, end, step, track, smooth, batch
             est = build_estimator(**est_opts)
             options = VideoOptions(fmt=fmt, start=start, end=end, step=step, track=track,
                                    smooth=OneEuroConfig() if smooth else None,
-                                   batch_size=batch_size or default_batch_size(est))
+                                   batch_size=batch_size or est.model.default_batch_size)
             job = VideoRun(est, clip, out, options=options, render=render, keep_partial=True)
         except PoseError as exc:
             raise fail(exc) from None

@@ -196,7 +196,7 @@ def run_batch_ray(plan: BatchPlan, estimator_options: dict | None = None, *, add
     one per ``threads`` CPUs). ``video``: options for videos (its format is each job's;
     None: the defaults).
     ``chunking``: how long videos are cut (None: never). ``auto_batch_size``: each worker
-    picks the frames per network run by its device (1 on the CPU, 4 on a GPU) instead of
+    picks the frames per network run by its device (``PoseModel.default_batch_size``) instead of
     ``video.batch_size``. ``on_start(total)`` and
     ``on_result(outcome)`` are called on the driver, per input, for progress reports.
 

@@ -60,9 +60,8 @@ class Worker:
             self.estimator = None
             self.error = exc
             return
-        if auto_batch_size:  # as the local CLI: 1 frame per run on the CPU, 4 on a GPU
-            size = 1 if self.estimator.model.device == "cpu" else 4
-            self.video = dataclasses.replace(video, batch_size=size)
+        if auto_batch_size:  # as the local CLI: the device's default (network.session.DEFAULT_BATCH_SIZE)
+            self.video = dataclasses.replace(video, batch_size=self.estimator.model.default_batch_size)
 
     def __call__(self, batch: dict) -> dict:
         answers = [pickle.dumps(self._one(pickle.loads(blob))) for blob in batch["unit"]]
