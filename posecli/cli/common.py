@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import sys
 from dataclasses import fields
@@ -194,14 +193,6 @@ def safe_interrupts():
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-def quiet_ffmpeg() -> None:
-    """Keep FFmpeg's own log lines off stderr: posecli reports decoding problems itself.
-
-    Set OPENCV_FFMPEG_LOGLEVEL (e.g. 32) in the environment to see them again.
-    """
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 
 def progress_bar(total: int | None, quiet: bool, desc: str | None = None, unit: str = "frame", **kwargs):

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..errors import PoseError
+from ..io.video import quiet_ffmpeg
 from .common import (
     FORMAT_CHOICE,
     Terminated,
@@ -16,7 +17,6 @@ from .common import (
     fail,
     interrupted_exit,
     progress_bar,
-    quiet_ffmpeg,
     safe_interrupts,
     say,
 )

@@ -11,6 +11,15 @@ import numpy as np
 
 from ..errors import InputError, OutputError
 from .atomic import temp_name
+
+#: OpenCV's FFmpeg log level while posecli decodes (-8: quiet); posecli reports decoding
+#: problems itself. An OPENCV_FFMPEG_LOGLEVEL already in the environment (e.g. 32) wins.
+FFMPEG_LOG_LEVEL = "-8"
+
+
+def quiet_ffmpeg() -> None:
+    """Keep FFmpeg's own log lines off stderr (see :data:`FFMPEG_LOG_LEVEL`)."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", FFMPEG_LOG_LEVEL)
 from .paths import check_file
 
 

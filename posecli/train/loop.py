@@ -22,11 +22,10 @@ from ..skeleton import COCO18
 from .checkpoint import load_checkpoint, network_from_checkpoint, save_checkpoint
 from .dataset import AugmentConfig, CocoPoseDataset, TargetConfig, make_loader
 from .loss import openpose_loss
-from .network import LightweightOpenPose, build_network
+from .network import ARCHS, LightweightOpenPose, build_network
 from .weights import load_pretrained, read_weights
 
 INITS = ("default", "scratch")
-ARCHS = ("lightweight", "openpose")
 
 
 @dataclass

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import PoseError
-from ...io.video import VideoSource
+from ...io.video import VideoSource, quiet_ffmpeg
 from ...video.pipeline import Pipeline
 from ...video.run import VideoOptions
 from ...video.track import Tracker
@@ -51,7 +51,7 @@ class Worker:
     def __init__(self, estimator_options: dict, video: VideoOptions, auto_batch_size: bool = False):
         from ...inference.estimator import PoseEstimator
 
-        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # posecli reports decoding problems itself
+        quiet_ffmpeg()
         self.video = video
         self.error: PoseError | None = None
         try:
