@@ -9,9 +9,12 @@ from dataclasses import fields
 
 import click
 
-DEVICE_CHOICE = click.Choice(["auto", "cpu", "cuda", "tensorrt"])
-PRECISION_CHOICE = click.Choice(["auto", "fp32", "int8", "fp16"])
-FORMAT_CHOICE = click.Choice(["posecli", "openpose", "coco"])
+from ..formats.records import FORMATS
+from ..network.session import DEVICES, PRECISIONS
+
+DEVICE_CHOICE = click.Choice(list(DEVICES))
+PRECISION_CHOICE = click.Choice(list(PRECISIONS))
+FORMAT_CHOICE = click.Choice(list(FORMATS))
 
 
 def say(message: str, *, quiet: bool = False) -> None:
