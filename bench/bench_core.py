@@ -24,6 +24,7 @@ from posecli.formats.writers import JsonStream
 from posecli.inference.estimator import PoseEstimator
 from posecli.inference.preprocess import letterbox, to_tensor
 from posecli.io.images import read_image
+from posecli.network.metadata import DEFAULT_SIZE_HW as NATIVE_HW  # the default model's input
 from posecli.network.session import PoseModel
 from posecli.network.store import DEFAULT_MODEL, model_path
 from posecli.parser import PRESETS, get_preset, parse
@@ -33,7 +34,6 @@ from tests.helpers import TEMPLATE
 
 from . import MINI, ms, paired_times, settings, timings
 
-NATIVE_HW = (256, 456)  # the default model's native input (height, width)
 STRIDE = 8
 PEOPLE_COUNTS = (1, 5, 10, 20, 50)
 SIGMA = 7.0  # heatmap Gaussian sigma of the generated maps, input pixels

@@ -23,12 +23,12 @@ import numpy as np
 
 from posecli.inference.preprocess import to_tensor
 from posecli.io.images import read_image
+from posecli.network.metadata import DEFAULT_SIZE_HW as NATIVE_HW  # the default model's input
 from posecli.network.session import PoseModel, cuda_usable
 from posecli.network.store import DEFAULT_MODEL, model_path
 
 from . import MINI, SHARED, ms, settings
 
-NATIVE_HW = (256, 456)
 IR_XML = SHARED / "models" / "human-pose-estimation-0001" / "FP16-INT8" / "human-pose-estimation-0001.xml"
 GPU_BATCH_SIZES = (1, 8, 32)
 GPU_STREAM_FRAMES = 64

@@ -1,7 +1,9 @@
 """Typed errors raised by the posecli library.
 
 The library never prints; it raises one of these. The CLI turns them into a one-line
-``Error: <file>: <what is wrong>`` and exit code 1.
+``Error: <file>: <what is wrong>`` and exit code 1. Messages name Python parameters the
+way a call spells them (``device='cuda': ...``, ``use precision='fp32'``); the CLI words
+them as the flags that set them (``--device cuda: ...``).
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ class PoseError(Exception):
     """Base class of every error posecli raises on purpose.
 
     ``path`` (optional) names the file the error is about; ``str(error)`` is then
-    ``"<path>: <message>"`` so that callers can report it on one line.
+    ``"<path>: <message>"`` so that callers can report it on one line. ``param``
+    (optional) names the parameter whose value is wrong (``"device"``).
     """
 
-    def __init__(self, message: str, path: str | Path | None = None):
+    def __init__(self, message: str, path: str | Path | None = None, *, param: str | None = None):
         self.message = message
         self.path = None if path is None else str(path)
+        self.param = param
         super().__init__(f"{self.path}: {message}" if self.path else message)
 
 
@@ -48,6 +52,7 @@ class MissingExtraError(PoseError):
     def __init__(self, module: str, extra: str, purpose: str):
         self.module = module
         self.extra = extra
+        self.purpose = purpose
         super().__init__(
             f"{purpose} needs the '{module}' package: pip install 'posecli[{extra}]'"
         )

@@ -1,14 +1,15 @@
 """COCO keypoint evaluation: run an estimator over an annotated set, score it with OKS.
 
-Two entry points:
+Entry points:
 
-* :func:`evaluate` runs a :class:`~posecli.inference.estimator.PoseEstimator` over every image of a
-  COCO-format keypoint annotation file (images found in a directory by their
-  ``file_name``) and scores the results;
+* :func:`evaluate_estimator` runs a :class:`~posecli.inference.estimator.PoseEstimator`
+  over every image of a COCO-format keypoint annotation file (images found in a
+  directory by their ``file_name``) and scores the results;
 * :func:`evaluate_detections` scores an existing list of COCO keypoint results (the
-  ``[{"image_id", "category_id", "keypoints", "score"}, ...]`` format) against annotations.
+  ``[{"image_id", "category_id", "keypoints", "score"}, ...]`` format) against annotations;
+* :func:`coco_ap` is the AP alone of a model by name or path (training's validation).
 
-Both return :class:`CocoMetrics`. Scoring is pycocotools' ``COCOeval`` with
+The first two return :class:`CocoMetrics`. Scoring is pycocotools' ``COCOeval`` with
 ``iouType="keypoints"`` (object keypoint similarity), so the numbers are the ones papers
 report on COCO. pycocotools is the optional extra ``eval``; it is imported only here, and
 its progress prints are swallowed (the library never prints).

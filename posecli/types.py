@@ -39,9 +39,9 @@ class Person:
         if self.scores.shape != (k,):
             raise ValueError(f"scores must be ({k},), got {self.scores.shape}")
         missing = ~np.isfinite(self.xy).all(axis=1)
-        if missing.any():
-            self.xy[missing] = np.nan
-            self.scores[missing] = 0.0
+        if missing.any():  # new arrays: the caller's are never written to
+            self.xy = np.where(missing[:, None], np.nan, self.xy)
+            self.scores = np.where(missing, 0.0, self.scores)
         self.score = float(self.score)
 
     @property

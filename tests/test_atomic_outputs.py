@@ -138,3 +138,34 @@ def test_disk_full_during_a_video_leaves_no_corrupt_file(tiny_model, tmp_path):
     if out.exists():  # only as complete-so-far valid JSON
         assert json.loads(out.read_text())["complete"] is False
     assert not temp_files(tmp_path)
+
+
+def test_temp_names_are_hidden_fresh_and_keep_the_suffix_when_asked(tmp_path):
+    from posecli.io.atomic import temp_name
+
+    target = tmp_path / "clip.mp4"
+    a, b = temp_name(target), temp_name(target)
+    assert a != b and a.parent == b.parent == tmp_path
+    assert a.name.startswith(".clip.mp4.") and a.name.endswith(".tmp")
+    kept = temp_name(target, keep_suffix=True)
+    assert kept.name.startswith(".clip.") and kept.name.endswith(".tmp.mp4")
+    assert temp_name(target, "old").name.endswith(".old")
+
+
+def test_a_folder_result_replaces_the_old_one_only_when_complete(tmp_path):
+    from posecli.io.atomic import atomic_dir
+
+    result = tmp_path / "frames"
+    result.mkdir()
+    (result / "old.json").write_text("old")
+    with pytest.raises(RuntimeError), atomic_dir(result) as tmp:
+        tmp.mkdir()
+        (tmp / "new.json").write_text("half")
+        raise RuntimeError("interrupted")
+    assert [p.name for p in result.iterdir()] == ["old.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]
+    with atomic_dir(result) as tmp:
+        tmp.mkdir()
+        (tmp / "new.json").write_text("new")
+    assert [p.name for p in result.iterdir()] == ["new.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]

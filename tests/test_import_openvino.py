@@ -256,6 +256,53 @@ def test_unsupported_operation_is_named(tmp_path):
         convert_openvino_ir(xml)
 
 
+def _two_head_ir(ov, ops, path: Path, channels: tuple[int, int], shape=(1, 3, 32, 48), stride=4) -> Path:
+    """data -> two stride-``stride`` convs with ``channels`` outputs named hm and paf."""
+    rng = np.random.default_rng(3)
+    data = ops.parameter(ov.PartialShape(list(shape)), np.float32, name="data")
+    outs = []
+    for name, c in zip(("hm", "paf"), channels):
+        w = ops.constant(rng.normal(0, 0.1, (c, 3, stride, stride)).astype(np.float32))
+        out = ops.convolution(data, w, [stride, stride], [0, 0], [0, 0], [1, 1])
+        out.output(0).set_names({name})
+        outs.append(out)
+    return _save_ir(ov, outs, [data], path)
+
+
+def test_metadata_is_read_off_the_graph(tmp_path):
+    """Skeleton from the channel counts, size from the input, stride from input/maps; the
+    license only for Open Model Zoo names."""
+    ov = pytest.importorskip("openvino")
+    pytest.importorskip("onnx")
+    ops = pytest.importorskip("openvino.opset8")
+    xml = _two_head_ir(ov, ops, tmp_path / "my-net.xml", (26, 52))
+    info = import_openvino_ir(xml, tmp_path / "my-net.onnx")
+    assert info.skeleton.name == "body25"
+    assert (info.heatmaps.name, info.pafs.name) == ("hm", "paf")
+    assert info.size_hw == (32, 48) and info.stride == 4
+    assert info.license == "" and info.source.startswith("OpenVINO IR my-net")
+    zoo = _two_head_ir(ov, ops, tmp_path / "tiny-pose-0007.xml", (19, 38), stride=2)
+    info = import_openvino_ir(zoo, tmp_path / "zoo.onnx")
+    assert info.skeleton.name == "coco18" and info.stride == 2 and info.license == "Apache-2.0"
+    assert info.source.startswith("Open Model Zoo tiny-pose-0007")
+
+
+def test_metadata_defaults_where_the_graph_says_nothing(tmp_path):
+    ov = pytest.importorskip("openvino")
+    pytest.importorskip("onnx")
+    ops = pytest.importorskip("openvino.opset8")
+    from posecli.network.metadata import DEFAULT_SIZE_HW, DEFAULT_STRIDE
+
+    xml = _two_head_ir(ov, ops, tmp_path / "dyn.xml", (19, 38), shape=(1, 3, -1, -1))
+    info = import_openvino_ir(xml, tmp_path / "dyn.onnx")
+    assert info.size_hw == DEFAULT_SIZE_HW and info.stride == DEFAULT_STRIDE
+    odd = _two_head_ir(ov, ops, tmp_path / "odd.xml", (7, 9))
+    with pytest.raises(ModelError, match="match no known skeleton") as err:
+        import_openvino_ir(odd, tmp_path / "odd.onnx")
+    assert err.value.path == str(odd)
+    assert not (tmp_path / "odd.onnx").exists()
+
+
 def test_missing_extra_says_what_to_install(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "openvino", None)  # import openvino -> ImportError
     with pytest.raises(MissingExtraError) as err:

@@ -220,7 +220,7 @@ def test_vectorised_matching_equals_sorted_greedy(score, drop):
     a, b = np.meshgrid(np.arange(na), na + np.arange(nb), indexing="ij")
     pairs = LimbPairs(np.zeros(na * nb, int), a.ravel(), b.ravel(), score.ravel(),
                       np.ones(na * nb), valid.ravel())
-    m = match_greedy(pairs, peaks, np.array([[0, 1]]))
+    m = match_greedy(pairs, peaks)
     got = {(int(x), int(y) - na) for x, y in zip(m.a, m.b)}
     assert got == _greedy_reference(np.where(valid, score, -np.inf))
     assert np.all(np.diff(m.score) <= 0)

@@ -20,23 +20,14 @@ import pytest
 from click.testing import CliRunner
 
 from posecli.batch.local import plan_batch, run_job
-from posecli.batch.ray.driver import (
-    ChunkConfig,
-    RangeResult,
-    can_cut,
-    join_ranges,
-    plan_units,
-    ranges,
-    run_batch_ray,
-)
+from posecli.batch.ray.chunking import ChunkConfig, can_cut, plan_units, ranges
+from posecli.batch.ray.driver import run_batch_ray
 from posecli.cli import main
 from posecli.errors import MissingExtraError, PoseError
 from posecli.inference.estimator import PoseEstimator
-from posecli.skeleton import COCO18
 from posecli.video.run import VideoOptions
 from posecli.video.track import TrackerConfig
 
-from .factories import frame, person
 from .helpers import fast, photo_clip, truncated_copy, write_video
 
 PAN_PHOTOS = ("000000197388.jpg", "000000196141.jpg")  # 5 and 4 people
@@ -69,7 +60,7 @@ def pan_clip(path: Path, photos_dir: Path, n: int, size_wh=(320, 224), step: int
 
 def local_engine(plan, estimator, video=VideoOptions()) -> list[tuple[Path, str]]:
     """Run ``plan`` as ``posecli batch`` does locally; the failures as it lists them."""
-    from posecli.batch.ray.driver import describe_failure
+    from posecli.batch.local import describe_failure
 
     failed = []
     for job in plan.todo:
@@ -92,19 +83,8 @@ def ray_local():
 
 
 # ---------------------------------------------------------------------------------------------
-# Without Ray: ranges and joining
+# Without Ray: ranges
 # ---------------------------------------------------------------------------------------------
-def _p(x: float, track_id: int):
-    """A standing person around x, with an id."""
-    return person({"nose": (x, 50), "neck": (x, 80), "r_hip": (x - 10, 150), "l_hip": (x + 10, 150),
-                   "r_knee": (x - 10, 200), "l_knee": (x + 10, 200)}, track_id=track_id)
-
-
-def _range(first, frames, warm, stopped=False):
-    return RangeResult(first, frames, warm, stopped, "stopped at frame 8 of 20: ..." if stopped else None,
-                       {"file": "v.mp4"}, "tiny", COCO18)
-
-
 def test_ranges_cover_the_video_once_with_overlaps():
     cfg = ChunkConfig(frames=20, overlap=6)
     assert ranges(26, cfg) == [(0, 26, 0)]  # short: not cut
@@ -113,32 +93,6 @@ def test_ranges_cover_the_video_once_with_overlaps():
     assert [w for _, _, w in rs] == [0, 6, 6, 6]
     with pytest.raises(ValueError):
         ChunkConfig(frames=10, overlap=11)
-
-
-def test_join_continues_ids_across_a_cut_and_numbers_new_people_in_order():
-    # Range A owns frames 0..5: P (id 0) throughout, Q (id 1) from frame 3.
-    a = [frame(_p(100 + i, 0), *([_p(300 + i, 1)] if i >= 3 else []), index=i) for i in range(6)]
-    # Range B warms up on frames 3..5 and owns 6..8; its own tracker numbered Q 0, P 1, and R 2 is new.
-    b = [frame(_p(300 + i, 0), _p(100 + i, 1), *([_p(500, 2)] if i >= 7 else []), index=i)
-         for i in range(3, 9)]
-    out = list(join_ranges(iter([_range(0, a, 0), _range(6, b, 3)])))
-    assert [f.index for f in out] == list(range(9))
-    ids = [[p.track_id for p in f.people] for f in out]
-    assert ids[:6] == [[0], [0], [0], [0, 1], [0, 1], [0, 1]]
-    assert ids[6:] == [[1, 0], [1, 0, 2], [1, 0, 2]]  # Q keeps 1, P keeps 0, R gets the next id
-    np.testing.assert_array_equal(out[7].people[0].xy, b[4].people[0].xy)  # only ids change
-
-
-def test_a_range_that_stopped_early_ends_the_joined_video():
-    a = [frame(_p(100, 0), index=i) for i in range(4)]
-    b = [frame(_p(100, 0), index=i) for i in range(2, 5)]  # decoding failed after frame 4
-    c = [frame(_p(100, 0), index=i) for i in range(6, 9)]
-    joined = join_ranges(iter([_range(0, a, 0), _range(4, b, 2, stopped=True), _range(8, c, 2)]))
-    got = []
-    with pytest.raises(StopIteration) as end:
-        while True:
-            got.append(next(joined))
-    assert [f.index for f in got] == [0, 1, 2, 3, 4] and end.value.value.stopped_early
 
 
 def test_only_plain_videos_are_cut(tmp_path):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import pytest
 
 from posecli.inference.estimator import Maps, PoseEstimator
 from posecli.inference.preprocess import Letterbox
@@ -13,7 +12,7 @@ from posecli.skeleton import COCO18
 from posecli.types import Person
 from posecli.video.pipeline import Pipeline
 from posecli.video.smooth import OneEuroConfig, OneEuroFilter
-from posecli.video.track import Tracker, TrackerConfig, keypoint_sigmas, oks
+from posecli.video.track import Tracker, TrackerConfig
 
 from . import helpers as synthetic
 from .helpers import write_video
@@ -109,15 +108,6 @@ def test_new_people_get_new_ids_and_inputs_are_not_modified():
     second = [pose_at(b, (400, 200)), pose_at(a, (104, 201))]
     assert [p.track_id for p in tracker.update(second)] == [1, 0]
     assert tracker.update([]) == []
-
-
-def test_oks_is_one_for_the_same_pose_and_falls_with_distance():
-    (a,) = templates(1)
-    sig = keypoint_sigmas(COCO18)
-    assert sig[COCO18.index("nose")] == pytest.approx(0.026)
-    assert oks(a, a, 5000.0, sig) == pytest.approx(1.0)
-    assert 0 < oks(a, a + 30, 5000.0, sig) < oks(a, a + 5, 5000.0, sig) < 1
-    assert oks(a, np.full_like(a, np.nan), 5000.0, sig) == 0.0
 
 
 def test_one_euro_reduces_jitter_follows_motion_and_keeps_missing_points():

@@ -12,19 +12,17 @@ exists" means "this input is done", and an interrupted run resumes where it stop
 
 from __future__ import annotations
 
-import shutil
-import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import cv2
 
-from ..errors import OutputError
+from ..errors import OutputError, PoseError
 from ..formats.records import FORMATS, openpose_record, result_suffix
 from ..formats.render import Renderer
 from ..formats.writers import ResultWriter, write_json_atomic
-from ..io.atomic import AtomicFile, replace_dir
+from ..io.atomic import AtomicFile, result_target
 from ..io.listing import list_inputs
 from ..io.paths import is_video
 from ..video.run import VideoOptions, VideoRun
@@ -82,6 +80,13 @@ class JobResult:
     warning: str | None = None
     render: Path | None = None
     note: str | None = None
+
+
+def describe_failure(exc: BaseException, path: Path) -> str:
+    """The problem as the local engine lists it (without the file name it is about)."""
+    if isinstance(exc, PoseError):
+        return exc.message if getattr(exc, "path", None) in (str(path), None) else str(exc)
+    return f"{type(exc).__name__}: {exc}".splitlines()[0]
 
 
 def plan_batch(directory: str | Path, out: str | Path, *, recursive: bool = False, fmt: str = "posecli",
@@ -166,10 +171,8 @@ def _run_video(estimator, job: Job, options: VideoOptions, progress, on_start) -
     from dataclasses import replace
 
     options = replace(options, fmt=job.fmt)
-    per_frame = job.fmt == "openpose"
     # A per-frame folder is filled under a temporary name and renamed when complete.
-    target = job.result.with_name(f".{job.result.name}.{uuid.uuid4().hex[:8]}.tmp") if per_frame else job.result
-    try:
+    with result_target(job.result, folder=job.fmt == "openpose") as target:
         run = VideoRun(estimator, job.input, target, options=options, render=job.render, keep_partial=False)
         try:
             if on_start is not None:
@@ -178,11 +181,6 @@ def _run_video(estimator, job: Job, options: VideoOptions, progress, on_start) -
         except BaseException:
             run.abort()  # an interrupt can land outside run(): leave no temporary file
             raise
-        if per_frame:
-            replace_dir(target, job.result)
-    finally:
-        if per_frame and target.exists():
-            shutil.rmtree(target, ignore_errors=True)
     return JobResult(job, frames=run.frames_done, warning=run.error if run.stopped_early else None,
                      render=run.render_path, note=run.render_note)
 

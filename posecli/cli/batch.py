@@ -6,22 +6,23 @@ from pathlib import Path
 
 import click
 
-from ..errors import PoseError
+from ..errors import MissingExtraError, PoseError
+from ..io.video import quiet_ffmpeg
 from .common import (
     FORMAT_CHOICE,
     Terminated,
+    batch_size_help,
     build_estimator,
-    default_batch_size,
     estimator_options,
     fail,
     interrupted_exit,
     progress_bar,
-    quiet_ffmpeg,
     safe_interrupts,
     say,
     sigterm_as_interrupt,
 )
 from .outputs import build_renderer, people_kwargs, people_options, render_style_options
+from .wording import as_flags
 
 EPILOG = """\b
 Examples:
@@ -47,7 +48,7 @@ Run the same command again after an interruption: finished inputs are skipped.
 @click.option("--track/--no-track", default=True, show_default=True, help="Person ids across video frames.")
 @click.option("--smooth", is_flag=True, help="One-Euro filter tracked keypoints in videos.")
 @click.option("--batch-size", type=click.IntRange(1, 256), default=None, metavar="N",
-              help="Video frames per network run [default: 1 on the CPU, 4 on a GPU].")
+              help=batch_size_help("Video frames per network run"))
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or notes (errors are still reported).")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: this process; ray: a pool of workers on Ray (pip install 'posecli[ray]').")
@@ -66,7 +67,7 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
     Unreadable files are reported and listed at the end (exit 1); the rest is processed.
     Results appear only when complete, so an interrupted batch resumes where it stopped.
     """
-    from ..batch.local import plan_batch, run_job
+    from ..batch.local import describe_failure, plan_batch, run_job
     from ..video.run import VideoOptions
     from ..video.smooth import OneEuroConfig
 
@@ -82,8 +83,8 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
 
         try:
             import_ray()
-        except PoseError as exc:
-            raise fail(exc) from None
+        except MissingExtraError as exc:
+            raise fail(MissingExtraError(exc.module, exc.extra, "--engine ray")) from None
     try:
         plan = plan_batch(directory, out, recursive=recursive, fmt=fmt, render=render, overwrite=overwrite)
     except PoseError as exc:
@@ -115,7 +116,7 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
             say("Interrupted before the first input; nothing written.")
             raise interrupted_exit(exc) from None
         video = VideoOptions(fmt=fmt, track=track, smooth=OneEuroConfig() if smooth else None,
-                             batch_size=batch_size or default_batch_size(est), renderer=renderer)
+                             batch_size=batch_size or est.model.default_batch_size, renderer=renderer)
         noted: set[str] = set()
         files_bar = progress_bar(len(plan.todo), quiet, desc="files", unit="file")
         try:
@@ -136,12 +137,9 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
                     if result.note and result.note not in noted:  # the same note (codec) once
                         noted.add(result.note)
                         _report(files_bar, f"Note: {job.input}: {result.note}", quiet)
-                except PoseError as exc:
-                    failed.append((job.input, _problem(exc, job.input)))
-                    _report(files_bar, f"Error: {job.input}: {failed[-1][1]}")
-                except (OSError, ValueError, RuntimeError) as exc:  # cv2.error is an Exception too
-                    failed.append((job.input, f"{type(exc).__name__}: {exc}".splitlines()[0]))
-                    _report(files_bar, f"Error: {job.input}: {failed[-1][1]}")
+                except (PoseError, OSError, ValueError, RuntimeError) as exc:  # cv2.error is an Exception too
+                    failed.append((job.input, describe_failure(exc, job.input)))
+                    _report(files_bar, f"Error: {job.input}: {as_flags(failed[-1][1])}")
                 finally:
                     if frames_bar is not None:
                         frames_bar.close()
@@ -151,11 +149,6 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
             raise _interrupted(exc, processed, len(plan.todo), "the one in progress left") from None
         files_bar.close()
     _summary(plan, processed, warned, failed, quiet)
-
-
-def _problem(exc: PoseError, path: Path) -> str:
-    """The error's message without the file name (the report names the file itself)."""
-    return exc.message if getattr(exc, "path", None) in (str(path), None) else str(exc)
 
 
 def _set_total(bar):
@@ -186,7 +179,7 @@ def _batch_on_ray(plan, video, auto_batch_size: bool, address, workers, quiet: b
 
     def on_result(outcome) -> None:
         if outcome.status == "failed":
-            _report(files_bar, f"Error: {outcome.job.input}: {outcome.problem}")
+            _report(files_bar, f"Error: {outcome.job.input}: {as_flags(outcome.problem or 'failed')}")
         else:
             done.append(outcome)
             if outcome.warning:
@@ -227,6 +220,6 @@ def _summary(plan, processed: int, warned: list, failed: list, quiet: bool) -> N
         summary += f", {len(failed)} failed:"
     say(summary, quiet=quiet and not failed)
     for path, problem in failed:
-        say(f"  {path}: {problem}")
+        say(f"  {path}: {as_flags(problem)}")
     if failed:
         raise click.exceptions.Exit(1)

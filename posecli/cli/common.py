@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import sys
 from dataclasses import fields
 
 import click
 
-DEVICE_CHOICE = click.Choice(["auto", "cpu", "cuda", "tensorrt"])
-PRECISION_CHOICE = click.Choice(["auto", "fp32", "int8", "fp16"])
-FORMAT_CHOICE = click.Choice(["posecli", "openpose", "coco", "csv"])
+from ..formats.records import FORMATS
+from ..network.session import DEVICES, PRECISIONS
+
+DEVICE_CHOICE = click.Choice(list(DEVICES))
+PRECISION_CHOICE = click.Choice(list(PRECISIONS))
+FORMAT_CHOICE = click.Choice(list(FORMATS))
 
 
 def say(message: str, *, quiet: bool = False) -> None:
@@ -23,12 +25,16 @@ def say(message: str, *, quiet: bool = False) -> None:
 
 def report_error(error: Exception) -> None:
     """``Error: <file>: <what is wrong>`` on stderr, for errors that do not stop the run."""
-    click.echo(f"Error: {error}", err=True)
+    from .wording import error_text
+
+    click.echo(f"Error: {error_text(error)}", err=True)
 
 
 def fail(error: Exception) -> "click.ClickException":
-    """A ClickException (exit 1, ``Error: ...``) from a library error."""
-    return click.ClickException(str(error))
+    """A ClickException (exit 1, ``Error: ...``) from a library error, parameters as flags."""
+    from .wording import error_text
+
+    return click.ClickException(error_text(error))
 
 
 def parse_scales(value: str | None) -> tuple[float, ...]:
@@ -193,14 +199,6 @@ def safe_interrupts():
             signal.signal(sig, handler)
 
 
-def quiet_ffmpeg() -> None:
-    """Keep FFmpeg's own log lines off stderr: posecli reports decoding problems itself.
-
-    Set OPENCV_FFMPEG_LOGLEVEL (e.g. 32) in the environment to see them again.
-    """
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
-
-
 def progress_bar(total: int | None, quiet: bool, desc: str | None = None, unit: str = "frame", **kwargs):
     """A tqdm bar on stderr (frames, rate, time left); disabled by ``quiet``."""
     from tqdm import tqdm
@@ -209,9 +207,13 @@ def progress_bar(total: int | None, quiet: bool, desc: str | None = None, unit: 
                 mininterval=0.5, smoothing=0.1, **kwargs)
 
 
-def default_batch_size(estimator) -> int:
-    """Frames per network run for the device the estimator's model runs on."""
-    return estimator.model.default_batch_size
+def batch_size_help(what: str) -> str:
+    """``--batch-size`` help: ``what``, then the defaults by device, read from the one table
+    (:data:`posecli.network.session.DEFAULT_BATCH_SIZE`)."""
+    from ..network.session import DEFAULT_BATCH_SIZE
+
+    by_device = ", ".join(f"{device} {size}" for device, size in DEFAULT_BATCH_SIZE.items())
+    return f"{what} [default by device: {by_device}]."
 
 
 def interrupted_exit(exc: KeyboardInterrupt) -> "click.exceptions.Exit":

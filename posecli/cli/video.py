@@ -8,16 +8,16 @@ import click
 
 from ..errors import PoseError
 from ..formats.records import result_suffix
+from ..io.video import quiet_ffmpeg
 from .common import (
     FORMAT_CHOICE,
     Terminated,
+    batch_size_help,
     build_estimator,
-    default_batch_size,
     estimator_options,
     fail,
     interrupted_exit,
     progress_bar,
-    quiet_ffmpeg,
     safe_interrupts,
     say,
 )
@@ -53,7 +53,7 @@ Examples:
 @click.option("--track/--no-track", default=True, show_default=True, help="Keep each person's id across frames.")
 @click.option("--smooth", is_flag=True, help="One-Euro filter each tracked person's keypoints against jitter.")
 @click.option("--batch-size", type=click.IntRange(1, 256), default=None, metavar="N",
-              help="Frames per network run (larger helps on GPUs) [default: 1 on the CPU, 4 on a GPU].")
+              help=batch_size_help("Frames per network run (larger helps on GPUs)"))
 @click.option("--follow", default=None, metavar="largest|center|ID",
               help="Keep one person: the largest, the one nearest the centre (chosen again when lost) "
                    "or a track id.")
@@ -102,7 +102,7 @@ def video_command(clip, out, render, fmt, start, end, step, track, smooth, batch
                                   **est_opts)
             options = VideoOptions(fmt=fmt, start=start, end=end, step=step, track=track,
                                    smooth=OneEuroConfig() if smooth else None,
-                                   batch_size=batch_size or default_batch_size(est), follow=follow,
+                                   batch_size=batch_size or est.model.default_batch_size, follow=follow,
                                    renderer=renderer)
             job = VideoRun(est, clip, out, options=options, render=render, keep_partial=True, maps_dir=maps_dir)
         except PoseError as exc:

@@ -115,7 +115,7 @@ class ResultWriter:
         self._stream: JsonStream | CsvStream | None = None
         if fmt == "openpose" and per_file_dir:
             if self.out is None:
-                raise OutputError("--format openpose with several frames needs --out DIRECTORY")
+                raise OutputError("fmt='openpose' with several frames needs out=DIRECTORY", param="out")
             self.out.mkdir(parents=True, exist_ok=True)
         elif fmt == "openpose":
             self._single: Frame | None = None

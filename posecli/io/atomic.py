@@ -1,4 +1,11 @@
-"""Atomic outputs: files and folders that appear only when complete."""
+"""Atomic outputs: files and folders that appear only when complete.
+
+Work in progress lives under hidden names beside its target (:func:`temp_name`:
+``.NAME.TOKEN.tmp``), so a rename puts it in place and a reader never sees half of it:
+:class:`AtomicFile` for text or bytes written in one go, :func:`atomic_path` for writers
+that want a file name, :func:`atomic_dir` for a folder of files, :func:`replace_dir` to put
+a finished folder over an older one.
+"""
 
 from __future__ import annotations
 
@@ -122,7 +129,7 @@ class AtomicFile:
         _PENDING.discard(self._tmp)
         self._tmp = None
 
-    def __enter__(self) -> "AtomicFile":
+    def __enter__(self) -> AtomicFile:  # noqa: PYI034 (typing.Self needs Python 3.11)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -155,6 +162,46 @@ def atomic_path(path: str | Path):
     finally:
         _PENDING.discard(tmp)
         tmp.unlink(missing_ok=True)
+
+
+def new_token() -> str:
+    """A short random token for temporary names (8 hex digits)."""
+    return uuid.uuid4().hex[:8]
+
+
+def temp_name(path: str | Path, tag: str = "tmp", keep_suffix: bool = False) -> Path:
+    """A fresh hidden name beside ``path`` for work in progress: ``.NAME.TOKEN.TAG``.
+
+    ``keep_suffix``: ``.STEM.TOKEN.TAG.SUFFIX`` instead, for writers that choose the
+    format by the extension (video encoders). The token is random, so two writers (a
+    worker and its retry) never share a name.
+    """
+    path = Path(path)
+    if keep_suffix:
+        return path.with_name(f".{path.stem}.{new_token()}.{tag}{path.suffix}")
+    return path.with_name(f".{path.name}.{new_token()}.{tag}")
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | Path):
+    """A temporary folder name beside ``path`` to fill (the block creates it); when the
+    block succeeds the folder replaces ``path`` (:func:`replace_dir`). Whatever happens,
+    the temporary folder does not outlive the block."""
+    path = Path(path)
+    tmp = temp_name(path)
+    try:
+        yield tmp
+        replace_dir(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def result_target(path: str | Path, folder: bool):
+    """Where a writer should put the result ``path``: for a ``folder`` of files a temporary
+    folder that replaces ``path`` when the block succeeds (:func:`atomic_dir`); a single
+    file is ``path`` itself (its writer is atomic on its own)."""
+    return atomic_dir(path) if folder else contextlib.nullcontext(Path(path))
 
 
 def check_writable(path: str | Path, is_dir: bool = False) -> None:
@@ -193,7 +240,7 @@ def replace_dir(src: Path, dst: Path) -> None:
     """Move folder ``src`` to ``dst``, replacing an older ``dst`` (never leaving neither)."""
     old = None
     if dst.exists():
-        old = dst.with_name(f".{dst.name}.{uuid.uuid4().hex[:8]}.old")
+        old = temp_name(dst, "old")
         dst.rename(old)
     try:
         src.rename(dst)

@@ -1,4 +1,5 @@
-"""Frames from images, videos and folders; files are checked and named in every error."""
+"""Still images: JPEG/PNG headers and EXIF orientation read from the bytes, decoding to BGR; files are
+checked and named in every error."""
 
 from __future__ import annotations
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
-import uuid
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
@@ -15,6 +14,16 @@ import numpy as np
 
 from ..errors import InputError, OutputError
 from .ffmpeg import find_ffmpeg, has_audio, has_encoder, last_line, run_ffmpeg
+from .atomic import temp_name
+
+#: OpenCV's FFmpeg log level while posecli decodes (-8: quiet); posecli reports decoding
+#: problems itself. An OPENCV_FFMPEG_LOGLEVEL already in the environment (e.g. 32) wins.
+FFMPEG_LOG_LEVEL = "-8"
+
+
+def quiet_ffmpeg() -> None:
+    """Keep FFmpeg's own log lines off stderr (see :data:`FFMPEG_LOG_LEVEL`)."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", FFMPEG_LOG_LEVEL)
 from .paths import check_file
 
 
@@ -252,7 +261,7 @@ class VideoSink:
 
     # -- opening ----------------------------------------------------------------------------------
     def _temp(self, target: Path) -> Path:
-        return target.with_name(f".{target.stem}.{uuid.uuid4().hex[:8]}.tmp{target.suffix}")
+        return temp_name(target, keep_suffix=True)
 
     def _open_ffmpeg(self, ffmpeg: str, target: Path) -> bool:
         """Start FFmpeg reading raw BGR frames on its stdin; False when it cannot start."""
@@ -291,7 +300,7 @@ class VideoSink:
         if ext != ".avi":
             tries.append(("MJPG", wanted.with_suffix(".avi")))
         for code, target in tries:
-            tmp = self._temp(target)
+            tmp = temp_name(target, keep_suffix=True)
             writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*code), self.fps, self.size_wh)
             if writer.isOpened():
                 self.path, self._tmp, self._writer, self.codec = target, tmp, writer, code

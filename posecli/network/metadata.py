@@ -39,6 +39,11 @@ from ..skeleton import Skeleton, get_profile
 
 METADATA_KEY = "posecli"
 FORMAT_VERSION = 1
+#: The default model's native input (height, width): the size assumed for a model of that
+#: family whose graph and metadata do not say.
+DEFAULT_SIZE_HW = (256, 456)
+#: Input pixels per map cell of OpenPose-style networks, assumed where a model does not say.
+DEFAULT_STRIDE = 8
 
 
 @dataclass(frozen=True)
@@ -115,7 +120,7 @@ class ModelInfo:
         return json.dumps(self.to_dict(), indent=1)
 
     @classmethod
-    def from_dict(cls, d: dict, origin: str = "metadata") -> "ModelInfo":
+    def from_dict(cls, d: dict, origin: str = "metadata") -> ModelInfo:
         """Parse a metadata record; :class:`ModelError` names ``origin`` when it is malformed."""
         try:
             if int(d.get("format", FORMAT_VERSION)) > FORMAT_VERSION:
@@ -154,7 +159,7 @@ class ModelInfo:
             raise ModelError(f"{origin}: malformed posecli metadata ({exc})") from None
 
     @classmethod
-    def from_json(cls, text: str, origin: str = "metadata") -> "ModelInfo":
+    def from_json(cls, text: str, origin: str = "metadata") -> ModelInfo:
         try:
             d = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -163,7 +168,7 @@ class ModelInfo:
             raise ModelError(f"{origin}: metadata must be a JSON object")
         return cls.from_dict(d, origin)
 
-    def with_changes(self, **changes) -> "ModelInfo":
+    def with_changes(self, **changes) -> ModelInfo:
         return replace(self, **changes)
 
 
@@ -198,6 +203,22 @@ def embed_metadata(model_proto, info: ModelInfo) -> None:
     entry = props.add()
     entry.key = METADATA_KEY
     entry.value = info.to_json()
+
+
+def profile_for_outputs(outputs: dict[str, list]) -> Skeleton | None:
+    """The built-in skeleton whose heatmap and PAF channel counts ``outputs`` have, else None.
+
+    ``outputs`` maps names to (N, C, H, W) shapes; heatmaps and PAFs may be two outputs or
+    one output holding both (as :func:`guess_metadata` reads them).
+    """
+    from ..skeleton import PROFILES
+
+    channels = {v[1] for v in outputs.values() if len(v) == 4 and isinstance(v[1], int)}
+    for profile in PROFILES.values():
+        n_hm, n_paf = profile.num_heatmaps, profile.num_pafs
+        if {n_hm, n_paf} <= channels or n_hm + n_paf in channels:
+            return profile
+    return None
 
 
 def guess_metadata(

@@ -291,13 +291,13 @@ def _open_session(path: Path, device: str, threads: int | None):
         if "Protobuf" in text or "protobuf" in text or "parse" in text.lower():
             raise ModelError("not an ONNX model (cannot be parsed)", path=path) from None
         if device in ("cuda", "tensorrt") and ("CUDA" in text or "cuda" in text):
-            raise DeviceError(f"--device {device}: CUDA cannot be used ({text})") from None
+            raise DeviceError(f"device={device!r}: CUDA cannot be used ({text})", param="device") from None
         raise ModelError(f"onnxruntime cannot load the model ({text})", path=path) from None
     used = session.get_providers()[0]
     if device in ("cuda", "tensorrt") and used != _PROVIDER_OF_DEVICE[device]:
         raise DeviceError(
-            f"--device {device}: {_PROVIDER_OF_DEVICE[device]} did not load "
-            "(no GPU, or CUDA/cuDNN libraries missing); use --device cpu or auto"
+            f"device={device!r}: {_PROVIDER_OF_DEVICE[device]} did not load "
+            "(no GPU, or CUDA/cuDNN libraries missing); use device='cpu' or device='auto'", param="device"
         )
     return session, used, None
 
@@ -312,8 +312,8 @@ def _providers(ort, path: Path, device: str) -> list:
     provider = _PROVIDER_OF_DEVICE[device]
     if provider not in available:
         raise DeviceError(
-            f"--device {device}: onnxruntime has no {provider} "
-            f"(install onnxruntime-gpu; available: {', '.join(available)})"
+            f"device={device!r}: onnxruntime has no {provider} "
+            f"(install onnxruntime-gpu; available: {', '.join(available)})", param="device"
         )
     chain = [provider, "CUDAExecutionProvider", "CPUExecutionProvider"]
     wanted = [p for p in dict.fromkeys(chain) if p in available]
@@ -425,7 +425,7 @@ def _read_metadata(path: Path, session, profile: str | None) -> ModelInfo:
             return ModelInfo.from_json(side.read_text(encoding="utf-8"), origin=str(side))
         raise ModelError(
             "model has no posecli metadata and no sidecar "
-            f"{side.name}; name its skeleton with --profile (coco18, body25)",
+            f"{side.name}; name its skeleton with profile='coco18' or profile='body25'",
             path=path,
         )
     skeleton = get_profile(profile)

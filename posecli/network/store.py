@@ -87,5 +87,5 @@ def resolve_model(ref: str | None, precision: str = "fp32", store: Path | None =
         else ""
     )
     if precision != "fp32" and model_path(ref, "fp32", store).exists():
-        hint = f" (import it with --precision {precision})"
+        hint = f" (import it with precision={precision!r})"
     raise ModelError(f"model '{ref}' ({precision}) is not in the model store{hint}", path=path)

@@ -131,7 +131,7 @@ def parse_with_peaks(
         fy = np.ascontiguousarray(up[:, :, 1::2].transpose(2, 0, 1))
     fields = limb_fields(fx, fy, config.paf_threshold, config.paf_sampling)
     pairs = score_pairs(peaks, fields, limbs, stride, factor, h * stride, config)
-    matches = match_greedy(pairs, peaks, limbs)
+    matches = match_greedy(pairs, peaks)
 
     # 3. People, strongest first (stable: ties keep assembly order).
     people = assemble(matches, peaks.part, peaks.score, skeleton, config)

@@ -23,7 +23,7 @@ import numpy as np
 
 from ._scratch import scratch
 from .config import ParserConfig
-from .peaks import Peaks
+from .peaks import Peaks, input_to_grid
 
 # Candidate pairs closer than this (input pixels) are not limbs.
 _MIN_LENGTH = 1e-6
@@ -247,7 +247,7 @@ def score_pairs(
     """
     limb, a, b = all_pairs(peaks, limbs)
     # Segment ends on the PAF grid (float32 is plenty here).
-    g = ((peaks.xy + 0.5) * (factor / stride) - 0.5).astype(np.float32)
+    g = input_to_grid(peaks.xy, stride, factor).astype(np.float32)
     gx, gy = np.ascontiguousarray(g[:, 0]), np.ascontiguousarray(g[:, 1])
     fixed = config.paf_samples > 0
     n_all = config.paf_samples if fixed else _sample_counts(peaks.xy[b] - peaks.xy[a], config)
@@ -323,7 +323,7 @@ def _score_block(limb, a, b, gx, gy, n, fields, px_per_cell, input_height, confi
     return LimbPairs(seg.limb, a, b, score, length, valid)
 
 
-def match_greedy(pairs: LimbPairs, peaks: Peaks, limbs: np.ndarray) -> Matches:
+def match_greedy(pairs: LimbPairs, peaks: Peaks) -> Matches:
     """Greedy bipartite matching per limb: strongest pairs first, each candidate used once.
 
     Ties go to the shorter limb. One pass over the valid pairs in that order (all limbs

@@ -95,7 +95,7 @@ class CocoPoseDataset(Dataset):
         h0, w0 = image.shape[:2]
         keypoints = coco17_to_skeleton(rec["keypoints"], self.skeleton)
         mask = ignore_mask(rec["annotations"], h0, w0)
-        matrix, flipped = self._transform(keypoints, rec["boxes"], (h0, w0), rng)
+        matrix, flipped = self._transform(rec["boxes"], (h0, w0), rng)
 
         hi, wi = self.input_hw
         pad = tuple(float(v) for v in self.augment.pad_value)
@@ -118,7 +118,7 @@ class CocoPoseDataset(Dataset):
             "mask": torch.from_numpy(grid_mask),
         }
 
-    def _transform(self, keypoints, boxes, size_hw, rng) -> tuple[np.ndarray, bool]:
+    def _transform(self, boxes, size_hw, rng) -> tuple[np.ndarray, bool]:
         """(2, 3) affine from image pixels to input pixels, and whether it mirrors."""
         hi, wi = self.input_hw
         h0, w0 = size_hw

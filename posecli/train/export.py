@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from ..io.atomic import atomic_path
-from ..network.metadata import ModelInfo, OutputSpec, embed_metadata
+from ..network.metadata import DEFAULT_SIZE_HW, ModelInfo, OutputSpec, embed_metadata
 from ..skeleton import COCO18, Skeleton
 from .checkpoint import load_checkpoint, network_from_checkpoint
 from .network import InferenceWrapper
@@ -27,7 +27,7 @@ OPSET = 17
 def model_info(meta: dict, name: str, size_hw: tuple[int, int] | None = None) -> ModelInfo:
     """The metadata record of a network trained with checkpoint ``meta``."""
     skeleton = Skeleton.from_dict(meta["skeleton"]) if "skeleton" in meta else COCO18
-    size = size_hw or tuple(meta.get("export_size_hw") or meta.get("input_hw") or (256, 456))
+    size = size_hw or tuple(meta.get("export_size_hw") or meta.get("input_hw") or DEFAULT_SIZE_HW)
     base = meta.get("base_model", "")
     return ModelInfo(
         name=name,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..skeleton import COCO18, Skeleton
+from ..skeleton import COCO17_NAMES, COCO18, Skeleton
 from .targets import render_heatmaps, render_pafs
 
 # Parts not in COCO-17, made as midpoints of two COCO-17 parts (both must be labelled).
@@ -27,11 +27,6 @@ _MIDPOINTS = {
     "neck": ("left_shoulder", "right_shoulder"),
     "mid_hip": ("left_hip", "right_hip"),
 }
-_COCO17 = (
-    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder",
-    "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip",
-    "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
-)
 
 
 def coco17_to_skeleton(keypoints17, skeleton: Skeleton = COCO18) -> np.ndarray:
@@ -52,7 +47,7 @@ def coco17_to_skeleton(keypoints17, skeleton: Skeleton = COCO18) -> np.ndarray:
     for part, (left, right) in _MIDPOINTS.items():
         if part not in skeleton.parts:
             continue
-        a, b = _COCO17.index(left), _COCO17.index(right)
+        a, b = COCO17_NAMES.index(left), COCO17_NAMES.index(right)
         both = labelled[:, a] & labelled[:, b]
         k = skeleton.index(part)
         out[both, k, :2] = (kp[both, a, :2] + kp[both, b, :2]) / 2

@@ -17,15 +17,15 @@ from typing import Callable
 import torch
 
 from ..errors import InputError, ModelError
+from ..network.metadata import DEFAULT_SIZE_HW
 from ..skeleton import COCO18
 from .checkpoint import load_checkpoint, network_from_checkpoint, save_checkpoint
 from .dataset import AugmentConfig, CocoPoseDataset, TargetConfig, make_loader
 from .loss import openpose_loss
-from .network import LightweightOpenPose, build_network
+from .network import ARCHS, LightweightOpenPose, build_network
 from .weights import load_pretrained, read_weights
 
 INITS = ("default", "scratch")
-ARCHS = ("lightweight", "openpose")
 
 
 @dataclass
@@ -89,7 +89,7 @@ def initial_network(config: TrainConfig) -> tuple[torch.nn.Module, dict]:
         torch.manual_seed(config.seed)
         return build_network(config.arch, **options), meta
     if config.arch != "lightweight":
-        raise InputError("--init default needs --arch lightweight (the default model's architecture)")
+        raise InputError("init='default' needs arch='lightweight' (the default model's architecture)", param="arch")
     path = _default_weights(config.weights)
     net = LightweightOpenPose(**{**config.arch_options, "bn": False})
     load_pretrained(net, read_weights(path), strict=config.arch_options.get("refinement_stages", 1) == 1)
@@ -108,7 +108,7 @@ def _default_weights(ref: str | None) -> Path:
 
 
 def _native_size(path: Path) -> tuple[int, int]:
-    """The pretrained model's native input (H, W) from its metadata; (256, 456) otherwise."""
+    """The pretrained model's native input (H, W) from its metadata; the default model's otherwise."""
     if path.suffix.lower() == ".onnx":
         import onnx
 
@@ -117,7 +117,7 @@ def _native_size(path: Path) -> tuple[int, int]:
         for prop in onnx.load(str(path), load_external_data=False).metadata_props:
             if prop.key == METADATA_KEY:
                 return ModelInfo.from_json(prop.value).size_hw
-    return (256, 456)
+    return DEFAULT_SIZE_HW
 
 
 def train(
@@ -175,7 +175,7 @@ def train(
             seen += 1
             value = float(loss.detach())
             if not math.isfinite(value):
-                raise InputError(f"the loss diverged at step {step} ({value}); lower --lr")
+                raise InputError(f"the loss diverged at step {step} ({value}); try lr={config.lr / 10:g}", param="lr")
             losses.append(value)
             if progress is not None:
                 progress(step, max_steps, value, epoch)

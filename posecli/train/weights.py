@@ -81,7 +81,7 @@ def read_onnx_weights(path: str | Path, model=None) -> PretrainedWeights:
         if node.op_type != "Conv":
             continue
         if node.input[1] not in consts:
-            raise ModelError(f"convolution '{node.name}' has a computed kernel; import with --precision fp32", path=path)
+            raise ModelError(f"convolution '{node.name}' has a computed kernel; import with precision='fp32'", path=path)
         kernel = np.array(consts[node.input[1]], np.float32)
         bias = consts.get(node.input[2]) if len(node.input) > 2 and node.input[2] else None
         if bias is None:

@@ -77,7 +77,7 @@ class VideoRun:
         self._closed = False
         per_frame = options.fmt == "openpose"
         if per_frame and out is None:
-            raise OutputError("--format openpose writes one file per frame: give --out a folder")
+            raise OutputError("fmt='openpose' writes one file per frame: give out=DIRECTORY", param="out")
         header = {"video": self.source.info()}
         if options.start or options.end is not None or options.step != 1:
             header["selection"] = {"start": options.start, "end": options.end, "step": options.step}

@@ -18,29 +18,8 @@ from scipy.optimize import linear_sum_assignment
 
 from ..skeleton import Skeleton
 from ..types import Frame, Person
+from .matching import keypoint_area, keypoint_sigmas, oks
 from .smooth import OneEuroConfig, OneEuroFilter
-
-# COCO's per-keypoint OKS sigmas, by part name without side; parts COCO lacks borrow the
-# nearest COCO part's value (neck ~ shoulders, mid hip ~ hips, feet ~ ankles).
-_SIGMAS = {
-    "nose": 0.026, "eye": 0.025, "ear": 0.035, "neck": 0.079, "shoulder": 0.079,
-    "elbow": 0.072, "wrist": 0.062, "hip": 0.107, "mid_hip": 0.107, "knee": 0.087,
-    "ankle": 0.089, "big_toe": 0.089, "small_toe": 0.089, "heel": 0.089,
-}
-_DEFAULT_SIGMA = 0.08
-
-
-def keypoint_sigmas(skeleton: Skeleton) -> np.ndarray:
-    """(K,) OKS sigma of each keypoint of ``skeleton`` (COCO values where the name is known)."""
-    out = []
-    for name in skeleton.parts:
-        base = name.lower()
-        for prefix in ("l_", "r_", "left_", "right_"):
-            if base.startswith(prefix):
-                base = base[len(prefix):]
-                break
-        out.append(_SIGMAS.get(base, _DEFAULT_SIGMA))
-    return np.asarray(out)
 
 
 @dataclass(frozen=True)
@@ -80,28 +59,6 @@ class _Track:
 
     def predicted(self, now: int) -> np.ndarray:
         return self.xy + self.velocity * (now - self.last)
-
-
-def keypoint_area(xy: np.ndarray) -> float:
-    """Bounding-box area of the finite points of (K, 2) ``xy`` (0 when fewer than two)."""
-    pts = xy[np.isfinite(xy).all(axis=1)]
-    if len(pts) < 2:
-        return 0.0
-    w, h = pts.max(axis=0) - pts.min(axis=0)
-    return float(w * h)
-
-
-def oks(a: np.ndarray, b: np.ndarray, area: float, sigmas: np.ndarray) -> float:
-    """Object keypoint similarity of two (K, 2) poses over the keypoints both have.
-
-    ``area``: the person's scale squared (pixels^2). 0 when they share no keypoint.
-    """
-    both = np.isfinite(a).all(axis=1) & np.isfinite(b).all(axis=1)
-    if not both.any():
-        return 0.0
-    d2 = ((a[both] - b[both]) ** 2).sum(axis=1)
-    k2 = (2.0 * sigmas[both]) ** 2
-    return float(np.exp(-d2 / (2.0 * area * k2)).mean())
 
 
 class Tracker:

@@ -86,22 +86,13 @@ def convert_float_to_fp16(model, *, source: str | None = None):
         if inp.name in inits or inp.type.tensor_type.elem_type != floats:
             continue
         cast = fresh(f"{inp.name}/fp16")
-        for node in graph.node:
-            for j, name in enumerate(node.input):
-                if name == inp.name:
-                    node.input[j] = cast
+        _rename(graph, inp.name, cast, outputs=False)
         head.append(helper.make_node("Cast", [inp.name], [cast], name=cast, to=half))
     for outp in graph.output:
         if outp.type.tensor_type.elem_type != floats:
             continue
         inner = fresh(f"{outp.name}/fp16")
-        for node in graph.node:
-            for j, name in enumerate(node.output):
-                if name == outp.name:
-                    node.output[j] = inner
-            for j, name in enumerate(node.input):  # outputs also read inside the graph
-                if name == outp.name:
-                    node.input[j] = inner
+        _rename(graph, outp.name, inner, outputs=True)  # outputs may also be read inside the graph
         if outp.name in {i.name for i in graph.input}:
             raise ModelError(f"cannot convert to float16: output '{outp.name}' is an input", path=source)
         tail.append(helper.make_node("Cast", [inner], [outp.name], name=f"{outp.name}/fp32", to=floats))
@@ -109,6 +100,15 @@ def convert_float_to_fp16(model, *, source: str | None = None):
     del graph.node[:]
     graph.node.extend(nodes)
     return out
+
+
+def _rename(graph, old: str, new: str, outputs: bool) -> None:
+    """Every node input named ``old`` (and with ``outputs``, every node output) becomes ``new``."""
+    for node in graph.node:
+        for names in (node.input, node.output) if outputs else (node.input,):
+            for j, name in enumerate(names):
+                if name == old:
+                    names[j] = new
 
 
 def _to_half(numpy_helper, tensor, source):

@@ -1,0 +1,51 @@
+"""How the CLI words library errors: Python parameters become the flags that set them.
+
+Library messages name parameters as a call spells them (``device='cuda': ...``, ``give
+out=DIRECTORY``); :func:`error_text` turns each ``name=value`` whose name is in
+:data:`PARAM_FLAGS` into ``--flag value``, so the same error reads right in Python and on
+the command line. The file name an error is about is never rewritten.
+"""
+
+from __future__ import annotations
+
+import re
+
+#: Library parameter -> the command-line flag that sets it.
+PARAM_FLAGS = {
+    "model": "--model",
+    "profile": "--profile",
+    "device": "--device",
+    "precision": "--precision",
+    "threads": "--threads",
+    "scales": "--scales",
+    "flip": "--flip",
+    "parser": "--parser",
+    "fmt": "--format",
+    "out": "--out",
+    "render": "--render",
+    "batch_size": "--batch-size",
+    "start": "--start",
+    "end": "--end",
+    "step": "--step",
+    "arch": "--arch",
+    "init": "--init",
+    "lr": "--lr",
+    "epochs": "--epochs",
+    "steps": "--steps",
+}
+# name=VALUE with VALUE quoted, or bare up to a space or punctuation that ends a clause
+_ASSIGNMENT = re.compile(r"(?<![\w.-])(" + "|".join(PARAM_FLAGS) + r")=('[^']*'|\"[^\"]*\"|[^\s,;:)]+)")
+
+
+def as_flags(text: str) -> str:
+    """``text`` with every ``name=value`` of a known parameter written as ``--flag value``."""
+    return _ASSIGNMENT.sub(lambda m: f"{PARAM_FLAGS[m[1]]} {m[2].strip(chr(39) + chr(34))}", text)
+
+
+def error_text(error: BaseException) -> str:
+    """A library error as the CLI reports it (``<file>: <message>``, parameters as flags)."""
+    message = getattr(error, "message", None)
+    if message is None:
+        return str(error)
+    path = getattr(error, "path", None)
+    return f"{path}: {as_flags(message)}" if path else as_flags(message)
