@@ -1,4 +1,5 @@
-"""``posecli video``: people in every frame of a clip, with ids, as streamed JSON and video."""
+"""``posecli video``: people in every frame of a clip, camera, stream or folder of frames, with ids,
+as streamed JSON and video; live sources in real time, optionally in a window."""
 
 from __future__ import annotations
 
@@ -17,9 +18,19 @@ from .common import (
     interrupted_exit,
     progress_bar,
     quiet_ffmpeg,
+    report_error,
     safe_interrupts,
     say,
 )
+
+
+def quiet_opencv() -> None:
+    """OpenCV's own warnings (a stream's read timeout) off stderr: posecli reports what matters."""
+    import cv2
+
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging is not None:
+        logging.setLogLevel(logging.LOG_LEVEL_ERROR)
 
 EPILOG = """\b
 Examples:
@@ -27,10 +38,22 @@ Examples:
   posecli video clip.mp4 --out poses.json --render clip_pose.mp4 --smooth
   posecli video clip.mp4 --format openpose --out poses/        # clip_000000000000_keypoints.json ...
   posecli video clip.mp4 --start 10 --end 20 --step 2 --height 192
+  posecli video 0 --show --out cam.json                        # camera 0, window, q or Esc stops
+  posecli video rtsp://192.168.1.20:554/stream --duration 60 --out cctv.json
+  posecli video udp://127.0.0.1:5000 --max-frames 500 --reconnect 10
+  posecli video frames/ --fps 30 --out poses.json              # frame_2.png before frame_10.png
+  posecli video 'shots/*.jpg' --render shots.mp4
+  posecli video clip.mp4 --realtime --show                     # a clip played as if it were a camera
+
+\b
+SOURCE: a video file; a camera (0, 1, /dev/video0); a stream URL (rtsp, rtmp, http(s), udp,
+tcp; e.g. MPEG-TS or MJPEG); a folder of frames or a quoted glob. Cameras and streams run
+in real time: the network always takes the newest frame, frames that arrive meanwhile are
+dropped (counted in "skipped"), and each frame records "capture_time" and "latency".
 """
 
 @click.command("video", epilog=EPILOG)
-@click.argument("clip", type=click.Path(path_type=Path))
+@click.argument("source")
 @click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
               help="JSON file (streamed), or a folder (--format openpose: one file per frame) [default: stdout].")
 @click.option("--render", "-r", type=click.Path(path_type=Path), default=None,
@@ -45,19 +68,44 @@ Examples:
 @click.option("--smooth", is_flag=True, help="One-Euro filter each tracked person's keypoints against jitter.")
 @click.option("--batch-size", type=click.IntRange(1, 256), default=None, metavar="N",
               help="Frames per network run (larger helps on GPUs) [default: 1 on the CPU, 4 on a GPU].")
+@click.option("--realtime/--no-realtime", default=None,
+              help="Newest frame only, dropping frames while the network is busy "
+                   "[default: on for cameras and streams, off for files and folders].")
+@click.option("--fps", type=click.FloatRange(min=0, min_open=True, max=1000), default=None,
+              help="Frame rate of a folder of frames [default: 25].")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True, max=1e9), default=None, metavar="S",
+              help="Stop after S seconds (of the source's time; wall time for live sources).")
+@click.option("--max-frames", type=click.IntRange(min=1), default=None, metavar="N", help="Stop after N frames.")
+@click.option("--reconnect", type=click.IntRange(min=0, max=1000), default=3, show_default=True, metavar="N",
+              help="Reconnection attempts when a camera or stream drops (waits 0.5, 1, 2.. s).")
+@click.option("--show", is_flag=True, help="Show the skeletons in a window (q or Esc stops).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or notes.")
 @estimator_options
-def video_command(clip, out, render, fmt, start, end, step, track, smooth, batch_size, quiet, **est_opts):
-    """Find people in every frame of CLIP and follow them.
+def video_command(source, out, render, fmt, start, end, step, track, smooth, batch_size, realtime, fps, duration,
+                  max_frames, reconnect, show, quiet, **est_opts):
+    """Find people in every frame of SOURCE and follow them.
 
     Frames carry their index and time in seconds; people carry an "id" that stays the
     same across frames (--no-track to leave it out). Ctrl-C keeps the frames done so far:
     the JSON stays valid, marked "complete": false (exit 130).
     """
+    from ..errors import InputError
+    from ..io.sources import parse_source
     from ..video.run import VideoOptions, VideoRun
     from ..video.smooth import OneEuroConfig
 
     quiet_ffmpeg()
+    quiet_opencv()
+    try:
+        spec = parse_source(source)
+    except InputError as exc:
+        raise fail(exc) from None
+    if fps is not None and spec.kind != "frames":
+        raise click.BadParameter("is for folders of frames (videos, cameras and streams have their own rate)",
+                                 param_hint="--fps")
+    if spec.live and (start is not None or end is not None or step != 1):
+        raise click.UsageError("--start, --end and --step select parts of files: "
+                               "stop a camera or stream with --duration or --max-frames")
     if smooth and not track:
         raise click.UsageError("--smooth follows tracked people: drop --no-track")
     if end is not None and start is not None and end <= start:
@@ -68,25 +116,42 @@ def video_command(clip, out, render, fmt, start, end, step, track, smooth, batch
         if out.suffix.lower() == ".json":
             raise click.UsageError("--format openpose writes one file per frame: give --out a folder, not a .json")
     elif out is not None and (out.is_dir() or str(out).endswith(("/", "\\"))):
-        out = out / f"{clip.stem}.json"
+        out = out / f"{spec.stem}.json"
+    window = None
+    if show:
+        from ..video.window import Window
+
+        try:
+            window = Window(title=f"posecli: {source}")
+        except PoseError as exc:
+            raise click.ClickException(str(exc).replace("show=True", "--show")) from None
 
     with safe_interrupts() as interrupts:  # Ctrl-C and SIGTERM stop between frames
         try:
             est = build_estimator(**est_opts)
             options = VideoOptions(fmt=fmt, start=start, end=end, step=step, track=track,
                                    smooth=OneEuroConfig() if smooth else None,
-                                   batch_size=batch_size or default_batch_size(est))
-            job = VideoRun(est, clip, out, options=options, render=render, keep_partial=True)
+                                   batch_size=batch_size or default_batch_size(est), realtime=realtime, fps=fps,
+                                   duration=duration, max_frames=max_frames, reconnect=reconnect)
+            job = VideoRun(est, spec, out, options=options, render=render, keep_partial=True,
+                           on_note=lambda line: say(f"Note: {line}", quiet=quiet), window=window)
         except PoseError as exc:
+            if window is not None:
+                window.close()
             raise fail(exc) from None
         except KeyboardInterrupt as exc:
+            if window is not None:
+                window.close()
             say("Interrupted before the first frame; nothing written.")
             raise interrupted_exit(exc) from None
         bar = None
         try:
             if job.render_note:
                 say(f"Note: {job.render_note}", quiet=quiet)
-            bar = progress_bar(job.expected, quiet, desc=clip.name)
+            if job.live and not job.realtime:
+                say("Note: --no-realtime on a live source: frames queue up when the network is slower "
+                    "than the source, and latency grows.", quiet=quiet)
+            bar = progress_bar(job.expected, quiet, desc=spec.stem)
             job.run(progress=lambda n: (bar.update(n), interrupts.check()))
         except PoseError as exc:
             job.abort()
@@ -102,8 +167,18 @@ def video_command(clip, out, render, fmt, start, end, step, track, smooth, batch
             marked = ' (marked "complete": false)' if fmt == "posecli" else ""
             say(f"{what}: {job.frames_done} frames written{where}{marked}.")
             raise interrupted_exit(exc) from None
+        finally:
+            if window is not None:
+                window.close()
         bar.close()
     if job.stopped_early:
-        say(f"Warning: {clip}: {job.error}; the {job.frames_done} decoded frames were processed.")
+        kind = "received" if job.live else "decoded"
+        say(f"Warning: {source}: {job.error}; the {job.frames_done} {kind} frames were processed.")
+    if job.realtime:
+        say(f"{job.frames_done} frames processed, {job.dropped} dropped (real time).", quiet=quiet)
     if job.render_path is not None:
         say(f"annotated video: {job.render_path}", quiet=quiet)
+    for path, message in job.unreadable:
+        report_error(InputError(message, path=path))
+    if job.unreadable:
+        raise click.exceptions.Exit(1)

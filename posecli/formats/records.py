@@ -11,6 +11,9 @@ from ..types import Frame, Person
 FORMATS = ("posecli", "openpose", "coco")
 NATIVE_VERSION = "posecli/1"
 OPENPOSE_VERSION = 1.3
+# Frame.extra keys written into native frame records, with their decimals (0: an integer):
+# capture_time (Unix seconds), skipped (frames dropped just before), latency (seconds)
+LIVE_KEYS = {"capture_time": 4, "skipped": 0, "latency": 4}
 
 
 def _r(v: float, nd: int) -> float | None:
@@ -38,6 +41,9 @@ def frame_record(frame: Frame) -> dict:
         rec["frame"] = int(frame.index)
     if frame.timestamp is not None:
         rec["time"] = round(float(frame.timestamp), 4)
+    for key, nd in LIVE_KEYS.items():  # live frames: when captured, frames dropped before, delay
+        if frame.extra.get(key) is not None:
+            rec[key] = round(float(frame.extra[key]), nd) if nd else int(frame.extra[key])
     rec["people"] = [person_record(p) for p in frame.people]
     return rec
 
