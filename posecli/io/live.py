@@ -22,8 +22,8 @@ import ssl
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 from urllib.parse import urlsplit
 
 import cv2
@@ -257,7 +257,7 @@ def explain_stream_failure(url: str, timeout_s: float = 5.0) -> str:
         socket.create_connection((host, port), timeout=wait).close()
     except ConnectionRefusedError:
         return f"connection refused (nothing listening on {host}:{port})"
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         return f"no answer from {host}:{port} within {wait:g} s"
     except OSError as exc:
         return f"cannot connect to {host}:{port} ({exc.strerror or exc})"
@@ -315,7 +315,7 @@ class LatestFrameFeed:
         """Frames received and never taken (so far)."""
         return self.received - self.taken
 
-    def start(self) -> "LatestFrameFeed":
+    def start(self) -> LatestFrameFeed:
         if self._thread is None:
             self._thread = threading.Thread(target=self._grab, name="posecli-grab", daemon=True)
             self._thread.start()

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import glob as globlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -174,8 +174,8 @@ class FrameFolder:
         self.skipped = sorted(p for p in files if not is_image(p))
         if not self.files:
             raise InputError("no image files (frames) here", path=where)
-        self.first = int(round(start * self.fps)) if start else 0
-        self.stop = len(self.files) if end is None else min(len(self.files), int(round(end * self.fps)))
+        self.first = round(start * self.fps) if start else 0
+        self.stop = len(self.files) if end is None else min(len(self.files), round(end * self.fps))
         if self.first >= len(self.files):
             raise InputError(f"start {start} s is past the last frame ({len(self.files)} frames at {self.fps:g} fps)",
                              path=where)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 from ..errors import InputError, OutputError
 from ..formats.render import Renderer
@@ -142,7 +142,7 @@ class VideoRun:
     def render_note(self) -> str | None:
         return None if self.sink is None else self.sink.note
 
-    def run(self, progress: Callable[[int], None] | None = None) -> "VideoRun":
+    def run(self, progress: Callable[[int], None] | None = None) -> VideoRun:
         """Process every frame; ``progress(n)`` is called with the frames just done."""
         opts = self.options
         tracker = Tracker(opts.tracker, opts.smooth) if opts.track else None

@@ -47,7 +47,7 @@ def check_display(timeout_s: float = 30.0) -> None:
                           "or under a virtual one: xvfb-run posecli ...")
     env = {**os.environ, **{k: v for k, v in qt_environment().items() if k not in os.environ}}
     try:
-        probe = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=timeout_s,
+        probe = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=timeout_s, check=False,
                                env=env)
     except subprocess.TimeoutExpired:
         raise OutputError(f"show=True: opening a window did not finish within {timeout_s:g} s") from None
