@@ -357,7 +357,13 @@ class MjpegCamera:
         return self
 
     def __exit__(self, *exc) -> None:
+        import socket
+
         self._stop.set()
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() in progress (close alone does not)
+        except OSError:
+            pass
         self._sock.close()
         self._thread.join(5)
 
