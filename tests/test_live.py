@@ -3,6 +3,7 @@ files), reconnection after the server dies, and the newest-frame grabber."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
@@ -13,7 +14,16 @@ from posecli.errors import InputError
 from posecli.io.live import END, LatestFrameFeed
 from posecli.io.sources import open_source
 
-from .helpers import HttpFiles, MjpegCamera, ffmpeg_push, free_port, level, mpegts_clip, read_stamp, write_video
+from .helpers import (
+    HttpFiles,
+    MjpegCamera,
+    ffmpeg_push,
+    free_port,
+    level,
+    mpegts_clip,
+    read_stamp,
+    write_video,
+)
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +47,7 @@ def test_mjpeg_camera_frames_arrive_in_order_with_capture_times():
     assert [read_stamp(im) for _, _, im, _ in got] == list(range(12))
     assert [i for i, *_ in got] == list(range(12))
     times = [t for _, t, _, _ in got]
-    assert times[0] == 0 and all(b > a for a, b in zip(times, times[1:]))
+    assert times[0] == 0 and all(b > a for a, b in itertools.pairwise(times))
     assert all(t_before - 1 < m["capture_time"] < time.time() for *_, m in got)
     # a live source that stops is reported, not silently complete
     assert src.stopped_early and "ended after 12 frames" in src.error
@@ -114,7 +124,7 @@ def test_udp_mpegts(ts_clip):
         _stop(pusher)
     assert src.live and src.size_wh == (160, 120)
     # joined mid-stream (the clip loops): consecutive frames, one grey level further each time
-    steps = {(b - a) % 20 for a, b in zip(got, got[1:])}
+    steps = {(b - a) % 20 for a, b in itertools.pairwise(got)}
     assert steps == {1}
 
 
@@ -162,7 +172,7 @@ def test_feed_hands_over_the_newest_frame_and_counts_the_dropped():
     skipped = [m["skipped"] for *_, m in taken]
     assert sum(skipped) + len(taken) == feed.received == 300
     assert sum(skipped) > 100 and feed.dropped == sum(skipped)
-    for (a, *_), (b, *_, m) in zip(taken, taken[1:]):
+    for (a, *_), (b, *_, m) in itertools.pairwise(taken):
         assert b - a - 1 == m["skipped"]
 
 
