@@ -3,6 +3,7 @@ as streamed JSON and video; live sources in real time, optionally in a window.""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import click
@@ -22,6 +23,19 @@ from .common import (
     safe_interrupts,
     say,
 )
+
+
+class Seconds(click.FloatRange):
+    """A positive finite number up to ``max`` (click's FloatRange lets NaN through)."""
+
+    def __init__(self, max: float):
+        super().__init__(min=0, min_open=True, max=max)
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
 
 
 def quiet_opencv() -> None:
@@ -71,18 +85,20 @@ dropped (counted in "skipped"), and each frame records "capture_time" and "laten
 @click.option("--realtime/--no-realtime", default=None,
               help="Newest frame only, dropping frames while the network is busy "
                    "[default: on for cameras and streams, off for files and folders].")
-@click.option("--fps", type=click.FloatRange(min=0, min_open=True, max=1000), default=None,
+@click.option("--fps", type=Seconds(max=1000), default=None,
               help="Frame rate of a folder of frames [default: 25].")
-@click.option("--duration", type=click.FloatRange(min=0, min_open=True, max=1e9), default=None, metavar="S",
+@click.option("--duration", type=Seconds(max=1e9), default=None, metavar="S",
               help="Stop after S seconds (of the source's time; wall time for live sources).")
 @click.option("--max-frames", type=click.IntRange(min=1), default=None, metavar="N", help="Stop after N frames.")
 @click.option("--reconnect", type=click.IntRange(min=0, max=1000), default=3, show_default=True, metavar="N",
               help="Reconnection attempts when a camera or stream drops (waits 0.5, 1, 2.. s).")
+@click.option("--timeout", "timeout_s", type=Seconds(max=3600), default=10.0,
+              show_default=True, metavar="S", help="Longest wait for a camera or stream to open or send a frame.")
 @click.option("--show", is_flag=True, help="Show the skeletons in a window (q or Esc stops).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or notes.")
 @estimator_options
 def video_command(source, out, render, fmt, start, end, step, track, smooth, batch_size, realtime, fps, duration,
-                  max_frames, reconnect, show, quiet, **est_opts):
+                  max_frames, reconnect, timeout_s, show, quiet, **est_opts):
     """Find people in every frame of SOURCE and follow them.
 
     Frames carry their index and time in seconds; people carry an "id" that stays the
@@ -132,7 +148,8 @@ def video_command(source, out, render, fmt, start, end, step, track, smooth, bat
             options = VideoOptions(fmt=fmt, start=start, end=end, step=step, track=track,
                                    smooth=OneEuroConfig() if smooth else None,
                                    batch_size=batch_size or default_batch_size(est), realtime=realtime, fps=fps,
-                                   duration=duration, max_frames=max_frames, reconnect=reconnect)
+                                   duration=duration, max_frames=max_frames, reconnect=reconnect,
+                                   timeout_s=timeout_s)
             job = VideoRun(est, spec, out, options=options, render=render, keep_partial=True,
                            on_note=lambda line: say(f"Note: {line}", quiet=quiet), window=window)
         except PoseError as exc:

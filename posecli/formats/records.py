@@ -96,8 +96,13 @@ def coco_image_id(path: str | Path, fallback: int) -> int:
 
 
 def openpose_filename(source: str | Path, index: int | None = None) -> str:
-    """``<image>_keypoints.json``, or ``<video>_<12-digit frame>_keypoints.json``."""
-    stem = Path(str(source)).stem
+    """``<image>_keypoints.json``, or ``<video>_<12-digit frame>_keypoints.json`` (a stream URL's
+    host, port and path stand for the video's name)."""
+    text = str(source)
+    if "://" in text:
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", text.split("://", 1)[1].split("?", 1)[0]).strip("_") or "stream"
+    else:
+        stem = Path(text).stem
     if index is None:
         return f"{stem}_keypoints.json"
     return f"{stem}_{index:012d}_keypoints.json"
