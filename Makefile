@@ -13,7 +13,7 @@ OUTDIR := out/demo
 export POSECLI_MODELS ?= $(abspath models/store)
 export POSECLI_SHARED := $(SHARED)
 
-.PHONY: venv demo test bench models clean
+.PHONY: venv demo test test-tools bench models clean
 
 $(VENV)/.installed: pyproject.toml
 	# FFmpeg (H.264 and sound in rendered videos, ffprobe for their tests) when the machine lacks it
@@ -37,7 +37,15 @@ demo: models
 	@echo "JSON:            $(OUTDIR)/000000000785.json"
 	@echo "annotated image: $(OUTDIR)/000000000785_rendered.jpg"
 
-test: venv
+# Live-source tests use ffmpeg (streams), Xvfb (a virtual display for --show) and xdotool (keys):
+# installed with apt-get when missing; without them those tests are skipped and say why.
+test-tools:
+	@missing=""; for t in ffmpeg:ffmpeg Xvfb:xvfb xdotool:xdotool; do \
+	  command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t##*:}"; done; \
+	if [ -n "$$missing" ]; then echo "installing$$missing"; \
+	  (apt-get update -qq && apt-get install -y -qq $$missing) || echo "could not install$$missing: their tests will be skipped"; fi
+
+test: venv test-tools
 	$(PY) -m pytest -q
 
 bench: models

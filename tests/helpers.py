@@ -321,3 +321,193 @@ def ffprobe_streams(path: Path) -> list[dict]:
     done = subprocess.run([ffprobe, "-v", "error", "-show_streams", "-of", "json", str(path)],
                           capture_output=True, text=True, check=True)
     return json.loads(done.stdout)["streams"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Live sources on 127.0.0.1: an HTTP file server, an MJPEG camera, FFmpeg pushing MPEG-TS, Xvfb
+# ---------------------------------------------------------------------------------------------
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class HttpFiles:
+    """Python's http.server serving ``folder`` on 127.0.0.1 in a thread (a context manager)."""
+
+    def __init__(self, folder: Path):
+        import functools
+        import http.server
+        import threading
+
+        class Quiet(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def stamp(image: np.ndarray, number: int) -> np.ndarray:
+    """Write ``number`` (16 bits) into the top rows of ``image`` as black/white blocks."""
+    w = image.shape[1] // 16
+    for bit in range(16):
+        image[:8, bit * w:(bit + 1) * w] = 255 if number >> bit & 1 else 0
+    return image
+
+
+def read_stamp(image: np.ndarray) -> int:
+    """The number written by :func:`stamp` (robust to JPEG compression)."""
+    w = image.shape[1] // 16
+    return sum(1 << bit for bit in range(16) if image[2:6, bit * w + 2:(bit + 1) * w - 2].mean() > 128)
+
+
+class MjpegCamera:
+    """An IP camera on 127.0.0.1: ``multipart/x-mixed-replace`` JPEG frames at ``fps``.
+
+    Frame n is ``frame_fn(n)`` with n stamped in its top rows (:func:`read_stamp`);
+    ``sent[n]`` is the ``time.monotonic()`` it was sent at. ``frames``: stop after this many
+    (None: until closed). Serves one client at a time.
+    """
+
+    BOUNDARY = b"posecliframe"
+
+    def __init__(self, fps: float = 30.0, size_wh=(160, 120), frame_fn=None, frames: int | None = None):
+        import socket
+        import threading
+
+        self.fps, self.size_wh, self.frames = fps, size_wh, frames
+        self.frame_fn = frame_fn or (lambda n: np.full((size_wh[1], size_wh[0], 3), 90, np.uint8))
+        self.sent: dict[int, float] = {}
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(4)
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}/video.mjpg"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import socket
+
+        self._stop.set()
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() in progress (close alone does not)
+        except OSError:
+            pass
+        self._sock.close()
+        self._thread.join(5)
+
+    def _serve(self) -> None:
+        import time
+
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            with conn:
+                try:
+                    conn.recv(65536)
+                    conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary="
+                                 + self.BOUNDARY + b"\r\n\r\n")
+                    t0, n = time.monotonic(), 0
+                    while not self._stop.is_set() and (self.frames is None or n < self.frames):
+                        jpg = cv2.imencode(".jpg", stamp(self.frame_fn(n).copy(), n))[1]
+                        time.sleep(max(0.0, t0 + n / self.fps - time.monotonic()))
+                        part = (b"--" + self.BOUNDARY + b"\r\nContent-Type: image/jpeg\r\nContent-Length: "
+                                + str(len(jpg)).encode() + b"\r\n\r\n" + jpg.tobytes() + b"\r\n")
+                        self.sent[n] = time.monotonic()
+                        conn.sendall(part)
+                        n += 1
+                except OSError:
+                    continue
+
+
+def mpegts_clip(path: Path, n: int, size_wh=(160, 120), fps: float = FPS, frame_fn=None) -> Path:
+    """An H.264 MPEG-TS clip (a keyframe every 5 frames, for quick joins) made with ffmpeg."""
+    import shutil
+    import subprocess
+
+    if shutil.which("ffmpeg") is None:
+        import pytest
+
+        pytest.skip("ffmpeg is not installed (make test installs it: apt-get install -y ffmpeg)")
+    raw = write_video(path.with_suffix(".src.avi"), n, size_wh=size_wh, fps=fps, frame_fn=frame_fn)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(raw), "-c:v", "libx264", "-preset", "ultrafast",
+                    "-tune", "zerolatency", "-g", "5", "-pix_fmt", "yuv420p", "-f", "mpegts", str(path)],
+                   check=True, timeout=120)
+    raw.unlink()
+    return path
+
+
+def ffmpeg_push(clip: Path, url: str, *, loop: bool = True):
+    """FFmpeg sending ``clip`` at its own rate to ``url`` as MPEG-TS (a Popen; kill it to stop)."""
+    import subprocess
+
+    cmd = ["ffmpeg", "-v", "error", "-nostdin", "-re"] + (["-stream_loop", "-1"] if loop else [])
+    cmd += ["-i", str(clip), "-c", "copy", "-f", "mpegts", url]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+class Xvfb:
+    """A virtual X display (``display``, e.g. ``:57``) whose screen :meth:`screenshot` reads
+    back from the frame buffer file Xvfb keeps (``-fbdir``), as a BGR array."""
+
+    def __init__(self, folder: Path, size_wh=(800, 600)):
+        import shutil
+        import subprocess
+        import time
+
+        if shutil.which("Xvfb") is None:
+            import pytest
+
+            pytest.skip("Xvfb is not installed (make test installs it: apt-get install -y xvfb)")
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        for number in range(57, 157):
+            if Path(f"/tmp/.X11-unix/X{number}").exists() or Path(f"/tmp/.X{number}-lock").exists():
+                continue
+            self.proc = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", f"{size_wh[0]}x{size_wh[1]}x24",
+                                          "-fbdir", str(folder), "-nolisten", "tcp"],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                if Path(f"/tmp/.X11-unix/X{number}").exists() and (folder / "Xvfb_screen0").exists():
+                    self.display = f":{number}"
+                    return
+                time.sleep(0.05)
+            self.close()
+        raise RuntimeError("could not start Xvfb")
+
+    def screenshot(self) -> np.ndarray:
+        """(H, W, 3) BGR of the whole screen (XWD file: header, colour map, 32-bit pixels)."""
+        import struct
+
+        data = (self.folder / "Xvfb_screen0").read_bytes()
+        header = struct.unpack(">25I", data[:100])
+        header_size, width, height, bpp, line, ncolors = header[0], header[4], header[5], header[11], header[12], \
+            header[19]
+        assert bpp == 32, f"unexpected XWD pixel size {bpp}"
+        start = header_size + 12 * ncolors
+        pixels = np.frombuffer(data, np.uint8, count=line * height, offset=start).reshape(height, line // 4, 4)
+        return np.ascontiguousarray(pixels[:, :width, :3])  # little-endian BGRX
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)

@@ -1,7 +1,9 @@
-"""``posecli video``: people in every frame of a clip, with ids, as streamed JSON and video."""
+"""``posecli video``: people in every frame of a clip, camera, stream or folder of frames, with ids,
+as streamed JSON and video; live sources in real time, optionally in a window."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import click
@@ -18,10 +20,33 @@ from .common import (
     fail,
     interrupted_exit,
     progress_bar,
+    report_error,
     safe_interrupts,
     say,
 )
 from .outputs import build_renderer, maps_option, people_kwargs, people_options, render_style_options
+
+
+class Seconds(click.FloatRange):
+    """A positive finite number up to ``max`` (click's FloatRange lets NaN through)."""
+
+    def __init__(self, max: float):
+        super().__init__(min=0, min_open=True, max=max)
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+def quiet_opencv() -> None:
+    """OpenCV's own warnings (a stream's read timeout) off stderr: posecli reports what matters."""
+    import cv2
+
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging is not None:
+        logging.setLogLevel(logging.LOG_LEVEL_ERROR)
 
 EPILOG = """\b
 Examples:
@@ -34,10 +59,22 @@ Examples:
   posecli video clip.mp4 --follow 3 --max-people 4            # track id 3 only
   posecli video clip.mp4 --render skel.mp4 --background black --min-score 0.3 --boxes
   posecli video clip.mp4 --write-maps maps/ --end 5           # maps/clip_000000000000.npz ...
+  posecli video 0 --show --out cam.json                        # camera 0, window, q or Esc stops
+  posecli video rtsp://192.168.1.20:554/stream --duration 60 --out cctv.json
+  posecli video udp://127.0.0.1:5000 --max-frames 500 --reconnect 10
+  posecli video frames/ --fps 30 --out poses.json              # frame_2.png before frame_10.png
+  posecli video 'shots/*.jpg' --render shots.mp4
+  posecli video clip.mp4 --realtime --show                     # a clip played as if it were a camera
+
+\b
+SOURCE: a video file; a camera (0, 1, /dev/video0); a stream URL (rtsp, rtmp, http(s), udp,
+tcp; e.g. MPEG-TS or MJPEG); a folder of frames or a quoted glob. Cameras and streams run
+in real time: the network always takes the newest frame, frames that arrive meanwhile are
+dropped (counted in "skipped"), and each frame records "capture_time" and "latency".
 """
 
 @click.command("video", epilog=EPILOG)
-@click.argument("clip", type=click.Path(path_type=Path))
+@click.argument("source")
 @click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
               help="JSON file (streamed), or a folder (--format openpose: one file per frame) [default: stdout].")
 @click.option("--render", "-r", type=click.Path(path_type=Path), default=None,
@@ -57,25 +94,51 @@ Examples:
 @click.option("--follow", default=None, metavar="largest|center|ID",
               help="Keep one person: the largest, the one nearest the centre (chosen again when lost) "
                    "or a track id.")
+@click.option("--realtime/--no-realtime", default=None,
+              help="Newest frame only, dropping frames while the network is busy "
+                   "[default: on for cameras and streams, off for files and folders].")
+@click.option("--fps", type=Seconds(max=1000), default=None,
+              help="Frame rate of a folder of frames [default: 25].")
+@click.option("--duration", type=Seconds(max=1e9), default=None, metavar="S",
+              help="Stop after S seconds (of the source's time; wall time for live sources).")
+@click.option("--max-frames", type=click.IntRange(min=1), default=None, metavar="N", help="Stop after N frames.")
+@click.option("--reconnect", type=click.IntRange(min=0, max=1000), default=3, show_default=True, metavar="N",
+              help="Reconnection attempts when a camera or stream drops (waits 0.5, 1, 2.. s).")
+@click.option("--timeout", "timeout_s", type=Seconds(max=3600), default=10.0,
+              show_default=True, metavar="S", help="Longest wait for a camera or stream to open or send a frame.")
+@click.option("--show", is_flag=True, help="Show the skeletons in a window (q or Esc stops).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or notes.")
 @people_options
 @render_style_options
 @maps_option
 @estimator_options
-def video_command(clip, out, render, fmt, start, end, step, track, smooth, batch_size, follow, quiet, max_people,
-                  part_candidates, background, thickness, radius, min_score, show_ids, show_boxes, maps_dir,
-                  **est_opts):
-    """Find people in every frame of CLIP and follow them.
+def video_command(source, out, render, fmt, start, end, step, track, smooth, batch_size, follow, realtime, fps,
+                  duration, max_frames, reconnect, timeout_s, show, quiet, max_people, part_candidates, background,
+                  thickness, radius, min_score, show_ids, show_boxes, maps_dir, **est_opts):
+    """Find people in every frame of SOURCE and follow them.
 
     Frames carry their index and time in seconds; people carry an "id" that stays the
     same across frames (--no-track to leave it out). Ctrl-C keeps the frames done so far:
     the JSON stays valid, marked "complete": false (exit 130).
     """
+    from ..errors import InputError
+    from ..io.sources import parse_source
     from ..video.follow import parse_follow
     from ..video.run import VideoOptions, VideoRun
     from ..video.smooth import OneEuroConfig
 
     quiet_ffmpeg()
+    quiet_opencv()
+    try:
+        spec = parse_source(source)
+    except InputError as exc:
+        raise fail(exc) from None
+    if fps is not None and spec.kind != "frames":
+        raise click.BadParameter("is for folders of frames (videos, cameras and streams have their own rate)",
+                                 param_hint="--fps")
+    if spec.live and (start is not None or end is not None or step != 1):
+        raise click.UsageError("--start, --end and --step select parts of files: "
+                               "stop a camera or stream with --duration or --max-frames")
     if smooth and not track:
         raise click.UsageError("--smooth follows tracked people: drop --no-track")
     if follow is not None:
@@ -94,7 +157,15 @@ def video_command(clip, out, render, fmt, start, end, step, track, smooth, batch
         if out.suffix.lower() == ".json":
             raise click.UsageError("--format openpose writes one file per frame: give --out a folder, not a .json")
     elif out is not None and (out.is_dir() or str(out).endswith(("/", "\\"))):
-        out = out / (clip.stem + result_suffix(fmt))
+        out = out / (spec.stem + result_suffix(fmt))
+    window = None
+    if show:
+        from ..video.window import Window
+
+        try:
+            window = Window(title=f"posecli: {source}")
+        except PoseError as exc:
+            raise click.ClickException(str(exc).replace("show=True", "--show")) from None
 
     with safe_interrupts() as interrupts:  # Ctrl-C and SIGTERM stop between frames
         try:
@@ -103,11 +174,17 @@ def video_command(clip, out, render, fmt, start, end, step, track, smooth, batch
             options = VideoOptions(fmt=fmt, start=start, end=end, step=step, track=track,
                                    smooth=OneEuroConfig() if smooth else None,
                                    batch_size=batch_size or est.model.default_batch_size, follow=follow,
-                                   renderer=renderer)
-            job = VideoRun(est, clip, out, options=options, render=render, keep_partial=True, maps_dir=maps_dir)
+                                   renderer=renderer, realtime=realtime, fps=fps, duration=duration,
+                                   max_frames=max_frames, reconnect=reconnect, timeout_s=timeout_s)
+            job = VideoRun(est, spec, out, options=options, render=render, keep_partial=True, maps_dir=maps_dir,
+                           on_note=lambda line: say(f"Note: {line}", quiet=quiet), window=window)
         except PoseError as exc:
+            if window is not None:
+                window.close()
             raise fail(exc) from None
         except KeyboardInterrupt as exc:
+            if window is not None:
+                window.close()
             say("Interrupted before the first frame; nothing written.")
             raise interrupted_exit(exc) from None
         bar = None
@@ -115,9 +192,12 @@ def video_command(clip, out, render, fmt, start, end, step, track, smooth, batch
         try:
             if noted:
                 say(f"Note: {noted}", quiet=quiet)
+            if job.live and not job.realtime:
+                say("Note: --no-realtime on a live source: frames queue up when the network is slower "
+                    "than the source, and latency grows.", quiet=quiet)
             if maps_dir is not None:
                 _warn_maps_size(est, job)
-            bar = progress_bar(job.expected, quiet, desc=clip.name)
+            bar = progress_bar(job.expected, quiet, desc=spec.stem)
             job.run(progress=lambda n: (bar.update(n), interrupts.check()))
         except PoseError as exc:
             job.abort()
@@ -133,13 +213,23 @@ def video_command(clip, out, render, fmt, start, end, step, track, smooth, batch
             marked = ' (marked "complete": false)' if fmt == "posecli" else ""
             say(f"{what}: {job.frames_done} frames written{where}{marked}.")
             raise interrupted_exit(exc) from None
+        finally:
+            if window is not None:
+                window.close()
         bar.close()
     if job.stopped_early:
-        say(f"Warning: {clip}: {job.error}; the {job.frames_done} decoded frames were processed.")
+        kind = "received" if job.live else "decoded"
+        say(f"Warning: {source}: {job.error}; the {job.frames_done} {kind} frames were processed.")
+    if job.realtime:
+        say(f"{job.frames_done} frames processed, {job.dropped} dropped (real time).", quiet=quiet)
     if job.render_note and job.render_note != noted:  # learnt while closing (the sound)
         say(f"Note: {job.render_note}", quiet=quiet)
     if job.render_path is not None:
         say(f"annotated video: {job.render_path}", quiet=quiet)
+    for path, message in job.unreadable:
+        report_error(InputError(message, path=path))
+    if job.unreadable:
+        raise click.exceptions.Exit(1)
 
 
 def _warn_maps_size(est, job) -> None:
@@ -147,7 +237,7 @@ def _warn_maps_size(est, job) -> None:
     from ..formats.maps import MAPS_WARN_BYTES_PER_MINUTE, maps_bytes_per_frame
 
     per_frame = maps_bytes_per_frame(est, job.source.size_wh)
-    per_minute = per_frame * (job.source.fps or 25.0) / job.options.step * 60
+    per_minute = per_frame * (getattr(job.source, "fps", None) or 25.0) / job.options.step * 60
     if per_minute > MAPS_WARN_BYTES_PER_MINUTE:
         say(f"Warning: --write-maps writes about {per_minute / 1e9:.1f} GB per minute of video "
             f"({per_frame / 1e6:.2f} MB per frame); --step N or a lower --height writes less.")

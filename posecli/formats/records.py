@@ -11,6 +11,9 @@ from ..types import Frame, Person
 FORMATS = ("posecli", "openpose", "coco", "csv")
 NATIVE_VERSION = "posecli/1"
 OPENPOSE_VERSION = 1.3
+# Frame.extra keys written into native frame records, with their decimals (0: an integer):
+# capture_time (Unix seconds), skipped (frames dropped just before), latency (seconds)
+LIVE_KEYS = {"capture_time": 4, "skipped": 0, "latency": 4}
 
 
 def _r(v: float, nd: int) -> float | None:
@@ -39,6 +42,9 @@ def frame_record(frame: Frame) -> dict:
         rec["frame"] = int(frame.index)
     if frame.timestamp is not None:
         rec["time"] = round(float(frame.timestamp), 4)
+    for key, nd in LIVE_KEYS.items():  # live frames: when captured, frames dropped before, delay
+        if frame.extra.get(key) is not None:
+            rec[key] = round(float(frame.extra[key]), nd) if nd else int(frame.extra[key])
     rec["people"] = [person_record(p) for p in frame.people]
     candidates = frame.extra.get("part_candidates")
     if candidates is not None:
@@ -108,8 +114,13 @@ def coco_image_id(path: str | Path, fallback: int) -> int:
 
 
 def openpose_filename(source: str | Path, index: int | None = None) -> str:
-    """``<image>_keypoints.json``, or ``<video>_<12-digit frame>_keypoints.json``."""
-    stem = Path(str(source)).stem
+    """``<image>_keypoints.json``, or ``<video>_<12-digit frame>_keypoints.json`` (a stream URL's
+    host, port and path stand for the video's name)."""
+    text = str(source)
+    if "://" in text:
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", text.split("://", 1)[1].split("?", 1)[0]).strip("_") or "stream"
+    else:
+        stem = Path(text).stem
     if index is None:
         return f"{stem}_keypoints.json"
     return f"{stem}_{index:012d}_keypoints.json"

@@ -6,7 +6,12 @@ GIL, so the stages really run side by side)::
     decode (VideoSource) -> [batches] -> network (maps) -> [maps] -> parse, track, render -> caller
 
 The caller iterates :class:`Pipeline` for :class:`FrameResult` in frame order and writes
-them; memory is bounded by the queue sizes, not by the video's length. Leaving the loop
+them; memory is bounded by the queue sizes, not by the video's length.
+
+Real time (``realtime=True``, for live sources): a grabber thread keeps only the newest
+frame (:class:`~posecli.io.live.LatestFrameFeed`) and the network takes it whenever it is
+free, one frame at a time, so frames that arrive while it is busy are dropped instead of
+queued and the latency from capture to result stays bounded however long it runs. Leaving the loop
 early (an exception, Ctrl-C, ``break``) stops the workers and releases the video.
 
 :class:`VideoRun` is the whole job of ``posecli video`` (and of each video in a batch):
@@ -17,8 +22,9 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -41,6 +47,21 @@ class FrameResult:
     frame: Frame
     rendered: np.ndarray | None = None
 
+    @property
+    def capture_time(self) -> float | None:
+        """Unix seconds when a live frame was captured (None for files read frame by frame)."""
+        return self.frame.extra.get("capture_time")
+
+    @property
+    def skipped(self) -> int:
+        """Frames of the source dropped just before this one (real-time mode)."""
+        return int(self.frame.extra.get("skipped", 0))
+
+    @property
+    def latency(self) -> float | None:
+        """Seconds from capture to this result (None for files read frame by frame)."""
+        return self.frame.extra.get("latency")
+
 
 class _End:
     """Queue marker: no more items (``error`` set when a worker failed)."""
@@ -55,16 +76,28 @@ class Pipeline:
     ``batch_size``: frames per network run (frames of one size; more uses more memory and
     helps on GPUs). ``tracker``: gives person ids (None: no ids). ``renderer``: draws
     people on each frame (None: no drawing). ``queue_size``: batches buffered per stage.
+    ``realtime``: newest frame only, one at a time (see the module docstring); a source
+    that is not ``live`` (a file, a folder) is then played at its own frame rate.
+    Frames may carry a fourth item, a dict: ``source`` (the frame's own file),
+    ``captured`` (monotonic seconds) and ``capture_time`` (Unix seconds) end up in
+    ``Frame.extra`` with ``skipped`` and ``latency``.
     """
 
-    def __init__(self, estimator, frames: Iterable[tuple[int, float, np.ndarray]], *, source: str = "",
+    def __init__(self, estimator, frames: Iterable[tuple], *, source: str = "",
                  batch_size: int = 1, tracker: Tracker | None = None, renderer: Renderer | None = None,
-                 queue_size: int = 2):
+                 queue_size: int = 2, realtime: bool = False):
         if batch_size < 1:
             raise InputError(f"batch size must be at least 1, got {batch_size}")
         self.estimator = estimator
         self.frames = frames
         self.source = source
+        self.realtime = bool(realtime)
+        self.feed = None
+        if self.realtime:  # nothing may wait in a queue: one frame in each stage at most
+            from ..io.live import LatestFrameFeed
+
+            self.feed = LatestFrameFeed(frames, pace=not getattr(frames, "live", False))
+            batch_size, queue_size = 1, 1
         self.batch_size = int(batch_size)
         self.tracker = tracker
         self.renderer = renderer
@@ -82,7 +115,11 @@ class Pipeline:
         self._started = True
         try:
             # started inside the try: an interrupt between two starts still stops the rest
-            for name, target in (("decode", self._decode), ("network", self._network), ("parse", self._parse)):
+            stages = [("decode", self._decode), ("network", self._network), ("parse", self._parse)]
+            if self.feed is not None:
+                self.feed.start()
+                stages = stages[1:]
+            for name, target in stages:
                 t = threading.Thread(target=target, name=f"posecli-{name}", daemon=True)
                 self._threads.append(t)
                 t.start()
@@ -99,6 +136,8 @@ class Pipeline:
     def stop(self) -> None:
         """Ask the workers to stop and wait briefly for them (idempotent)."""
         self._stop.set()
+        if self.feed is not None:
+            self.feed.close()
         for t in self._threads:
             if t is not threading.current_thread() and t.ident is not None:  # started
                 t.join(_JOIN_S)
@@ -150,16 +189,30 @@ class Pipeline:
             if close is not None:
                 close()  # releases the video capture now, not when garbage collected
 
+    def _next_batch(self):
+        """The next batch: from the decode queue, or the newest frame of the feed (real time)."""
+        if self.feed is None:
+            return self._get(self._batches)
+        from ..io.live import END
+
+        while not self._stop.is_set():
+            item = self.feed.take(_POLL_S)
+            if item is END:
+                return _End()
+            if item is not None:
+                return [item]
+        return _End()
+
     def _network(self) -> None:
         """Batches -> network maps (one run per batch; per frame when averaging scales)."""
         est = self.estimator
         try:
             while True:
-                batch = self._get(self._batches)
+                batch = self._next_batch()
                 if isinstance(batch, _End):
                     self._put(self._maps, batch)
                     return
-                images = [image for _, _, image in batch]
+                images = [item[2] for item in batch]
                 if est.scales == (1.0,):
                     maps = est.maps_batch(images)
                 else:
@@ -179,11 +232,16 @@ class Pipeline:
                     self._put(self._results, item)
                     return
                 batch, maps = item
-                for (index, ts, image), m in zip(batch, maps):
-                    frame = est.parse(m, source=self.source, index=index, timestamp=ts)
+                for item, m in zip(batch, maps):
+                    index, ts, image = item[:3]
+                    meta = item[3] if len(item) > 3 else {}
+                    frame = est.parse(m, source=meta.get("source", self.source), index=index, timestamp=ts)
                     if self.tracker is not None:
                         frame = self.tracker(frame)
                     drawn = self.renderer(image, frame.people) if self.renderer is not None else None
+                    if "captured" in meta:
+                        frame.extra.update(capture_time=meta["capture_time"], skipped=int(meta.get("skipped", 0)),
+                                           latency=time.monotonic() - meta["captured"])
                     if not self._put(self._results, FrameResult(index, ts, image, frame, drawn)):
                         return
         except BaseException as exc:  # noqa: BLE001

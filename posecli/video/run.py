@@ -1,15 +1,16 @@
-"""One video end to end: source, pipeline, result writer and annotated video."""
+"""One video end to end: source (file, camera, stream, frames), pipeline, result writer, annotated video."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 from ..errors import InputError, OutputError
 from ..formats.maps import MapsWriter
 from ..formats.render import Renderer
 from ..formats.writers import ResultWriter
+from ..io.sources import open_source
 from ..io.video import VideoSink, VideoSource
 from .follow import Follow
 from .pipeline import FrameResult, Pipeline
@@ -27,6 +28,10 @@ class VideoOptions:
     ``renderer``: how the annotated video is drawn (None: the default :class:`Renderer`).
     ``audio``: copy the clip's sound into the annotated video when it covers the whole clip
     at its own frame rate (no ``start``/``end``/``step``).
+    ``realtime``: newest frame only (None: on for cameras and streams, off for files and
+    folders). ``fps``: frame rate of a folder of frames. ``duration``: stop after this
+    many seconds of the source's time (wall time for live sources); ``max_frames``: after
+    this many processed frames. ``reconnect``/``timeout_s``: for live sources.
     """
 
     fmt: str = "posecli"
@@ -40,6 +45,12 @@ class VideoOptions:
     follow: str | int | None = None
     renderer: Renderer | None = None
     audio: bool = True
+    realtime: bool | None = None
+    fps: float | None = None
+    duration: float | None = None
+    max_frames: int | None = None
+    reconnect: int = 3
+    timeout_s: float = 10.0
 
 
 class VideoRun:
@@ -54,35 +65,62 @@ class VideoRun:
 
     ``out``: a JSON file, a folder (``openpose``: one file per frame) or None (stdout).
     ``maps_dir``: a folder for each frame's maps (:mod:`posecli.formats.maps`; the
-    estimator must keep them). After :meth:`run`: ``frames_done``, ``complete``, ``stopped_early``/``error`` (a
-    truncated video: every decodable frame was processed, then decoding failed).
+    estimator must keep them).
+    ``video``: any SOURCE (see :func:`~posecli.io.sources.parse_source`). ``on_note``:
+    receives a line at each reconnection of a live source. ``window``: an object whose
+    ``show(result)`` returns False to stop (``--show``).
+    After :meth:`run`: ``frames_done``, ``complete``, ``stopped_early``/``error`` (a
+    truncated video or a lost stream: every frame that came was processed), ``stopped``
+    (why a run ended before its source did: duration, max_frames, window), ``dropped``
+    (frames skipped in real time), ``unreadable`` (frames of a folder that did not decode).
     """
 
     def __init__(self, estimator, video: str | Path, out: str | Path | None = None, *,
                  options: VideoOptions = VideoOptions(), render: str | Path | None = None,
-                 keep_partial: bool = True, maps_dir: str | Path | None = None):
+                 keep_partial: bool = True, maps_dir: str | Path | None = None,
+                 on_note: Callable[[str], None] | None = None, window=None):
         if options.smooth is not None and not options.track:
             raise InputError("smoothing follows tracked people: it needs tracking on")
         if options.follow is not None and not options.track:
             raise InputError("following one person uses tracking: it needs tracking on")
         if maps_dir is not None and not getattr(estimator, "keep_maps", False):
             raise InputError("maps_dir needs an estimator made with keep_maps=True")
+        if options.duration is not None and not options.duration > 0:
+            raise InputError(f"duration must be a positive number of seconds, got {options.duration}", param="duration")
+        if options.max_frames is not None and options.max_frames < 1:
+            raise InputError(f"max_frames must be at least 1, got {options.max_frames}", param="max_frames")
         self.estimator = estimator
         self.options = options
         self.keep_partial = keep_partial
-        self.source = VideoSource(video, options.start, options.end, options.step)
-        self.expected = self.source.expected_frames
+        self.window = window
+        self.source = open_source(video, fps=options.fps, start=options.start, end=options.end, step=options.step,
+                                  reconnect=options.reconnect, timeout_s=options.timeout_s, on_note=on_note)
+        self.live = bool(getattr(self.source, "live", False))
+        self.realtime = self.live if options.realtime is None else bool(options.realtime)
+        self.expected = None if self.realtime else self.source.expected_frames
+        if self.expected is not None and options.max_frames is not None:
+            self.expected = min(self.expected, options.max_frames)
         self.frames_done = 0
         self.complete = False
+        self.stopped: str | None = None
+        self.dropped = 0
         self._closed = False
         per_frame = options.fmt == "openpose"
         if per_frame and out is None:
+            self._release_source()
             raise OutputError("fmt='openpose' writes one file per frame: give out=DIRECTORY", param="out")
         header = {"video": self.source.info()}
+        if self.live or self.realtime:
+            header["realtime"] = self.realtime
         if options.start or options.end is not None or options.step != 1:
             header["selection"] = {"start": options.start, "end": options.end, "step": options.step}
-        self.writer = ResultWriter(options.fmt, out, model=estimator.model.info.name, skeleton=estimator.skeleton,
-                                   kind="frames", per_file_dir=per_frame, source=header)
+        try:
+            self.writer = ResultWriter(options.fmt, out, model=estimator.model.info.name,
+                                       skeleton=estimator.skeleton, kind="frames", per_file_dir=per_frame,
+                                       source=header)
+        except BaseException:
+            self._release_source()
+            raise
         self.sink: VideoSink | None = None
         self.maps: MapsWriter | None = None
         try:
@@ -91,11 +129,24 @@ class VideoRun:
             if render is not None:
                 whole = not (options.start or options.end is not None or options.step != 1)
                 self.sink = VideoSink(render, self.source.fps / options.step if self.source.fps else 0.0,
-                                      self.source.size_wh, audio_from=self.source.path if options.audio else None,
+                                      self.source.size_wh,
+                                      audio_from=self.source.path if options.audio and isinstance(self.source, VideoSource) else None,
                                       audio_aligned=whole)
         except BaseException:
             self.writer.discard()
+            self._release_source()
             raise
+
+    def _release_source(self) -> None:
+        """Close a live source opened by the constructor (a stream holds a connection)."""
+        release = getattr(self.source, "release", None)
+        if release is not None:
+            release()
+
+    @property
+    def unreadable(self) -> list:
+        """``(path, message)`` of frames of a folder that could not be decoded."""
+        return list(getattr(self.source, "unreadable", []))
 
     @property
     def stopped_early(self) -> bool:
@@ -114,32 +165,51 @@ class VideoRun:
         """What the annotated video is not as asked (codec, sound), or None."""
         return None if self.sink is None else self.sink.note
 
-    def run(self, progress: Callable[[int], None] | None = None) -> "VideoRun":
+    def run(self, progress: Callable[[int], None] | None = None) -> VideoRun:
         """Process every frame; ``progress(n)`` is called with the frames just done."""
         opts = self.options
         tracker = Tracker(opts.tracker, opts.smooth) if opts.track else None
         if opts.follow is not None:
             tracker = Follow(opts.follow, tracker)
-        renderer = (opts.renderer or Renderer()) if self.sink is not None else None
-        pipeline = Pipeline(self.estimator, self.source, source=str(self.source.path), batch_size=opts.batch_size,
-                            tracker=tracker, renderer=renderer)
+        drawing = self.sink is not None or self.window is not None
+        renderer = (opts.renderer or Renderer()) if drawing else None
+        pipeline = Pipeline(self.estimator, self.source, source=str(self.source_name), batch_size=opts.batch_size,
+                            tracker=tracker, renderer=renderer, realtime=self.realtime)
         results = iter(pipeline)
+        first_ts: float | None = None
         try:
             for result in results:
+                first_ts = result.timestamp if first_ts is None else first_ts
+                if opts.duration is not None and result.timestamp - first_ts >= opts.duration:
+                    self.stopped = "duration"
+                    break
                 if self.maps is not None:
                     self.maps.add(result.frame)
                 self.writer.add(result.frame, image_id=result.index)
                 if self.sink is not None:
                     self.sink.write(result.rendered)
                 self.frames_done += 1
+                self.dropped += result.skipped
                 if progress is not None:
                     progress(1)
+                if self.window is not None and not self.window.show(result):
+                    self.stopped = "window closed"
+                    break
+                if opts.max_frames is not None and self.frames_done >= opts.max_frames:
+                    self.stopped = "max_frames"
+                    break
         except BaseException:
             results.close()  # stops the workers now, not when the traceback is dropped
             self._close(complete=False)
             raise
+        results.close()
         self._close(complete=True)
         return self
+
+    @property
+    def source_name(self) -> str:
+        """The source as results name it: a file path, a folder, a camera or a URL."""
+        return str(getattr(self.source, "path", None) or self.source.name)
 
     def abort(self) -> None:
         """Close as interrupted unless already closed (for an exception before or after :meth:`run`)."""
@@ -149,29 +219,45 @@ class VideoRun:
         if self._closed:
             return
         self._closed = True
-        trailer = {"frames_done": self.frames_done}
+        trailer: dict = {"frames_done": self.frames_done}
+        if self.realtime:
+            trailer["frames_dropped"] = self.dropped
+        if self.stopped is not None:
+            trailer["stopped"] = self.stopped
         if self.source.stopped_early:
-            trailer["decode_error"] = self.source.error
+            trailer["stream_error" if self.live else "decode_error"] = self.source.error
+        if self.unreadable:
+            trailer["unreadable"] = [{"file": str(p), "error": m} for p, m in self.unreadable]
         try:
             if self.sink is not None:
                 self.sink.close(commit=complete or self.keep_partial)
         finally:
-            self.writer.close(complete=complete, keep_partial=self.keep_partial, trailer=trailer)
+            try:
+                self.writer.close(complete=complete, keep_partial=self.keep_partial, trailer=trailer)
+            finally:
+                self._release_source()
         self.complete = complete
 
 
-def iter_video_poses(estimator, video: str | Path, *, track: bool = True, smooth: OneEuroConfig | bool | None = None,
-                     start: float | None = None, end: float | None = None, step: int = 1,
-                     batch_size: int = 1, render: bool | Renderer = False,
-                     follow: str | int | None = None) -> Iterator[FrameResult]:
+def iter_video_poses(estimator, video: str | Path | int, *, track: bool = True,
+                     smooth: OneEuroConfig | bool | None = None, start: float | None = None, end: float | None = None,
+                     step: int = 1, batch_size: int = 1, render: bool | Renderer = False,
+                     follow: str | int | None = None, realtime: bool | None = None,
+                     fps: float | None = None, reconnect: int = 3, timeout_s: float = 10.0,
+                     on_note: Callable[[str], None] | None = None) -> Iterator[FrameResult]:
     """People in every frame of a video, in order, with stable ids when ``track``.
 
+    ``video``: a file, a camera (``0``, ``"/dev/video0"``), a stream URL (rtsp, rtmp,
+    http(s), udp, tcp) or a folder or glob of frames (``fps``: their rate, default 25).
     Yields :class:`FrameResult` (``.frame.people`` in image pixels, ``.index``,
     ``.timestamp`` in seconds, ``.rendered`` when ``render``). The video is decoded, run
     and parsed in overlapping threads; leaving the loop early releases everything.
     ``smooth``: True (default One-Euro settings) or an :class:`OneEuroConfig`. ``render``:
     True or a :class:`Renderer` for ``.rendered``. ``follow``: keep one person (``largest``,
-    ``center`` or a track id; needs ``track``)
+    ``center`` or a track id; needs ``track``).
+    ``realtime``: newest frame only, dropping what arrives while the network is busy
+    (``.capture_time``, ``.skipped``, ``.latency`` on each result); None: on for cameras
+    and streams. ``reconnect``, ``timeout_s``, ``on_note``: see :class:`~posecli.io.live.LiveCapture`.
     After the loop, a truncated video is not an error: the frames that decoded were yielded.
     """
     if smooth is True:
@@ -180,11 +266,19 @@ def iter_video_poses(estimator, video: str | Path, *, track: bool = True, smooth
         raise InputError("smoothing follows tracked people: it needs tracking on")
     if follow is not None and not track:
         raise InputError("following one person uses tracking: it needs tracking on")
-    source = VideoSource(video, start=start, end=end, step=step)
+    source = open_source(video, fps=fps, start=start, end=end, step=step, reconnect=reconnect, timeout_s=timeout_s,
+                         on_note=on_note)
+    live = bool(getattr(source, "live", False))
     tracker = Tracker(TrackerConfig(), smooth or None) if track else None
     if follow is not None:
         tracker = Follow(follow, tracker)
     renderer = render if isinstance(render, Renderer) else (Renderer() if render else None)
-    pipeline = Pipeline(estimator, source, source=str(video), batch_size=batch_size, tracker=tracker,
-                        renderer=renderer)
-    yield from pipeline
+    name = str(getattr(source, "path", None) or source.name)
+    pipeline = Pipeline(estimator, source, source=name, batch_size=batch_size, tracker=tracker,
+                        renderer=renderer, realtime=live if realtime is None else realtime)
+    try:
+        yield from pipeline
+    finally:
+        release = getattr(source, "release", None)
+        if release is not None:
+            release()
