@@ -17,8 +17,11 @@ def _r(v: float, nd: int) -> float | None:
     return round(float(v), nd) if math.isfinite(v) else None
 
 
-def person_record(person: Person) -> dict:
-    """Native record of one person: named keypoints ``[x, y, score]`` or null."""
+def person_record(person: Person, tracked: bool = False) -> dict:
+    """Native record of one person: named keypoints ``[x, y, score]`` or null.
+
+    ``tracked``: the frame went through a tracker, so a person without an id (not yet
+    confirmed) gets ``"id": null`` rather than no id at all."""
     kps = {}
     for k, name in enumerate(person.skeleton.parts):
         if person.visible[k]:
@@ -26,8 +29,8 @@ def person_record(person: Person) -> dict:
         else:
             kps[name] = None
     rec = {"score": _r(person.score, 4), "keypoints": kps}
-    if person.track_id is not None:
-        rec = {"id": int(person.track_id), **rec}
+    if person.track_id is not None or tracked:
+        rec = {"id": None if person.track_id is None else int(person.track_id), **rec}
     return rec
 
 
@@ -38,7 +41,8 @@ def frame_record(frame: Frame) -> dict:
         rec["frame"] = int(frame.index)
     if frame.timestamp is not None:
         rec["time"] = round(float(frame.timestamp), 4)
-    rec["people"] = [person_record(p) for p in frame.people]
+    tracked = bool(frame.extra.get("tracked"))
+    rec["people"] = [person_record(p, tracked) for p in frame.people]
     return rec
 
 

@@ -12,6 +12,7 @@ from ..formats.writers import ResultWriter
 from ..io.video import VideoSink, VideoSource
 from .pipeline import FrameResult, Pipeline
 from .smooth import OneEuroConfig
+from .offline import OfflineTracker
 from .track import Tracker, TrackerConfig
 
 
@@ -20,7 +21,9 @@ class VideoOptions:
     """What ``posecli video`` does with a clip (everything but the estimator and outputs).
 
     ``start``/``end``: seconds; ``step``: every step-th frame; ``track``: person ids;
-    ``smooth``: One-Euro settings (None: no smoothing; needs ``track``).
+    ``offline``: track looking ahead (:mod:`posecli.video.offline`; files, not live sources);
+    ``smooth``: One-Euro settings (None: no smoothing; needs ``track``); offline, any value
+    turns on zero-phase smoothing instead (``tracker.smooth_s``).
     """
 
     fmt: str = "posecli"
@@ -31,6 +34,7 @@ class VideoOptions:
     smooth: OneEuroConfig | None = None
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     batch_size: int = 1
+    offline: bool = False
 
 
 class VideoRun:
@@ -97,7 +101,7 @@ class VideoRun:
     def run(self, progress: Callable[[int], None] | None = None) -> "VideoRun":
         """Process every frame; ``progress(n)`` is called with the frames just done."""
         opts = self.options
-        tracker = Tracker(opts.tracker, opts.smooth) if opts.track else None
+        tracker = make_tracker(opts.tracker, opts.smooth, opts.offline) if opts.track else None
         pipeline = Pipeline(self.estimator, self.source, source=str(self.source.path), batch_size=opts.batch_size,
                             tracker=tracker, renderer=Renderer() if self.sink is not None else None)
         results = iter(pipeline)
@@ -135,10 +139,20 @@ class VideoRun:
         self.complete = complete
 
 
-def iter_video_poses(estimator, video: str | Path, *, track: bool = True, smooth: OneEuroConfig | bool | None = None,
+def make_tracker(config: TrackerConfig, smooth: OneEuroConfig | None = None, offline: bool = False):
+    """The online :class:`Tracker`, or the look-ahead :class:`OfflineTracker` for files."""
+    if offline:
+        return OfflineTracker(config, smooth=smooth is not None)
+    return Tracker(config, smooth)
+
+
+def iter_video_poses(estimator, video: str | Path, *, track: bool | str = True,
+                     smooth: OneEuroConfig | bool | None = None,
                      start: float | None = None, end: float | None = None, step: int = 1,
                      batch_size: int = 1, render: bool = False) -> Iterator[FrameResult]:
-    """People in every frame of a video, in order, with stable ids when ``track``.
+    """People in every frame of a video, in order, with stable ids when ``track`` (True or
+    ``"online"``; ``"offline"``: look ahead to join fragments and fill gaps, see
+    :mod:`posecli.video.offline`).
 
     Yields :class:`FrameResult` (``.frame.people`` in image pixels, ``.index``,
     ``.timestamp`` in seconds, ``.rendered`` when ``render``). The video is decoded, run
@@ -151,7 +165,9 @@ def iter_video_poses(estimator, video: str | Path, *, track: bool = True, smooth
     if smooth and not track:
         raise InputError("smoothing follows tracked people: it needs tracking on")
     source = VideoSource(video, start=start, end=end, step=step)
-    tracker = Tracker(TrackerConfig(), smooth or None) if track else None
+    if track not in (True, False, None, "online", "offline"):
+        raise InputError(f"track={track!r}: expected True, False, 'online' or 'offline'")
+    tracker = make_tracker(TrackerConfig(), smooth or None, track == "offline") if track else None
     pipeline = Pipeline(estimator, source, source=str(video), batch_size=batch_size, tracker=tracker,
                         renderer=Renderer() if render else None)
     yield from pipeline
