@@ -27,7 +27,38 @@ Examples:
   posecli video clip.mp4 --out poses.json --render clip_pose.mp4 --smooth
   posecli video clip.mp4 --format openpose --out poses/        # clip_000000000000_keypoints.json ...
   posecli video clip.mp4 --start 10 --end 20 --step 2 --height 192
+  posecli video clip.mp4 --out poses.json --track offline --smooth   # look ahead: join, fill, no lag
+  posecli video clip.mp4 --out poses.json -T max_gap_s=2 -T confirm_s=0.2
 """
+
+
+def parse_tracker_options(values: tuple[str, ...]):
+    """``-T key=value`` pairs -> a TrackerConfig (click errors name the pair)."""
+    from dataclasses import fields
+
+    from ..video.track import TrackerConfig
+
+    known = {f.name for f in fields(TrackerConfig)}
+    out: dict = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in known:
+            raise click.BadParameter(f"'{item}': expected KEY=VALUE with KEY one of: {', '.join(sorted(known))}",
+                                     param_hint="-T")
+        default = getattr(TrackerConfig(), key)
+        try:
+            if key == "max_age":
+                out[key] = None if raw.strip().lower() in ("", "none") else int(raw)
+            else:
+                out[key] = type(default)(raw)
+        except ValueError:
+            raise click.BadParameter(f"'{item}': {raw!r} is not a valid {type(default).__name__}",
+                                     param_hint="-T") from None
+    try:
+        return TrackerConfig(**out)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="-T") from None
 
 @click.command("video", epilog=EPILOG)
 @click.argument("clip", type=click.Path(path_type=Path))
@@ -41,24 +72,36 @@ Examples:
 @click.option("--end", type=click.FloatRange(min=0), default=None, metavar="S", help="Stop before S seconds.")
 @click.option("--step", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
               help="Process every N-th frame.")
-@click.option("--track/--no-track", default=True, show_default=True, help="Keep each person's id across frames.")
-@click.option("--smooth", is_flag=True, help="One-Euro filter each tracked person's keypoints against jitter.")
+@click.option("--track", type=click.Choice(["online", "offline"]), default="online", show_default=True,
+              is_flag=False, flag_value="online",
+              help="Person ids across frames: online (as frames come), or offline (looks "
+                   "ahead: joins fragments of one person, fills short gaps; files only).")
+@click.option("--no-track", is_flag=True, help="No person ids.")
+@click.option("--tracker-option", "-T", "tracker_options", multiple=True, metavar="KEY=VALUE",
+              help="A tracking setting (TrackerConfig field, times in seconds), e.g. -T max_gap_s=2.")
+@click.option("--smooth", is_flag=True,
+              help="Smooth each tracked person's keypoints: One-Euro online, zero-phase offline.")
 @click.option("--batch-size", type=click.IntRange(1, 256), default=None, metavar="N",
               help="Frames per network run (larger helps on GPUs) [default: 1 on the CPU, 4 on a GPU].")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or notes.")
 @estimator_options
-def video_command(clip, out, render, fmt, start, end, step, track, smooth, batch_size, quiet, **est_opts):
+def video_command(clip, out, render, fmt, start, end, step, track, no_track, tracker_options, smooth, batch_size,
+                  quiet, **est_opts):
     """Find people in every frame of CLIP and follow them.
 
     Frames carry their index and time in seconds; people carry an "id" that stays the
-    same across frames (--no-track to leave it out). Ctrl-C keeps the frames done so far:
+    same across frames once their track is confirmed ("id": null before; --no-track to
+    leave ids out). Ctrl-C keeps the frames done so far:
     the JSON stays valid, marked "complete": false (exit 130).
     """
     from ..video.run import VideoOptions, VideoRun
     from ..video.smooth import OneEuroConfig
 
     quiet_ffmpeg()
-    if smooth and not track:
+    tracker_config = parse_tracker_options(tracker_options)
+    if no_track and (track == "offline" or tracker_options):
+        raise click.UsageError("--no-track turns tracking off: drop --track offline and -T")
+    if smooth and no_track:
         raise click.UsageError("--smooth follows tracked people: drop --no-track")
     if end is not None and start is not None and end <= start:
         raise click.BadParameter(f"{end} is not after --start {start}", param_hint="--end")
@@ -73,8 +116,9 @@ def video_command(clip, out, render, fmt, start, end, step, track, smooth, batch
     with safe_interrupts() as interrupts:  # Ctrl-C and SIGTERM stop between frames
         try:
             est = build_estimator(**est_opts)
-            options = VideoOptions(fmt=fmt, start=start, end=end, step=step, track=track,
-                                   smooth=OneEuroConfig() if smooth else None,
+            options = VideoOptions(fmt=fmt, start=start, end=end, step=step, track=not no_track,
+                                   smooth=OneEuroConfig() if smooth else None, tracker=tracker_config,
+                                   offline=track == "offline",
                                    batch_size=batch_size or default_batch_size(est))
             job = VideoRun(est, clip, out, options=options, render=render, keep_partial=True)
         except PoseError as exc:

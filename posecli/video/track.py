@@ -94,7 +94,7 @@ class TrackerConfig:
     min_area: float = 32.0 * 32.0
     velocity_s: float = 0.1
     search_growth: float = 1.0
-    scene_cut: float = 0.27
+    scene_cut: float = 0.28
     fps: float = 30.0
     lookahead_s: float = 1.5
     link_gap_s: float = 1.2
