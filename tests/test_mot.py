@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from posecli.video.mot import MotAccumulator
+from posecli.video.mot import MotAccumulator, track_statistics
 
 
 def eye(g: int, h: int, pairs) -> np.ndarray:
@@ -75,3 +75,13 @@ def test_bad_input_is_refused():
         MotAccumulator(float("nan"))
     with pytest.raises(ValueError, match="unique"):
         MotAccumulator().update(["a", "a"], [1], [[1.0], [1.0]])
+
+
+def test_track_statistics_without_ground_truth():
+    """10 frames at 10 fps (1 s): id 1 in all, id 2 in the last 5, one person without id."""
+    frames = [[1] + ([2] if n >= 5 else []) + ([None] if n == 3 else []) for n in range(10)]
+    s = track_statistics(frames, [n / 10 for n in range(10)])
+    assert s["ids"] == 2 and s["people"] == 16 and s["without_id"] == 1
+    assert s["ids_per_minute"] == pytest.approx(120.0)
+    assert s["in_tracks_1s"] == pytest.approx(10 / 16) and s["in_tracks_2s"] == 0.0
+    assert s["track_s_p50"] == pytest.approx(0.75)

@@ -37,7 +37,7 @@ def test_two_fragments_of_one_person_are_joined_and_the_gap_filled():
     second id; offline, the fragments' motions meet, so it is one person and one id."""
     (a,) = templates(1, seed=1)
     cfg = TrackerConfig(max_gap_s=0.2)
-    walk = lambda t: [] if 1.0 <= t < 1.4 else [pose(a, (80 + 120 * t, 200))]  # noqa: E731
+    walk = lambda t: [] if 1.0 <= t < 1.4 else [pose(a, (80 + 120 * t, 200))]
     frames = frames_of(walk, 75)
     online = Tracker(cfg)
     online_ids = {p.track_id for f in frames for p in online.update(f.people, f.timestamp)} - {None}
@@ -97,7 +97,7 @@ def test_zero_phase_smoothing_removes_jitter_without_lag():
     online lags behind it."""
     (a,) = templates(1, seed=4)
     rng = np.random.default_rng(0)
-    true = lambda t: a + (50 + 200 * t, 200)  # noqa: E731
+    true = lambda t: a + (50 + 200 * t, 200)
     frames = frames_of(lambda t: [Person(true(t) + rng.normal(0, 2.0, a.shape), np.full(18, 0.9), 1.0, COCO18)], 60)
     raw = np.array([f.people[0].xy - true(f.timestamp) for f in frames])
     smooth = run(OfflineTracker(smooth=True), frames)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import cv2
 import numpy as np
 
@@ -21,7 +23,7 @@ def pan(image: np.ndarray, dx: float) -> np.ndarray:
 def test_a_change_of_shot_is_a_cut(shared_dir):
     shots = photos(shared_dir, 12)
     found = 0
-    for a, b in zip(shots[:-1], shots[1:]):
+    for a, b in itertools.pairwise(shots):
         det = SceneCutDetector()
         cuts = [det(pan(a, i)) for i in range(5)] + [det(pan(b, i)) for i in range(5)]
         assert not any(cuts[:5]) and not any(cuts[6:])

@@ -59,7 +59,7 @@ def test_two_people_crossing_paths_keep_their_ids():
     frames, truth = [], []
     for t in range(41):
         xa, xb = 100 + 8 * t, 420 - 8 * t
-        jitter = lambda: rng.normal(0, 1.0, (COCO18.num_parts, 2))  # noqa: E731
+        jitter = lambda: rng.normal(0, 1.0, (COCO18.num_parts, 2))
         people = [pose_at(a + jitter(), (xa, 200)), pose_at(b + jitter(), (xb, 200 + 0.3 * t))]
         order = rng.permutation(2)  # the parser's order means nothing
         frames.append([people[i] for i in order])

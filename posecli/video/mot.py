@@ -21,7 +21,7 @@ hypothesis matched to one is not a false positive, missing one is not a miss.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Hashable, Sequence
+from collections.abc import Hashable, Sequence
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -145,3 +145,45 @@ class MotAccumulator:
             "idp": idtp / hyp if hyp else float("nan"),
             "idr": idtp / gt if gt else float("nan"),
         }
+
+
+def track_statistics(frames: Sequence[Sequence[Hashable | None]], times: Sequence[float]) -> dict:
+    """What can be said of tracks without ground truth: ``frames`` holds each frame's
+    person ids (None: no id), ``times`` each frame's time in seconds.
+
+    A track's length is the time from its first to its last frame plus one frame. Returns
+    the ids handed out, ids per minute, the share of all people (ids or not) in tracks of
+    at least 1 s and 2 s, and track length percentiles (seconds)."""
+    if len(frames) != len(times):
+        raise ValueError("frames and times must have the same length")
+    if not frames:
+        return {"ids": 0, "people": 0}
+    first: dict = {}
+    last: dict = {}
+    count: dict = defaultdict(int)
+    people = 0
+    for ids, t in zip(frames, times):
+        for i in ids:
+            people += 1
+            if i is None:
+                continue
+            first.setdefault(i, t)
+            last[i] = t
+            count[i] += 1
+    span = float(times[-1] - times[0])
+    dt = span / (len(times) - 1) if len(times) > 1 else 0.0
+    length = {i: last[i] - first[i] + dt for i in first}
+    lengths = np.array(sorted(length.values())) if length else np.zeros(0)
+    minutes = (span + dt) / 60.0
+    out = {
+        "seconds": round(span + dt, 3),
+        "people": people,
+        "ids": len(first),
+        "ids_per_minute": len(first) / minutes if minutes > 0 else float("nan"),
+        "without_id": people - sum(count.values()),
+        "in_tracks_1s": sum(n for i, n in count.items() if length[i] >= 1.0 - 1e-9) / people if people else 0.0,
+        "in_tracks_2s": sum(n for i, n in count.items() if length[i] >= 2.0 - 1e-9) / people if people else 0.0,
+    }
+    for q in (10, 50, 90):
+        out[f"track_s_p{q}"] = float(np.percentile(lengths, q)) if len(lengths) else float("nan")
+    return out

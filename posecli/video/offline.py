@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..types import Frame, Person
-from .track import Tracker, TrackerConfig, keypoint_area, keypoint_sigmas, oks
+from .track import Tracker, TrackerConfig, keypoint_area, keypoint_sigmas, mix_colours, oks
 
 _ENDS = 5  # observations kept at each end of a fragment (its start and end velocity)
 
@@ -45,6 +45,7 @@ class _Fragment:
     area: float = 0.0
     id: int | None = None
     continued: bool = False  # another fragment carries its id on
+    colours: np.ndarray | None = None  # torso colour histogram, a running mean
 
     @property
     def first(self) -> float:
@@ -116,14 +117,17 @@ class OfflineTracker:
         for out, _ in self.flush():
             yield out
 
-    def push(self, frame: Frame, image: np.ndarray | None = None) -> list[tuple[Frame, np.ndarray | None]]:
+    def push(self, frame: Frame, image: np.ndarray | None = None, *,
+             colours: np.ndarray | None = None) -> list[tuple[Frame, np.ndarray | None]]:
+        """``colours``: the people's torso histograms, when already computed from ``image``."""
         cfg = self.config
         cut = self.online.is_cut(image)
-        tracks = self.online.assign(frame.people, frame.timestamp, cut=cut)
+        tracks = self.online.assign(frame.people, frame.timestamp, cut=cut, image=image, colours=colours)
+        colours = self.online.last_colours
         t = self.online.time
         scene = self.online.cuts
         held = _Held(frame, image, t, [tr.key if tr is not None else None for tr in tracks])
-        for person, tr in zip(frame.people, tracks):
+        for i, (person, tr) in enumerate(zip(frame.people, tracks)):
             if tr is None:
                 continue
             frag = self._frags.get(tr.key)
@@ -132,6 +136,8 @@ class OfflineTracker:
             elif frag.tail:
                 self._fill(frag, frag.tail[-1], (t, person.xy), person)
             frag.observe(t, person.xy.copy())
+            if colours is not None and np.isfinite(colours[i]).all():
+                frag.colours = mix_colours(frag.colours, colours[i])
             if tr.confirmed and frag.id is None:
                 self._give_id(frag, person)
         self._held.append(held)
@@ -182,6 +188,9 @@ class OfflineTracker:
             forward = oks(end[1] + v_end * gap, start[1], area, self._sigmas)
             backward = oks(start[1] - v_start * gap, end[1], area, self._sigmas)
             sim = 0.5 * (forward + backward)
+            if frag.colours is not None and cand.colours is not None and cfg.appearance > 0:
+                look = float(np.sqrt(frag.colours) @ np.sqrt(cand.colours))
+                sim *= 1.0 - cfg.appearance + cfg.appearance * look
             if sim >= best_sim:
                 best, best_sim = cand, sim
         return best

@@ -179,9 +179,9 @@ class Pipeline:
                 item = self._get(self._maps)
                 if isinstance(item, _End):
                     # an offline tracker holds frames back: they come out at the end
-                    if item.error is None and not self._stop.is_set() and self.tracker is not None:
-                        if not self._emit(self.tracker.flush()):
-                            return
+                    held = item.error is None and not self._stop.is_set() and self.tracker is not None
+                    if held and not self._emit(self.tracker.flush()):
+                        return
                     self._put(self._results, item)
                     return
                 batch, maps = item

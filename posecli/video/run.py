@@ -10,9 +10,9 @@ from ..errors import InputError, OutputError
 from ..formats.render import Renderer
 from ..formats.writers import ResultWriter
 from ..io.video import VideoSink, VideoSource
+from .offline import OfflineTracker
 from .pipeline import FrameResult, Pipeline
 from .smooth import OneEuroConfig
-from .offline import OfflineTracker
 from .track import Tracker, TrackerConfig
 
 

@@ -30,6 +30,7 @@ from scipy.optimize import linear_sum_assignment
 
 from ..skeleton import Skeleton
 from ..types import Frame, Person
+from .appearance import SIZE, histogram_similarity, torso_histograms
 from .smooth import OneEuroConfig, OneEuroFilter
 
 # COCO's per-keypoint OKS sigmas, by part name without side; parts COCO lacks borrow the
@@ -72,6 +73,9 @@ class TrackerConfig:
     - ``min_area``: floor of the person scale in OKS, pixels squared.
     - ``velocity_s``: time constant of the track velocity estimate (its smoothing).
     - ``search_growth``: per second unseen, how much the OKS scale (search radius) grows.
+    - ``appearance``: weight (0..1) of the torso colours (:mod:`posecli.video.appearance`) in
+      the similarity: OKS x (1 - w + w x colour similarity); 0 (the default: it did not
+      help on the bench's photo clip, where errors come from the detector) turns it off.
     - ``scene_cut``: image change (0..1, see :mod:`posecli.video.scenecut`) above which a
       frame starts a new scene and every track ends; 0 turns cut detection off.
     - ``fps``: the frame rate assumed when frames carry no timestamps.
@@ -94,6 +98,7 @@ class TrackerConfig:
     min_area: float = 32.0 * 32.0
     velocity_s: float = 0.1
     search_growth: float = 1.0
+    appearance: float = 0.0
     scene_cut: float = 0.28
     fps: float = 30.0
     lookahead_s: float = 1.5
@@ -112,7 +117,7 @@ class TrackerConfig:
         for name in ("max_gap_s", "confirm_s", "high_score", "min_area", "search_growth", "lookahead_s",
                      "link_gap_s", "fill_gap_s", "smooth_s"):
             finite(name)
-        for name in ("min_similarity", "scene_cut", "link_similarity"):
+        for name in ("min_similarity", "scene_cut", "link_similarity", "appearance"):
             finite(name, 0.0, 1.0)
         finite("fps", open_low=True)
         finite("velocity_s", open_low=True)
@@ -126,7 +131,7 @@ class TrackerConfig:
         """The longest gap a track survives, in frames at ``fps`` (``max_age`` when set)."""
         if self.max_age is not None:
             return int(self.max_age)
-        return int(math.ceil(self.max_gap_s * fps))
+        return math.ceil(self.max_gap_s * fps)
 
 
 @dataclass
@@ -148,6 +153,7 @@ class TrackState:
     area: float
     id: int | None = None
     smoother: OneEuroFilter | None = None
+    colours: np.ndarray | None = None  # torso colour histogram, a running mean
 
     @property
     def confirmed(self) -> bool:
@@ -159,6 +165,11 @@ class TrackState:
 
 
 _Track = TrackState  # the name before tracks had public state
+
+
+def mix_colours(old: np.ndarray | None, new: np.ndarray, keep: float = 0.8) -> np.ndarray:
+    """Running mean of torso histograms (``keep``: weight of the old one)."""
+    return new.copy() if old is None else keep * old + (1.0 - keep) * new
 
 
 def keypoint_area(xy: np.ndarray) -> float:
@@ -218,6 +229,7 @@ class Tracker:
         self._t: float | None = None
         self._sigmas: dict[str, np.ndarray] = {}
         self._cut_detector = None
+        self.last_colours: np.ndarray | None = None  # the last frame's torso histograms
 
     @property
     def live_ids(self) -> list[int]:
@@ -235,7 +247,7 @@ class Tracker:
 
     def __call__(self, frame: Frame, image: np.ndarray | None = None) -> Frame:
         cut = self.is_cut(image)
-        people = self.update(frame.people, frame.timestamp, cut=cut)
+        people = self.update(frame.people, frame.timestamp, cut=cut, image=image)
         return dataclasses.replace(frame, people=people, extra={**frame.extra, "tracked": True})
 
     def push(self, frame: Frame, image: np.ndarray | None = None) -> list[tuple[Frame, np.ndarray | None]]:
@@ -263,9 +275,11 @@ class Tracker:
         """Forget the track with ``key`` (the offline linker has given its person elsewhere)."""
         self._tracks = [t for t in self._tracks if t.key != key]
 
-    def update(self, people: list[Person], timestamp: float | None = None, *, cut: bool = False) -> list[Person]:
-        """People of the next frame -> the same people with ids (input is not modified)."""
-        tracks = self.assign(people, timestamp, cut=cut)
+    def update(self, people: list[Person], timestamp: float | None = None, *, cut: bool = False,
+               image: np.ndarray | None = None, colours: np.ndarray | None = None) -> list[Person]:
+        """People of the next frame -> the same people with ids (input is not modified).
+        ``image``: the frame (BGR), for the appearance cue (or ``colours``, see :meth:`assign`)."""
+        tracks = self.assign(people, timestamp, cut=cut, image=image, colours=colours)
         t = self._t
         out = []
         for person, track in zip(people, tracks):
@@ -276,12 +290,16 @@ class Tracker:
             out.append(dataclasses.replace(person, xy=xy, scores=person.scores.copy(), track_id=tid))
         return out
 
-    def assign(self, people: list[Person], timestamp: float | None = None, *,
-               cut: bool = False) -> list[TrackState | None]:
+    def assign(self, people: list[Person], timestamp: float | None = None, *, cut: bool = False,
+               image: np.ndarray | None = None, colours: np.ndarray | None = None) -> list[TrackState | None]:
         """The track each person of the next frame continues or starts (None: a low-score
-        person no track wanted). Updates the tracks; :meth:`update` is this plus ids."""
+        person no track wanted). Updates the tracks; :meth:`update` is this plus ids.
+        ``colours``: the people's torso histograms when already computed from ``image``."""
         cfg = self.config
         t = self._clock(timestamp)
+        if colours is None and image is not None and cfg.appearance > 0:
+            colours = torso_histograms(people, image)
+        self.last_colours = colours
         if cut:
             self.cuts += 1
             self.reset()
@@ -292,7 +310,7 @@ class Tracker:
         low = [i for i, p in enumerate(people) if p.score < cfg.high_score]
         confirmed = [j for j, tr in enumerate(self._tracks) if tr.confirmed]
         tentative = [j for j, tr in enumerate(self._tracks) if not tr.confirmed]
-        sim = self._similarity(people, t)
+        sim = self._similarity(people, t, colours)
         # 3. Two-stage association: high first, then low, to confirmed tracks; then the rest
         #    to unconfirmed tracks.
         match: dict[int, int] = {}
@@ -310,6 +328,8 @@ class Tracker:
                 track = self._new_track(person, t)
             else:
                 track = None
+            if track is not None and colours is not None and np.isfinite(colours[i]).all():
+                track.colours = mix_colours(track.colours, colours[i])
             out.append(track)
         return out
 
@@ -347,8 +367,9 @@ class Tracker:
             s = self._sigmas[skeleton.name] = keypoint_sigmas(skeleton)
         return s
 
-    def _similarity(self, people: list[Person], t: float) -> np.ndarray:
-        """(N people, T tracks) OKS to each track's prediction, scale grown with its gap."""
+    def _similarity(self, people: list[Person], t: float, colours: np.ndarray | None = None) -> np.ndarray:
+        """(N people, T tracks) OKS to each track's prediction, scale grown with its gap,
+        weighed by torso colour similarity where both are known."""
         cfg = self.config
         sim = np.zeros((len(people), len(self._tracks)))
         if not people or not self._tracks:
@@ -365,6 +386,10 @@ class Tracker:
         grow = (1.0 + cfg.search_growth * np.array([t - self._tracks[j].last for j in same])) ** 2
         area = np.maximum(np.maximum(det_area[:, None], tr_area[None]), cfg.min_area) * grow[None]
         sim[np.ix_(rows, same)] = oks_matrix(det, pred, area, self._sigmas_of(people[rows[0]].skeleton))
+        if colours is not None and cfg.appearance > 0:
+            theirs = np.stack([tr.colours if tr.colours is not None else np.full(SIZE, np.nan) for tr in self._tracks])
+            look = np.nan_to_num(histogram_similarity(colours, theirs), nan=1.0)
+            sim *= 1.0 - cfg.appearance + cfg.appearance * look
         return sim
 
     def _match(self, sim: np.ndarray, rows: list[int], cols: list[int]) -> dict[int, int]:
