@@ -16,7 +16,7 @@ def main(video: str) -> int:
     print("frame,time_s,people")
     for result in posecli.iter_video_poses(estimator, video, track=True):
         people = result.frame.people
-        seen_ids.update(p.track_id for p in people)
+        seen_ids.update(p.track_id for p in people if p.track_id is not None)  # None: not yet confirmed
         print(f"{result.index},{result.timestamp:.3f},{len(people)}")
     print(f"distinct people: {len(seen_ids)}")
     return 0

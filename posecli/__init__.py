@@ -83,7 +83,15 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and go-to-definition; must match _EXPORTS
-    from .errors import DeviceError, InputError, MissingExtraError, ModelError, OutputError, ParserError, PoseError
+    from .errors import (
+        DeviceError,
+        InputError,
+        MissingExtraError,
+        ModelError,
+        OutputError,
+        ParserError,
+        PoseError,
+    )
     from .evaluate import CocoMetrics, evaluate_detections, evaluate_estimator
     from .formats.maps import read_maps
     from .formats.readers import load_openpose_json, load_posecli_json

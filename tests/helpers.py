@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -17,6 +18,7 @@ from click.testing import CliRunner
 from posecli.cli import main
 from posecli.skeleton import COCO18, Skeleton
 from posecli.train.targets import render_heatmaps, render_pafs
+from posecli.types import Person
 
 STRIDE = 8
 SIGMA = 7.0  # Gaussian sigma of the rendered heatmaps, input pixels
@@ -511,3 +513,122 @@ class Xvfb:
         if self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(10)
+
+
+# -- walking people for tracking tests and the tracking bench ---------------------------------------
+# Seeded scenes in seconds (so 25 and 60 fps clips show the same motion): people walk across
+# a frame along lanes that cross, change speed and stop, enter and leave, hide behind each
+# other and behind a pillar; a simulated detector adds keypoint noise, misses keypoints,
+# drops people for a few frames (flicker) and reports short false people.
+@dataclass
+class WalkFrame:
+    """One frame: ``people`` as a detector would report them (parser order shuffled),
+    ``source`` the ground-truth id of each (None: a false detection), and the ground truth:
+    ``gt_ids``, ``gt_xy`` (G, K, 2) true keypoints, ``gt_ignore`` (mostly hidden)."""
+
+    t: float
+    people: list
+    source: list
+    gt_ids: list
+    gt_xy: np.ndarray
+    gt_ignore: np.ndarray
+
+
+def _gait(template: np.ndarray, phase: float, height: float) -> np.ndarray:
+    """(K, 2) the person's pose at gait ``phase`` (radians): arms and legs swing."""
+    xy = template.copy()
+    swing = np.sin(phase) * 0.06 * height
+    for name, sign in (("r_wrist", 1), ("l_wrist", -1), ("r_ankle", -1), ("l_ankle", 1),
+                       ("r_elbow", 0.5), ("l_elbow", -0.5), ("r_knee", -0.5), ("l_knee", 0.5)):
+        xy[COCO18.index(name), 0] += sign * swing
+    return xy
+
+
+def walking_scene(seed: int = 0, fps: float = 25.0, seconds: float = 8.0, people: int = 7,
+                  size_wh=(1280, 720), miss_keypoint: float = 0.1, flicker_rate: float = 0.4,
+                  false_rate: float = 0.5, pillar: bool = True, noise: float = 0.012) -> list[WalkFrame]:
+    """Frames of walking people with a simulated detector (see the block comment above).
+
+    ``flicker_rate``: per person and second, how often it is dropped for 0.04-0.12 s;
+    ``false_rate``: false people per second, each lasting 0.04-0.12 s; ``noise``: keypoint
+    noise in body heights."""
+    rng = np.random.default_rng(seed)
+    w, h = size_wh
+    walkers = []
+    for pid in range(people):
+        height = rng.uniform(0.22, 0.45) * h
+        lane = rng.uniform(0.3, 0.75) * h - 0.3 * height
+        drift = rng.uniform(-0.04, 0.04) * h  # px/s: lanes cross
+        direction = rng.choice([-1.0, 1.0])
+        speed = rng.uniform(0.6, 1.4) * height  # px/s, about a body height per second
+        start = rng.uniform(-0.4, 0.6) * seconds  # when it enters (before 0: already inside)
+        stop = (rng.uniform(0, seconds), rng.uniform(0.3, 1.2)) if rng.random() < 0.5 else (np.inf, 0.0)
+        template = make_person(rng, (0.0, 0.0), height)[:, :2]
+        walkers.append((pid, height, lane, drift, direction, speed, start, stop, template, rng.uniform(0, 6.3)))
+    # flicker bursts and false people, drawn in seconds
+    bursts = {pid: [(s, s + rng.uniform(0.04, 0.121)) for s in rng.uniform(0, seconds, rng.poisson(flicker_rate * seconds))]
+              for pid in range(people)}
+    falses = [(s, s + rng.uniform(0.04, 0.121), rng.uniform(0.1 * w, 0.9 * w), rng.uniform(0.2 * h, 0.8 * h),
+               rng.uniform(0.15, 0.3) * h) for s in rng.uniform(0, seconds, rng.poisson(false_rate * seconds))]
+    pillar_x = (0.45 * w, 0.5 * w) if pillar else (np.inf, np.inf)
+    frames = []
+    for n in range(int(round(seconds * fps))):
+        t = n / fps
+        truth = []
+        for pid, height, lane, drift, direction, speed, start, (s0, sd), template, phase0 in walkers:
+            moving = max(0.0, t - start) - np.clip(t - s0, 0.0, sd)  # seconds spent walking
+            dist = speed * moving * (1 + 0.15 * np.sin(moving))  # speed changes
+            x = (-0.15 * w + dist) if direction > 0 else (1.15 * w - dist)
+            neck = np.array([x, lane + drift * t])
+            xy = _gait(template, phase0 + 6.0 * dist / height, height) + neck
+            truth.append((pid, height, xy))
+        truth.sort(key=lambda p: p[1])  # far (small) first: nearer people hide them
+        gt_ids, gt_xy, gt_ignore, people_out, source = [], [], [], [], []
+        for k, (pid, height, xy) in enumerate(truth):
+            inside = (xy[:, 0] >= 0) & (xy[:, 0] < w) & (xy[:, 1] >= 0) & (xy[:, 1] < h)
+            if inside.sum() < 4:
+                continue
+            hidden = (xy[:, 0] >= pillar_x[0]) & (xy[:, 0] <= pillar_x[1])
+            for _, h2, xy2 in truth[k + 1:]:
+                x0, y0 = xy2.min(axis=0) - 0.05 * h2
+                x1, y1 = xy2.max(axis=0) + 0.05 * h2
+                hidden |= (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
+            seen = inside & ~hidden
+            gt_ids.append(pid)
+            gt_xy.append(xy)
+            gt_ignore.append(seen.sum() < 4)
+            flicker = any(a <= t < b for a, b in bursts[pid])
+            found = seen & (rng.random(len(xy)) >= miss_keypoint)
+            if flicker or found.sum() < 4:
+                continue
+            det = xy + rng.normal(0, noise * height, xy.shape)
+            det[~found] = np.nan
+            score = 0.4 + 1.2 * found.mean() * rng.uniform(0.6, 1.0)
+            people_out.append(Person(det, np.where(found, rng.uniform(0.3, 0.9, len(xy)), 0.0), score, COCO18))
+            source.append(pid)
+        for a, b, fx, fy, fh in falses:
+            if a <= t < b:
+                xy = make_person(np.random.default_rng(int(fx)), (fx, fy), fh)[:, :2] + rng.normal(0, 3, (18, 2))
+                xy[np.random.default_rng(int(fy)).random(18) < 0.5] = np.nan
+                people_out.append(Person(xy, np.where(np.isfinite(xy[:, 0]), 0.4, 0.0), rng.uniform(0.45, 0.9), COCO18))
+                source.append(None)
+        order = rng.permutation(len(people_out))
+        frames.append(WalkFrame(t, [people_out[i] for i in order], [source[i] for i in order], gt_ids,
+                                np.array(gt_xy).reshape(-1, COCO18.num_parts, 2), np.array(gt_ignore, bool)))
+    return frames
+
+
+def track_scores(scene: list[WalkFrame], outputs: list[list], min_similarity: float = 0.5) -> dict:
+    """MOT scores (:class:`posecli.video.mot.MotAccumulator`) of tracker ``outputs`` (the
+    people of each frame, with ``track_id``; None ids are not counted) against ``scene``."""
+    from posecli.video.matching import keypoint_area, keypoint_sigmas, oks
+    from posecli.video.mot import MotAccumulator
+
+    acc = MotAccumulator(min_similarity)
+    sigmas = keypoint_sigmas(COCO18)
+    for frame, people in zip(scene, outputs):
+        hyps = [p for p in people if p.track_id is not None]
+        sim = np.array([[oks(p.xy, g, max(keypoint_area(g), 32.0 ** 2), sigmas) for p in hyps] for g in frame.gt_xy])
+        acc.update(frame.gt_ids, [p.track_id for p in hyps], sim.reshape(len(frame.gt_ids), len(hyps)),
+                   frame.gt_ignore)
+    return acc.summary()

@@ -45,6 +45,9 @@ def _crossing(n: int = 41, seed: int = 1) -> list[tuple[Frame, float]]:
 def test_largest_is_kept_through_a_crossing():
     follow = Follow("largest")
     kept = [(follow(frame).people, xa) for frame, xa in _crossing()]
+    hits = TrackerConfig().min_hits  # nobody has an id, so nobody is followed, before confirmation
+    assert all(not people for people, _ in kept[:hits - 1])
+    kept = kept[hits - 1:]
     assert all(len(people) == 1 for people, _ in kept)
     assert {people[0].track_id for people, _ in kept} == {follow.target}
     necks = [people[0].xy[COCO18.index("neck"), 0] for people, _ in kept]
@@ -53,10 +56,11 @@ def test_largest_is_kept_through_a_crossing():
 
 def test_center_and_an_explicit_id():
     frames = _crossing()
-    centre = Follow("center")
+    instant = TrackerConfig(min_hits=1, confirm_s=0.0)  # ids from the first frame: this tests the choice, not confirmation
+    centre = Follow("center", Tracker(instant))
     first = centre(frames[0][0])
     assert first.people[0].xy[COCO18.index("neck"), 0] == pytest.approx(420, abs=5)  # x=420 is nearer 320
-    by_id = Follow(1)
+    by_id = Follow(1, Tracker(instant))
     tracker_ids = [[p.track_id for p in by_id(f).people] for f, _ in frames]
     assert all(ids == [1] for ids in tracker_ids)
     nobody = Follow(7)
@@ -65,7 +69,7 @@ def test_center_and_an_explicit_id():
 
 def test_a_lost_subject_is_chosen_again_by_the_rule():
     big, small = _template(0), _template(3)
-    follow = Follow("largest", Tracker(TrackerConfig(max_age=3)))
+    follow = Follow("largest", Tracker(TrackerConfig(max_age=3, min_hits=1, confirm_s=0.0)))
     seen = []
     for t in range(12):
         people = [_pose(small, (400, 200), 0.8)]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
 from posecli.inference.estimator import Maps, PoseEstimator
 from posecli.inference.preprocess import Letterbox
 from posecli.io.video import VideoSource
 from posecli.skeleton import COCO18
-from posecli.types import Person
+from posecli.types import Frame, Person
 from posecli.video.pipeline import Pipeline
 from posecli.video.smooth import OneEuroConfig, OneEuroFilter
 from posecli.video.track import Tracker, TrackerConfig
@@ -33,19 +34,22 @@ def templates(n: int, seed: int = 0) -> list[np.ndarray]:
 
 
 def id_switches(truth: list[list[int]], ids: list[list[int | None]]) -> int:
-    """Times a ground-truth person's id changed from one frame where it was seen to the next."""
+    """Times a ground-truth person's id changed from one frame where it had one to the next
+    (frames before its track is confirmed, id None, do not count)."""
     last: dict[int, int] = {}
     switches = 0
     for gt_frame, id_frame in zip(truth, ids):
         for gt, tid in zip(gt_frame, id_frame):
+            if tid is None:
+                continue
             if gt in last and last[gt] != tid:
                 switches += 1
             last[gt] = tid
     return switches
 
 
-def run(tracker, frames: list[list[Person]]) -> list[list[int]]:
-    return [[p.track_id for p in tracker.update(people)] for people in frames]
+def run(tracker, frames: list[list[Person]], fps: float = 25.0) -> list[list[int | None]]:
+    return [[p.track_id for p in tracker.update(people, n / fps)] for n, people in enumerate(frames)]
 
 
 def test_two_people_crossing_paths_keep_their_ids():
@@ -55,14 +59,15 @@ def test_two_people_crossing_paths_keep_their_ids():
     frames, truth = [], []
     for t in range(41):
         xa, xb = 100 + 8 * t, 420 - 8 * t
-        jitter = lambda: rng.normal(0, 1.0, (COCO18.num_parts, 2))  # noqa: E731
+        jitter = lambda: rng.normal(0, 1.0, (COCO18.num_parts, 2))
         people = [pose_at(a + jitter(), (xa, 200)), pose_at(b + jitter(), (xb, 200 + 0.3 * t))]
         order = rng.permutation(2)  # the parser's order means nothing
         frames.append([people[i] for i in order])
         truth.append(list(order))
     ids = run(Tracker(), frames)
     assert id_switches(truth, ids) == 0
-    assert {i for f in ids for i in f} == {0, 1}
+    assert {i for f in ids for i in f} == {0, 1, None}
+    assert all(None not in f for f in ids[4:])  # confirmed after 0.1 s (frame 3 at 25 fps)
 
 
 def test_three_people_weaving_with_missing_keypoints():
@@ -81,27 +86,149 @@ def test_three_people_weaving_with_missing_keypoints():
         truth.append(list(order))
     ids = run(Tracker(), frames)
     assert id_switches(truth, ids) == 0
-    assert len({i for f in ids for i in f}) == 3
+    assert len({i for f in ids for i in f} - {None}) == 3
 
 
-def test_short_gap_keeps_the_id_long_gap_gets_a_new_one():
+@pytest.mark.parametrize("fps", [25.0, 60.0])
+def test_reentry_within_the_gap_keeps_the_id_after_it_gets_a_new_one(fps):
+    """A walks on, vanishes 0.4 s (within max_gap_s 0.6 s: same id, found where its motion
+    predicts it), then 1.0 s (past it: a new id, never a reused one); B stands still."""
     a, b = templates(2, seed=3)
-    tracker = Tracker(TrackerConfig(max_age=5))
+    tracker = Tracker(TrackerConfig(max_gap_s=0.6))
     seq = []
-    for t in range(30):
+    for n in range(int(3.0 * fps)):
+        t = n / fps
         people = [pose_at(b, (400, 200))]
-        if not (10 <= t < 14) and not (18 <= t < 26):  # a gap of 4 frames, then one of 8
-            people.insert(0, pose_at(a, (100 + 3 * t, 200)))
-        seq.append([p.track_id for p in tracker.update(people)])
-    a_ids = [f[0] for t, f in enumerate(seq) if len(f) == 2]
-    assert set(a_ids[:14]) == {0}  # before and after the short gap (moved meanwhile)
-    assert set(a_ids[14:]) == {2}  # after the long gap: a new id, never a reused one
-    assert all(f[-1] == 1 for f in seq)
+        if not (1.0 <= t < 1.4) and not (1.8 <= t < 2.8):
+            people.insert(0, pose_at(a, (100 + 75 * t, 200)))  # 75 px/s: 30 px during the short gap
+        seq.append((t, [p.track_id for p in tracker.update(people, t)]))
+    a_ids = [(t, f[0]) for t, f in seq if len(f) == 2 and f[0] is not None]
+    assert {i for t, i in a_ids if t < 1.8} == {0}
+    assert {i for t, i in a_ids if t >= 2.8} == {2}
+    assert all(f[-1] == 1 for t, f in seq if t > 0.2)
 
 
-def test_new_people_get_new_ids_and_inputs_are_not_modified():
-    a, b = templates(2, seed=9)
+@pytest.mark.parametrize("fps", [25.0, 60.0])
+@pytest.mark.parametrize("missing", [1, 2, 3])
+def test_flicker_of_one_to_three_frames_keeps_the_id(fps, missing):
+    (a,) = templates(1, seed=11)
     tracker = Tracker()
+    ids = []
+    for n in range(40):
+        people = [] if 20 <= n < 20 + missing else [pose_at(a, (100 + 150 * n / fps, 200))]
+        ids += [p.track_id for p in tracker.update(people, n / fps)]
+    assert set(ids[10:]) == {0}
+
+
+@pytest.mark.parametrize("fps", [25.0, 60.0])
+def test_a_short_false_detection_gets_no_id_but_is_still_returned(fps):
+    a, ghost = templates(2, seed=4)
+    tracker = Tracker()
+    out = []
+    for n in range(30):
+        people = [pose_at(a, (100, 200))]
+        if 10 <= n < 12:  # two frames: 0.08 s at 25 fps, 0.03 s at 60
+            people.append(pose_at(ghost, (420, 180)))
+        out.append(tracker.update(people, n / fps))
+    assert [len(f) for f in out[10:12]] == [2, 2]  # nothing lost
+    assert [f[1].track_id for f in out[10:12]] == [None, None]
+    assert {p.track_id for f in out[8:] for p in f} == {0, None}
+    assert tracker.live_ids == [0]
+
+
+def test_a_person_whose_score_dips_keeps_the_id_a_low_score_newcomer_starts_nothing():
+    """Two-stage association: low-score people continue tracks but never start one."""
+    a, b = templates(2, seed=6)
+    tracker = Tracker(TrackerConfig(high_score=0.6))
+    out = []
+    for n in range(40):
+        pa = pose_at(a, (100 + 2 * n, 200))
+        pa.score = 0.45 if 15 <= n < 25 else 1.0  # partly hidden for a while
+        pb = pose_at(b, (420, 200))
+        pb.score = 0.45  # always weak
+        out.append(tracker.update([pa, pb], n / 25))
+    assert {f[0].track_id for f in out[5:]} == {0}
+    assert all(f[1].track_id is None for f in out)
+    assert len(out[-1]) == 2
+
+
+def test_crossing_with_occlusion_the_hidden_person_comes_back_with_its_id():
+    """B walks behind A: first B loses the parts A covers, then B is not found at all for
+    0.3 s, then reappears on the other side, where its motion says it should be."""
+    a, b = templates(2, seed=8)
+    tracker = Tracker()
+    ids_a, ids_b = [], []
+    for n in range(60):
+        t = n / 25
+        ca, cb = np.array([150 + 100 * t, 210.0]), np.array([450 - 100 * t, 200.0])
+        pa = pose_at(a, ca)
+        xb = b + cb
+        covered = np.abs(xb[:, 0] - ca[0]) < 45
+        people = [pa]
+        if covered.sum() < 12:  # mostly hidden: the parser finds nothing
+            xb[covered] = np.nan
+            people.append(Person(xb, np.where(covered, 0.0, 0.9), 0.5 if covered.any() else 1.0, COCO18))
+        else:
+            assert 0.8 < t < 1.8
+        out = tracker.update(people, t)
+        ids_a.append(out[0].track_id)
+        if len(out) == 2:
+            ids_b.append(out[1].track_id)
+    assert set(ids_a[4:]) == {0}
+    assert set(ids_b[4:]) == {1}
+    assert len(ids_b) < 55  # B really was gone for a while
+
+
+def test_a_hard_cut_between_two_clips_ends_every_track(shared_dir):
+    """The same places, another shot: the person there after the cut is someone else."""
+    photos = sorted(shared_dir.glob("data/coco-val2017-mini/*.jpg"))[:2]
+    shots = [cv2.resize(cv2.imread(str(p)), (480, 320)) for p in photos]
+    a, b = templates(2, seed=2)
+    tracker = Tracker()
+    ids = []
+    for n in range(20):
+        shot = 0 if n < 10 else 1
+        person = pose_at(a if shot == 0 else b, (200 + n, 150))
+        frame = Frame([person], (480, 320), timestamp=n / 25)
+        ids.append(tracker(frame, shots[shot].copy()).people[0].track_id)
+    assert tracker.cuts == 1
+    assert set(ids[4:10]) == {0}
+    assert ids[10] is None and set(ids[14:]) == {1}
+
+
+def test_25_and_60_fps_clips_of_the_same_scene_give_the_same_tracks():
+    scores = {}
+    for fps in (25.0, 60.0):
+        scene = synthetic.walking_scene(3, fps=fps, seconds=6.0)
+        tracker = Tracker()
+        outputs = [tracker.update(f.people, f.t) for f in scene]
+        scores[fps] = synthetic.track_scores(scene, outputs)
+    for s in scores.values():
+        assert s["idf1"] >= 0.9 and s["id_switches"] <= 1
+    assert scores[25.0]["hyp_ids"] == scores[60.0]["hyp_ids"]
+    assert abs(scores[25.0]["idf1"] - scores[60.0]["idf1"]) < 0.05
+
+
+@pytest.mark.parametrize("bad", [{"max_gap_s": float("nan")}, {"max_gap_s": -1.0}, {"confirm_s": float("inf")},
+                                 {"min_similarity": 1.5}, {"fps": 0.0}, {"min_hits": 0}, {"max_age": -2},
+                                 {"scene_cut": float("nan")}, {"velocity_s": 0.0}, {"min_hits": 2.5}])
+def test_bad_settings_are_refused_naming_the_setting(bad):
+    name = next(iter(bad))
+    with pytest.raises(ValueError, match=name):
+        TrackerConfig(**bad)
+
+
+def test_missing_repeated_or_backwards_timestamps_do_not_break_tracking():
+    (a,) = templates(1, seed=12)
+    tracker = Tracker()
+    stamps = [0.0, 0.04, None, float("nan"), 0.12, 0.12, 0.05, float("inf"), 0.3, 0.34]
+    ids = [tracker.update([pose_at(a, (100 + 2 * n, 200))], ts)[0].track_id for n, ts in enumerate(stamps)]
+    assert ids[-1] == 0 and set(ids[4:]) == {0}
+
+
+def test_new_people_get_new_ids_once_confirmed_and_inputs_are_not_modified():
+    a, b = templates(2, seed=9)
+    tracker = Tracker(TrackerConfig(min_hits=1, confirm_s=0.0))
     first = [pose_at(a, (100, 200))]
     assert [p.track_id for p in tracker.update(first)] == [0]
     assert first[0].track_id is None
@@ -195,3 +322,4 @@ def test_pipeline_tracks_people_crossing_in_a_video(tmp_path, tiny_model):
     seen = sum(len(g) for g in truth)
     assert seen >= 0.9 * 2 * 24  # the parser finds both in (nearly) every frame
     assert id_switches(truth, ids) == 0
+    assert all(None not in f for f in ids[4:])  # confirmed within 0.1 s of video (10 fps clip)

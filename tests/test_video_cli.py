@@ -102,7 +102,7 @@ def test_real_model_follows_the_person_in_a_photo_clip(tmp_path, default_model, 
     frames = json.loads(out.read_text())["frames"]
     ids = [[p["id"] for p in f["people"] if p["score"] > 0.3] for f in frames]
     assert all(len(f) >= 1 for f in ids)
-    main_ids = {f[0] for f in ids}  # strongest person of each frame
+    main_ids = {f[0] for f in ids[2:]}  # strongest person of each frame, once confirmed (3 frames)
     assert main_ids == {0}
     assert (tmp_path / "ski_pose.mp4").stat().st_size > 0
 
@@ -150,3 +150,22 @@ def test_signal_leaves_valid_incomplete_json(tmp_path, tiny_model, sig, code, wo
     assert f"{word}: {n} frames written" in stderr
     assert stop_s < 5
     assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_offline_tracking_gives_ids_from_the_first_frame_and_bad_settings_are_usage_errors(
+        tmp_path, default_model, mini_set):
+    clip = photo_clip(tmp_path / "ski.mp4", mini_set["dir"] / "000000000785.jpg", 6)
+    out = tmp_path / "poses.json"
+    r = invoke("video", clip, "--out", out, "--track", "offline", "--smooth", "-q", "-T", "max_gap_s=2",
+               "-m", default_model, "--device", "cpu", "--height", "160")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(out.read_text())
+    assert doc["complete"] and [f["frame"] for f in doc["frames"]] == list(range(6))
+    assert {f["people"][0]["id"] for f in doc["frames"]} == {0}  # confirmed from its first frame on
+    assert all("id" in p for f in doc["frames"] for p in f["people"])
+    for args, message in ((["-T", "max_gap_s=nan"], "max_gap_s=nan"), (["-T", "bogus=1"], "KEY=VALUE"),
+                          (["-T", "min_hits=2.5"], "min_hits"), (["--track", "later"], "later"),
+                          (["--track", "offline", "--no-track"], "--no-track")):
+        r = invoke("video", clip, "--out", tmp_path / "x.json", *args, "-m", default_model)
+        assert r.exit_code == 2 and message in r.stderr and "Traceback" not in r.output, (args, r.output)
+        assert not (tmp_path / "x.json").exists()

@@ -121,3 +121,15 @@ def test_result_writer_formats(tmp_path):
     w.add(frame(p, source="clip.mp4", index=7))
     w.close()
     assert (tmp_path / "op" / "clip_000000000007_keypoints.json").is_file()
+
+
+def test_tracked_people_without_a_confirmed_track_get_a_null_id():
+    """A tracked frame writes every person: confirmed ones with their id, the others with
+    "id": null (OpenPose person_id -1); an untracked image has no id key at all."""
+    from dataclasses import replace
+
+    f = frame(person({"neck": (5, 6)}, track_id=2), person({"neck": (50, 60)}))
+    tracked = replace(f, extra={"tracked": True})
+    assert [p["id"] for p in frame_record(tracked)["people"]] == [2, None]
+    assert [p["person_id"] for p in openpose_record(tracked)["people"]] == [[2], [-1]]
+    assert "id" not in frame_record(frame(person({"neck": (5, 6)})))["people"][0]

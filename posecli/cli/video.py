@@ -59,6 +59,8 @@ Examples:
   posecli video clip.mp4 --follow 3 --max-people 4            # track id 3 only
   posecli video clip.mp4 --render skel.mp4 --background black --min-score 0.3 --boxes
   posecli video clip.mp4 --write-maps maps/ --end 5           # maps/clip_000000000000.npz ...
+  posecli video clip.mp4 --out poses.json --track offline --smooth   # look ahead: join, fill, no lag
+  posecli video clip.mp4 --out poses.json -T max_gap_s=2 -T confirm_s=0.2
   posecli video 0 --show --out cam.json                        # camera 0, window, q or Esc stops
   posecli video rtsp://192.168.1.20:554/stream --duration 60 --out cctv.json
   posecli video udp://127.0.0.1:5000 --max-frames 500 --reconnect 10
@@ -72,6 +74,35 @@ tcp; e.g. MPEG-TS or MJPEG); a folder of frames or a quoted glob. Cameras and st
 in real time: the network always takes the newest frame, frames that arrive meanwhile are
 dropped (counted in "skipped"), and each frame records "capture_time" and "latency".
 """
+
+
+def parse_tracker_options(values: tuple[str, ...]):
+    """``-T key=value`` pairs -> a TrackerConfig (click errors name the pair)."""
+    from dataclasses import fields
+
+    from ..video.track import TrackerConfig
+
+    known = {f.name for f in fields(TrackerConfig)}
+    out: dict = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in known:
+            raise click.BadParameter(f"'{item}': expected KEY=VALUE with KEY one of: {', '.join(sorted(known))}",
+                                     param_hint="-T")
+        default = getattr(TrackerConfig(), key)
+        try:
+            if key == "max_age":
+                out[key] = None if raw.strip().lower() in ("", "none") else int(raw)
+            else:
+                out[key] = type(default)(raw)
+        except ValueError:
+            raise click.BadParameter(f"'{item}': {raw!r} is not a valid {type(default).__name__}",
+                                     param_hint="-T") from None
+    try:
+        return TrackerConfig(**out)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="-T") from None
 
 @click.command("video", epilog=EPILOG)
 @click.argument("source")
@@ -87,8 +118,15 @@ dropped (counted in "skipped"), and each frame records "capture_time" and "laten
 @click.option("--end", type=click.FloatRange(min=0), default=None, metavar="S", help="Stop before S seconds.")
 @click.option("--step", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
               help="Process every N-th frame.")
-@click.option("--track/--no-track", default=True, show_default=True, help="Keep each person's id across frames.")
-@click.option("--smooth", is_flag=True, help="One-Euro filter each tracked person's keypoints against jitter.")
+@click.option("--track", type=click.Choice(["online", "offline"]), default="online", show_default=True,
+              is_flag=False, flag_value="online",
+              help="Person ids across frames: online (as frames come), or offline (looks "
+                   "ahead: joins fragments of one person, fills short gaps; files only).")
+@click.option("--no-track", is_flag=True, help="No person ids.")
+@click.option("--tracker-option", "-T", "tracker_options", multiple=True, metavar="KEY=VALUE",
+              help="A tracking setting (TrackerConfig field, times in seconds), e.g. -T max_gap_s=2.")
+@click.option("--smooth", is_flag=True,
+              help="Smooth each tracked person's keypoints: One-Euro online, zero-phase offline.")
 @click.option("--batch-size", type=click.IntRange(1, 256), default=None, metavar="N",
               help=batch_size_help("Frames per network run (larger helps on GPUs)"))
 @click.option("--follow", default=None, metavar="largest|center|ID",
@@ -112,13 +150,15 @@ dropped (counted in "skipped"), and each frame records "capture_time" and "laten
 @render_style_options
 @maps_option
 @estimator_options
-def video_command(source, out, render, fmt, start, end, step, track, smooth, batch_size, follow, realtime, fps,
-                  duration, max_frames, reconnect, timeout_s, show, quiet, max_people, part_candidates, background,
-                  thickness, radius, min_score, show_ids, show_boxes, maps_dir, **est_opts):
+def video_command(source, out, render, fmt, start, end, step, track, no_track, tracker_options, smooth, batch_size,
+                  follow, realtime, fps, duration, max_frames, reconnect, timeout_s, show, quiet, max_people,
+                  part_candidates, background, thickness, radius, min_score, show_ids, show_boxes, maps_dir,
+                  **est_opts):
     """Find people in every frame of SOURCE and follow them.
 
     Frames carry their index and time in seconds; people carry an "id" that stays the
-    same across frames (--no-track to leave it out). Ctrl-C keeps the frames done so far:
+    same across frames once their track is confirmed ("id": null before; --no-track to
+    leave ids out). Ctrl-C keeps the frames done so far:
     the JSON stays valid, marked "complete": false (exit 130).
     """
     from ..errors import InputError
@@ -139,10 +179,15 @@ def video_command(source, out, render, fmt, start, end, step, track, smooth, bat
     if spec.live and (start is not None or end is not None or step != 1):
         raise click.UsageError("--start, --end and --step select parts of files: "
                                "stop a camera or stream with --duration or --max-frames")
-    if smooth and not track:
+    tracker_config = parse_tracker_options(tracker_options)
+    if no_track and (track == "offline" or tracker_options):
+        raise click.UsageError("--no-track turns tracking off: drop --track offline and -T")
+    if spec.live and track == "offline":
+        raise click.UsageError("--track offline looks ahead, which a camera or stream cannot: use --track online")
+    if smooth and no_track:
         raise click.UsageError("--smooth follows tracked people: drop --no-track")
     if follow is not None:
-        if not track:
+        if no_track:
             raise click.UsageError("--follow uses tracking: drop --no-track")
         try:
             follow = parse_follow(follow)
@@ -171,8 +216,9 @@ def video_command(source, out, render, fmt, start, end, step, track, smooth, bat
         try:
             est = build_estimator(people_kwargs(max_people, part_candidates, keep_maps=maps_dir is not None),
                                   **est_opts)
-            options = VideoOptions(fmt=fmt, start=start, end=end, step=step, track=track,
-                                   smooth=OneEuroConfig() if smooth else None,
+            options = VideoOptions(fmt=fmt, start=start, end=end, step=step, track=not no_track,
+                                   smooth=OneEuroConfig() if smooth else None, tracker=tracker_config,
+                                   offline=track == "offline",
                                    batch_size=batch_size or est.model.default_batch_size, follow=follow,
                                    renderer=renderer, realtime=realtime, fps=fps, duration=duration,
                                    max_frames=max_frames, reconnect=reconnect, timeout_s=timeout_s)

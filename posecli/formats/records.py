@@ -20,8 +20,11 @@ def _r(v: float, nd: int) -> float | None:
     return round(float(v), nd) if math.isfinite(v) else None
 
 
-def person_record(person: Person) -> dict:
-    """Native record of one person: named keypoints ``[x, y, score]`` or null."""
+def person_record(person: Person, tracked: bool = False) -> dict:
+    """Native record of one person: named keypoints ``[x, y, score]`` or null.
+
+    ``tracked``: the frame went through a tracker, so a person without an id (not yet
+    confirmed) gets ``"id": null`` rather than no id at all."""
     kps = {}
     for k, name in enumerate(person.skeleton.parts):
         if person.visible[k]:
@@ -29,8 +32,8 @@ def person_record(person: Person) -> dict:
         else:
             kps[name] = None
     rec = {"score": _r(person.score, 4), "keypoints": kps}
-    if person.track_id is not None:
-        rec = {"id": int(person.track_id), **rec}
+    if person.track_id is not None or tracked:
+        rec = {"id": None if person.track_id is None else int(person.track_id), **rec}
     return rec
 
 
@@ -45,7 +48,8 @@ def frame_record(frame: Frame) -> dict:
     for key, nd in LIVE_KEYS.items():  # live frames: when captured, frames dropped before, delay
         if frame.extra.get(key) is not None:
             rec[key] = round(float(frame.extra[key]), nd) if nd else int(frame.extra[key])
-    rec["people"] = [person_record(p) for p in frame.people]
+    tracked = bool(frame.extra.get("tracked"))
+    rec["people"] = [person_record(p, tracked) for p in frame.people]
     candidates = frame.extra.get("part_candidates")
     if candidates is not None:
         rec["part_candidates"] = {

@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 
 from ..errors import InputError, OutputError
-from .ffmpeg import find_ffmpeg, has_audio, has_encoder, last_line, run_ffmpeg
 from .atomic import temp_name
+from .ffmpeg import find_ffmpeg, has_audio, has_encoder, last_line, run_ffmpeg
 
 #: OpenCV's FFmpeg log level while posecli decodes (-8: quiet); posecli reports decoding
 #: problems itself. An OPENCV_FFMPEG_LOGLEVEL already in the environment (e.g. 32) wins.

@@ -15,7 +15,8 @@ import numpy as np
 
 from ..errors import InputError
 from ..types import Frame, Person
-from .track import Tracker, keypoint_area
+from .matching import keypoint_area
+from .track import Tracker
 
 RULES = ("largest", "center")
 
@@ -60,18 +61,35 @@ class Follow:
         self.tracker = tracker or Tracker()
         self.target: int | None = self.rule if isinstance(self.rule, int) else None
 
-    def __call__(self, frame: Frame) -> Frame:
-        frame = self.tracker(frame)
-        if not isinstance(self.rule, int) and (self.target is None or self.target not in self.tracker.live_ids):
+    def __call__(self, frame: Frame, image=None) -> Frame:
+        return self._keep(self.tracker(frame, image))
+
+    def push(self, frame: Frame, image=None) -> list:
+        """As the wrapped tracker's ``push``: ``(frame, image)`` pairs ready, followed person only."""
+        return [(self._keep(f), im) for f, im in self.tracker.push(frame, image)]
+
+    def flush(self) -> list:
+        return [(self._keep(f), im) for f, im in self.tracker.flush()]
+
+    def _keep(self, frame: Frame) -> Frame:
+        if not isinstance(self.rule, int) and (self.target is None or not self._known(frame)):
             self.target = self._choose(frame)
         kept = [p for p in frame.people if self.target is not None and p.track_id == self.target]
         return dataclasses.replace(frame, people=kept)
 
+    def _known(self, frame: Frame) -> bool:
+        """Whether the tracker still holds the target (the offline tracker: it is in the frame)."""
+        live = getattr(self.tracker, "live_ids", None)
+        if live is not None:
+            return self.target in live
+        return any(p.track_id == self.target for p in frame.people)
+
     def _choose(self, frame: Frame) -> int | None:
-        if not frame.people:
+        people = [p for p in frame.people if p.track_id is not None]  # confirmed tracks only
+        if not people:
             return None
         if self.rule == "largest":
-            best = max(frame.people, key=_box_area)
+            best = max(people, key=_box_area)
         else:
-            best = min(frame.people, key=lambda p: _centre_distance(p, frame.size_wh))
+            best = min(people, key=lambda p: _centre_distance(p, frame.size_wh))
         return best.track_id

@@ -59,6 +59,21 @@ def oks(a: np.ndarray, b: np.ndarray, area: float, sigmas: np.ndarray) -> float:
     return float(np.exp(-d2 / (2.0 * area * k2)).mean())
 
 
+def oks_matrix(a: np.ndarray, b: np.ndarray, area: np.ndarray, sigmas: np.ndarray) -> np.ndarray:
+    """(N, M) OKS of (N, K, 2) poses ``a`` against (M, K, 2) poses ``b`` with (N, M) ``area``.
+
+    As :func:`oks` for every pair at once; 0 for pairs that share no keypoint.
+    """
+    if not len(a) or not len(b):
+        return np.zeros((len(a), len(b)))
+    d2 = ((a[:, None] - b[None]) ** 2).sum(axis=-1)  # (N, M, K), NaN where either misses
+    both = np.isfinite(d2)
+    k2 = (2.0 * sigmas) ** 2
+    e = np.exp(-np.where(both, d2, 0.0) / (2.0 * area[..., None] * k2)) * both
+    n = both.sum(axis=-1)
+    return np.where(n > 0, e.sum(axis=-1) / np.maximum(n, 1), 0.0)
+
+
 def assign(similarity: np.ndarray, min_similarity: float) -> list[tuple[int, int]]:
     """``(row, column)`` pairs of the one-to-one assignment with the highest total
     ``similarity`` (an (A, B) matrix), keeping pairs at or above ``min_similarity`` and

@@ -74,7 +74,9 @@ class Pipeline:
     """Iterate to get :class:`FrameResult` in order for ``frames`` of ``(index, timestamp, image)``.
 
     ``batch_size``: frames per network run (frames of one size; more uses more memory and
-    helps on GPUs). ``tracker``: gives person ids (None: no ids). ``renderer``: draws
+    helps on GPUs). ``tracker``: gives person ids (None: no ids): a :class:`Tracker` or an
+    :class:`~posecli.video.offline.OfflineTracker` (which holds frames back to look ahead;
+    ``push(frame, image)`` returns the frames ready, ``flush()`` the rest). ``renderer``: draws
     people on each frame (None: no drawing). ``queue_size``: batches buffered per stage.
     ``realtime``: newest frame only, one at a time (see the module docstring); a source
     that is not ``live`` (a file, a folder) is then played at its own frame rate.
@@ -229,6 +231,10 @@ class Pipeline:
             while True:
                 item = self._get(self._maps)
                 if isinstance(item, _End):
+                    # an offline tracker holds frames back: they come out at the end
+                    held = item.error is None and not self._stop.is_set() and self.tracker is not None
+                    if held and not self._emit(self.tracker.flush()):
+                        return
                     self._put(self._results, item)
                     return
                 batch, maps = item
@@ -236,15 +242,22 @@ class Pipeline:
                     index, ts, image = item[:3]
                     meta = item[3] if len(item) > 3 else {}
                     frame = est.parse(m, source=meta.get("source", self.source), index=index, timestamp=ts)
-                    if self.tracker is not None:
-                        frame = self.tracker(frame)
-                    drawn = self.renderer(image, frame.people) if self.renderer is not None else None
-                    if "captured" in meta:
+                    if "captured" in meta:  # a live frame: when captured, frames dropped before it
                         frame.extra.update(capture_time=meta["capture_time"], skipped=int(meta.get("skipped", 0)),
-                                           latency=time.monotonic() - meta["captured"])
-                    if not self._put(self._results, FrameResult(index, ts, image, frame, drawn)):
+                                           _captured=meta["captured"])
+                    ready = [(frame, image)] if self.tracker is None else self.tracker.push(frame, image)
+                    if not self._emit(ready):
                         return
         except BaseException as exc:  # noqa: BLE001
             self._put(self._results, _End(exc))
 
-
+    def _emit(self, ready) -> bool:
+        """Draw and hand over ``(frame, image)`` pairs; False when asked to stop."""
+        for frame, image in ready:
+            drawn = self.renderer(image, frame.people) if self.renderer is not None else None
+            captured = frame.extra.pop("_captured", None)
+            if captured is not None:  # capture to result, drawing included
+                frame.extra["latency"] = time.monotonic() - captured
+            if not self._put(self._results, FrameResult(frame.index, frame.timestamp, image, frame, drawn)):
+                return False
+        return True

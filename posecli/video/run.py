@@ -13,6 +13,7 @@ from ..formats.writers import ResultWriter
 from ..io.sources import open_source
 from ..io.video import VideoSink, VideoSource
 from .follow import Follow
+from .offline import OfflineTracker
 from .pipeline import FrameResult, Pipeline
 from .smooth import OneEuroConfig
 from .track import Tracker, TrackerConfig
@@ -23,7 +24,9 @@ class VideoOptions:
     """What ``posecli video`` does with a clip (everything but the estimator and outputs).
 
     ``start``/``end``: seconds; ``step``: every step-th frame; ``track``: person ids;
-    ``smooth``: One-Euro settings (None: no smoothing; needs ``track``).
+    ``offline``: track looking ahead (:mod:`posecli.video.offline`; files, not live sources);
+    ``smooth``: One-Euro settings (None: no smoothing; needs ``track``); offline, any value
+    turns on zero-phase smoothing instead (``tracker.smooth_s``).
     ``follow``: keep one person (``largest``, ``center`` or a track id; needs ``track``).
     ``renderer``: how the annotated video is drawn (None: the default :class:`Renderer`).
     ``audio``: copy the clip's sound into the annotated video when it covers the whole clip
@@ -51,6 +54,7 @@ class VideoOptions:
     max_frames: int | None = None
     reconnect: int = 3
     timeout_s: float = 10.0
+    offline: bool = False
 
 
 class VideoRun:
@@ -96,6 +100,9 @@ class VideoRun:
         self.source = open_source(video, fps=options.fps, start=options.start, end=options.end, step=options.step,
                                   reconnect=options.reconnect, timeout_s=options.timeout_s, on_note=on_note)
         self.live = bool(getattr(self.source, "live", False))
+        if self.live and options.offline:
+            self._release_source()
+            raise InputError("offline tracking looks ahead, which a live source cannot: track online", param="offline")
         self.realtime = self.live if options.realtime is None else bool(options.realtime)
         self.expected = None if self.realtime else self.source.expected_frames
         if self.expected is not None and options.max_frames is not None:
@@ -168,7 +175,7 @@ class VideoRun:
     def run(self, progress: Callable[[int], None] | None = None) -> VideoRun:
         """Process every frame; ``progress(n)`` is called with the frames just done."""
         opts = self.options
-        tracker = Tracker(opts.tracker, opts.smooth) if opts.track else None
+        tracker = make_tracker(opts.tracker, opts.smooth, opts.offline) if opts.track else None
         if opts.follow is not None:
             tracker = Follow(opts.follow, tracker)
         drawing = self.sink is not None or self.window is not None
@@ -239,13 +246,22 @@ class VideoRun:
         self.complete = complete
 
 
-def iter_video_poses(estimator, video: str | Path | int, *, track: bool = True,
+def make_tracker(config: TrackerConfig, smooth: OneEuroConfig | None = None, offline: bool = False):
+    """The online :class:`Tracker`, or the look-ahead :class:`OfflineTracker` for files."""
+    if offline:
+        return OfflineTracker(config, smooth=smooth is not None)
+    return Tracker(config, smooth)
+
+
+def iter_video_poses(estimator, video: str | Path | int, *, track: bool | str = True,
                      smooth: OneEuroConfig | bool | None = None, start: float | None = None, end: float | None = None,
                      step: int = 1, batch_size: int = 1, render: bool | Renderer = False,
                      follow: str | int | None = None, realtime: bool | None = None,
                      fps: float | None = None, reconnect: int = 3, timeout_s: float = 10.0,
                      on_note: Callable[[str], None] | None = None) -> Iterator[FrameResult]:
-    """People in every frame of a video, in order, with stable ids when ``track``.
+    """People in every frame of a video, in order, with stable ids when ``track`` (True or
+    ``"online"``; ``"offline"``: look ahead to join fragments and fill gaps, see
+    :mod:`posecli.video.offline`; files only, live sources keep the online tracker).
 
     ``video``: a file, a camera (``0``, ``"/dev/video0"``), a stream URL (rtsp, rtmp,
     http(s), udp, tcp) or a folder or glob of frames (``fps``: their rate, default 25).
@@ -264,12 +280,17 @@ def iter_video_poses(estimator, video: str | Path | int, *, track: bool = True,
         smooth = OneEuroConfig()
     if smooth and not track:
         raise InputError("smoothing follows tracked people: it needs tracking on")
+    if track not in (True, False, None, "online", "offline"):
+        raise InputError(f"track={track!r}: expected True, False, 'online' or 'offline'", param="track")
     if follow is not None and not track:
         raise InputError("following one person uses tracking: it needs tracking on")
     source = open_source(video, fps=fps, start=start, end=end, step=step, reconnect=reconnect, timeout_s=timeout_s,
                          on_note=on_note)
     live = bool(getattr(source, "live", False))
-    tracker = Tracker(TrackerConfig(), smooth or None) if track else None
+    if live and track == "offline":
+        getattr(source, "release", lambda: None)()
+        raise InputError("track='offline' looks ahead, which a live source cannot: use track='online'", param="track")
+    tracker = make_tracker(TrackerConfig(), smooth or None, track == "offline") if track else None
     if follow is not None:
         tracker = Follow(follow, tracker)
     renderer = render if isinstance(render, Renderer) else (Renderer() if render else None)

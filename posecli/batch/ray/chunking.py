@@ -23,7 +23,7 @@ from ..local import BatchPlan, Job
 class ChunkConfig:
     """How long videos are cut. ``frames``: frames each range owns; ``overlap``: frames
     before its start a range also processes to warm its tracker up and to match ids (None:
-    the tracker's ``max_age`` + 2, enough for every track that one tracker over the whole
+    the tracker's longest gap in frames (at 60 fps) + 2, enough for every track that one tracker over the whole
     video would still hold at the cut to be seen in the overlap, or to have expired in both).
     Videos of up to ``frames + overlap`` frames are not cut. ``min_similarity``: mean OKS
     over the overlap at which two ids are the same person.
@@ -43,7 +43,7 @@ class ChunkConfig:
         """Frames of overlap for videos processed with ``video``."""
         if self.overlap is not None:
             return self.overlap
-        return min(self.frames, video.tracker.max_age + 2) if video.track else 0
+        return min(self.frames, video.tracker.max_age_frames() + 2) if video.track else 0
 
 
 
