@@ -230,3 +230,39 @@ def test_the_cli_leaves_nothing_in_home_but_the_store(tmp_path):
     files = _files_under(home)
     assert files == [".cache/posecli/models/human-pose-estimation-0001.int8.onnx"] + [
         f for f in files if f.endswith(".ort")], files
+
+
+# -- the container image ----------------------------------------------------------------------
+def _container_tool() -> tuple[str | None, str]:
+    """(podman or docker, "") when it can build and run containers here, else (None, why not)."""
+    tool = shutil.which("podman") or shutil.which("docker")
+    if tool is None:
+        return None, "neither podman nor docker is installed (apt-get install podman)"
+    base = "python:3.11-slim"
+    if subprocess.run([tool, "image", "exists", base], capture_output=True, check=False).returncode != 0:
+        return None, f"base image {base} is not available locally and registries are out of reach from the tests"
+    probe = subprocess.run([tool, "run", "--rm", "--network", "none", base, "python", "-c", "print(1)"],
+                           capture_output=True, text=True, timeout=120, check=False)
+    if probe.returncode != 0:
+        return None, f"{tool} cannot run a container here: {probe.stderr.strip().splitlines()[-1:]}"
+    return tool, ""
+
+
+@pytest.mark.slow
+def test_the_cpu_image_builds_and_finds_people(tmp_path):
+    """``docker build`` with the model served on 127.0.0.1, then ``docker run ... image``."""
+    tool, why = _container_tool()
+    if tool is None:
+        pytest.skip(why)
+    if not (IR_DIR.is_dir() and PHOTO.is_file()):
+        pytest.skip(f"shared IR or photo not found under {SHARED}")
+    with FileServer({p.name: p.read_bytes() for p in IR_DIR.iterdir()}) as server:
+        done = subprocess.run([tool, "build", "--network", "host", "--build-arg", f"MODEL_FROM={server.url}",
+                               "-t", "posecli-test", str(REPO)], capture_output=True, text=True, timeout=1800,
+                              check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    shutil.copy(PHOTO, tmp_path / "photo.jpg")
+    done = subprocess.run([tool, "run", "--rm", "--network", "none", "-v", f"{tmp_path}:/data", "posecli-test",
+                           "image", "/data/photo.jpg"], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["images"][0]["people"]
