@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -260,3 +261,11 @@ def test_library_rejects_bad_arguments(store):
     for bad in (float("nan"), 0, -1.0, float("inf")):
         with pytest.raises(ModelError, match=r"timeout="):
             fetch_ir(source=os.devnull, store=store, timeout=bad)
+
+
+def test_without_the_converter_nothing_is_fetched(ir_files, store, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx -> ImportError
+    with FileServer(ir_files) as server:
+        line = _one_error_line(run("models", "download", "--from", server.url))
+    assert line.startswith("Error: converting the downloaded model needs the 'onnx' package: pip install 'openvino>=")
+    assert server.requests == []

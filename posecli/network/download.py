@@ -164,6 +164,7 @@ def download_model(
     from .importers.openvino import import_openvino_ir
 
     remote = remote_model(name)
+    _check_converter()  # before fetching anything: no download that cannot be used
     root = store or store_dir()
     xml = fetch_ir(remote.name, source, store=root, progress=progress, timeout=timeout)
     out = []
@@ -176,6 +177,21 @@ def download_model(
             on_import(precision, target, converted)
         out.append(target)
     return out
+
+
+def _check_converter() -> None:
+    import importlib.util
+    import sys
+
+    from ..errors import MissingExtraError
+
+    for module in ("openvino", "onnx"):
+        if module in sys.modules:
+            missing = sys.modules[module] is None
+        else:
+            missing = importlib.util.find_spec(module) is None
+        if missing:
+            raise MissingExtraError(module, "import", "converting the downloaded model")
 
 
 # -- where a file comes from --------------------------------------------------------------
