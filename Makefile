@@ -1,54 +1,69 @@
 # posecli: `make demo` runs the main job on the default model, `make test` runs the tests.
-# Both set up .venv from scratch when it is missing.
+# Each sets up .venv from scratch when it is missing: demo with the runtime and the import
+# extra only (onnxruntime, OpenCV, OpenVINO to convert the model), test with everything the
+# tests need (training, Ray, evaluation). Both need the shared folder (model IR, photos).
 
 PYTHON ?= python3
 TORCH_VERSION ?= 2.13.0
 VENV   := .venv
 PY     := $(VENV)/bin/python
 SHARED ?= $(abspath ../shared)
-IR     := $(SHARED)/models/human-pose-estimation-0001/FP16-INT8/human-pose-estimation-0001.xml
+IR_DIR := $(SHARED)/models/human-pose-estimation-0001/FP16-INT8
 PHOTO  := $(SHARED)/data/coco-val2017-mini/000000000785.jpg
 OUTDIR := out/demo
 # The model store used by `make demo`/`make test` unless the caller sets one.
 export POSECLI_MODELS ?= $(abspath models/store)
 export POSECLI_SHARED := $(SHARED)
 
-.PHONY: venv demo test test-tools bench models clean
+.PHONY: venv demo test test-tools bench models clean shared
 
-$(VENV)/.installed: pyproject.toml
-	# FFmpeg (H.264 and sound in rendered videos, ffprobe for their tests) when the machine lacks it
-	command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || \
-		{ apt-get update -qq && apt-get install -y -qq ffmpeg; } || echo "warning: could not install ffmpeg"
+# Before anything is installed: is the shared folder there?
+shared:
+	@test -f "$(IR_DIR)/human-pose-estimation-0001.xml" -a -f "$(PHOTO)" || { \
+	  echo "posecli: the shared folder (model IR and photos) is not at $(SHARED)"; \
+	  echo "posecli: put it beside the checkout as ../shared, or run: make $(or $(MAKECMDGOALS),demo) SHARED=/path/to/shared"; \
+	  exit 2; }
+
+# The runtime and the import extra: what `posecli models download` and `posecli image` need.
+$(VENV)/.demo-installed: pyproject.toml | shared
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[import]'
+	touch $@
+
+# Everything the tests need, on top.
+$(VENV)/.installed: pyproject.toml | shared
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# torch for the training extra: the CPU build pinned here (a bare 'torch' pulls a GPU build)
 	$(PY) -m pip install -q torch==$(TORCH_VERSION)
 	$(PY) -m pip install -q -e '.[import,eval,test,ray]'
-	touch $@
+	touch $(VENV)/.demo-installed $@
 
 venv: $(VENV)/.installed
 
-models: venv
-	$(VENV)/bin/posecli models import $(IR)
+models: shared $(VENV)/.demo-installed
+	$(VENV)/bin/posecli models download --from $(IR_DIR)
 
-demo: models
+demo: shared models
 	@mkdir -p $(OUTDIR)
 	$(VENV)/bin/posecli image $(PHOTO) --out $(OUTDIR)/000000000785.json --render $(OUTDIR)/000000000785_rendered.jpg --verbose
 	@echo "JSON:            $(OUTDIR)/000000000785.json"
 	@echo "annotated image: $(OUTDIR)/000000000785_rendered.jpg"
 
-# Live-source tests use ffmpeg (streams), Xvfb (a virtual display for --show) and xdotool (keys):
-# installed with apt-get when missing; without them those tests are skipped and say why.
+# Live-source and rendered-video tests use ffmpeg (streams, H.264 and sound, ffprobe), Xvfb (a
+# virtual display for --show) and xdotool (keys): installed with apt-get when missing; without
+# them those tests are skipped and say why.
 test-tools:
-	@missing=""; for t in ffmpeg:ffmpeg Xvfb:xvfb xdotool:xdotool; do \
+	@missing=""; for t in ffmpeg:ffmpeg ffprobe:ffmpeg Xvfb:xvfb xdotool:xdotool; do \
 	  command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t##*:}"; done; \
 	if [ -n "$$missing" ]; then echo "installing$$missing"; \
 	  (apt-get update -qq && apt-get install -y -qq $$missing) || echo "could not install$$missing: their tests will be skipped"; fi
 
-test: venv test-tools
+test: shared venv test-tools
 	$(PY) -m pytest -q
 
-bench: models
+bench: shared venv models
 	$(PY) -m bench
 
 clean:

@@ -50,8 +50,10 @@ def _frames() -> list[np.ndarray]:
 
 def _openvino_runner():
     """A function running the IR on OpenVINO's CPU runtime, or None when not available."""
+    from posecli.network.runtimes import import_openvino
+
     try:
-        import openvino as ov
+        ov = import_openvino()
     except ImportError:
         return None, "openvino is not installed"
     if not IR_XML.is_file():

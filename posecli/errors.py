@@ -53,6 +53,29 @@ class MissingExtraError(PoseError):
         self.module = module
         self.extra = extra
         self.purpose = purpose
+        # The extra's own requirements install the same way from a wheel, a checkout or an index;
+        # 'posecli[extra]' only where posecli itself comes from a package index.
+        reqs = " ".join(f"'{r}'" for r in extra_requirements(extra))
+        plain = f"pip install {reqs} or " if reqs else ""
         super().__init__(
-            f"{purpose} needs the '{module}' package: pip install 'posecli[{extra}]'"
+            f"{purpose} needs the '{module}' package: {plain}pip install 'posecli[{extra}]'"
         )
+
+
+def extra_requirements(extra: str) -> list[str]:
+    """The requirements of posecli's optional ``extra`` as installed metadata lists them
+    (``["openvino>=2024.0", "onnx>=1.15"]`` for ``"import"``); empty when unknown."""
+    import re
+    from importlib import metadata
+
+    try:
+        requires = metadata.requires("posecli") or []
+    except metadata.PackageNotFoundError:
+        return []
+    pattern = re.compile(r"""extra\s*==\s*["']""" + re.escape(extra) + r"""["']""")
+    out = []
+    for req in requires:
+        spec, _, marker = req.partition(";")
+        if pattern.search(marker) and not spec.strip().startswith("posecli"):
+            out.append(spec.strip())
+    return out

@@ -632,3 +632,78 @@ def track_scores(scene: list[WalkFrame], outputs: list[list], min_similarity: fl
         acc.update(frame.gt_ids, [p.track_id for p in hyps], sim.reshape(len(frame.gt_ids), len(hyps)),
                    frame.gt_ignore)
     return acc.summary()
+
+
+# ---------------------------------------------------------------------------------------------
+# A real HTTP server on 127.0.0.1 (model downloads)
+# ---------------------------------------------------------------------------------------------
+class FileServer:
+    """Serve ``files`` ({name: bytes}) over HTTP on 127.0.0.1 with Range requests, in a thread.
+
+    ``faults[name]`` is a list of behaviours, one used up per request of that file:
+    ``"404"``; ``("stop", n)`` announce the whole body, send ``n`` bytes, drop the connection;
+    ``"no-range"`` answer 200 with the whole file to a Range request; ``("slow", s)`` pause ``s``
+    seconds between 64 KB chunks. ``requests`` logs (name, Range header or None).
+    """
+
+    def __init__(self, files: dict[str, bytes], faults: dict | None = None):
+        import http.server
+        import threading
+        import time
+
+        self.files = files
+        self.faults = {k: list(v) for k, v in (faults or {}).items()}
+        self.requests: list[tuple[str, str | None]] = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep pytest's output clean
+                pass
+
+            def do_GET(self):
+                name = self.path.lstrip("/")
+                rng = self.headers.get("Range")
+                server.requests.append((name, rng))
+                fault = server.faults.get(name, [None]).pop(0) if server.faults.get(name) else None
+                if fault == "404" or name not in server.files:
+                    self.send_error(404)
+                    return
+                body, start, status = server.files[name], 0, 200
+                if rng and fault != "no-range":
+                    start = int(rng.split("=")[1].split("-")[0])
+                    status = 206
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body) - start))
+                if status == 206:
+                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+                self.end_headers()
+                data = body[start:]
+                if isinstance(fault, tuple) and fault[0] == "stop":
+                    self.wfile.write(data[: fault[1]])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                step = 64 * 1024
+                for i in range(0, len(data), step):
+                    if isinstance(fault, tuple) and fault[0] == "slow":
+                        time.sleep(fault[1])
+                    try:
+                        self.wfile.write(data[i:i + step])
+                    except OSError:
+                        return
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

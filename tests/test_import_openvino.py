@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -19,6 +20,8 @@ import pytest
 from posecli.errors import MissingExtraError, ModelError
 from posecli.network.importers.openvino import convert_openvino_ir, import_openvino_ir
 from posecli.network.metadata import METADATA_KEY, ModelInfo
+
+from .helpers import REPO
 
 SHARED = Path(os.environ.get("POSECLI_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 IR_DIR = SHARED / "models" / "human-pose-estimation-0001" / "FP16-INT8"
@@ -308,8 +311,13 @@ def test_missing_extra_says_what_to_install(monkeypatch, tmp_path):
     with pytest.raises(MissingExtraError) as err:
         convert_openvino_ir(tmp_path / "model.xml")
     assert err.value.module == "openvino"
+    # the extra's own requirements, as pyproject.toml lists them (they install from a wheel or a
+    # checkout too), then the extra
+    pyproject = (REPO / "pyproject.toml").read_text()
+    reqs = re.search(r"^import = \[(.*)\]$", pyproject, re.MULTILINE).group(1).replace('"', "").split(", ")
     assert str(err.value) == (
-        "importing an OpenVINO IR needs the 'openvino' package: pip install 'posecli[import]'"
+        "importing an OpenVINO IR needs the 'openvino' package: "
+        f"pip install {' '.join(repr(r) for r in reqs)} or pip install 'posecli[import]'"
     )
 
 

@@ -121,7 +121,8 @@ def test_without_ray_the_engine_says_what_to_install(tmp_path, tiny_model, monke
         run_batch_ray(plan_batch(root, tmp_path / "out"), {"model": str(tiny_model)})
     r = invoke("batch", root, "--out", tmp_path / "out", "--engine", "ray", *fast(tiny_model))
     assert r.exit_code == 1
-    assert "Error: --engine ray needs the 'ray' package: pip install 'posecli[ray]'" in r.stderr
+    assert ("Error: --engine ray needs the 'ray' package: pip install 'ray[data]>=2.9' or pip install 'posecli[ray]'"
+            in r.stderr)
     assert not (tmp_path / "out" / "a.json").exists()
 
 

@@ -19,7 +19,7 @@ def main() -> None:
 
     \b
     Examples:
-      posecli models import ../shared/models/human-pose-estimation-0001/FP16-INT8/
+      posecli models download                       # the default model, once
       posecli image photo.jpg                       # JSON on stdout
       posecli image photo.jpg --out poses.json --render photo_pose.jpg
       posecli image *.jpg --format openpose --out poses/

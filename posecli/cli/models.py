@@ -1,25 +1,89 @@
-"""``posecli models``: import, list and inspect the models in the store."""
+"""``posecli models``: download, import, list and inspect the models in the store."""
 
 from __future__ import annotations
 
 import json
+import math
+import sys
 from pathlib import Path
 
 import click
 
 from ..errors import ModelError, PoseError
 from ..network.store import list_models, model_path, store_dir
-from .common import DEVICE_CHOICE, PRECISION_CHOICE, fail, say
+from .common import DEVICE_CHOICE, PRECISION_CHOICE, fail, interrupted_exit, say, sigterm_as_interrupt
 
 
 @click.group("models", epilog="""\b
 Examples:
+  posecli models download
   posecli models import ../shared/models/human-pose-estimation-0001/FP16-INT8/
   posecli models list
   posecli models info human-pose-estimation-0001
 """)
 def models_group():
-    """Import, list and inspect pose models (store: $POSECLI_MODELS or ~/.cache/posecli/models)."""
+    """Download, import, list and inspect pose models (store: $POSECLI_MODELS or ~/.cache/posecli/models)."""
+
+
+@models_group.command("download", epilog="""\b
+Examples:
+  posecli models download
+  posecli models download --from ../shared/models/human-pose-estimation-0001/FP16-INT8/
+  posecli models download --from https://mirror.example.org/omz/human-pose-estimation-0001/FP16-INT8/
+""")
+@click.argument("name", required=False)
+@click.option("--from", "source", default=None, metavar="DIR|URL",
+              help="A folder or http(s) URL holding the IR's .xml and .bin (an offline copy or a "
+                   "mirror) [default: Open Model Zoo's public storage].")
+@click.option("--precision", type=click.Choice(["fp32", "int8", "fp16", "all"]), default="all",
+              show_default=True, help="Which ONNX models to make from the IR (as models import).")
+@click.option("--force", is_flag=True, help="Convert again even if the model is already in the store.")
+@click.option("--timeout", type=click.FloatRange(0, 3600, min_open=True), default=30.0, show_default=True,
+              help="Seconds to wait for the server before giving up.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar; say nothing on success.")
+def download_command(name, source, precision, force, timeout, quiet):
+    """Download a model's published OpenVINO IR, check its sha256 and import it into the store.
+
+    NAME defaults to human-pose-estimation-0001 (Intel's Open Model Zoo, FP16-INT8 IR). An
+    interrupted download resumes where it stopped when run again.
+    """
+    from ..network.download import download_model
+    from .common import progress_bar
+
+    bars: dict = {}
+
+    def progress(fname, done, total):
+        bar = bars.get(fname)
+        if bar is None:
+            if done >= total:  # already here and verified: nothing to show
+                return
+            bar = bars[fname] = progress_bar(total, quiet or not _stderr_is_terminal(), desc=fname, unit="B", unit_scale=True,
+                                             unit_divisor=1024, initial=done, leave=False)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    def on_import(prec, target, converted):
+        verb = "imported" if converted else "already imported"
+        say(f"{verb} {name or 'human-pose-estimation-0001'} ({prec}): {target}", quiet=quiet)
+
+    if not math.isfinite(timeout):
+        raise click.BadParameter(f"{timeout} is not a number of seconds", param_hint="--timeout")
+    precisions = ("fp32", "int8", "fp16") if precision == "all" else (precision,)
+    try:
+        with sigterm_as_interrupt():
+            download_model(name, source, precisions=precisions, force=force, progress=progress,
+                           on_import=on_import, timeout=timeout)
+    except PoseError as exc:
+        raise fail(exc) from None
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: a partial file stays for the next run
+        for bar in bars.values():
+            bar.close()
+        say("Interrupted: run the same command again to resume the download.")
+        raise interrupted_exit(exc) from None
+    finally:
+        for bar in bars.values():
+            bar.close()
 
 
 @models_group.command("import", epilog="""\b
@@ -59,6 +123,14 @@ def import_command(path, name, precision, force, quiet):
         raise fail(ModelError(f"cannot write the model store ({exc.strerror})", path=store_dir())) from None
 
 
+def _stderr_is_terminal() -> bool:
+    """Progress bars only where someone watches them (logs and pipes get the result lines)."""
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 def _find_ir(path: Path) -> Path:
     if not path.exists():
         raise ModelError("no such file or directory", path=path)
@@ -78,7 +150,7 @@ def list_command():
     models = list_models()
     click.echo(f"store: {store_dir()}")
     if not models:
-        click.echo("no models yet: posecli models import PATH/TO/human-pose-estimation-0001.xml")
+        click.echo("no models yet: posecli models download")
         return
     width = max(len(m.name) for m in models)
     for m in models:

@@ -49,8 +49,9 @@ OPTIMIZED_SUFFIX = ".ort"
 
 
 def _ort():
-    import onnxruntime as ort
+    from .runtimes import import_onnxruntime
 
+    ort = import_onnxruntime()  # telemetry off: no files in the user's home
     ort.set_default_logger_severity(4)  # onnxruntime logs provider failures on stderr otherwise
     return ort
 
@@ -357,8 +358,7 @@ def _optimized_cache(path: Path) -> Path | None:
         st = resolved.stat()
     except OSError:
         return None
-    import onnxruntime
-
+    onnxruntime = _ort()
     key = "|".join([str(st.st_size), str(st.st_mtime_ns), onnxruntime.__version__, _cpu_signature()])
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return resolved.with_name(f"{resolved.name}.{digest}{OPTIMIZED_SUFFIX}")

@@ -68,7 +68,9 @@ def list_models(store: Path | None = None) -> list[StoredModel]:
 def resolve_model(ref: str | None, precision: str = "fp32", store: Path | None = None) -> Path:
     """The file for a ``--model`` value: a path, or a name in the store (default model if None).
 
-    Raises :class:`ModelError` naming the file, with a hint to import the default model.
+    ``precision`` ``"auto"`` asks for whichever variant the caller could not find (only the
+    message differs). Raises :class:`ModelError` naming the file, with the command that
+    fetches or converts what is missing.
     """
     ref = ref or DEFAULT_MODEL
     if looks_like_path(ref):
@@ -78,14 +80,30 @@ def resolve_model(ref: str | None, precision: str = "fp32", store: Path | None =
         if path.is_dir():
             raise ModelError("is a directory, not a model file", path=path)
         return path
-    path = model_path(ref, precision, store)
+    path = model_path(ref, "fp32" if precision == "auto" else precision, store)
     if path.exists():
         return path
-    hint = (
-        " (import it with: posecli models import PATH/TO/human-pose-estimation-0001.xml)"
-        if ref == DEFAULT_MODEL
-        else ""
-    )
-    if precision != "fp32" and model_path(ref, "fp32", store).exists():
+    has_some = any(model_path(ref, p, store).exists() for p in PRECISION_SUFFIX)
+    if not has_some:
+        raise ModelError(f"model '{ref}' is not in the model store{first_run_hint(ref)}", path=path.parent)
+    if ref == DEFAULT_MODEL:
+        hint = f" (make it with: posecli models download --precision {precision})"
+    else:
         hint = f" (import it with precision={precision!r})"
     raise ModelError(f"model '{ref}' ({precision}) is not in the model store{hint}", path=path)
+
+
+def first_run_hint(name: str) -> str:
+    """What to run to get model ``name`` into the store, or "" for a model posecli cannot fetch."""
+    if name != DEFAULT_MODEL:
+        return ""
+    import importlib.util
+
+    from ..errors import extra_requirements
+
+    missing = [m for m in ("openvino", "onnx") if importlib.util.find_spec(m) is None]
+    install = ""
+    if missing:
+        reqs = extra_requirements("import") or missing
+        install = "pip install " + " ".join(f"'{r}'" for r in reqs) + " && "
+    return f"; run: {install}posecli models download (from a copy of its OpenVINO IR: posecli models download --from DIR)"

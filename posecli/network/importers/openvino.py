@@ -115,6 +115,10 @@ def _convert(xml_path, precision: str, fake_quantize: str):
 def _require(module: str):
     """Import an optional dependency of the ``import`` extra, or say how to install it."""
     try:
+        if module == "openvino":
+            from ..runtimes import import_openvino
+
+            return import_openvino()  # its telemetry declines: no files in the user's home
         return __import__(module)
     except ImportError:
         raise MissingExtraError(module, "import", _PURPOSE) from None
