@@ -33,7 +33,8 @@ def test_existing_output_survives_a_failed_run(tiny_model, tmp_path):
     assert not temp_files(tmp_path)
 
 
-def test_interrupted_run_leaves_the_old_output_and_no_temporary_file(tiny_model, tmp_path, monkeypatch):
+def test_interrupted_run_keeps_finished_photos_marked_incomplete_and_no_temporary_file(tiny_model, tmp_path,
+                                                                                       monkeypatch):
     from posecli.inference.estimator import PoseEstimator
 
     out = tmp_path / "out.json"
@@ -41,17 +42,26 @@ def test_interrupted_run_leaves_the_old_output_and_no_temporary_file(tiny_model,
     photos = [photo(tmp_path / f"{i}.jpg", seed=i) for i in range(3)]
     real_call = PoseEstimator.__call__
     calls = []
+    stop_at = [1]
 
     def call(self, image, source=""):
         calls.append(source)
-        if len(calls) == 2:
+        if len(calls) == stop_at[0]:
             raise KeyboardInterrupt
         return real_call(self, image, source)
 
     monkeypatch.setattr(PoseEstimator, "__call__", call)
-    r = run("image", *photos, "--out", out, *fast(tiny_model))
+    r = run("image", *photos, "--out", out, *fast(tiny_model))  # before the first photo is done
     assert r.exit_code == 130 and r.stderr == f"Interrupted: nothing written to {out}.\n"
     assert out.read_text() == '{"old": true}\n' and not temp_files(tmp_path)
+    calls.clear()
+    stop_at[0] = 2
+    r = run("image", *photos, "--out", out, *fast(tiny_model))
+    assert r.exit_code == 130
+    assert r.stderr == f'Interrupted: 1 of 3 photos written to {out} (marked "complete": false).\n'
+    doc = json.loads(out.read_text())
+    assert doc["complete"] is False and [im["file"] for im in doc["images"]] == [str(photos[0])]
+    assert not temp_files(tmp_path)
     calls.clear()
     folder = tmp_path / "poses"
     r = run("image", *photos, "--out", folder, "--format", "openpose", *fast(tiny_model))

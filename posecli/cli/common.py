@@ -10,6 +10,8 @@ from dataclasses import fields
 
 import click
 
+from .progress import progress_bar  # noqa: F401  (the commands import it from here)
+
 DEVICE_CHOICE = click.Choice(["auto", "cpu", "cuda", "tensorrt"])
 PRECISION_CHOICE = click.Choice(["auto", "fp32", "int8", "fp16"])
 FORMAT_CHOICE = click.Choice(["posecli", "openpose", "coco"])
@@ -198,14 +200,6 @@ def quiet_ffmpeg() -> None:
     Set OPENCV_FFMPEG_LOGLEVEL (e.g. 32) in the environment to see them again.
     """
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
-
-
-def progress_bar(total: int | None, quiet: bool, desc: str | None = None, unit: str = "frame", **kwargs):
-    """A tqdm bar on stderr (frames, rate, time left); disabled by ``quiet``."""
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit=unit, disable=quiet, file=sys.stderr, dynamic_ncols=True,
-                mininterval=0.5, smoothing=0.1, **kwargs)
 
 
 def default_batch_size(estimator) -> int:

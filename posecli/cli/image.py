@@ -8,11 +8,11 @@ from pathlib import Path
 import click
 import cv2
 
-from ..errors import OutputError, PoseError
-from ..formats.records import openpose_filename
+from ..errors import OutputConflict, OutputError, PoseError, shown_path
 from ..formats.render import Renderer
 from ..formats.writers import ResultWriter
 from ..io.atomic import AtomicFile, check_writable
+from ..io.outputs import check_distinct, unique_names
 from .common import (
     FORMAT_CHOICE,
     Terminated,
@@ -20,10 +20,11 @@ from .common import (
     estimator_options,
     fail,
     interrupted_exit,
-    report_error,
+    progress_bar,
     safe_interrupts,
     say,
 )
+from .progress import echo_above
 
 EPILOG = """\b
 Examples:
@@ -35,7 +36,7 @@ Examples:
 
 
 @click.command("image", epilog=EPILOG)
-@click.argument("photos", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("photos", nargs=-1, required=True, type=click.Path(path_type=Path, readable=False))
 @click.option("--out", "-o", type=click.Path(), default=None,
               help="JSON file, or a directory for one file per photo [default: stdout].")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="posecli", show_default=True,
@@ -43,21 +44,35 @@ Examples:
 @click.option("--render", "-r", type=click.Path(), default=None,
               help="Annotated image file (one photo) or directory (several).")
 @click.option("--verbose", "-v", is_flag=True, help="Say which model and provider ran, and the time per photo.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar (errors are still reported).")
 @estimator_options
-def image_command(photos, out, fmt, render, verbose, **est_opts):
+def image_command(photos, out, fmt, render, verbose, quiet, **est_opts):
     """Find people in PHOTOS and write their skeletons.
 
-    Keypoints are in image pixels; missing ones are null (posecli format).
+    Keypoints are in image pixels; missing ones are null (posecli format). With --out a
+    directory, two photos that would share a result name keep their extension
+    (x.jpg.json, x.png.json), then get -2, -3 in the order given.
     """
     # Strings first: a trailing slash ("--out poses/") asks for a directory, and Path drops it.
     out_is_dir = out is not None and (_names_dir(out) or (fmt == "openpose" and len(photos) > 1))
     render_is_dir = render is not None and (_names_dir(render) or len(photos) > 1)
     out = None if out is None else Path(out)
     render = None if render is None else Path(render)
-    _check_output(out, out_is_dir)
-    _check_output(render, render_is_dir)
     if fmt == "openpose" and out is None and len(photos) > 1:
         raise click.UsageError("--format openpose writes one file per photo: give --out a directory")
+    if render is not None and not render_is_dir and not cv2.haveImageWriter(str(render)):
+        raise click.BadParameter(f"{shown_path(render)}: cannot write an image as '{render.suffix or 'no extension'}'"
+                                 " (use .jpg or .png)", param_hint="--render")
+    targets = _targets(photos, fmt, out if out_is_dir else None, render if render_is_dir else None)
+    outputs = [("--out", out)] if out is not None and not out_is_dir else []
+    outputs += [("--render", render)] if render is not None and not render_is_dir else []
+    outputs += [(what, path) for pair in targets for what, path in zip(("--out", "--render"), pair) if path]
+    try:
+        check_distinct(photos, outputs)
+    except OutputConflict as exc:
+        raise click.UsageError(str(exc)) from None
+    _check_output(out, out_is_dir)
+    _check_output(render, render_is_dir)
 
     try:
         est = build_estimator(**est_opts)
@@ -72,18 +87,18 @@ def image_command(photos, out, fmt, render, verbose, **est_opts):
     model_name = est.model.info.name
     writer = None if out_is_dir else ResultWriter(fmt, out, model=model_name, skeleton=est.skeleton)
     failed = done = 0
+    bar = progress_bar(len(photos), quiet or len(photos) < 2, desc="photos", unit="photo")
     with safe_interrupts() as interrupts:  # Ctrl-C and SIGTERM stop between photos
         try:
-            for photo in photos:
+            for photo, (result, rendered) in zip(photos, targets):
                 interrupts.check()
                 try:
                     t0 = time.perf_counter()
                     # without --render only the network sees the pixels: huge JPEGs decode reduced
                     frame, image = est.estimate_file(photo, keep_image=render is not None)
                     elapsed = time.perf_counter() - t0
-                    if out_is_dir:
-                        name = openpose_filename(photo) if fmt == "openpose" else f"{photo.stem}.json"
-                        one = ResultWriter(fmt, out / name, model=model_name, skeleton=est.skeleton)
+                    if result is not None:
+                        one = ResultWriter(fmt, result, model=model_name, skeleton=est.skeleton)
                         try:
                             one.add(frame)
                             one.close()
@@ -93,34 +108,72 @@ def image_command(photos, out, fmt, render, verbose, **est_opts):
                     else:
                         writer.add(frame)
                     if render is not None:
-                        target = render / f"{photo.stem}_rendered.jpg" if render_is_dir else render
-                        _write_image(target, renderer(image, frame.people))
+                        _write_image(rendered or render, renderer(image, frame.people))
                     done += 1
                     if verbose:
-                        say(f"{photo}: {len(frame.people)} people, {elapsed * 1000:.0f} ms")
+                        echo_above(bar, f"{shown_path(photo)}: {len(frame.people)} people, {elapsed * 1000:.0f} ms")
                 except OutputError:
                     raise  # disk full, output gone: stop rather than fail every photo after it
                 except PoseError as exc:
                     failed += 1
-                    report_error(exc)
+                    echo_above(bar, f"Error: {exc}")
+                bar.update(1)
+            bar.close()
             if writer is not None:
                 if writer.count:
                     writer.close()
                 else:
                     writer.discard()  # nothing succeeded: leave no output at all
         except BaseException as exc:
+            bar.close()
+            interrupted = isinstance(exc, KeyboardInterrupt)
             if writer is not None:
-                writer.discard()  # an existing output is replaced only by a complete one
+                _close_unfinished(writer, keep=interrupted)
             if isinstance(exc, PoseError):
                 raise fail(exc) from None
-            if isinstance(exc, KeyboardInterrupt):
+            if interrupted:
                 what = "Terminated" if isinstance(exc, Terminated) else "Interrupted"
-                kept = f"{done} of {len(photos)} photos written to {out}" if out_is_dir else f"nothing written to {out}"
-                say(f"{what}: {kept}." if out is not None else f"{what}.")
+                say(f"{what}: {_kept(done, len(photos), out, out_is_dir, writer, fmt)}.")
                 raise interrupted_exit(exc) from None
             raise
     if failed:
         raise click.exceptions.Exit(1)
+
+
+def _targets(photos, fmt: str, out_dir: Path | None, render_dir: Path | None) -> list[tuple[Path | None, Path | None]]:
+    """Each photo's result file and annotated image in the output directories (None: not
+    one file per photo); names made unique by :func:`posecli.io.outputs.unique_names`."""
+    names = unique_names(list(photos))
+    out = []
+    for name in names:
+        result = None if out_dir is None else out_dir / (f"{name}_keypoints.json" if fmt == "openpose" else f"{name}.json")
+        rendered = None if render_dir is None else render_dir / f"{name}_rendered.jpg"
+        out.append((result, rendered))
+    return out
+
+
+def _close_unfinished(writer: ResultWriter, keep: bool) -> None:
+    """After an interrupt (``keep``): the finished photos stay, in valid JSON marked
+    incomplete; after an error: an existing output is replaced only by a complete one."""
+    try:
+        if keep and writer.count:
+            writer.close(complete=False, keep_partial=True)
+        else:
+            writer.discard()
+    except PoseError:
+        writer.discard()
+
+
+def _kept(done: int, total: int, out: Path | None, out_is_dir: bool, writer, fmt: str) -> str:
+    """What an interrupted run left, for its last line."""
+    if out is None:
+        return f"{done} of {total} photos written"
+    if out_is_dir:
+        return f"{done} of {total} photos written to {shown_path(out)}"
+    if writer is None or not writer.count:
+        return f"nothing written to {shown_path(out)}"
+    marked = ' (marked "complete": false)' if fmt == "posecli" else ""
+    return f"{writer.count} of {total} photos written to {shown_path(out)}{marked}"
 
 
 def _names_dir(value: str) -> bool:

@@ -7,11 +7,11 @@ import os
 import shutil
 import sys
 import tempfile
-import uuid
 from pathlib import Path
 from typing import IO
 
 from ..errors import OutputError
+from .outputs import replace_target, stream_target, sweep_stale, temp_path, temp_prefix, utf8_clean
 
 
 def _umask() -> int:
@@ -48,7 +48,10 @@ class AtomicFile:
     """A text file that appears at ``path`` only when :meth:`commit` is called.
 
     Writes go to a temporary file in the same directory; :meth:`discard` removes it.
-    ``path=None`` writes straight to stdout (nothing to rename).
+    ``path=None`` writes straight to stdout (nothing to rename), and so does a ``path``
+    that is a device, a FIFO or ``/dev/stdout`` (see :mod:`posecli.io.outputs`); a symbolic
+    link to a file keeps the link and replaces the file. Leftovers of killed runs beside
+    ``path`` are removed first.
     """
 
     def __init__(self, path: str | Path | None, mode: str = "w"):
@@ -56,16 +59,27 @@ class AtomicFile:
         self._tmp: Path | None = None
         self.closed = False  # committed or discarded: nothing more to write
         if self.path is None:
+            if sys.stdout is None:  # started with stdout closed
+                raise OutputError("stdout is closed; give an output file")
             self.fh: IO = sys.stdout if "b" not in mode else sys.stdout.buffer
             return
-        parent = self.path.parent
+        if stream_target(self.path):
+            try:
+                self.fh = open(self.path, mode, encoding=None if "b" in mode else "utf-8")  # noqa: SIM115
+            except OSError as exc:
+                raise OutputError(f"cannot write ({exc.strerror})", path=self.path) from None
+            return
+        target = replace_target(self.path)
+        parent = target.parent
+        sweep_stale(target)
         try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=parent)
+            fd, tmp = tempfile.mkstemp(prefix=temp_prefix(target), suffix=".tmp", dir=parent)
         except FileNotFoundError:
             raise OutputError("output directory does not exist", path=parent) from None
         except OSError as exc:
             raise OutputError(f"cannot write here ({exc.strerror})", path=parent) from None
         self._tmp = Path(tmp)
+        self._target = target
         _PENDING.add(self._tmp)
         try:
             os.chmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
@@ -76,6 +90,10 @@ class AtomicFile:
     def write(self, data) -> None:
         if self.closed:
             raise OutputError("cannot write: the file was already committed or discarded", path=self.path)
+        if isinstance(data, str) and not utf8_clean(data):
+            # a file name that is not UTF-8 (Python holds its bytes as lone surrogates): written
+            # as \udcXX escapes, which keep JSON valid and read back to the same name in Python
+            data = data.encode("utf-8", "backslashreplace").decode("utf-8")
         try:
             self.fh.write(data)
         except BrokenPipeError:
@@ -89,16 +107,22 @@ class AtomicFile:
         if self.closed:
             return
         if self._tmp is None:
+            self.closed = self.path is not None
             try:
                 self.fh.flush()
-            except OSError:
-                pass
+                if self.path is not None:
+                    self.fh.close()
+            except BrokenPipeError:
+                raise
+            except OSError as exc:  # /dev/full: the data did not get there
+                if self.path is not None:
+                    raise OutputError(f"write failed ({exc.strerror})", path=self.path) from None
             return
         try:
             self.fh.flush()
             os.fsync(self.fh.fileno())
             self.fh.close()
-            os.replace(self._tmp, self.path)
+            os.replace(self._tmp, self._target)
         except OSError as exc:
             self.discard()
             raise OutputError(f"write failed ({exc.strerror})", path=self.path) from None
@@ -107,8 +131,15 @@ class AtomicFile:
         self.closed = True
 
     def discard(self) -> None:
-        """Drop the temporary file; the target is left as it was."""
+        """Drop the temporary file; the target is left as it was (a device or FIFO has
+        received what was written so far)."""
         if self._tmp is None:
+            if self.path is not None and not self.closed:
+                self.closed = True
+                try:
+                    self.fh.close()
+                except OSError:
+                    pass
             return
         self.closed = True
         try:
@@ -137,10 +168,11 @@ def atomic_path(path: str | Path):
     """A temporary path beside ``path`` for writers that want a file name (torch.save,
     onnx.save); renamed over ``path`` when the block succeeds, removed when it fails.
     Raises :class:`OutputError` when the directory cannot be written."""
-    path = Path(path)
+    path = replace_target(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        sweep_stale(path)
+        fd, name = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
         os.close(fd)
     except OSError as exc:
         raise OutputError(f"cannot write here ({exc.strerror or exc})", path=path.parent) from None
@@ -165,6 +197,8 @@ def check_writable(path: str | Path, is_dir: bool = False) -> None:
     catches read-only file systems and holds for root, unlike permission bits.
     """
     path = Path(path)
+    if not is_dir and stream_target(path):
+        return  # a device or FIFO: written straight to
     if is_dir:
         if path.exists() and not path.is_dir():
             raise OutputError("exists and is not a directory", path=path)
@@ -193,7 +227,7 @@ def replace_dir(src: Path, dst: Path) -> None:
     """Move folder ``src`` to ``dst``, replacing an older ``dst`` (never leaving neither)."""
     old = None
     if dst.exists():
-        old = dst.with_name(f".{dst.name}.{uuid.uuid4().hex[:8]}.old")
+        old = temp_path(dst).with_suffix(".old")
         dst.rename(old)
     try:
         src.rename(dst)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-import uuid
+import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -11,7 +12,35 @@ import cv2
 import numpy as np
 
 from ..errors import InputError, OutputError
+from .atomic import _PENDING
+from .outputs import stream_target, sweep_stale, temp_path, utf8_clean
 from .paths import check_file
+
+
+@contextlib.contextmanager
+def opencv_path(path: Path, directory: bool = False):
+    """A name for ``path`` that OpenCV accepts: the path itself, or where it is not valid
+    UTF-8 (OpenCV crashes on such names) ``/proc/self/fd/N`` of a descriptor opened here,
+    else a temporary symbolic link with an ASCII name. ``directory``: ``path`` is a folder
+    (the name is then one to create files in)."""
+    text = str(path)
+    if utf8_clean(text):
+        yield text
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
+    except OSError as exc:
+        raise InputError(f"cannot open ({exc.strerror})", path=path) from None
+    try:
+        if os.path.isdir("/proc/self/fd"):
+            yield f"/proc/self/fd/{fd}"
+            return
+    finally:
+        os.close(fd)
+    with tempfile.TemporaryDirectory(prefix="posecli-") as tmp:  # no /proc: a link with a plain name
+        link = os.path.join(tmp, "dir" if directory else "input" + path.suffix.encode("ascii", "ignore").decode())
+        os.symlink(os.path.abspath(path), link)
+        yield link
 
 
 class VideoSource:
@@ -44,17 +73,8 @@ class VideoSource:
         if end is not None and end <= (start or 0.0):
             raise InputError(f"end ({end} s) must be after start ({start or 0.0} s)")
         self.step = int(step)
-        cap = cv2.VideoCapture(str(self.path))
-        try:
-            if not cap.isOpened():
-                raise InputError("not a readable video (corrupt or unsupported format)", path=self.path)
-            fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
-            count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-            ok, first = cap.read()
-            if not ok or first is None or first.size == 0:
-                raise InputError("video has no decodable frames", path=self.path)
-        finally:
-            cap.release()
+        with opencv_path(self.path) as name:
+            fps, count, first = self._probe(name)
         self.fps = fps if fps > 0 and np.isfinite(fps) else 0.0
         self.frame_count = max(count, 0)  # as the container says; 0 when unknown
         self.size_wh = (int(first.shape[1]), int(first.shape[0]))
@@ -66,12 +86,29 @@ class VideoSource:
             self.start_frame = int(first_frame)
         if stop_frame is not None:
             self.end_frame = int(stop_frame) if self.end_frame is None else min(self.end_frame, int(stop_frame))
+        if self.frame_count and self.start_frame >= self.frame_count and start and start < self.duration:
+            self.start_frame = self.frame_count - 1  # inside the last frame (round() went past it)
         if self.frame_count and self.start_frame >= self.frame_count:
             raise InputError(f"start {start} s is past the end of the video ({self.duration:.2f} s)", path=self.path)
         self.stopped_early = False
         self.error: str | None = None
         self.frames_read = 0
         self.last_index: int | None = None
+
+    def _probe(self, name: str) -> tuple[float, int, np.ndarray]:
+        """Frame rate, frame count and first frame, from one short-lived capture."""
+        cap = cv2.VideoCapture(name)
+        try:
+            if not cap.isOpened():
+                raise InputError("not a readable video (corrupt or unsupported format)", path=self.path)
+            fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+            count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+            ok, first = cap.read()
+            if not ok or first is None or first.size == 0:
+                raise InputError("video has no decodable frames", path=self.path)
+        finally:
+            cap.release()
+        return fps, count, first
 
     @property
     def _rate(self) -> float:
@@ -102,7 +139,10 @@ class VideoSource:
         self.error = None
         self.frames_read = 0
         self.last_index = None
-        cap = cv2.VideoCapture(str(self.path))
+        with opencv_path(self.path) as name:
+            yield from self._frames(cv2.VideoCapture(name))
+
+    def _frames(self, cap) -> Iterator[tuple[int, float, np.ndarray]]:
         try:
             if not cap.isOpened():
                 raise InputError("not a readable video (corrupt or unsupported format)", path=self.path)
@@ -185,6 +225,8 @@ class VideoSink:
             raise OutputError(f"cannot write video as '{ext or 'no extension'}' (use .mp4 or .avi)", path=wanted)
         if not wanted.parent.is_dir():
             raise OutputError("output directory does not exist", path=wanted.parent)
+        if stream_target(wanted):
+            raise OutputError("is a device or pipe; annotated videos are written to files", path=wanted)
         self.size_wh = (int(size_wh[0]), int(size_wh[1]))
         self.fps = float(fps) if fps and fps > 0 else 25.0
         self.note: str | None = None
@@ -192,9 +234,13 @@ class VideoSink:
         if ext != ".avi":
             tries.append(("MJPG", wanted.with_suffix(".avi")))
         for code, target in tries:
-            tmp = target.with_name(f".{target.stem}.{uuid.uuid4().hex[:8]}.tmp{target.suffix}")
-            writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*code), self.fps, self.size_wh)
+            sweep_stale(target)
+            tmp = temp_path(target, target.suffix)
+            with opencv_path(tmp.parent, directory=True) as folder:
+                writer = cv2.VideoWriter(os.path.join(folder, tmp.name), cv2.VideoWriter_fourcc(*code), self.fps,
+                                         self.size_wh)
             if writer.isOpened():
+                _PENDING.add(tmp)
                 self.path, self._tmp, self._writer, self.fourcc = target, tmp, writer, code
                 if target != wanted:
                     self.note = f"OpenCV cannot write {ext} here; wrote {target.name} ({code} in AVI) instead"
@@ -214,6 +260,7 @@ class VideoSink:
             return
         self._writer.release()
         self._writer = None
+        _PENDING.discard(self._tmp)
         if commit:
             try:
                 os.replace(self._tmp, self.path)
