@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import sys
 from dataclasses import fields
 
 import click
@@ -133,44 +132,105 @@ EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread so that it stops like Ctrl-C."""
+    """SIGTERM (or SIGHUP), raised in the main thread so that it stops like Ctrl-C."""
+
+    signum = signal.SIGTERM
+
+
+class HungUp(Terminated):
+    """SIGHUP: the terminal went away; stops like SIGTERM, exit 129."""
+
+    signum = signal.SIGHUP
+
+
+_STOP_SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None)
+
+
+class _Signals:
+    """Process-wide: how many stop signals arrived, and the block holding them (if any)."""
+
+    received = 0
+    holder: SafeInterrupts | None = None
+
+
+def _exception_for(signum: int) -> KeyboardInterrupt:
+    if signum == signal.SIGINT:
+        return KeyboardInterrupt()
+    return HungUp() if signum == getattr(signal, "SIGHUP", None) else Terminated()
+
+
+def _on_signal(signum, frame) -> None:
+    """The first stop signal raises (or is held for a safe point); a second stops at once."""
+    _Signals.received += 1
+    if _Signals.received > 1:
+        stop_now(signum)
+    exc = _exception_for(signum)
+    if _Signals.holder is not None:
+        _Signals.holder.pending = exc
+        return
+    raise exc
+
+
+def stop_now(signum: int) -> None:
+    """Exit 128 + ``signum`` at once: temporary outputs removed, nothing else run.
+
+    For a second Ctrl-C or SIGTERM while the first one's cleanup runs: no Python unwinding
+    and no interpreter shutdown, which would tear down onnxruntime's threads while they work
+    (C++ ``std::terminate``: "terminate called without an active exception", exit 134).
+    Finished outputs are already in place; unfinished ones are removed.
+    """
+    from ..io.atomic import discard_pending
+
+    try:
+        discard_pending()
+    finally:
+        try:
+            os.write(2, b"\nStopped at once (second signal); unfinished outputs removed.\n")
+        except OSError:
+            pass
+        os._exit(128 + int(signum))
+
+
+def install_signal_handlers() -> None:
+    """SIGINT, SIGTERM and SIGHUP raise KeyboardInterrupt / :class:`Terminated` /
+    :class:`HungUp` once; a second signal stops at once (:func:`stop_now`). Main thread only."""
+    _Signals.received = 0
+    for sig in _STOP_SIGNALS:
+        try:
+            signal.signal(sig, _on_signal)
+        except (ValueError, OSError):  # not the main thread
+            return
 
 
 @contextlib.contextmanager
 def sigterm_as_interrupt():
-    """Turn SIGTERM into :class:`Terminated` while the block runs (main thread only)."""
-
-    def handler(signum, frame):
-        raise Terminated()
-
+    """Turn SIGTERM and SIGHUP into :class:`Terminated` while the block runs (main thread only);
+    a second signal stops at once."""
     try:
-        previous = signal.signal(signal.SIGTERM, handler)
+        previous = {sig: signal.signal(sig, _on_signal) for sig in _STOP_SIGNALS if sig != signal.SIGINT}
     except ValueError:  # not the main thread (e.g. called from a test runner's worker)
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 class SafeInterrupts:
-    """Ctrl-C (SIGINT) and SIGTERM held until the command reaches a safe point.
+    """Ctrl-C (SIGINT), SIGTERM and SIGHUP held until the command reaches a safe point.
 
     An exception raised by a signal handler can land anywhere: between creating a
     temporary file and the code that cleans it up, inside a progress bar's constructor.
     The handlers only record the signal; :meth:`check`, called between frames and between
     inputs, raises it (``KeyboardInterrupt`` or :class:`Terminated`) where every cleanup
-    is in place. A second signal raises at once, as an escape hatch.
+    is in place. A second signal, while the first is pending or being cleaned up after,
+    stops the process at once with the same exit code (:func:`stop_now`).
     """
 
     def __init__(self) -> None:
         self.pending: KeyboardInterrupt | None = None
-
-    def _handler(self, signum, frame) -> None:
-        if self.pending is not None:
-            raise self.pending  # asked twice: stop now
-        self.pending = Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
     def check(self, *_) -> None:
         """Raise the recorded interrupt, if any (accepts and ignores callback arguments)."""
@@ -180,16 +240,18 @@ class SafeInterrupts:
 
 @contextlib.contextmanager
 def safe_interrupts():
-    """Hold SIGINT and SIGTERM for :meth:`SafeInterrupts.check` while the block runs."""
+    """Hold SIGINT, SIGTERM and SIGHUP for :meth:`SafeInterrupts.check` while the block runs."""
     state = SafeInterrupts()
     try:
-        previous = {sig: signal.signal(sig, state._handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        previous = {sig: signal.signal(sig, _on_signal) for sig in _STOP_SIGNALS}
     except ValueError:  # not the main thread: leave signals as they are
         yield state
         return
+    outer, _Signals.holder = _Signals.holder, state
     try:
         yield state
     finally:
+        _Signals.holder = outer
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
@@ -208,4 +270,5 @@ def default_batch_size(estimator) -> int:
 
 
 def interrupted_exit(exc: KeyboardInterrupt) -> "click.exceptions.Exit":
-    return click.exceptions.Exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED)
+    """Exit 130 (Ctrl-C), 143 (SIGTERM) or 129 (SIGHUP)."""
+    return click.exceptions.Exit(128 + int(exc.signum) if isinstance(exc, Terminated) else EXIT_INTERRUPTED)
