@@ -13,6 +13,7 @@ from .common import (
     Terminated,
     build_estimator,
     default_batch_size,
+    estimator_kwargs,
     estimator_options,
     fail,
     interrupted_exit,
@@ -66,6 +67,7 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
     from ..video.smooth import OneEuroConfig
 
     quiet_ffmpeg()
+    estimator_kwargs(**est_opts)  # every option checked before any work
     if smooth and not track:
         raise click.UsageError("--smooth follows tracked people: drop --no-track")
     if engine == "local" and (address is not None or workers is not None):
@@ -176,7 +178,6 @@ def _report(bar, line: str, quiet: bool = False) -> None:
 def _batch_on_ray(plan, video, auto_batch_size: bool, address, workers, quiet: bool, est_opts: dict) -> None:
     """``--engine ray``: the plan's inputs on a Ray pool; same reports and summary as locally."""
     from ..batch.ray.driver import run_batch_ray
-    from .common import estimator_kwargs
 
     options = estimator_kwargs(**est_opts)
     files_bar = progress_bar(len(plan.todo), quiet, desc="files", unit="file")

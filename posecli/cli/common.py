@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 from dataclasses import fields
@@ -32,16 +33,48 @@ def fail(error: Exception) -> "click.ClickException":
     return click.ClickException(str(error))
 
 
+class FiniteFloat(click.ParamType):
+    """A float option that must be finite (no nan, inf) and within [min, max]."""
+
+    name = "float"
+
+    def __init__(self, min: float | None = None, max: float | None = None) -> None:
+        self.min, self.max = min, max
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, float):
+            number = value
+        else:
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        if self.min is not None and number < self.min or self.max is not None and number > self.max:
+            self.fail(f"{value!r} is not in the range {self.min}-{self.max}", param, ctx)
+        return number
+
+
+MIN_SCALE, MAX_SCALE = 0.05, 4.0
+MAX_INPUT_HEIGHT = 4096  # the network input's height times the largest scale
+
+
 def parse_scales(value: str | None) -> tuple[float, ...]:
     if not value:
         return (1.0,)
     try:
         scales = tuple(float(v) for v in value.split(",") if v.strip())
     except ValueError:
-        raise click.BadParameter(f"'{value}' is not a comma-separated list of numbers") from None
-    if not scales or any(s <= 0 for s in scales):
-        raise click.BadParameter("scales must be positive numbers, e.g. 1,0.75,0.5")
+        raise click.BadParameter(f"'{value}' is not a comma-separated list of numbers", param_hint="--scales") from None
+    if not scales or not all(math.isfinite(s) and MIN_SCALE <= s <= MAX_SCALE for s in scales):
+        raise click.BadParameter(f"scales must be numbers from {MIN_SCALE} to {MAX_SCALE}, e.g. 1,0.75,0.5",
+                                 param_hint="--scales")
     return scales
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
 
 
 def parse_parser_options(values: tuple[str, ...]) -> dict:
@@ -57,9 +90,14 @@ def parse_parser_options(values: tuple[str, ...]) -> dict:
             names = ", ".join(sorted(known))
             raise click.BadParameter(f"'{item}': expected KEY=VALUE with KEY one of: {names}", param_hint="-P")
         default = getattr(ParserConfig(), key)
+        word = raw.strip().lower()
         try:
-            if isinstance(default, bool):
-                value = raw.strip().lower() in ("1", "true", "yes", "on")
+            if key == "upsample" and word == "stride":
+                value = "stride"
+            elif isinstance(default, bool):
+                if word not in _TRUE + _FALSE:
+                    raise ValueError
+                value = word in _TRUE
             elif isinstance(default, int):
                 value = int(raw)
             elif isinstance(default, float):
@@ -67,9 +105,23 @@ def parse_parser_options(values: tuple[str, ...]) -> dict:
             else:
                 value = raw
         except ValueError:
-            raise click.BadParameter(f"'{item}': {raw!r} is not a valid {type(default).__name__}", param_hint="-P") from None
+            kind = {bool: "true or false", int: "an integer", float: "a number"}.get(type(default), "valid")
+            if key == "upsample":
+                kind = "an integer or 'stride'"
+            raise click.BadParameter(f"'{item}': {raw!r} is not {kind}", param_hint="-P") from None
         out[key] = value
     return out
+
+
+def parser_config(preset: str, overrides: dict):
+    """The parser settings the options ask for, validated now (usage error, exit 2)."""
+    from ..errors import ParserError
+    from ..parser import get_preset
+
+    try:
+        return get_preset(preset).with_(**overrides)
+    except ParserError as exc:
+        raise click.BadParameter(str(exc), param_hint="-P") from None
 
 
 def estimator_options(func):
@@ -83,7 +135,7 @@ def estimator_options(func):
                      help="auto uses CUDA when it loads, else the CPU."),
         click.option("--precision", type=PRECISION_CHOICE, default="auto", show_default=True,
                      help="auto picks INT8 on the CPU when the model has it."),
-        click.option("--height", type=click.IntRange(16, 4096), default=None,
+        click.option("--height", type=click.IntRange(16, MAX_INPUT_HEIGHT), default=None,
                      help="Network input height [default: the model's]."),
         click.option("--scales", default=None, metavar="S1,S2,..",
                      help="Average maps over these multiples of the height, e.g. 1,0.75,0.5."),
@@ -105,15 +157,21 @@ def estimator_kwargs(model, profile, device, precision, height, scales, flip, pa
                      threads) -> dict:
     """PoseEstimator keyword arguments from the options of :func:`estimator_options`
     (checked and parsed; plain values, so they can travel to other processes)."""
+    overrides = parse_parser_options(parser_options)
+    parser_config(parser_preset, overrides)
+    scales = parse_scales(scales)
+    if height is not None and height * max(scales) > MAX_INPUT_HEIGHT:
+        raise click.BadParameter(f"--height {height} times scale {max(scales)} is over {MAX_INPUT_HEIGHT} pixels",
+                                 param_hint="--scales")
     return dict(
         model=model,
         device=device,
         precision=precision,
         profile=profile,
         parser=parser_preset,
-        parser_options=parse_parser_options(parser_options),
+        parser_options=overrides,
         height=height,
-        scales=parse_scales(scales),
+        scales=scales,
         flip=flip,
         threads=threads,
     )

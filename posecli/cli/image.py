@@ -17,6 +17,7 @@ from .common import (
     FORMAT_CHOICE,
     Terminated,
     build_estimator,
+    estimator_kwargs,
     estimator_options,
     fail,
     interrupted_exit,
@@ -53,6 +54,7 @@ def image_command(photos, out, fmt, render, verbose, quiet, **est_opts):
     directory, two photos that would share a result name keep their extension
     (x.jpg.json, x.png.json), then get -2, -3 in the order given.
     """
+    estimator_kwargs(**est_opts)  # every option checked before any work
     # Strings first: a trailing slash ("--out poses/") asks for a directory, and Path drops it.
     out_is_dir = out is not None and (_names_dir(out) or (fmt == "openpose" and len(photos) > 1))
     render_is_dir = render is not None and (_names_dir(render) or len(photos) > 1)

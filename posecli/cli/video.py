@@ -6,12 +6,16 @@ from pathlib import Path
 
 import click
 
-from ..errors import PoseError
+from ..errors import OutputConflict, PoseError, shown_path
+from ..io.atomic import check_writable
+from ..io.outputs import check_distinct
 from .common import (
     FORMAT_CHOICE,
+    FiniteFloat,
     Terminated,
     build_estimator,
     default_batch_size,
+    estimator_kwargs,
     estimator_options,
     fail,
     interrupted_exit,
@@ -20,6 +24,8 @@ from .common import (
     safe_interrupts,
     say,
 )
+
+MAX_SECONDS = 1e7  # about 115 days: --start/--end past this are typing mistakes
 
 EPILOG = """\b
 Examples:
@@ -30,15 +36,17 @@ Examples:
 """
 
 @click.command("video", epilog=EPILOG)
-@click.argument("clip", type=click.Path(path_type=Path))
-@click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
+@click.argument("clip", type=click.Path(path_type=Path, readable=False))
+@click.option("--out", "-o", type=click.Path(), default=None,
               help="JSON file (streamed), or a folder (--format openpose: one file per frame) [default: stdout].")
 @click.option("--render", "-r", type=click.Path(path_type=Path), default=None,
               help="Annotated video (.mp4 or .avi), same size and frame rate as the clip (a N-th of it with --step N).")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="posecli", show_default=True,
               help="posecli (named keypoints), openpose (CMU 1.3 JSON per frame) or coco (keypoint results).")
-@click.option("--start", type=click.FloatRange(min=0), default=None, metavar="S", help="Start at S seconds.")
-@click.option("--end", type=click.FloatRange(min=0), default=None, metavar="S", help="Stop before S seconds.")
+@click.option("--start", type=FiniteFloat(min=0, max=MAX_SECONDS), default=None, metavar="S",
+              help="Start at S seconds.")
+@click.option("--end", type=FiniteFloat(min=0, max=MAX_SECONDS), default=None, metavar="S",
+              help="Stop before S seconds.")
 @click.option("--step", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
               help="Process every N-th frame.")
 @click.option("--track/--no-track", default=True, show_default=True, help="Keep each person's id across frames.")
@@ -62,13 +70,30 @@ def video_command(clip, out, render, fmt, start, end, step, track, smooth, batch
         raise click.UsageError("--smooth follows tracked people: drop --no-track")
     if end is not None and start is not None and end <= start:
         raise click.BadParameter(f"{end} is not after --start {start}", param_hint="--end")
+    estimator_kwargs(**est_opts)  # every option checked before any work
+    # A string first: a trailing slash ("--out poses/") asks for a folder, and Path drops it.
+    out_is_dir = out is not None and (out.endswith(("/", "\\")) or Path(out).is_dir())
+    out = None if out is None else Path(out)
     if fmt == "openpose":
         if out is None:
             raise click.UsageError("--format openpose writes one file per frame: give --out a folder")
         if out.suffix.lower() == ".json":
             raise click.UsageError("--format openpose writes one file per frame: give --out a folder, not a .json")
-    elif out is not None and (out.is_dir() or str(out).endswith(("/", "\\"))):
+        if out.exists() and not out.is_dir():
+            raise click.UsageError(f"--format openpose writes one file per frame: {shown_path(out)} is a file, "
+                                   "give --out a folder")
+    elif out_is_dir:
         out = out / f"{clip.stem}.json"
+    try:
+        check_distinct([clip], [("--out", out), ("--render", render)])
+        if out is not None and out_is_dir and fmt != "openpose":
+            check_writable(out.parent, is_dir=True)  # "--out poses/": the folder is made
+        if out is not None:
+            check_writable(out, is_dir=fmt == "openpose")
+    except OutputConflict as exc:
+        raise click.UsageError(str(exc)) from None
+    except PoseError as exc:
+        raise fail(exc) from None
 
     with safe_interrupts() as interrupts:  # Ctrl-C and SIGTERM stop between frames
         try:
