@@ -62,7 +62,7 @@ def image_command(photos, out, fmt, render, verbose, quiet, **est_opts):
     render = None if render is None else Path(render)
     if fmt == "openpose" and out is None and len(photos) > 1:
         raise click.UsageError("--format openpose writes one file per photo: give --out a directory")
-    if render is not None and not render_is_dir and not cv2.haveImageWriter(str(render)):
+    if render is not None and not render_is_dir and not cv2.haveImageWriter(f"x{render.suffix or '.jpg'}"):
         raise click.BadParameter(f"{shown_path(render)}: cannot write an image as '{render.suffix or 'no extension'}'"
                                  " (use .jpg or .png)", param_hint="--render")
     targets = _targets(photos, fmt, out if out_is_dir else None, render if render_is_dir else None)
@@ -87,7 +87,10 @@ def image_command(photos, out, fmt, render, verbose, quiet, **est_opts):
 
     renderer = Renderer()
     model_name = est.model.info.name
-    writer = None if out_is_dir else ResultWriter(fmt, out, model=model_name, skeleton=est.skeleton)
+    try:
+        writer = None if out_is_dir else ResultWriter(fmt, out, model=model_name, skeleton=est.skeleton)
+    except PoseError as exc:
+        raise fail(exc) from None
     failed = done = 0
     bar = progress_bar(len(photos), quiet or len(photos) < 2, desc="photos", unit="photo")
     with safe_interrupts() as interrupts:  # Ctrl-C and SIGTERM stop between photos

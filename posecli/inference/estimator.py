@@ -21,7 +21,7 @@ from ..io.images import as_bgr
 from ..network.session import PoseModel
 from ..parser import ParserConfig, get_preset, parse
 from ..types import Frame, Person
-from .preprocess import Letterbox, fit_size, letterbox, to_tensor
+from .preprocess import Letterbox, clip_to_image, fit_size, letterbox, to_tensor
 
 
 @dataclass
@@ -106,7 +106,7 @@ class PoseEstimator:
         """Parser on fused maps, keypoints mapped back to the image's pixels."""
         people = parse(maps.heatmaps, maps.pafs, self.skeleton, self.parser_config, stride=maps.stride)
         out = [
-            Person(maps.box.to_image(p.xy), p.scores, p.score, p.skeleton, p.track_id)
+            Person(clip_to_image(maps.box.to_image(p.xy), maps.box.image_wh), p.scores, p.score, p.skeleton, p.track_id)
             for p in people
         ]
         return Frame(out, maps.box.image_wh, source=source, index=index, timestamp=timestamp)

@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from ..errors import OutputConflict, OutputError
+from ..errors import OutputConflict, OutputError, shown_path
 
 _MAX_LINKS = 40  # as the kernel: more links than this in a chain is a loop
 
@@ -100,7 +100,9 @@ def check_distinct(inputs: Iterable[str | Path], outputs: Sequence[tuple[str, st
         if hit is None and out.exists():
             hit = next((p for p in ins if same_path(p, out)), None)
         if hit is not None:
-            raise OutputConflict(f"{what} would overwrite the input {hit}", path=out)
+            same = os.path.abspath(hit) == os.path.abspath(out)
+            raise OutputConflict(f"is an input; {what} would overwrite it" if same else
+                                 f"{what} would overwrite the input {shown_path(hit)}", path=out)
     seen: dict[str, str] = {}
     for what, out in outs:
         try:
