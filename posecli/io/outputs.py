@@ -152,8 +152,9 @@ def utf8_clean(text: str) -> bool:
 
 
 def _temp_stem(target: Path) -> str:
-    """``target``'s name, or for a name that is not UTF-8 a stand-in native code can handle."""
-    if utf8_clean(target.name):
+    """``target``'s name, or a stand-in for a name that is not UTF-8 (which native code cannot
+    take) or too long to get a temporary suffix within the file system's 255 bytes."""
+    if utf8_clean(target.name) and len(os.fsencode(target.name)) <= 200:
         return target.name
     return "posecli-" + hashlib.sha1(os.fsencode(target.name)).hexdigest()[:12]
 
