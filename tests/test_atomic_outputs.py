@@ -179,14 +179,14 @@ def test_a_link_to_stdout_and_a_fifo_receive_the_json(tiny_model, tmp_path):
     stdout = tmp_path / "stdout"
     stdout.symlink_to("/proc/self/fd/1")  # what /dev/stdout is, made here so /dev stays untouched
     proc = subprocess.run(posecli_cmd("image", a, "--out", stdout, *fast(tiny_model)), capture_output=True,
-                          text=True, env=subprocess_env(), timeout=60)
+                          text=True, env=subprocess_env(), check=False, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["complete"] is True
     assert stdout.is_symlink() and os.readlink(stdout) == "/proc/self/fd/1"
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     got = []
-    reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()), daemon=True)
     reader.start()
     r = run("image", a, "--out", fifo, *fast(tiny_model))
     reader.join(30)
@@ -233,7 +233,7 @@ def test_outputs_never_overwrite_each_other(tiny_model, tmp_path):
 def test_stdout_closed_is_one_clear_line(tiny_model, tmp_path):
     a = photo(tmp_path / "a.jpg")
     proc = subprocess.run(posecli_cmd("image", a, *fast(tiny_model)), capture_output=False, stderr=subprocess.PIPE,
-                          text=True, env=subprocess_env(), timeout=60, preexec_fn=lambda: os.close(1))
+                          text=True, env=subprocess_env(), check=False, timeout=60, preexec_fn=lambda: os.close(1))
     assert proc.returncode == 1
     assert proc.stderr == "Error: stdout is closed; give an output file\n"
 
@@ -257,7 +257,7 @@ def test_leftovers_of_a_killed_run_are_removed_by_the_next_run(tiny_model, tmp_p
     assert len(temp_files(tmp_path)) == 2 and not out.exists()
     again = subprocess.run([*cmd[:4], str(clip), "--out", str(out), "--render", str(tmp_path / "r.mp4"), "-q",
                             "-m", str(tiny_model), "--device", "cpu", "--height", "64", "-P", "peak_threshold=0.99"],
-                           capture_output=True, text=True, env=subprocess_env(), timeout=120)
+                           capture_output=True, text=True, env=subprocess_env(), check=False, timeout=120)
     assert again.returncode == 0, again.stderr
     assert json.loads(out.read_text())["complete"] is True
     assert not temp_files(tmp_path)

@@ -401,7 +401,7 @@ def test_bombs_and_huge_files_are_refused_before_decoding_and_the_rest_processed
     good = photo(tmp_path / "good.jpg")
     out = tmp_path / "o.json"
     cmd = posecli_cmd("image", bomb, huge, good, "--out", out, *fast(tiny_model))
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=subprocess_env(), timeout=120,
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=subprocess_env(), check=False, timeout=120,
                           preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30)))
     assert proc.returncode == 1
     assert proc.stderr == (f"Error: {bomb}: PNG declares 40000 x 40000 pixels (1600 megapixels), over the limit "
@@ -434,7 +434,7 @@ def test_an_unreadable_photo_is_that_photos_error_not_a_usage_error(tiny_model, 
     secret.chmod(0)
     out = tmp_path / "o.json"
     proc = subprocess.run([*prefix, *posecli_cmd("image", secret, good, "--out", out, *fast(tiny_model))],
-                          capture_output=True, text=True, env=subprocess_env(), timeout=60)
+                          capture_output=True, text=True, env=subprocess_env(), check=False, timeout=60)
     assert proc.returncode == 1
     assert proc.stderr == f"Error: {secret}: permission denied\n"
     assert [im["file"] for im in json.loads(out.read_text())["images"]] == [str(good)]
@@ -444,14 +444,14 @@ def test_a_fifo_and_dev_stdin_are_read_as_streams(tiny_model, tmp_path):
     src = photo(tmp_path / "src.jpg")
     fifo = tmp_path / "pipe.jpg"
     os.mkfifo(fifo)
-    writer = threading.Thread(target=lambda: fifo.write_bytes(src.read_bytes()))
+    writer = threading.Thread(target=lambda: fifo.write_bytes(src.read_bytes()), daemon=True)
     writer.start()
     r = run("image", fifo, *fast(tiny_model))
     writer.join(30)
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["images"][0]["width"] == 160
     proc = subprocess.run(posecli_cmd("image", "/dev/stdin", *fast(tiny_model)), input=src.read_bytes(),
-                          capture_output=True, env=subprocess_env(), timeout=60)
+                          capture_output=True, env=subprocess_env(), check=False, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["images"][0]["height"] == 120
 

@@ -51,7 +51,8 @@ def test_atomic_file_through_a_link_replaces_the_target_and_keeps_the_link(tmp_p
 
 def test_sweep_removes_only_leftovers_of_dead_processes(tmp_path):
     target = tmp_path / "poses.json"
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
     dead_pid = int(dead.stdout)
     stale = tmp_path / f".poses.json.{dead_pid}-abcdef12.tmp"
     stale.write_text("partial")
