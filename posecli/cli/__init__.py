@@ -5,8 +5,8 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import signal
 import sys
-import threading
 
 import click
 
@@ -109,10 +109,14 @@ def run() -> None:
         code = 1
     finally:
         discard_pending()  # however the run ended, no temporary output file outlives it
-    if code in (129, 130, 143) and threading.active_count() > 1:
-        # Worker threads may still be inside onnxruntime: tearing the interpreter down under
-        # them aborts in C++ ("terminate called without an active exception"). Everything
-        # is written and reported; leave without the teardown.
+    if code in (129, 130, 143):
+        # Stopped by a signal: everything is written and reported. Leave at once, without
+        # the interpreter's teardown: worker threads may still be inside onnxruntime (tearing
+        # down under them aborts in C++: "terminate called without an active exception"),
+        # and the teardown puts the default handlers back, so that another Ctrl-C would kill
+        # the process by signal instead of exiting with the code.
+        for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", signal.SIGTERM)):
+            signal.signal(sig, signal.SIG_IGN)
         for stream in (sys.stdout, sys.stderr):
             try:
                 if stream is not None:
