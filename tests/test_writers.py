@@ -121,3 +121,21 @@ def test_result_writer_formats(tmp_path):
     w.add(frame(p, source="clip.mp4", index=7))
     w.close()
     assert (tmp_path / "op" / "clip_000000000007_keypoints.json").is_file()
+
+
+def test_the_person_score_is_one_number_in_every_format_that_has_one(tmp_path):
+    """The parser's score (OpenPose's, up to about 2) goes unchanged into the posecli and COCO
+    formats and back through the posecli reader; OpenPose 1.3 files have none, and reading one
+    gives the mean keypoint score (README)."""
+    from posecli.formats.readers import load_openpose_json, load_posecli_json
+
+    p = person({"nose": (10, 20), "neck": (12, 40), "r_hip": (5, 90)}, score=1.7211, kp_score=0.6)
+    f = frame(p)
+    for fmt in ("posecli", "coco", "openpose"):
+        w = ResultWriter(fmt, tmp_path / f"{fmt}.json", model="m", skeleton=p.skeleton)
+        w.add(f)
+        w.close()
+    assert json.loads((tmp_path / "posecli.json").read_text())["images"][0]["people"][0]["score"] == 1.7211
+    assert json.loads((tmp_path / "coco.json").read_text())[0]["score"] == 1.7211
+    assert load_posecli_json(tmp_path / "posecli.json")[0].people[0].score == 1.7211
+    assert load_openpose_json(tmp_path / "openpose.json").people[0].score == pytest.approx(0.6)
