@@ -8,7 +8,17 @@ them as the flags that set them (``--device cuda: ...``).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+
+def shown_path(path: str | Path) -> str:
+    """A file name as one printable line: bytes that are not UTF-8 as ``\\xff``, control
+    characters (a newline in a name) as ``\\n``, ``\\x1b``."""
+    text = os.fsencode(str(path)).decode("utf-8", "backslashreplace")
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
 
 
 class PoseError(Exception):
@@ -23,7 +33,7 @@ class PoseError(Exception):
         self.message = message
         self.path = None if path is None else str(path)
         self.param = param
-        super().__init__(f"{self.path}: {message}" if self.path else message)
+        super().__init__(f"{shown_path(self.path)}: {message}" if self.path else message)
 
 
 class InputError(PoseError):
@@ -40,6 +50,11 @@ class DeviceError(PoseError):
 
 class OutputError(PoseError):
     """An output file or directory cannot be written."""
+
+
+class OutputConflict(OutputError):
+    """An output would overwrite an input, or two outputs of one run share a path (a usage
+    mistake: the CLI exits 2 before any work)."""
 
 
 class ParserError(PoseError):

@@ -60,6 +60,12 @@ class Skeleton:
             raise ModelError(f"skeleton '{self.name}': needs one colour per part")
         if self.coco17 is not None and len(self.coco17) != 17:
             raise ModelError(f"skeleton '{self.name}': coco17 needs 17 entries")
+        if self.coco17 is not None and any(i is not None and not 0 <= i < n_parts for i in self.coco17):
+            raise ModelError(f"skeleton '{self.name}': coco17 names a part that does not exist")
+        if self.render_limbs is not None and any(not 0 <= i < len(self.limbs) for i in self.render_limbs):
+            raise ModelError(f"skeleton '{self.name}': render_limbs names a limb that does not exist")
+        if any(len(c) != 3 or not all(0 <= v <= 255 for v in c) for c in self.colors):
+            raise ModelError(f"skeleton '{self.name}': colours must be three numbers from 0 to 255")
 
     # -- sizes ---------------------------------------------------------------------------
     @property
@@ -161,9 +167,9 @@ class Skeleton:
                 background=bool(d.get("background", True)),
                 render_limbs=None if d.get("render_limbs") is None else tuple(int(i) for i in d["render_limbs"]),
                 colors=tuple(tuple(int(v) for v in c) for c in d.get("colors", ())),
-                coco17=None if d.get("coco17") is None else tuple(int(i) for i in d["coco17"]),
+                coco17=None if d.get("coco17") is None else tuple(None if i is None else int(i) for i in d["coco17"]),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ModelError(f"malformed skeleton record ({exc})") from None
 
 

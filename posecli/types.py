@@ -20,7 +20,8 @@ class Person:
 
     ``xy``: (K, 2) float64 x, y in image pixels, NaN where the keypoint is missing.
     ``scores``: (K,) float64 per-keypoint confidence in [0, 1] (0 where missing).
-    ``score``: the person's overall score (mean limb/part score from the parser).
+    ``score``: the person's overall score, OpenPose's: (sum of its keypoint scores + sum of
+    its limb scores) / number of keypoints (0 to about 2; written as is in every format).
     ``track_id``: a stable id across video frames, None for still images.
     """
 

@@ -269,7 +269,7 @@ def photo(path: Path, size_hw=(120, 160), seed: int = 0) -> Path:
 
 def temp_files(folder: Path) -> list[Path]:
     """Leftover temporary files of atomic writes (``.NAME.xxxx.tmp``) anywhere under ``folder``."""
-    return [p for p in folder.rglob(".*") if p.name.endswith(".tmp") or ".posecli-probe-" in p.name]
+    return [p for p in folder.rglob(".*") if ".tmp" in p.name or ".posecli-probe-" in p.name]
 
 
 def subprocess_env() -> dict:
@@ -707,3 +707,31 @@ class FileServer:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+# Hostile inputs: device nodes, names that are not UTF-8, root without its file powers
+# ---------------------------------------------------------------------------------------------
+def device_node(path: Path, minor: int) -> Path:
+    """A character device like /dev/null (minor 3) or /dev/full (minor 7), made with mknod
+    in a test folder (needs root)."""
+    import stat
+
+    os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, minor))
+    return path
+
+
+def not_utf8(folder: Path, stem: bytes, suffix: str) -> Path:
+    """A path in ``folder`` whose name is not valid UTF-8 (e.g. ``stem=b"caf\\xe9"``)."""
+    return folder / os.fsdecode(stem + suffix.encode())
+
+
+def without_file_powers() -> list[str] | None:
+    """A command prefix under which permission bits apply even to root (CAP_DAC_OVERRIDE and
+    CAP_DAC_READ_SEARCH dropped with util-linux's setpriv); [] when not root; None when
+    there is no way (the caller skips)."""
+    import shutil
+
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    return None if setpriv is None else [setpriv, "--bounding-set=-dac_override,-dac_read_search"]

@@ -7,11 +7,15 @@ import json
 import os
 import resource
 import signal
+import stat
 import subprocess
+import threading
+import time
 
 import pytest
 
 from .helpers import (
+    device_node,
     fast,
     photo,
     posecli_cmd,
@@ -33,7 +37,8 @@ def test_existing_output_survives_a_failed_run(tiny_model, tmp_path):
     assert not temp_files(tmp_path)
 
 
-def test_interrupted_run_leaves_the_old_output_and_no_temporary_file(tiny_model, tmp_path, monkeypatch):
+def test_interrupted_run_keeps_finished_photos_marked_incomplete_and_no_temporary_file(tiny_model, tmp_path,
+                                                                                       monkeypatch):
     from posecli.inference.estimator import PoseEstimator
 
     out = tmp_path / "out.json"
@@ -41,17 +46,26 @@ def test_interrupted_run_leaves_the_old_output_and_no_temporary_file(tiny_model,
     photos = [photo(tmp_path / f"{i}.jpg", seed=i) for i in range(3)]
     real_call = PoseEstimator.__call__
     calls = []
+    stop_at = [1]
 
     def call(self, image, source=""):
         calls.append(source)
-        if len(calls) == 2:
+        if len(calls) == stop_at[0]:
             raise KeyboardInterrupt
         return real_call(self, image, source)
 
     monkeypatch.setattr(PoseEstimator, "__call__", call)
-    r = run("image", *photos, "--out", out, *fast(tiny_model))
+    r = run("image", *photos, "--out", out, *fast(tiny_model))  # before the first photo is done
     assert r.exit_code == 130 and r.stderr == f"Interrupted: nothing written to {out}.\n"
     assert out.read_text() == '{"old": true}\n' and not temp_files(tmp_path)
+    calls.clear()
+    stop_at[0] = 2
+    r = run("image", *photos, "--out", out, *fast(tiny_model))
+    assert r.exit_code == 130
+    assert r.stderr == f'Interrupted: 1 of 3 photos written to {out} (marked "complete": false).\n'
+    doc = json.loads(out.read_text())
+    assert doc["complete"] is False and [im["file"] for im in doc["images"]] == [str(photos[0])]
+    assert not temp_files(tmp_path)
     calls.clear()
     folder = tmp_path / "poses"
     r = run("image", *photos, "--out", folder, "--format", "openpose", *fast(tiny_model))
@@ -169,3 +183,112 @@ def test_a_folder_result_replaces_the_old_one_only_when_complete(tmp_path):
         (tmp / "new.json").write_text("new")
     assert [p.name for p in result.iterdir()] == ["new.json"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 19: devices, outputs on inputs, outputs on each other, stdout closed, killed runs
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.skipif(os.geteuid() != 0, reason="mknod needs root")
+def test_device_outputs_are_written_to_never_replaced(tiny_model, tmp_path):
+    a = photo(tmp_path / "a.jpg")
+    null = device_node(tmp_path / "null", 3)
+    full = device_node(tmp_path / "full", 7)
+    r = run("image", a, "--out", null, "--render", null, *fast(tiny_model))
+    assert r.exit_code == 0, r.output
+    assert stat.S_ISCHR(null.stat().st_mode)
+    r = run("image", a, "--out", full, *fast(tiny_model))
+    assert r.exit_code == 1 and r.stderr == f"Error: {full}: write failed (No space left on device)\n"
+    assert stat.S_ISCHR(full.stat().st_mode) and not temp_files(tmp_path)
+    clip = write_video(tmp_path / "c.avi", 3)
+    r = run("video", clip, "--out", null, "--render", tmp_path / "null.mp4", "-q", *fast(tiny_model))
+    assert r.exit_code == 0, r.output
+    assert stat.S_ISCHR(null.stat().st_mode)
+
+
+def test_a_link_to_stdout_and_a_fifo_receive_the_json(tiny_model, tmp_path):
+    a = photo(tmp_path / "a.jpg")
+    stdout = tmp_path / "stdout"
+    stdout.symlink_to("/proc/self/fd/1")  # what /dev/stdout is, made here so /dev stays untouched
+    proc = subprocess.run(posecli_cmd("image", a, "--out", stdout, *fast(tiny_model)), capture_output=True,
+                          text=True, env=subprocess_env(), check=False, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["complete"] is True
+    assert stdout.is_symlink() and os.readlink(stdout) == "/proc/self/fd/1"
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()), daemon=True)
+    reader.start()
+    r = run("image", a, "--out", fifo, *fast(tiny_model))
+    reader.join(30)
+    assert r.exit_code == 0, r.output
+    assert json.loads(got[0])["images"][0]["file"] == str(a) and stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+def test_an_output_that_is_an_input_is_a_usage_error_before_any_work(tiny_model, tmp_path):
+    a = photo(tmp_path / "in.jpg")
+    before = a.read_bytes()
+    (tmp_path / "sub").mkdir()
+    for option, value in (("--out", a), ("--render", a), ("--out", tmp_path / "sub" / ".." / "in.jpg")):
+        r = run("image", a, option, value, *fast(tiny_model))
+        assert r.exit_code == 2 and f"{option} would overwrite" in r.stderr, r.output
+        assert a.read_bytes() == before
+    clip = write_video(tmp_path / "c.mp4", 3)
+    video_bytes = clip.read_bytes()
+    for option in ("--out", "--render"):
+        r = run("video", clip, option, clip, "-q", *fast(tiny_model))
+        assert r.exit_code == 2 and f"Error: {clip}: is an input; {option} would overwrite it" in r.stderr
+        assert clip.read_bytes() == video_bytes
+    assert not temp_files(tmp_path)
+
+
+def test_outputs_never_overwrite_each_other(tiny_model, tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    photos = [photo(tmp_path / "a" / "x.jpg", seed=1), photo(tmp_path / "b" / "x.jpg", seed=2),
+              photo(tmp_path / "a" / "x.png", seed=3)]
+    out, rendered = tmp_path / "o", tmp_path / "r"
+    r = run("image", *photos, "--out", f"{out}{os.sep}", "--render", f"{rendered}{os.sep}", *fast(tiny_model))
+    assert r.exit_code == 0, r.output
+    names = {"x.jpg": photos[0], "x.jpg-2": photos[1], "x.png": photos[2]}
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.json" for n in names)
+    assert sorted(p.name for p in rendered.iterdir()) == sorted(f"{n}_rendered.jpg" for n in names)
+    for name, source in names.items():
+        assert json.loads((out / f"{name}.json").read_text())["images"][0]["file"] == str(source)
+    same = tmp_path / "o.jpg"
+    r = run("image", photos[0], "--out", same, "--render", same, *fast(tiny_model))
+    assert r.exit_code == 2 and "both --out and --render would be written here" in r.stderr
+    assert not same.exists()
+
+
+def test_stdout_closed_is_one_clear_line(tiny_model, tmp_path):
+    a = photo(tmp_path / "a.jpg")
+    proc = subprocess.run(posecli_cmd("image", a, *fast(tiny_model)), capture_output=False, stderr=subprocess.PIPE,
+                          text=True, env=subprocess_env(), check=False, timeout=60, preexec_fn=lambda: os.close(1))
+    assert proc.returncode == 1
+    assert proc.stderr == "Error: stdout is closed; give an output file\n"
+
+
+def test_leftovers_of_a_killed_run_are_removed_by_the_next_run(tiny_model, tmp_path):
+    clip = write_video(tmp_path / "clip.mp4", 250, size_wh=(160, 120))
+    out = tmp_path / "poses.json"
+    cmd = posecli_cmd("video", clip, "--out", out, "--render", tmp_path / "r.mp4", "-q", "-m", tiny_model,
+                      "--device", "cpu", "--height", "768", "-P", "peak_threshold=0.99")
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=subprocess_env())
+    try:
+        deadline = time.monotonic() + 60
+        while len(temp_files(tmp_path)) < 2:  # the JSON's and the video's temporary files
+            assert proc.poll() is None and time.monotonic() < deadline, "the run never got going"
+            time.sleep(0.01)
+        proc.kill()  # SIGKILL: no cleanup at all
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert len(temp_files(tmp_path)) == 2 and not out.exists()
+    again = subprocess.run([*cmd[:4], str(clip), "--out", str(out), "--render", str(tmp_path / "r.mp4"), "-q",
+                            "-m", str(tiny_model), "--device", "cpu", "--height", "64", "-P", "peak_threshold=0.99"],
+                           capture_output=True, text=True, env=subprocess_env(), check=False, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(out.read_text())["complete"] is True
+    assert not temp_files(tmp_path)

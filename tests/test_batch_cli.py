@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import threading
 from pathlib import Path
 
@@ -15,7 +16,16 @@ from posecli.cli import main
 from posecli.inference.estimator import PoseEstimator
 from posecli.video.run import VideoOptions
 
-from .helpers import fast, truncated_copy, write_video
+from .helpers import (
+    fast,
+    photo,
+    posecli_cmd,
+    run,
+    subprocess_env,
+    truncated_copy,
+    without_file_powers,
+    write_video,
+)
 
 
 def invoke(*args):
@@ -158,3 +168,85 @@ def test_real_model_batch_finds_people_in_photos_and_a_clip(tmp_path, default_mo
     frames = json.loads((out / "ski.mp4.json").read_text())["frames"]
     # online ids: the track is confirmed in its third frame (min_hits 3), "id": null before
     assert len(frames) == 3 and [f["people"][0]["id"] for f in frames if f["people"]] == [None, None, 0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 19: outputs among the inputs, names that clash, entries that cannot be listed
+# ---------------------------------------------------------------------------------------------
+def test_out_as_the_input_folder_is_a_usage_error_and_touches_nothing(tmp_path, tiny_model):
+    root = tmp_path / "s"
+    root.mkdir()
+    photo(root / "a.jpg", seed=1)
+    mine = photo(root / "a_rendered.jpg", seed=2).read_bytes()
+    r = run("batch", root, "--out", root, "--render", *fast(tiny_model))
+    assert r.exit_code == 2
+    assert f"Error: {root}: out is the input folder itself" in r.stderr
+    assert (root / "a_rendered.jpg").read_bytes() == mine
+    assert sorted(p.name for p in root.iterdir()) == ["a.jpg", "a_rendered.jpg"]
+
+
+def test_result_names_never_clash_and_a_rerun_finds_them_done(tmp_path, tiny_model):
+    root = tmp_path / "in"
+    root.mkdir()
+    for i, name in enumerate(("a.jpg", "a.png", "a.jpg.jpg")):
+        photo(root / name, seed=i)
+    out = tmp_path / "out"
+    r = run("batch", root, "--out", out, "--render", "-q", *fast(tiny_model))
+    assert r.exit_code == 0, r.output
+    files = {json.loads(p.read_text())["images"][0]["file"] for p in out.glob("*.json")}
+    assert len(list(out.glob("*.json"))) == 3 and len(list(out.glob("*_rendered.jpg"))) == 3
+    assert files == {str(root / n) for n in ("a.jpg", "a.png", "a.jpg.jpg")}
+    again = run("batch", root, "--out", out, *fast(tiny_model))
+    assert again.exit_code == 0 and "3 inputs, 0 to do, 3 already done" in again.stderr
+
+
+def test_loops_links_and_long_names_are_their_own_failures(tmp_path, tiny_model):
+    root = tmp_path / "in"
+    (root / "sub").mkdir(parents=True)
+    photo(root / "good.jpg")
+    photo(root / "sub" / "deep.jpg", seed=1)
+    (root / "loop.jpg").symlink_to("loop.jpg")  # a symbolic link loop, listed even without -R
+    (root / "self").symlink_to(".")  # ln -s . self: -R would go round forever
+    long = photo(root / f"{'n' * 245}.jpg", seed=2)  # its "_rendered.jpg" name is over 255 bytes
+    out = tmp_path / "out"
+    r = run("batch", root, "--out", out, "-R", "--render", "-q", *fast(tiny_model))
+    assert r.exit_code == 1
+    assert "Done: 2 processed, 3 failed:" in r.stderr
+    assert f"  {root / 'loop.jpg'}: symbolic link loop\n" in r.stderr
+    assert f"  {root / 'self'}: links back to a folder already listed (a loop); skipped\n" in r.stderr
+    assert f"  {long}: its result name would be 258 bytes, over the limit of 255\n" in r.stderr
+    assert (out / "good.json").exists() and (out / "sub" / "deep.json").exists()
+    r = run("batch", root, "--out", tmp_path / "flat", *fast(tiny_model))  # without -R: the loop alone
+    assert r.exit_code == 1 and "Done: 2 processed, 1 failed:" in r.stderr
+
+
+def test_an_unreadable_subfolder_is_listed_and_the_rest_processed(tmp_path, tiny_model):
+    prefix = without_file_powers()
+    if prefix is None:
+        pytest.skip("root without setpriv cannot make a folder unreadable to itself")
+    root = tmp_path / "in"
+    (root / "locked").mkdir(parents=True)
+    photo(root / "good.jpg")
+    photo(root / "locked" / "hidden.jpg")
+    (root / "locked").chmod(0)
+    try:
+        cmd = [*prefix, *posecli_cmd("batch", root, "--out", tmp_path / "out", "-R", "-q", *fast(tiny_model))]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=subprocess_env(), check=False, timeout=120)
+    finally:
+        (root / "locked").chmod(0o755)
+    assert proc.returncode == 1, proc.stderr
+    assert f"  {root / 'locked'}: cannot list folder (Permission denied)\n" in proc.stderr
+    assert "Done: 1 processed, 1 failed:" in proc.stderr and (tmp_path / "out" / "good.json").exists()
+
+
+def test_an_unwritable_out_is_reported_before_any_work(tmp_path, tiny_model):
+    root = tmp_path / "in"
+    root.mkdir()
+    for i in range(3):
+        photo(root / f"p{i}.jpg", seed=i)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    r = run("batch", root, "--out", blocker / "out", *fast(tiny_model))
+    assert r.exit_code == 1
+    assert r.stderr.splitlines()[-1] == f"Error: {blocker / 'out'}: cannot create output directory (Not a directory)"
+    assert "p0.jpg" not in r.stderr  # no input "failed" one by one

@@ -223,3 +223,54 @@ def test_public_api_table_matches_the_type_checking_imports():
     for name, module in posecli._EXPORTS.items():
         assert getattr(importlib.import_module(f"posecli.{module}"), name) is getattr(posecli, name)
     assert len(posecli.__all__) <= 35
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 19: every option checked at parse time (finite, in range, memory-bounded), exit 2
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("option, value, problem", [
+    ("--scales", "nan", "scales must be numbers from 0.05 to 4.0"),
+    ("--scales", "inf", "scales must be numbers from 0.05 to 4.0"),
+    ("--scales", "1e9", "scales must be numbers from 0.05 to 4.0"),
+    ("-P", "smooth_sigma=inf", "smooth_sigma must be a finite number, got inf"),
+    ("-P", "smooth_sigma=1e9", "smooth_sigma must be between 0.0 and 50.0"),
+    ("-P", "paf_samples=1000000000", "paf_samples must be between 0 and 1000"),
+    ("-P", "upsample=100000", "upsample must be an integer from 1 to 16 or 'stride'"),
+    ("-P", "nms_radius=100000", "nms_radius must be between 1 and 64"),
+    ("-P", "refine_radius=100000", "refine_radius must be between 1 and 64"),
+    ("-P", "peak_threshold=nan", "peak_threshold must be a finite number, got nan"),
+    ("-P", "min_score=nan", "min_score must be a finite number, got nan"),
+    ("-P", "paf_samples_gain=nan", "paf_samples_gain must be a finite number, got nan"),
+    ("-P", "upsample_pafs=banana", "'upsample_pafs=banana': 'banana' is not true or false"),
+])
+def test_bad_option_values_are_usage_errors_before_any_work(option, value, problem, tmp_path):
+    a = _write_photo(tmp_path / "a.jpg")
+    out = tmp_path / "new" / "o.json"
+    r = run("image", a, option, value, "--out", f"{tmp_path / 'new'}/", "--model", tmp_path / "missing.onnx")
+    assert r.exit_code == 2, r.output
+    assert problem in r.stderr and "Traceback" not in r.stderr
+    assert not out.parent.exists()  # nothing made either
+
+
+@pytest.mark.parametrize("option", ["--start", "--end"])
+@pytest.mark.parametrize("value", ["inf", "nan", "-1", "1e12"])
+def test_video_times_must_be_finite_seconds(option, value, tmp_path):
+    r = run("video", tmp_path / "clip.mp4", option, value, "--model", tmp_path / "missing.onnx")
+    assert r.exit_code == 2 and f"Invalid value for '{option}'" in r.stderr
+
+
+def test_settings_the_presets_use_are_accepted(tmp_path):
+    tiny = make_tiny_model(tmp_path / "tiny.onnx")
+    a = _write_photo(tmp_path / "a.jpg")
+    for options in (["-P", "upsample=stride"], ["-P", "upsample_pafs=yes", "-P", "refine=centroid"],
+                    ["--parser", "openpose", "-P", "paf_samples=0"]):
+        r = run("image", a, "--model", tiny, "--device", "cpu", "--height", "64", *options)
+        assert r.exit_code == 0, r.output
+    r = run("image", a, "--model", tiny, "--height", "4096", "--scales", "1,2")
+    assert r.exit_code == 2 and "--height 4096 times scale 2.0 is over 4096 pixels" in r.stderr
+
+
+def test_render_extension_is_checked_before_the_model_loads(tmp_path):
+    a = _write_photo(tmp_path / "a.jpg")
+    r = run("image", a, "--render", tmp_path / "x.json", "--model", tmp_path / "missing.onnx")
+    assert r.exit_code == 2 and "cannot write an image as '.json' (use .jpg or .png)" in r.stderr

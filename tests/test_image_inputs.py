@@ -7,9 +7,12 @@ Plumbing runs on the tiny generated model; the real default model only where rea
 from __future__ import annotations
 
 import json
+import os
+import resource
 import struct
 import subprocess
 import sys
+import threading
 import time
 import zlib
 from pathlib import Path
@@ -24,12 +27,14 @@ from posecli.io.images import read_header, read_image, read_image_reduced
 
 from .helpers import (
     fast,
+    not_utf8,
     photo,
     posecli_cmd,
     run,
     subprocess_env,
     temp_files,
     truncated_copy,
+    without_file_powers,
 )
 
 SKIER = "000000000785.jpg"  # one skier, 640x425
@@ -372,3 +377,113 @@ def test_names_with_spaces_unicode_and_leading_dashes(tiny_model, tmp_path, monk
     r = run("image", *fast(tiny_model), "--format", "openpose", "--out", out, "--", "ünïcödé 写真.png", "-dash.jpg")
     assert r.exit_code == 0, r.output
     assert sorted(p.name for p in out.iterdir()) == ["-dash_keypoints.json", "ünïcödé 写真_keypoints.json"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 19: hostile photos and names; one bad photo never stops the others
+# ---------------------------------------------------------------------------------------------
+def _png_declaring(path: Path, width: int, height: int) -> Path:
+    """A small, well-formed PNG whose header declares ``width`` x ``height`` (a decompression bomb)."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"\0" * 2_000_000, 9)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return path
+
+
+def test_bombs_and_huge_files_are_refused_before_decoding_and_the_rest_processed(tiny_model, tmp_path):
+    bomb = _png_declaring(tmp_path / "bomb.png", 40000, 40000)
+    huge = tmp_path / "huge.jpg"
+    with open(huge, "wb") as f:
+        f.truncate(3 * 2**30)  # sparse: 3 GiB of nothing on disk
+    good = photo(tmp_path / "good.jpg")
+    out = tmp_path / "o.json"
+    cmd = posecli_cmd("image", bomb, huge, good, "--out", out, *fast(tiny_model))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=subprocess_env(), check=False, timeout=120,
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30)))
+    assert proc.returncode == 1
+    assert proc.stderr == (f"Error: {bomb}: PNG declares 40000 x 40000 pixels (1600 megapixels), over the limit "
+                           f"of 268 megapixels\n"
+                           f"Error: {huge}: file is 3.0 GiB, over the limit of 1 GiB for an image\n")
+    assert [im["file"] for im in json.loads(out.read_text())["images"]] == [str(good)]
+
+
+def test_names_that_are_not_utf8_work_and_newlines_stay_on_one_line(tiny_model, tmp_path):
+    odd = photo(tmp_path / "plain.jpg").rename(not_utf8(tmp_path, b"caf\xe9", ".jpg"))  # cv2.imwrite cannot
+    good = photo(tmp_path / "ok.jpg", seed=1)
+    out = tmp_path / "o.json"
+    r = run("image", good, odd, "--out", out, *fast(tiny_model))
+    assert r.exit_code == 0, r.output
+    files = [im["file"] for im in json.loads(out.read_text(encoding="utf-8"))["images"]]
+    assert files == [str(good), str(odd)]  # JSON keeps the undecodable byte as a \udcXX escape
+    assert os.fsencode(files[1]) == os.fsencode(str(odd))
+    newline = tmp_path / "two\nlines.jpg"
+    r = run("image", newline, good, "--out", out, *fast(tiny_model))
+    assert r.exit_code == 1
+    assert r.stderr == f"Error: {tmp_path}/two\\nlines.jpg: no such file\n"
+
+
+def test_an_unreadable_photo_is_that_photos_error_not_a_usage_error(tiny_model, tmp_path):
+    prefix = without_file_powers()
+    if prefix is None:
+        pytest.skip("root without setpriv cannot make a file unreadable to itself")
+    good = photo(tmp_path / "ok.jpg")
+    secret = photo(tmp_path / "secret.jpg", seed=1)
+    secret.chmod(0)
+    out = tmp_path / "o.json"
+    proc = subprocess.run([*prefix, *posecli_cmd("image", secret, good, "--out", out, *fast(tiny_model))],
+                          capture_output=True, text=True, env=subprocess_env(), check=False, timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr == f"Error: {secret}: permission denied\n"
+    assert [im["file"] for im in json.loads(out.read_text())["images"]] == [str(good)]
+
+
+def test_a_fifo_and_dev_stdin_are_read_as_streams(tiny_model, tmp_path):
+    src = photo(tmp_path / "src.jpg")
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(src.read_bytes()), daemon=True)
+    writer.start()
+    r = run("image", fifo, *fast(tiny_model))
+    writer.join(30)
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["images"][0]["width"] == 160
+    proc = subprocess.run(posecli_cmd("image", "/dev/stdin", *fast(tiny_model)), input=src.read_bytes(),
+                          capture_output=True, env=subprocess_env(), check=False, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["images"][0]["height"] == 120
+
+
+def test_progress_for_many_photos_in_a_log_is_plain_lines(tiny_model, tmp_path, monkeypatch):
+    monkeypatch.setenv("POSECLI_PROGRESS_SECONDS", "0")  # a line per photo; stderr is no terminal here
+    photos = [photo(tmp_path / f"p{i}.jpg", seed=i) for i in range(3)]
+    r = run("image", *photos, "--out", tmp_path / "o.json", *fast(tiny_model))
+    assert r.exit_code == 0, r.output
+    lines = r.stderr.splitlines()
+    assert [line.split(",")[0] for line in lines] == ["photos: 1/3 photos (33%)", "photos: 2/3 photos (67%)",
+                                                     "photos: 3/3 photos (100%)", "photos: 3/3 photos (100%)"]
+    assert "\r" not in r.stderr and "\x1b" not in r.stderr
+    quiet = run("image", *photos, "--out", tmp_path / "o.json", "-q", *fast(tiny_model))
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+
+
+def test_keypoints_stay_inside_the_image(tiny_model, tmp_path):
+    """People cut by the image's edges: peaks found in the letterbox padding or past the edge
+    land on the edge pixels, never outside (x in [0, W - 1], y in [0, H - 1])."""
+    from posecli.inference.estimator import Maps, PoseEstimator
+    from posecli.inference.preprocess import Letterbox
+
+    from .helpers import render, scene
+
+    kp, size_hw = scene("border", seed=3)
+    heat, pafs = render(kp, size_hw)
+    est = PoseEstimator(tiny_model, device="cpu", parser_options={"min_parts": 1, "min_score": 0.0})
+    input_wh = (size_hw[1] * 8, size_hw[0] * 8)
+    box = Letterbox(image_wh=(400, 220), resized_wh=(400, 220), input_wh=input_wh)  # the rest is padding
+    frame = est.parse(Maps(heat, pafs, box, 8))
+    xy = np.concatenate([p.xy[p.visible] for p in frame.people])
+    assert len(frame.people) >= 3 and len(xy) > 20
+    assert (xy[:, 0] >= 0).all() and (xy[:, 0] <= 399).all() and (xy[:, 1] >= 0).all() and (xy[:, 1] <= 219).all()
+    assert (xy[:, 0] == 399).any() or (xy[:, 1] == 219).any()  # some were past the edge

@@ -353,3 +353,18 @@ def test_round_trip_with_log_hessian_refinement(name):
     heat, pafs = render(kp, size)
     config = PRESETS["default"].with_(refine="log_hessian")
     assert_round_trip(kp, parse(heat, pafs, COCO18, config, stride=STRIDE), config, 1.0)
+
+
+@pytest.mark.parametrize("changes", [
+    {"smooth_sigma": float("nan")}, {"peak_threshold": float("inf")}, {"upsample_pafs": "banana"},
+    {"paf_samples": 10**9}, {"upsample": 10**6}, {"nms_radius": 10**6}, {"max_peaks": 0}, {"min_parts": 1.5},
+    {"paf_samples_gain": float("nan")}, {"length_prior": -1.0},
+])
+def test_config_refuses_non_finite_mistyped_and_unbounded_values(changes):
+    with pytest.raises(ParserError):
+        PRESETS["default"].with_(**changes)
+
+
+def test_config_takes_numpy_numbers_and_stride():
+    cfg = PRESETS["default"].with_(smooth_sigma=np.float32(2.0), min_parts=np.int64(3), upsample="stride")
+    assert cfg.upsample_factor(8) == 8 and cfg.min_parts == 3

@@ -116,3 +116,88 @@ def test_signal_during_image_leaves_finished_photos_and_no_temporary_file(sig, c
     assert 3 <= n < 300 and [p.name for p in written] == [f"p{i:03d}.json" for i in range(n)]
     assert all(json.loads(p.read_text())["complete"] is True for p in written)
     assert not temp_files(tmp_path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 19: a second signal while stopping, SIGHUP, `image` with one --out file
+# ---------------------------------------------------------------------------------------------
+def _signals_after(cmd: list[str], cwd: Path, marker: bytes, signals: list[int], gap_s: float = 0.0) -> tuple[int, str]:
+    """Run ``cmd`` with progress lines on stderr; once ``marker`` (a regex) shows there, send
+    ``signals``, ``gap_s`` seconds apart. Returns (exit code, stderr)."""
+    env = {**subprocess_env(), "POSECLI_PROGRESS_SECONDS": "0"}
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, cwd=cwd)
+    seen = threading.Event()
+    chunks: list[bytes] = []
+
+    def read():
+        for chunk in iter(lambda: proc.stderr.read1(4096), b""):
+            chunks.append(chunk)
+            if re.search(marker, b"".join(chunks)):
+                seen.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert seen.wait(90), "no progress seen: " + b"".join(chunks).decode(errors="replace")[-300:]
+        for i, sig in enumerate(signals):
+            if i:
+                time.sleep(gap_s)
+            proc.send_signal(sig)
+        code = proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    reader.join(5)
+    return code, b"".join(chunks).decode(errors="replace")
+
+
+@pytest.mark.parametrize("command, sig, code", [("video", signal.SIGINT, 130), ("batch", signal.SIGTERM, 143)])
+def test_a_second_signal_while_stopping_exits_cleanly(command, sig, code, tiny_model, tmp_path):
+    """The second signal lands while the first one's cleanup runs, or while the process
+    exits: never an abort (134), a kill by signal, a traceback or a temporary file left."""
+    write_video(tmp_path / "clip.mp4", 250, size_wh=(160, 120))
+    opts = ["-m", tiny_model, "--device", "cpu", "--height", "768", "--scales", "1,0.9", "-P", "peak_threshold=0.99"]
+    if command == "video":
+        out = tmp_path / "poses.json"
+        cmd = posecli_cmd("video", tmp_path / "clip.mp4", "--out", out, "--render", tmp_path / "r.mp4", *opts)
+    else:
+        (tmp_path / "in").mkdir()
+        (tmp_path / "clip.mp4").rename(tmp_path / "in" / "clip.mp4")
+        out = tmp_path / "out"
+        cmd = posecli_cmd("batch", tmp_path / "in", "--out", out, "--render", *opts)
+    for gap_s in (0.0, 0.1, 0.25):  # the abort was a race: land in different phases of the stop
+        exit_code, stderr = _signals_after(cmd, tmp_path, rb"\b([3-9]|\d\d+)/250\b", [sig, sig], gap_s)
+        assert exit_code == code, f"gap {gap_s} s: " + stderr[-500:]
+        assert "terminate called" not in stderr and "Traceback" not in stderr and "Aborted" not in stderr
+        assert not temp_files(tmp_path)
+        if command == "video" and out.exists():  # only valid JSON, marked incomplete
+            assert json.loads(out.read_text())["complete"] is False
+        if command == "batch":
+            assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_sighup_stops_like_sigterm_and_keeps_valid_json(tiny_model, tmp_path):
+    clip = write_video(tmp_path / "clip.mp4", 250, size_wh=(160, 120))
+    out = tmp_path / "poses.json"
+    cmd = posecli_cmd("video", clip, "--out", out, "-m", tiny_model, "--device", "cpu", "--height", "768",
+                      "-P", "peak_threshold=0.99")
+    exit_code, stderr = _signals_after(cmd, tmp_path, rb"\b([3-9]|\d\d+)/250\b", [signal.SIGHUP])
+    assert exit_code == 129, stderr[-500:]
+    doc = json.loads(out.read_text())
+    assert doc["complete"] is False and f"Terminated: {len(doc['frames'])} frames written" in stderr
+    assert not temp_files(tmp_path)
+
+
+def test_signal_during_image_with_one_out_file_keeps_the_finished_photos(tiny_model, tmp_path):
+    photos = [photo(tmp_path / f"p{i:03d}.jpg", (240, 320), seed=i) for i in range(300)]
+    out = tmp_path / "m.json"
+    cmd = posecli_cmd("image", *photos, "--out", out, "-m", tiny_model, "--device", "cpu", "-P", "peak_threshold=0.99")
+    exit_code, stderr = _signals_after(cmd, tmp_path, rb"\b([3-9]|\d\d+)/300 photos", [signal.SIGINT])
+    assert exit_code == 130, stderr[-500:]
+    doc = json.loads(out.read_text())
+    n = len(doc["images"])
+    assert doc["complete"] is False and 3 <= n < 300
+    assert [im["file"] for im in doc["images"]] == [str(p) for p in photos[:n]]
+    assert stderr.endswith(f'Interrupted: {n} of 300 photos written to {out} (marked "complete": false).\n')
+    assert not temp_files(tmp_path)

@@ -5,8 +5,10 @@ unsupported files.
 from __future__ import annotations
 
 import json
+import os
 import re
 import struct
+import subprocess
 from pathlib import Path
 
 import cv2
@@ -15,8 +17,11 @@ import pytest
 
 from .helpers import (
     fast,
+    not_utf8,
     photo,
+    posecli_cmd,
     run,
+    subprocess_env,
     temp_files,
     write_video,
 )
@@ -124,3 +129,59 @@ def test_unsupported_files_in_a_folder_are_skipped_and_counted(tiny_model, tmp_p
     assert r.exit_code == 0, r.output
     assert "2 inputs, 2 to do, 3 other files skipped" in r.stderr
     assert sorted(p.name for p in out.iterdir()) == ["a.json", "b.json"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 19: names OpenCV cannot take, pipes, the last fraction of a second, output folders
+# ---------------------------------------------------------------------------------------------
+def test_a_video_whose_name_is_not_utf8_is_processed_in_video_and_batch(tiny_model, tmp_path):
+    root = tmp_path / "in"
+    root.mkdir()
+    clip = write_video(root / "plain.mp4", 5).rename(not_utf8(root, b"cl\xefp", ".mp4"))  # OpenCV would crash
+    photo(root / "a.jpg")
+    out = tmp_path / "poses.json"
+    rendered = not_utf8(tmp_path, b"r\xe9", ".mp4")
+    # subprocesses: before the fix OpenCV crashed the whole interpreter (exit 139)
+    proc = subprocess.run(posecli_cmd("video", clip, "--out", out, "--render", rendered, "-q", *fast(tiny_model)),
+                          capture_output=True, env=subprocess_env(), check=False, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert len(doc["frames"]) == 5 and os.fsencode(doc["video"]["file"]) == os.fsencode(str(clip))
+    assert rendered.stat().st_size > 0
+    batch = subprocess.run(posecli_cmd("batch", root, "--out", tmp_path / "out", "--render", "-q", *fast(tiny_model)),
+                           capture_output=True, env=subprocess_env(), check=False, timeout=120)
+    assert batch.returncode == 0, batch.stderr
+    names = sorted(os.fsencode(p.name) for p in (tmp_path / "out").iterdir())
+    assert names == [b"a.json", b"a_rendered.jpg", b"cl\xefp.json", b"cl\xefp_rendered.mp4"]
+    assert not temp_files(tmp_path)
+
+
+def test_start_inside_the_last_frame_and_pipes(tiny_model, tmp_path):
+    clip = write_video(tmp_path / "clip.mp4", 20)  # 2.0 s at 10 frames/s
+    out = tmp_path / "poses.json"
+    r = run("video", clip, "--out", out, "--start", "1.95", "-q", *fast(tiny_model))
+    assert r.exit_code == 0, r.output
+    assert [f["frame"] for f in json.loads(out.read_text())["frames"]] == [19]
+    r = run("video", clip, "--out", out, "--start", "2.0", "-q", *fast(tiny_model))
+    assert r.exit_code == 1 and "past the end of the video (2.00 s)" in r.stderr
+    fifo = tmp_path / "pipe.mp4"
+    os.mkfifo(fifo)
+    r = run("video", fifo, "--out", out, "-q", *fast(tiny_model))
+    assert r.exit_code == 1 and r.stderr == f"Error: {fifo}: is a FIFO (named pipe), not a regular file\n"
+
+
+def test_video_output_folders_are_made_and_checked_before_work(tiny_model, tmp_path):
+    clip = write_video(tmp_path / "clip.mp4", 3)
+    r = run("video", clip, "--out", f"{tmp_path / 'new'}{os.sep}", "-q", *fast(tiny_model))
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "new").is_dir() and json.loads((tmp_path / "new" / "clip.json").read_text())["complete"]
+    existing = tmp_path / "existing"
+    existing.write_text("keep me")
+    r = run("video", clip, "--format", "openpose", "--out", existing, "-q", *fast(tiny_model))
+    assert r.exit_code == 2 and "existing is a file, give --out a folder" in r.stderr
+    assert existing.read_text() == "keep me"
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    r = run("video", clip, "--format", "openpose", "--out", blocker / "frames", "-q", "--model", tmp_path / "none.onnx")
+    assert r.exit_code == 1
+    assert r.stderr == f"Error: {blocker / 'frames'}: cannot create output directory (Not a directory)\n"

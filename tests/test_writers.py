@@ -133,3 +133,21 @@ def test_tracked_people_without_a_confirmed_track_get_a_null_id():
     assert [p["id"] for p in frame_record(tracked)["people"]] == [2, None]
     assert [p["person_id"] for p in openpose_record(tracked)["people"]] == [[2], [-1]]
     assert "id" not in frame_record(frame(person({"neck": (5, 6)})))["people"][0]
+
+
+def test_the_person_score_is_one_number_in_every_format_that_has_one(tmp_path):
+    """The parser's score (OpenPose's, up to about 2) goes unchanged into the posecli and COCO
+    formats and back through the posecli reader; OpenPose 1.3 files have none, and reading one
+    gives the mean keypoint score (README)."""
+    from posecli.formats.readers import load_openpose_json, load_posecli_json
+
+    p = person({"nose": (10, 20), "neck": (12, 40), "r_hip": (5, 90)}, score=1.7211, kp_score=0.6)
+    f = frame(p)
+    for fmt in ("posecli", "coco", "openpose"):
+        w = ResultWriter(fmt, tmp_path / f"{fmt}.json", model="m", skeleton=p.skeleton)
+        w.add(f)
+        w.close()
+    assert json.loads((tmp_path / "posecli.json").read_text())["images"][0]["people"][0]["score"] == 1.7211
+    assert json.loads((tmp_path / "coco.json").read_text())[0]["score"] == 1.7211
+    assert load_posecli_json(tmp_path / "posecli.json")[0].people[0].score == 1.7211
+    assert load_openpose_json(tmp_path / "openpose.json").people[0].score == pytest.approx(0.6)

@@ -12,18 +12,20 @@ exists" means "this input is done", and an interrupted run resumes where it stop
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 
-from ..errors import OutputError, PoseError
+from ..errors import OutputConflict, OutputError, PoseError
 from ..formats.records import FORMATS, openpose_record, result_suffix
 from ..formats.render import Renderer
 from ..formats.writers import ResultWriter, write_json_atomic
 from ..io.atomic import AtomicFile, result_target
 from ..io.listing import list_inputs
+from ..io.outputs import same_path, unique_names
 from ..io.paths import is_video
 from ..video.run import VideoOptions, VideoRun
 
@@ -64,6 +66,9 @@ class BatchPlan:
     todo: list[Job] = field(default_factory=list)
     done: list[Job] = field(default_factory=list)
     unsupported: list[Path] = field(default_factory=list)
+    #: inputs and folders that cannot be processed, with the reason (symlink loops,
+    #: unreadable folders, result names too long): reported, the rest is processed
+    failed: list[tuple[Path, str]] = field(default_factory=list)
 
     @property
     def jobs(self) -> list[Job]:
@@ -98,31 +103,84 @@ def plan_batch(directory: str | Path, out: str | Path, *, recursive: bool = Fals
     csv: ``name.csv``);
     annotated outputs to ``out/sub/name_rendered.jpg`` / ``.mp4``. Inputs whose outputs
     exist are put in ``done`` unless ``overwrite``. Two inputs with the same name but
-    different extensions in one folder keep the extension in their result names.
+    different extensions in one folder keep the extension in their result names; names
+    that still clash (``a.jpg`` and ``a.jpg.jpg`` beside ``a.png``) get ``-2``, ``-3`` in
+    sorted order. ``out`` may not be ``directory`` itself (:class:`OutputConflict`); files
+    under ``directory`` that are results of this plan are never taken for inputs.
     """
     if fmt not in FORMATS:
         raise OutputError(f"unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
     root, out = Path(directory), Path(out)
+    if root.is_dir() and same_path(root, out):
+        raise OutputConflict("out is the input folder itself: results would be taken for inputs; "
+                             "give another folder", path=out)
     listing = list_inputs(root, recursive=recursive, exclude=out)
-    plan = BatchPlan(root, out, unsupported=listing.skipped)
-    stems: dict[tuple, int] = {}
-    for path in listing.files:
-        key = (path.parent, path.stem.lower())
-        stems[key] = stems.get(key, 0) + 1
-    for path in listing.files:
+    plan = BatchPlan(root, out, unsupported=listing.skipped, failed=list(listing.problems))
+    jobs = _jobs(listing.files, root, out, fmt, render)
+    # Results of this plan found among the inputs (an --out above the folder, with -R) are
+    # ours, never inputs: a rerun must find the same inputs.
+    produced = {os.path.realpath(p) for job in jobs for p in (job.result, job.render) if p is not None}
+    name_max = _name_max(out)
+    for job in jobs:
+        if os.path.realpath(job.input) in produced:
+            continue
+        too_long = next((p for p in (job.result, job.render) if p is not None and len(os.fsencode(p.name)) > name_max),
+                        None)
+        if too_long is not None:
+            size = len(os.fsencode(too_long.name))
+            plan.failed.append((job.input, f"its result name would be {size} bytes, over the limit of {name_max}"))
+            continue
+        try:
+            done = job.is_done() and not overwrite
+        except OSError as exc:
+            plan.failed.append((job.input, f"cannot check its result ({exc.strerror})"))
+            continue
+        (plan.done if done else plan.todo).append(job)
+    return plan
+
+
+def _jobs(files: list[Path], root: Path, out: Path, fmt: str, render: bool) -> list[Job]:
+    """One job per input, result names unique across the whole plan (see :func:`plan_batch`)."""
+    by_folder: dict[Path, list[Path]] = {}
+    for path in files:
+        by_folder.setdefault(path.parent, []).append(path)
+    names = {}
+    for group in by_folder.values():
+        names.update(zip(group, unique_names(group)))
+    used: set[str] = set()
+    jobs = []
+    for path in files:
         rel = path.relative_to(root)
-        clash = stems[(path.parent, path.stem.lower())] > 1
-        name = path.name if clash else path.stem
         folder = out / rel.parent
         kind = "video" if is_video(path) else "image"
-        if fmt == "openpose":
-            result = folder / (name if kind == "video" else f"{name}_keypoints.json")
-        else:
-            result = folder / f"{name}{result_suffix(fmt)}"
-        rendered = folder / f"{name}{RENDER_SUFFIX}{'.mp4' if kind == 'video' else '.jpg'}" if render else None
-        job = Job(path, kind, result, rendered, rel, fmt)
-        (plan.done if job.is_done() and not overwrite else plan.todo).append(job)
-    return plan
+        base, n = names[path], 1
+        while True:
+            name = base if n == 1 else f"{base}-{n}"
+            if fmt == "openpose":
+                result = folder / (name if kind == "video" else f"{name}_keypoints.json")
+            else:
+                result = folder / f"{name}{result_suffix(fmt)}"
+            rendered = folder / f"{name}{RENDER_SUFFIX}{'.mp4' if kind == 'video' else '.jpg'}" if render else None
+            keys = {str(p).lower() for p in (result, rendered) if p is not None}
+            if kind == "video" and rendered is not None:
+                keys.add(str(rendered.with_suffix(".avi")).lower())
+            if not keys & used:
+                break
+            n += 1
+        used |= keys
+        jobs.append(Job(path, kind, result, rendered, rel, fmt))
+    return jobs
+
+
+def _name_max(folder: Path) -> int:
+    """The longest file name (bytes) the file system under ``folder`` takes (255 if unknown)."""
+    for p in (folder, *folder.absolute().parents):
+        if p.exists():
+            try:
+                return int(os.pathconf(p, "PC_NAME_MAX"))
+            except (OSError, ValueError):
+                break
+    return 255
 
 
 def run_job(estimator, job: Job, *, video: VideoOptions | None = None,

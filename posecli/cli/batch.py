@@ -6,13 +6,15 @@ from pathlib import Path
 
 import click
 
-from ..errors import MissingExtraError, PoseError
+from ..errors import MissingExtraError, OutputConflict, PoseError, shown_path
+from ..io.atomic import check_writable
 from ..io.video import quiet_ffmpeg
 from .common import (
     FORMAT_CHOICE,
     Terminated,
     batch_size_help,
     build_estimator,
+    estimator_kwargs,
     estimator_options,
     fail,
     interrupted_exit,
@@ -37,7 +39,7 @@ Run the same command again after an interruption: finished inputs are skipped.
 
 
 @click.command("batch", epilog=EPILOG)
-@click.argument("directory", type=click.Path(path_type=Path))
+@click.argument("directory", type=click.Path(path_type=Path, readable=False))
 @click.option("--out", "-o", type=click.Path(path_type=Path), required=True,
               help="Folder for the results, mirroring DIRECTORY's structure.")
 @click.option("--recursive", "-R", is_flag=True, help="Also process sub-folders.")
@@ -72,6 +74,7 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
     from ..video.smooth import OneEuroConfig
 
     quiet_ffmpeg()
+    estimator_kwargs(**est_opts)  # every option checked before any work
     if smooth and not track:
         raise click.UsageError("--smooth follows tracked people: drop --no-track")
     renderer = build_renderer(background, thickness, radius, min_score, show_ids, show_boxes)
@@ -87,6 +90,10 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
             raise fail(MissingExtraError(exc.module, exc.extra, "--engine ray")) from None
     try:
         plan = plan_batch(directory, out, recursive=recursive, fmt=fmt, render=render, overwrite=overwrite)
+        if plan.todo:
+            check_writable(out, is_dir=True)  # before any work, not once per input
+    except OutputConflict as exc:
+        raise click.UsageError(str(exc)) from None
     except PoseError as exc:
         raise fail(exc) from None
     total = len(plan.todo) + len(plan.done)
@@ -96,7 +103,11 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
     if plan.unsupported:
         parts.append(f"{len(plan.unsupported)} other files skipped")
     say(", ".join(parts), quiet=quiet)
+    for path, problem in plan.failed:
+        say(f"Error: {shown_path(path)}: {problem}")
     if not plan.todo:
+        if plan.failed:
+            _summary(plan, 0, [], [], quiet)
         return
     if engine == "ray":
         video = VideoOptions(fmt=fmt, track=track, smooth=OneEuroConfig() if smooth else None,
@@ -133,13 +144,13 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
                     processed += 1
                     if result.warning:
                         warned.append((job.input, result.warning))
-                        _report(files_bar, f"Warning: {job.input}: {result.warning}")
+                        _report(files_bar, f"Warning: {shown_path(job.input)}: {result.warning}")
                     if result.note and result.note not in noted:  # the same note (codec) once
                         noted.add(result.note)
-                        _report(files_bar, f"Note: {job.input}: {result.note}", quiet)
+                        _report(files_bar, f"Note: {shown_path(job.input)}: {result.note}", quiet)
                 except (PoseError, OSError, ValueError, RuntimeError) as exc:  # cv2.error is an Exception too
                     failed.append((job.input, describe_failure(exc, job.input)))
-                    _report(files_bar, f"Error: {job.input}: {as_flags(failed[-1][1])}")
+                    _report(files_bar, f"Error: {shown_path(job.input)}: {as_flags(failed[-1][1])}")
                 finally:
                     if frames_bar is not None:
                         frames_bar.close()
@@ -171,7 +182,6 @@ def _batch_on_ray(plan, video, auto_batch_size: bool, address, workers, quiet: b
                   extra: dict) -> None:
     """``--engine ray``: the plan's inputs on a Ray pool; same reports and summary as locally."""
     from ..batch.ray.driver import run_batch_ray
-    from .common import estimator_kwargs
 
     options = {**estimator_kwargs(**est_opts), **extra}
     files_bar = progress_bar(len(plan.todo), quiet, desc="files", unit="file")
@@ -179,13 +189,13 @@ def _batch_on_ray(plan, video, auto_batch_size: bool, address, workers, quiet: b
 
     def on_result(outcome) -> None:
         if outcome.status == "failed":
-            _report(files_bar, f"Error: {outcome.job.input}: {as_flags(outcome.problem or 'failed')}")
+            _report(files_bar, f"Error: {shown_path(outcome.job.input)}: {as_flags(outcome.problem or 'failed')}")
         else:
             done.append(outcome)
             if outcome.warning:
-                _report(files_bar, f"Warning: {outcome.job.input}: {outcome.warning}")
+                _report(files_bar, f"Warning: {shown_path(outcome.job.input)}: {outcome.warning}")
             if outcome.note:
-                _report(files_bar, f"Note: {outcome.job.input}: {outcome.note}", quiet)
+                _report(files_bar, f"Note: {shown_path(outcome.job.input)}: {outcome.note}", quiet)
         files_bar.update(1)
 
     with sigterm_as_interrupt():
@@ -211,6 +221,7 @@ def _interrupted(exc: KeyboardInterrupt, done: int, total: int, in_progress: str
 
 def _summary(plan, processed: int, warned: list, failed: list, quiet: bool) -> None:
     """The closing lines, as the local engine writes them; exit 1 when an input failed."""
+    failed = list(plan.failed) + list(failed)  # those found while planning, then those that failed
     summary = f"Done: {processed} processed"
     if plan.done:
         summary += f", {len(plan.done)} skipped (already done)"
@@ -220,6 +231,6 @@ def _summary(plan, processed: int, warned: list, failed: list, quiet: bool) -> N
         summary += f", {len(failed)} failed:"
     say(summary, quiet=quiet and not failed)
     for path, problem in failed:
-        say(f"  {path}: {as_flags(problem)}")
+        say(f"  {shown_path(path)}: {as_flags(problem)}")
     if failed:
         raise click.exceptions.Exit(1)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import math
+import os
 import signal
-import sys
 from dataclasses import fields
 
 import click
 
 from ..formats.records import FORMATS
 from ..network.session import DEVICES, PRECISIONS
+from .progress import progress_bar  # noqa: F401  (the commands import it from here)
 
 DEVICE_CHOICE = click.Choice(list(DEVICES))
 PRECISION_CHOICE = click.Choice(list(PRECISIONS))
@@ -37,16 +39,48 @@ def fail(error: Exception) -> "click.ClickException":
     return click.ClickException(error_text(error))
 
 
+class FiniteFloat(click.ParamType):
+    """A float option that must be finite (no nan, inf) and within [min, max]."""
+
+    name = "float"
+
+    def __init__(self, min: float | None = None, max: float | None = None) -> None:
+        self.min, self.max = min, max
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, float):
+            number = value
+        else:
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        if self.min is not None and number < self.min or self.max is not None and number > self.max:
+            self.fail(f"{value!r} is not in the range {self.min}-{self.max}", param, ctx)
+        return number
+
+
+MIN_SCALE, MAX_SCALE = 0.05, 4.0
+MAX_INPUT_HEIGHT = 4096  # the network input's height times the largest scale
+
+
 def parse_scales(value: str | None) -> tuple[float, ...]:
     if not value:
         return (1.0,)
     try:
         scales = tuple(float(v) for v in value.split(",") if v.strip())
     except ValueError:
-        raise click.BadParameter(f"'{value}' is not a comma-separated list of numbers") from None
-    if not scales or any(s <= 0 for s in scales):
-        raise click.BadParameter("scales must be positive numbers, e.g. 1,0.75,0.5")
+        raise click.BadParameter(f"'{value}' is not a comma-separated list of numbers", param_hint="--scales") from None
+    if not scales or not all(math.isfinite(s) and MIN_SCALE <= s <= MAX_SCALE for s in scales):
+        raise click.BadParameter(f"scales must be numbers from {MIN_SCALE} to {MAX_SCALE}, e.g. 1,0.75,0.5",
+                                 param_hint="--scales")
     return scales
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
 
 
 def parse_parser_options(values: tuple[str, ...]) -> dict:
@@ -62,9 +96,14 @@ def parse_parser_options(values: tuple[str, ...]) -> dict:
             names = ", ".join(sorted(known))
             raise click.BadParameter(f"'{item}': expected KEY=VALUE with KEY one of: {names}", param_hint="-P")
         default = getattr(ParserConfig(), key)
+        word = raw.strip().lower()
         try:
-            if isinstance(default, bool):
-                value = raw.strip().lower() in ("1", "true", "yes", "on")
+            if key == "upsample" and word == "stride":
+                value = "stride"
+            elif isinstance(default, bool):
+                if word not in _TRUE + _FALSE:
+                    raise ValueError
+                value = word in _TRUE
             elif isinstance(default, int):
                 value = int(raw)
             elif isinstance(default, float):
@@ -72,9 +111,23 @@ def parse_parser_options(values: tuple[str, ...]) -> dict:
             else:
                 value = raw
         except ValueError:
-            raise click.BadParameter(f"'{item}': {raw!r} is not a valid {type(default).__name__}", param_hint="-P") from None
+            kind = {bool: "true or false", int: "an integer", float: "a number"}.get(type(default), "valid")
+            if key == "upsample":
+                kind = "an integer or 'stride'"
+            raise click.BadParameter(f"'{item}': {raw!r} is not {kind}", param_hint="-P") from None
         out[key] = value
     return out
+
+
+def parser_config(preset: str, overrides: dict):
+    """The parser settings the options ask for, validated now (usage error, exit 2)."""
+    from ..errors import ParserError
+    from ..parser import get_preset
+
+    try:
+        return get_preset(preset).with_(**overrides)
+    except ParserError as exc:
+        raise click.BadParameter(str(exc), param_hint="-P") from None
 
 
 def estimator_options(func):
@@ -88,7 +141,7 @@ def estimator_options(func):
                      help="auto uses CUDA when it loads, else the CPU."),
         click.option("--precision", type=PRECISION_CHOICE, default="auto", show_default=True,
                      help="auto picks INT8 on the CPU when the model has it."),
-        click.option("--height", type=click.IntRange(16, 4096), default=None,
+        click.option("--height", type=click.IntRange(16, MAX_INPUT_HEIGHT), default=None,
                      help="Network input height [default: the model's]."),
         click.option("--scales", default=None, metavar="S1,S2,..",
                      help="Average maps over these multiples of the height, e.g. 1,0.75,0.5."),
@@ -110,15 +163,21 @@ def estimator_kwargs(model, profile, device, precision, height, scales, flip, pa
                      threads) -> dict:
     """PoseEstimator keyword arguments from the options of :func:`estimator_options`
     (checked and parsed; plain values, so they can travel to other processes)."""
+    overrides = parse_parser_options(parser_options)
+    parser_config(parser_preset, overrides)
+    scales = parse_scales(scales)
+    if height is not None and height * max(scales) > MAX_INPUT_HEIGHT:
+        raise click.BadParameter(f"--height {height} times scale {max(scales)} is over {MAX_INPUT_HEIGHT} pixels",
+                                 param_hint="--scales")
     return dict(
         model=model,
         device=device,
         precision=precision,
         profile=profile,
         parser=parser_preset,
-        parser_options=parse_parser_options(parser_options),
+        parser_options=overrides,
         height=height,
-        scales=parse_scales(scales),
+        scales=scales,
         flip=flip,
         threads=threads,
     )
@@ -138,44 +197,105 @@ EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread so that it stops like Ctrl-C."""
+    """SIGTERM (or SIGHUP), raised in the main thread so that it stops like Ctrl-C."""
+
+    signum = signal.SIGTERM
+
+
+class HungUp(Terminated):
+    """SIGHUP: the terminal went away; stops like SIGTERM, exit 129."""
+
+    signum = signal.SIGHUP
+
+
+_STOP_SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None)
+
+
+class _Signals:
+    """Process-wide: how many stop signals arrived, and the block holding them (if any)."""
+
+    received = 0
+    holder: SafeInterrupts | None = None
+
+
+def _exception_for(signum: int) -> KeyboardInterrupt:
+    if signum == signal.SIGINT:
+        return KeyboardInterrupt()
+    return HungUp() if signum == getattr(signal, "SIGHUP", None) else Terminated()
+
+
+def _on_signal(signum, frame) -> None:
+    """The first stop signal raises (or is held for a safe point); a second stops at once."""
+    _Signals.received += 1
+    if _Signals.received > 1:
+        stop_now(signum)
+    exc = _exception_for(signum)
+    if _Signals.holder is not None:
+        _Signals.holder.pending = exc
+        return
+    raise exc
+
+
+def stop_now(signum: int) -> None:
+    """Exit 128 + ``signum`` at once: temporary outputs removed, nothing else run.
+
+    For a second Ctrl-C or SIGTERM while the first one's cleanup runs: no Python unwinding
+    and no interpreter shutdown, which would tear down onnxruntime's threads while they work
+    (C++ ``std::terminate``: "terminate called without an active exception", exit 134).
+    Finished outputs are already in place; unfinished ones are removed.
+    """
+    from ..io.atomic import discard_pending
+
+    try:
+        discard_pending()
+    finally:
+        try:
+            os.write(2, b"\nStopped at once (second signal); unfinished outputs removed.\n")
+        except OSError:
+            pass
+        os._exit(128 + int(signum))
+
+
+def install_signal_handlers() -> None:
+    """SIGINT, SIGTERM and SIGHUP raise KeyboardInterrupt / :class:`Terminated` /
+    :class:`HungUp` once; a second signal stops at once (:func:`stop_now`). Main thread only."""
+    _Signals.received = 0
+    for sig in _STOP_SIGNALS:
+        try:
+            signal.signal(sig, _on_signal)
+        except (ValueError, OSError):  # not the main thread
+            return
 
 
 @contextlib.contextmanager
 def sigterm_as_interrupt():
-    """Turn SIGTERM into :class:`Terminated` while the block runs (main thread only)."""
-
-    def handler(signum, frame):
-        raise Terminated()
-
+    """Turn SIGTERM and SIGHUP into :class:`Terminated` while the block runs (main thread only);
+    a second signal stops at once."""
     try:
-        previous = signal.signal(signal.SIGTERM, handler)
+        previous = {sig: signal.signal(sig, _on_signal) for sig in _STOP_SIGNALS if sig != signal.SIGINT}
     except ValueError:  # not the main thread (e.g. called from a test runner's worker)
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 class SafeInterrupts:
-    """Ctrl-C (SIGINT) and SIGTERM held until the command reaches a safe point.
+    """Ctrl-C (SIGINT), SIGTERM and SIGHUP held until the command reaches a safe point.
 
     An exception raised by a signal handler can land anywhere: between creating a
     temporary file and the code that cleans it up, inside a progress bar's constructor.
     The handlers only record the signal; :meth:`check`, called between frames and between
     inputs, raises it (``KeyboardInterrupt`` or :class:`Terminated`) where every cleanup
-    is in place. A second signal raises at once, as an escape hatch.
+    is in place. A second signal, while the first is pending or being cleaned up after,
+    stops the process at once with the same exit code (:func:`stop_now`).
     """
 
     def __init__(self) -> None:
         self.pending: KeyboardInterrupt | None = None
-
-    def _handler(self, signum, frame) -> None:
-        if self.pending is not None:
-            raise self.pending  # asked twice: stop now
-        self.pending = Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
     def check(self, *_) -> None:
         """Raise the recorded interrupt, if any (accepts and ignores callback arguments)."""
@@ -185,26 +305,20 @@ class SafeInterrupts:
 
 @contextlib.contextmanager
 def safe_interrupts():
-    """Hold SIGINT and SIGTERM for :meth:`SafeInterrupts.check` while the block runs."""
+    """Hold SIGINT, SIGTERM and SIGHUP for :meth:`SafeInterrupts.check` while the block runs."""
     state = SafeInterrupts()
     try:
-        previous = {sig: signal.signal(sig, state._handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        previous = {sig: signal.signal(sig, _on_signal) for sig in _STOP_SIGNALS}
     except ValueError:  # not the main thread: leave signals as they are
         yield state
         return
+    outer, _Signals.holder = _Signals.holder, state
     try:
         yield state
     finally:
+        _Signals.holder = outer
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-def progress_bar(total: int | None, quiet: bool, desc: str | None = None, unit: str = "frame", **kwargs):
-    """A tqdm bar on stderr (frames, rate, time left); disabled by ``quiet``."""
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit=unit, disable=quiet, file=sys.stderr, dynamic_ncols=True,
-                mininterval=0.5, smoothing=0.1, **kwargs)
 
 
 def batch_size_help(what: str) -> str:
@@ -217,4 +331,5 @@ def batch_size_help(what: str) -> str:
 
 
 def interrupted_exit(exc: KeyboardInterrupt) -> "click.exceptions.Exit":
-    return click.exceptions.Exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED)
+    """Exit 130 (Ctrl-C), 143 (SIGTERM) or 129 (SIGHUP)."""
+    return click.exceptions.Exit(128 + int(exc.signum) if isinstance(exc, Terminated) else EXIT_INTERRUPTED)

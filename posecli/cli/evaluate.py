@@ -92,12 +92,12 @@ def eval_command(annotations, images_dir, out, limit, as_json, quiet, **est_opts
 
 
 def _progress(total: int, quiet: bool):
-    """A tqdm bar on stderr, or None."""
+    """A progress bar on stderr (plain lines in a log), or None."""
     if quiet:
         return None
-    from tqdm import tqdm
+    from .progress import progress_bar
 
-    return tqdm(total=total, unit="img", desc="eval", leave=False)
+    return progress_bar(total, False, desc="eval", unit="image", leave=False)
 
 
 def _table(metrics) -> str:

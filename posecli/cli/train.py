@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from ..errors import PoseError
-from .common import fail, progress_bar, say
+from .common import FiniteFloat, fail, progress_bar, say
 
 
 def _size(value: str | None) -> tuple[int, int] | None:
@@ -51,7 +51,7 @@ Examples:
 @click.option("--steps", type=click.IntRange(1), default=None,
               help="Optimiser steps in all (with --epochs: whichever comes first) [default: one epoch].")
 @click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=4e-5, show_default=True,
+@click.option("--lr", type=FiniteFloat(min=1e-12, max=10.0), default=4e-5, show_default=True,
               help="Adam learning rate.")
 @click.option("--size", "size", default="256x256", show_default=True, metavar="HxW",
               help="Training crop size (multiples of 8).")

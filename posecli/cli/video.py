@@ -8,14 +8,18 @@ from pathlib import Path
 
 import click
 
-from ..errors import PoseError
+from ..errors import OutputConflict, PoseError, shown_path
 from ..formats.records import result_suffix
+from ..io.atomic import check_writable
+from ..io.outputs import check_distinct
 from ..io.video import quiet_ffmpeg
 from .common import (
     FORMAT_CHOICE,
+    FiniteFloat,
     Terminated,
     batch_size_help,
     build_estimator,
+    estimator_kwargs,
     estimator_options,
     fail,
     interrupted_exit,
@@ -47,6 +51,8 @@ def quiet_opencv() -> None:
     logging = getattr(getattr(cv2, "utils", None), "logging", None)
     if logging is not None:
         logging.setLogLevel(logging.LOG_LEVEL_ERROR)
+
+MAX_SECONDS = 1e7  # about 115 days: --start/--end past this are typing mistakes
 
 EPILOG = """\b
 Examples:
@@ -106,7 +112,7 @@ def parse_tracker_options(values: tuple[str, ...]):
 
 @click.command("video", epilog=EPILOG)
 @click.argument("source")
-@click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
+@click.option("--out", "-o", type=click.Path(), default=None,
               help="JSON file (streamed), or a folder (--format openpose: one file per frame) [default: stdout].")
 @click.option("--render", "-r", type=click.Path(path_type=Path), default=None,
               help="Annotated video (.mp4 or .avi), same size and frame rate as the clip (a N-th of it with --step N); "
@@ -114,8 +120,10 @@ def parse_tracker_options(values: tuple[str, ...]):
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="posecli", show_default=True,
               help="posecli (named keypoints), openpose (CMU 1.3 JSON per frame), coco (keypoint results) "
                    "or csv (a row per frame, person and keypoint).")
-@click.option("--start", type=click.FloatRange(min=0), default=None, metavar="S", help="Start at S seconds.")
-@click.option("--end", type=click.FloatRange(min=0), default=None, metavar="S", help="Stop before S seconds.")
+@click.option("--start", type=FiniteFloat(min=0, max=MAX_SECONDS), default=None, metavar="S",
+              help="Start at S seconds.")
+@click.option("--end", type=FiniteFloat(min=0, max=MAX_SECONDS), default=None, metavar="S",
+              help="Stop before S seconds.")
 @click.option("--step", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
               help="Process every N-th frame.")
 @click.option("--track", type=click.Choice(["online", "offline"]), default="online", show_default=True,
@@ -196,13 +204,31 @@ def video_command(source, out, render, fmt, start, end, step, track, no_track, t
     renderer = build_renderer(background, thickness, radius, min_score, show_ids, show_boxes)
     if end is not None and start is not None and end <= start:
         raise click.BadParameter(f"{end} is not after --start {start}", param_hint="--end")
+    estimator_kwargs(**est_opts)  # every option checked before any work
+    # A string first: a trailing slash ("--out poses/") asks for a folder, and Path drops it.
+    out_is_dir = out is not None and (out.endswith(("/", "\\")) or Path(out).is_dir())
+    out = None if out is None else Path(out)
     if fmt == "openpose":
         if out is None:
             raise click.UsageError("--format openpose writes one file per frame: give --out a folder")
         if out.suffix.lower() == ".json":
             raise click.UsageError("--format openpose writes one file per frame: give --out a folder, not a .json")
-    elif out is not None and (out.is_dir() or str(out).endswith(("/", "\\"))):
+        if out.exists() and not out.is_dir():
+            raise click.UsageError(f"--format openpose writes one file per frame: {shown_path(out)} is a file, "
+                                   "give --out a folder")
+    elif out_is_dir:
         out = out / (spec.stem + result_suffix(fmt))
+    try:
+        inputs = [Path(source)] if spec.kind == "file" else []
+        check_distinct(inputs, [("--out", out), ("--render", render)])
+        if out is not None and out_is_dir and fmt != "openpose":
+            check_writable(out.parent, is_dir=True)  # "--out poses/": the folder is made
+        if out is not None:
+            check_writable(out, is_dir=fmt == "openpose")
+    except OutputConflict as exc:
+        raise click.UsageError(str(exc)) from None
+    except PoseError as exc:
+        raise fail(exc) from None
     window = None
     if show:
         from ..video.window import Window
@@ -243,7 +269,7 @@ def video_command(source, out, render, fmt, start, end, step, track, no_track, t
                     "than the source, and latency grows.", quiet=quiet)
             if maps_dir is not None:
                 _warn_maps_size(est, job)
-            bar = progress_bar(job.expected, quiet, desc=spec.stem)
+            bar = progress_bar(job.expected, quiet, desc=Path(source).name if spec.kind == "file" else spec.stem)
             job.run(progress=lambda n: (bar.update(n), interrupts.check()))
         except PoseError as exc:
             job.abort()

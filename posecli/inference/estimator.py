@@ -21,7 +21,7 @@ from ..io.images import as_bgr
 from ..network.session import PoseModel
 from ..parser import ParserConfig, get_preset, parse, parse_with_peaks
 from ..types import Frame, Person
-from .preprocess import Letterbox, fit_size, letterbox, to_tensor
+from .preprocess import Letterbox, clip_to_image, fit_size, letterbox, to_tensor
 
 
 @dataclass
@@ -131,7 +131,7 @@ class PoseEstimator:
         if self.max_people is not None:
             people = people[: self.max_people]  # strongest first
         out = [
-            Person(maps.box.to_image(p.xy), p.scores, p.score, p.skeleton, p.track_id)
+            Person(clip_to_image(maps.box.to_image(p.xy), maps.box.image_wh), p.scores, p.score, p.skeleton, p.track_id)
             for p in people
         ]
         frame = Frame(out, maps.box.image_wh, source=source, index=index, timestamp=timestamp)
@@ -205,9 +205,9 @@ class PoseEstimator:
 
 
 def candidates_in_image(peaks, box: Letterbox, skeleton) -> dict[str, np.ndarray]:
-    """Part name -> (M, 3) x, y, score of its candidates in image pixels (scores clipped to
-    [0, 1], as people's keypoints are)."""
-    xy = box.to_image(peaks.xy)
+    """Part name -> (M, 3) x, y, score of its candidates in image pixels (inside the image and
+    scores clipped to [0, 1], as people's keypoints are)."""
+    xy = clip_to_image(box.to_image(peaks.xy), box.image_wh)
     score = np.clip(peaks.score, 0.0, 1.0)
     out = {}
     for k, name in enumerate(skeleton.parts):

@@ -1,7 +1,7 @@
 """Atomic outputs: files and folders that appear only when complete.
 
 Work in progress lives under hidden names beside its target (:func:`temp_name`:
-``.NAME.TOKEN.tmp``), so a rename puts it in place and a reader never sees half of it:
+``.NAME.<pid>-<token>.tmp``), so a rename puts it in place and a reader never sees half of it:
 :class:`AtomicFile` for text or bytes written in one go, :func:`atomic_path` for writers
 that want a file name, :func:`atomic_dir` for a folder of files, :func:`replace_dir` to put
 a finished folder over an older one.
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO
 
 from ..errors import OutputError
+from .outputs import replace_target, stream_target, sweep_stale, temp_path, temp_prefix, utf8_clean
 
 
 def _umask() -> int:
@@ -55,7 +56,10 @@ class AtomicFile:
     """A text file that appears at ``path`` only when :meth:`commit` is called.
 
     Writes go to a temporary file in the same directory; :meth:`discard` removes it.
-    ``path=None`` writes straight to stdout (nothing to rename).
+    ``path=None`` writes straight to stdout (nothing to rename), and so does a ``path``
+    that is a device, a FIFO or ``/dev/stdout`` (see :mod:`posecli.io.outputs`); a symbolic
+    link to a file keeps the link and replaces the file. Leftovers of killed runs beside
+    ``path`` are removed first.
     """
 
     def __init__(self, path: str | Path | None, mode: str = "w"):
@@ -63,16 +67,27 @@ class AtomicFile:
         self._tmp: Path | None = None
         self.closed = False  # committed or discarded: nothing more to write
         if self.path is None:
+            if sys.stdout is None:  # started with stdout closed
+                raise OutputError("stdout is closed; give an output file")
             self.fh: IO = sys.stdout if "b" not in mode else sys.stdout.buffer
             return
-        parent = self.path.parent
+        if stream_target(self.path):
+            try:
+                self.fh = open(self.path, mode, encoding=None if "b" in mode else "utf-8")  # noqa: SIM115
+            except OSError as exc:
+                raise OutputError(f"cannot write ({exc.strerror})", path=self.path) from None
+            return
+        target = replace_target(self.path)
+        parent = target.parent
+        sweep_stale(target)
         try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=parent)
+            fd, tmp = tempfile.mkstemp(prefix=temp_prefix(target), suffix=".tmp", dir=parent)
         except FileNotFoundError:
             raise OutputError("output directory does not exist", path=parent) from None
         except OSError as exc:
             raise OutputError(f"cannot write here ({exc.strerror})", path=parent) from None
         self._tmp = Path(tmp)
+        self._target = target
         _PENDING.add(self._tmp)
         try:
             os.chmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
@@ -83,6 +98,10 @@ class AtomicFile:
     def write(self, data) -> None:
         if self.closed:
             raise OutputError("cannot write: the file was already committed or discarded", path=self.path)
+        if isinstance(data, str) and not utf8_clean(data):
+            # a file name that is not UTF-8 (Python holds its bytes as lone surrogates): written
+            # as \udcXX escapes, which keep JSON valid and read back to the same name in Python
+            data = data.encode("utf-8", "backslashreplace").decode("utf-8")
         try:
             self.fh.write(data)
         except BrokenPipeError:
@@ -96,16 +115,22 @@ class AtomicFile:
         if self.closed:
             return
         if self._tmp is None:
+            self.closed = self.path is not None
             try:
                 self.fh.flush()
-            except OSError:
-                pass
+                if self.path is not None:
+                    self.fh.close()
+            except BrokenPipeError:
+                raise
+            except OSError as exc:  # /dev/full: the data did not get there
+                if self.path is not None:
+                    raise OutputError(f"write failed ({exc.strerror})", path=self.path) from None
             return
         try:
             self.fh.flush()
             os.fsync(self.fh.fileno())
             self.fh.close()
-            os.replace(self._tmp, self.path)
+            os.replace(self._tmp, self._target)
         except OSError as exc:
             self.discard()
             raise OutputError(f"write failed ({exc.strerror})", path=self.path) from None
@@ -114,8 +139,15 @@ class AtomicFile:
         self.closed = True
 
     def discard(self) -> None:
-        """Drop the temporary file; the target is left as it was."""
+        """Drop the temporary file; the target is left as it was (a device or FIFO has
+        received what was written so far)."""
         if self._tmp is None:
+            if self.path is not None and not self.closed:
+                self.closed = True
+                try:
+                    self.fh.close()
+                except OSError:
+                    pass
             return
         self.closed = True
         try:
@@ -144,10 +176,11 @@ def atomic_path(path: str | Path):
     """A temporary path beside ``path`` for writers that want a file name (torch.save,
     onnx.save); renamed over ``path`` when the block succeeds, removed when it fails.
     Raises :class:`OutputError` when the directory cannot be written."""
-    path = Path(path)
+    path = replace_target(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        sweep_stale(path)
+        fd, name = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
         os.close(fd)
     except OSError as exc:
         raise OutputError(f"cannot write here ({exc.strerror or exc})", path=path.parent) from None
@@ -170,16 +203,17 @@ def new_token() -> str:
 
 
 def temp_name(path: str | Path, tag: str = "tmp", keep_suffix: bool = False) -> Path:
-    """A fresh hidden name beside ``path`` for work in progress: ``.NAME.TOKEN.TAG``.
+    """A fresh hidden name beside ``path`` for work in progress: ``.NAME.<pid>-<token>.TAG``
+    (:func:`~posecli.io.outputs.temp_path`: the process id lets a later run remove what a
+    killed one left, :func:`~posecli.io.outputs.sweep_stale`).
 
-    ``keep_suffix``: ``.STEM.TOKEN.TAG.SUFFIX`` instead, for writers that choose the
-    format by the extension (video encoders). The token is random, so two writers (a
-    worker and its retry) never share a name.
+    ``keep_suffix``: ``...tmp.SUFFIX`` instead, for writers that choose the format by the
+    extension (video encoders). ``tag``: ``tmp`` or ``old`` (a folder being replaced).
+    The token is random, so two writers (a worker and its retry) never share a name.
     """
     path = Path(path)
-    if keep_suffix:
-        return path.with_name(f".{path.stem}.{new_token()}.{tag}{path.suffix}")
-    return path.with_name(f".{path.name}.{new_token()}.{tag}")
+    tmp = temp_path(path, path.suffix if keep_suffix else "")
+    return tmp if tag == "tmp" else tmp.with_suffix(f".{tag}")
 
 
 @contextlib.contextmanager
@@ -188,6 +222,7 @@ def atomic_dir(path: str | Path):
     block succeeds the folder replaces ``path`` (:func:`replace_dir`). Whatever happens,
     the temporary folder does not outlive the block."""
     path = Path(path)
+    sweep_stale(path)
     tmp = temp_name(path)
     try:
         yield tmp
@@ -212,6 +247,8 @@ def check_writable(path: str | Path, is_dir: bool = False) -> None:
     catches read-only file systems and holds for root, unlike permission bits.
     """
     path = Path(path)
+    if not is_dir and stream_target(path):
+        return  # a device or FIFO: written straight to
     if is_dir:
         if path.exists() and not path.is_dir():
             raise OutputError("exists and is not a directory", path=path)

@@ -41,7 +41,7 @@ def find_ffmpeg() -> str | None:
 def has_encoder(ffmpeg: str, name: str) -> bool:
     """Whether this FFmpeg build has the encoder ``name`` (e.g. ``libx264``)."""
     try:
-        out = subprocess.run([ffmpeg, "-hide_banner", "-encoders"], capture_output=True, text=True,
+        out = subprocess.run([ffmpeg, "-hide_banner", "-encoders"], capture_output=True, text=True, errors="replace",
                              timeout=_PROBE_TIMEOUT_S, check=False)
     except (OSError, subprocess.SubprocessError):
         return False
@@ -52,7 +52,7 @@ def has_audio(ffmpeg: str, path: str | Path) -> bool:
     """Whether the media file at ``path`` has an audio stream (read from FFmpeg's stream list)."""
     try:
         out = subprocess.run([ffmpeg, "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True,
-                             text=True, timeout=_PROBE_TIMEOUT_S, check=False)
+                             text=True, errors="replace", timeout=_PROBE_TIMEOUT_S, check=False)
     except (OSError, subprocess.SubprocessError):
         return False
     return re.search(r"Stream #\d+:\d+.*: Audio:", out.stderr) is not None
@@ -63,7 +63,7 @@ def run_ffmpeg(ffmpeg: str, args: list[str], timeout: float | None = None) -> tu
     ``(ok, last lines of its errors)``."""
     try:
         out = subprocess.run([ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", *args],
-                             capture_output=True, text=True, timeout=timeout, check=False,
+                             capture_output=True, text=True, errors="replace", timeout=timeout, check=False,
                              start_new_session=True)
     except (OSError, subprocess.SubprocessError) as exc:
         return False, str(exc)

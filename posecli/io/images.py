@@ -3,6 +3,7 @@ checked and named in every error."""
 
 from __future__ import annotations
 
+import os
 import re
 import struct
 from dataclasses import dataclass
@@ -19,6 +20,12 @@ from .paths import check_file, is_video
 _JPEG_MARKER = re.compile(rb"\xff+([^\x00\xd0-\xd7\xff])")
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame markers
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: Largest image posecli decodes, in pixels, as its header declares it (checked before
+#: decoding, so a small file claiming 40000 x 40000 is refused at once): 2**28, about
+#: 16384 x 16384 (0.8 GB as BGR).
+MAX_IMAGE_PIXELS = 1 << 28
+#: Largest image file posecli reads, in bytes (1 GiB).
+MAX_IMAGE_BYTES = 1 << 30
 _REDUCED = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
 # EXIF orientation -> how to turn the stored pixels into what viewers show.
 _ORIENT = {
@@ -162,27 +169,26 @@ def read_image_reduced(path: str | Path, min_height: int | None) -> ReducedImage
     1/2, 1/4 or 1/8 of its size (libjpeg's DCT scaling: fast, and memory stays small),
     keeping the decoded height >= ``min_height``. ``min_height=None``: full size.
     """
-    p = check_file(path)
-    try:
-        data = p.read_bytes()  # works with any file name, unlike cv2.imread
-    except OSError as exc:
-        raise InputError(f"cannot read ({exc.strerror})", path=p) from None
+    p = check_file(path, stream_ok=True)
+    data = _read_bytes(p)
     header = read_header(data)
     if header is not None and not header.complete:
         raise InputError(f"truncated {header.kind} (the file ends before the image data does)", path=p)
+    if header is not None and header.size_wh:
+        w, h = header.size_wh
+        if w * h > MAX_IMAGE_PIXELS:
+            raise InputError(f"{header.kind} declares {w} x {h} pixels ({w * h / 1e6:.0f} megapixels), over the "
+                             f"limit of {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels", path=p)
     factor = 1
     if min_height and header is not None and header.kind == "JPEG" and header.size_wh:
         factor = next((f for f in (8, 4, 2) if header.upright_wh[1] // f >= min_height), 1)
     buf = np.frombuffer(data, dtype=np.uint8)
-    if factor > 1:
-        image = cv2.imdecode(buf, _REDUCED[factor] | cv2.IMREAD_IGNORE_ORIENTATION)
-        w, h = header.size_wh
-        if image is None or image.shape[:2] != (-(-h // factor), -(-w // factor)):
-            factor = 1  # an unusual JPEG: decode it whole
-    if factor == 1 and header is not None and header.kind == "JPEG":
-        image = cv2.imdecode(buf, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)  # CMYK, gray -> BGR
-    elif factor == 1:
-        image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)  # keeps alpha and depth; ignores EXIF
+    try:
+        image, factor = _decode(buf, factor, header)
+    except cv2.error as exc:  # OpenCV's own limits (pixels, memory) and decoder failures
+        lines = [line for line in str(exc).splitlines() if line.strip()]
+        detail = lines[-1].split(") ")[-1].strip()[:120] if lines else "decoder error"
+        raise InputError(f"cannot be decoded (OpenCV: {detail})", path=p) from None
     del buf, data
     if image is None or image.size == 0:
         if is_video(p):
@@ -201,14 +207,46 @@ def read_image_reduced(path: str | Path, min_height: int | None) -> ReducedImage
     return ReducedImage(image, (image.shape[1], image.shape[0]), 1)
 
 
+def _read_bytes(p: Path) -> bytes:
+    """The whole file (or stream), refused past :data:`MAX_IMAGE_BYTES`."""
+    limit = MAX_IMAGE_BYTES
+    try:
+        with open(p, "rb") as f:  # works with any file name, unlike cv2.imread
+            size = os.fstat(f.fileno()).st_size
+            if size > limit:
+                raise InputError(f"file is {size / 2**30:.1f} GiB, over the limit of {limit / 2**30:.0f} GiB "
+                                 "for an image", path=p)
+            data = f.read(limit + 1)
+    except OSError as exc:
+        raise InputError(f"cannot read ({exc.strerror})", path=p) from None
+    if len(data) > limit:
+        raise InputError(f"stream is over the limit of {limit / 2**30:.0f} GiB for an image", path=p)
+    if not data:
+        raise InputError("file is empty (0 bytes)", path=p)
+    return data
+
+
+def _decode(buf: np.ndarray, factor: int, header: ImageHeader | None) -> tuple[np.ndarray | None, int]:
+    """OpenCV's decoding at 1/``factor`` (JPEG only, falling back to full size); returns the
+    image (None when OpenCV cannot decode it) and the factor used."""
+    image = None
+    if factor > 1:
+        image = cv2.imdecode(buf, _REDUCED[factor] | cv2.IMREAD_IGNORE_ORIENTATION)
+        w, h = header.size_wh
+        if image is None or image.shape[:2] != (-(-h // factor), -(-w // factor)):
+            factor = 1  # an unusual JPEG: decode it whole
+    if factor == 1 and header is not None and header.kind == "JPEG":
+        image = cv2.imdecode(buf, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)  # CMYK, gray -> BGR
+    elif factor == 1:
+        image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)  # keeps alpha and depth; ignores EXIF
+    return image, factor
+
+
 def read_alpha(path: str | Path) -> np.ndarray | None:
     """(H, W) uint8 alpha channel of an image file, upright like :func:`read_image`; None when
     the image has no alpha (JPEGs, opaque PNGs without one)."""
     p = check_file(path)
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read ({exc.strerror})", path=p) from None
+    data = _read_bytes(p)
     image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None or image.ndim != 3 or image.shape[2] != 4:
         return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,11 +13,13 @@ from .paths import is_image, is_video
 
 @dataclass
 class Listing:
-    """Inputs found in a folder: ``files`` (images and videos, sorted), ``skipped`` (other files)."""
+    """Inputs found in a folder: ``files`` (images and videos, sorted), ``skipped`` (other
+    files), ``problems`` (entries that cannot be listed or read, with the reason)."""
 
     root: Path
     files: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
+    problems: list[tuple[Path, str]] = field(default_factory=list)
 
     @property
     def images(self) -> list[Path]:
@@ -32,7 +35,10 @@ def list_inputs(directory: str | Path, recursive: bool = False, exclude: str | P
 
     Hidden files and folders (name starting with '.') are ignored; files with other
     extensions are counted in ``skipped``. ``exclude``: a folder not to descend into
-    (e.g. the output folder when it lies inside the input folder).
+    (e.g. the output folder when it lies inside the input folder). Linked folders are
+    followed once: a link back to a folder already listed (``ln -s . self``, a loop) is a
+    problem of that entry, and so are links that lead nowhere and folders that cannot be
+    read; they go to ``problems`` and the rest is listed.
     """
     root = Path(directory)
     if not root.exists():
@@ -41,24 +47,58 @@ def list_inputs(directory: str | Path, recursive: bool = False, exclude: str | P
         raise InputError("not a folder", path=root)
     skip_dir = Path(exclude).resolve() if exclude is not None else None
     listing = Listing(root)
+    try:
+        seen = {_identity(root)}
+    except OSError as exc:
+        raise InputError(f"cannot read folder ({exc.strerror})", path=root) from None
     pending = [root]
     while pending:
         folder = pending.pop()
         try:
-            entries = list(os.scandir(folder))
+            with os.scandir(folder) as it:
+                entries = list(it)
         except OSError as exc:
-            raise InputError(f"cannot list folder ({exc.strerror})", path=folder) from None
+            if folder == root:
+                raise InputError(f"cannot list folder ({exc.strerror})", path=root) from None
+            listing.problems.append((folder, f"cannot list folder ({exc.strerror})"))
+            continue
         for entry in entries:
             if entry.name.startswith("."):
                 continue
             path = Path(entry.path)
-            if entry.is_dir():
-                if recursive and (skip_dir is None or path.resolve() != skip_dir):
-                    pending.append(path)
+            try:
+                is_dir = entry.is_dir()
+                if entry.is_symlink():
+                    os.stat(path)  # a loop or a dangling link raises here
+            except OSError as exc:
+                problem = "symbolic link loop" if exc.errno == errno.ELOOP else f"broken link ({exc.strerror})"
+                if is_image(path) or is_video(path) or recursive:
+                    listing.problems.append((path, problem))
+                continue
+            if is_dir:
+                if not recursive or (skip_dir is not None and path.resolve() == skip_dir):
+                    continue
+                try:
+                    key = _identity(path)
+                except OSError as exc:
+                    listing.problems.append((path, f"cannot read folder ({exc.strerror})"))
+                    continue
+                if key in seen:
+                    listing.problems.append((path, "links back to a folder already listed (a loop); skipped"))
+                    continue
+                seen.add(key)
+                pending.append(path)
             elif is_image(path) or is_video(path):
                 listing.files.append(path)
             else:
                 listing.skipped.append(path)
     listing.files.sort(key=lambda p: p.relative_to(root).parts)
     listing.skipped.sort()
+    listing.problems.sort()
     return listing
+
+
+def _identity(folder: Path) -> tuple[int, int]:
+    """(device, inode): the same folder reached through different links has the same one."""
+    st = os.stat(folder)
+    return st.st_dev, st.st_ino

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from pathlib import Path
 
 from ..errors import InputError
@@ -11,18 +13,29 @@ IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp
 VIDEO_EXTS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
 
 
-def check_file(path: str | Path) -> Path:
-    """``path`` as a Path if it is a readable, non-empty file; else :class:`InputError`."""
+def check_file(path: str | Path, *, stream_ok: bool = False) -> Path:
+    """``path`` as a Path if it is a readable, non-empty file; else :class:`InputError`.
+
+    ``stream_ok``: a FIFO or a character device (``/dev/stdin`` fed by a pipe) is accepted
+    too, to be read to its end; otherwise it is refused as not a regular file.
+    """
     p = Path(path)
-    if not p.exists():
-        raise InputError("no such file", path=p)
-    if p.is_dir():
-        raise InputError("is a directory, not a file", path=p)
     try:
-        size = p.stat().st_size
+        st = p.stat()
+    except FileNotFoundError:
+        raise InputError("no such file", path=p) from None
     except OSError as exc:
-        raise InputError(f"cannot read ({exc.strerror})", path=p) from None
-    if size == 0:
+        problem = "symbolic link loop" if exc.errno == errno.ELOOP else f"cannot read ({exc.strerror})"
+        raise InputError(problem, path=p) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError("is a directory, not a file", path=p)
+    if not stat.S_ISREG(st.st_mode):
+        if stream_ok and (stat.S_ISFIFO(st.st_mode) or stat.S_ISCHR(st.st_mode)):
+            return p
+        kind = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFCHR: "a device", stat.S_IFBLK: "a block device",
+                stat.S_IFSOCK: "a socket"}.get(stat.S_IFMT(st.st_mode), "not a regular file")
+        raise InputError(f"is {kind}, not a regular file", path=p)
+    if st.st_size == 0:
         raise InputError("file is empty (0 bytes)", path=p)
     if not os.access(p, os.R_OK):
         raise InputError("permission denied", path=p)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import tempfile
@@ -13,8 +14,9 @@ import cv2
 import numpy as np
 
 from ..errors import InputError, OutputError
-from .atomic import temp_name
+from .atomic import _PENDING, temp_name
 from .ffmpeg import find_ffmpeg, has_audio, has_encoder, last_line, run_ffmpeg
+from .outputs import stream_target, sweep_stale, utf8_clean
 
 #: OpenCV's FFmpeg log level while posecli decodes (-8: quiet); posecli reports decoding
 #: problems itself. An OPENCV_FFMPEG_LOGLEVEL already in the environment (e.g. 32) wins.
@@ -25,6 +27,32 @@ def quiet_ffmpeg() -> None:
     """Keep FFmpeg's own log lines off stderr (see :data:`FFMPEG_LOG_LEVEL`)."""
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", FFMPEG_LOG_LEVEL)
 from .paths import check_file
+
+
+@contextlib.contextmanager
+def opencv_path(path: Path, directory: bool = False):
+    """A name for ``path`` that OpenCV accepts: the path itself, or where it is not valid
+    UTF-8 (OpenCV crashes on such names) ``/proc/self/fd/N`` of a descriptor opened here,
+    else a temporary symbolic link with an ASCII name. ``directory``: ``path`` is a folder
+    (the name is then one to create files in)."""
+    text = str(path)
+    if utf8_clean(text):
+        yield text
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
+    except OSError as exc:
+        raise InputError(f"cannot open ({exc.strerror})", path=path) from None
+    try:
+        if os.path.isdir("/proc/self/fd"):
+            yield f"/proc/self/fd/{fd}"
+            return
+    finally:
+        os.close(fd)
+    with tempfile.TemporaryDirectory(prefix="posecli-") as tmp:  # no /proc: a link with a plain name
+        link = os.path.join(tmp, "dir" if directory else "input" + path.suffix.encode("ascii", "ignore").decode())
+        os.symlink(os.path.abspath(path), link)
+        yield link
 
 
 class VideoSource:
@@ -60,18 +88,8 @@ class VideoSource:
         if end is not None and end <= (start or 0.0):
             raise InputError(f"end ({end} s) must be after start ({start or 0.0} s)")
         self.step = int(step)
-        cap = _open_capture(self.path)
-        try:
-            if not cap.isOpened():
-                raise InputError("not a readable video (corrupt or unsupported format)", path=self.path)
-            self.rotation = _rotation(cap)
-            fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
-            count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-            ok, first = cap.read()
-            if not ok or first is None or first.size == 0:
-                raise InputError("video has no decodable frames", path=self.path)
-        finally:
-            cap.release()
+        with opencv_path(self.path) as name:
+            fps, count, first = self._probe(name)
         self.fps = fps if fps > 0 and np.isfinite(fps) else 0.0
         self.frame_count = max(count, 0)  # as the container says; 0 when unknown
         self.size_wh = (int(first.shape[1]), int(first.shape[0]))
@@ -83,12 +101,30 @@ class VideoSource:
             self.start_frame = int(first_frame)
         if stop_frame is not None:
             self.end_frame = int(stop_frame) if self.end_frame is None else min(self.end_frame, int(stop_frame))
+        if self.frame_count and self.start_frame >= self.frame_count and start and start < self.duration:
+            self.start_frame = self.frame_count - 1  # inside the last frame (round() went past it)
         if self.frame_count and self.start_frame >= self.frame_count:
             raise InputError(f"start {start} s is past the end of the video ({self.duration:.2f} s)", path=self.path)
         self.stopped_early = False
         self.error: str | None = None
         self.frames_read = 0
         self.last_index: int | None = None
+
+    def _probe(self, name: str) -> tuple[float, int, np.ndarray]:
+        """Frame rate, frame count and first frame, from one short-lived capture."""
+        cap = _open_capture(name)
+        try:
+            if not cap.isOpened():
+                raise InputError("not a readable video (corrupt or unsupported format)", path=self.path)
+            self.rotation = _rotation(cap)
+            fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+            count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+            ok, first = cap.read()
+            if not ok or first is None or first.size == 0:
+                raise InputError("video has no decodable frames", path=self.path)
+        finally:
+            cap.release()
+        return fps, count, first
 
     @property
     def _rate(self) -> float:
@@ -122,7 +158,10 @@ class VideoSource:
         self.error = None
         self.frames_read = 0
         self.last_index = None
-        cap = _open_capture(self.path)
+        with opencv_path(self.path) as name:
+            yield from self._frames(_open_capture(name))
+
+    def _frames(self, cap) -> Iterator[tuple[int, float, np.ndarray]]:
         try:
             if not cap.isOpened():
                 raise InputError("not a readable video (corrupt or unsupported format)", path=self.path)
@@ -179,10 +218,11 @@ class VideoSource:
                           f"the rest could not be decoded (truncated or corrupt)")
 
 
-def _open_capture(path: Path):
-    """A capture that turns frames upright by the container's rotation (phone videos), as
-    players do. OpenCV's FFmpeg backend does it by default; asked for explicitly here."""
-    cap = cv2.VideoCapture(str(path))
+def _open_capture(name: str):
+    """A capture of ``name`` (see :func:`opencv_path`) that turns frames upright by the
+    container's rotation (phone videos), as players do. OpenCV's FFmpeg backend does it by
+    default; asked for explicitly here."""
+    cap = cv2.VideoCapture(name)
     if hasattr(cv2, "CAP_PROP_ORIENTATION_AUTO"):
         cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
     return cap
@@ -235,6 +275,8 @@ class VideoSink:
             raise OutputError(f"cannot write video as '{ext or 'no extension'}' (use .mp4 or .avi)", path=wanted)
         if not wanted.parent.is_dir():
             raise OutputError("output directory does not exist", path=wanted.parent)
+        if stream_target(wanted):
+            raise OutputError("is a device or pipe; annotated videos are written to files", path=wanted)
         self.size_wh = (int(size_wh[0]), int(size_wh[1]))
         self.fps = float(fps) if fps and fps > 0 and np.isfinite(fps) else 25.0
         self.notes: list[str] = []
@@ -267,6 +309,7 @@ class VideoSink:
         """Start FFmpeg reading raw BGR frames on its stdin; False when it cannot start."""
         h264 = has_encoder(ffmpeg, "libx264")
         w, h = self.size_wh
+        sweep_stale(target)
         tmp = self._temp(target)
         rate = Fraction(self.fps).limit_denominator(100000)
         cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", "-y",
@@ -288,6 +331,7 @@ class VideoSink:
         except OSError:
             self._errors.close()
             return False
+        _PENDING.add(tmp)
         self._ffmpeg, self.path, self._tmp = ffmpeg, target, tmp
         self.codec = "h264" if h264 else "mpeg4"
         if not h264:
@@ -300,9 +344,13 @@ class VideoSink:
         if ext != ".avi":
             tries.append(("MJPG", wanted.with_suffix(".avi")))
         for code, target in tries:
+            sweep_stale(target)
             tmp = temp_name(target, keep_suffix=True)
-            writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*code), self.fps, self.size_wh)
+            with opencv_path(tmp.parent, directory=True) as folder:
+                writer = cv2.VideoWriter(os.path.join(folder, tmp.name), cv2.VideoWriter_fourcc(*code), self.fps,
+                                         self.size_wh)
             if writer.isOpened():
+                _PENDING.add(tmp)
                 self.path, self._tmp, self._writer, self.codec = target, tmp, writer, code
                 if target != wanted:
                     self.notes.append(f"OpenCV cannot write {ext} here; wrote {target.name} ({code} in AVI) instead")
@@ -352,14 +400,17 @@ class VideoSink:
             self._writer = None
         else:
             return
-        if commit:
-            try:
-                os.replace(self._tmp, self.path)
-            except OSError as exc:
+        try:
+            if commit:
+                try:
+                    os.replace(self._tmp, self.path)
+                except OSError as exc:
+                    _unlink(self._tmp)
+                    raise OutputError(f"cannot write video ({exc.strerror})", path=self.path) from None
+            else:
                 _unlink(self._tmp)
-                raise OutputError(f"cannot write video ({exc.strerror})", path=self.path) from None
-        else:
-            _unlink(self._tmp)
+        finally:
+            _PENDING.discard(self._tmp)
 
     def _add_audio(self) -> None:
         """Copy the source's sound into the finished temporary video (AAC when it must)."""
@@ -389,6 +440,7 @@ class VideoSink:
         self._proc = None
         self._errors.close()
         _unlink(self._tmp)
+        _PENDING.discard(self._tmp)
 
 
 def _unlink(path: Path) -> None:

@@ -31,6 +31,7 @@ that concatenate heatmaps and PAFs into a single output.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -44,6 +45,9 @@ FORMAT_VERSION = 1
 DEFAULT_SIZE_HW = (256, 456)
 #: Input pixels per map cell of OpenPose-style networks, assumed where a model does not say.
 DEFAULT_STRIDE = 8
+MAX_STRIDE = 64
+MAX_INPUT_SIDE = 8192
+MAX_SIDECAR_BYTES = 1 << 20  # a record is a few KB; anything this large is not one
 
 
 @dataclass(frozen=True)
@@ -81,10 +85,20 @@ class ModelInfo:
     def __post_init__(self) -> None:
         if self.color not in ("bgr", "rgb"):
             raise ModelError(f"metadata: color must be 'bgr' or 'rgb', not '{self.color}'")
-        if self.stride < 1:
-            raise ModelError(f"metadata: stride must be positive, not {self.stride}")
-        if len(self.size_hw) != 2 or min(self.size_hw) < self.stride:
-            raise ModelError(f"metadata: bad input size {self.size_hw}")
+        if not 1 <= self.stride <= MAX_STRIDE:
+            raise ModelError(f"metadata: stride must be from 1 to {MAX_STRIDE}, not {self.stride}")
+        if len(self.size_hw) != 2 or min(self.size_hw) < self.stride or max(self.size_hw) > MAX_INPUT_SIDE:
+            raise ModelError(f"metadata: input size_hw must be two sizes from the stride to {MAX_INPUT_SIDE}, "
+                             f"not {list(self.size_hw)}")
+        for what in ("mean", "scale", "pad_value"):
+            if not all(math.isfinite(v) for v in getattr(self, what)):
+                raise ModelError(f"metadata: input {what} must be finite numbers")
+        for what, name in (("input", self.input_name), ("heatmaps output", self.heatmaps.name),
+                           ("pafs output", self.pafs.name)):
+            if not name:
+                raise ModelError(f"metadata: the {what} needs a name")
+        if self.heatmaps.start < 0 or self.pafs.start < 0:
+            raise ModelError("metadata: an output's start channel must be >= 0")
 
     # -- JSON ----------------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -155,8 +169,9 @@ class ModelInfo:
             raise
         except KeyError as exc:
             raise ModelError(f"{origin}: posecli metadata lacks the field '{exc.args[0]}'") from None
-        except (TypeError, ValueError, IndexError) as exc:
-            raise ModelError(f"{origin}: malformed posecli metadata ({exc})") from None
+        except (TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:
+            detail = str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__
+            raise ModelError(f"{origin}: malformed posecli metadata ({detail})") from None
 
     @classmethod
     def from_json(cls, text: str, origin: str = "metadata") -> ModelInfo:
@@ -164,6 +179,8 @@ class ModelInfo:
             d = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ModelError(f"{origin}: metadata is not valid JSON ({exc.msg})") from None
+        except RecursionError:
+            raise ModelError(f"{origin}: metadata is not valid JSON (nested too deeply)") from None
         if not isinstance(d, dict):
             raise ModelError(f"{origin}: metadata must be a JSON object")
         return cls.from_dict(d, origin)
@@ -187,6 +204,27 @@ def _triple(value) -> tuple[float, float, float]:
     if len(vals) != 3:
         raise ValueError(f"expected 1 or 3 numbers, got {len(vals)}")
     return vals  # type: ignore[return-value]
+
+
+def read_sidecar(path: str | Path) -> ModelInfo:
+    """The metadata record in a sidecar file; :class:`ModelError` naming the file when it is
+    not one (too large, not UTF-8, not JSON, malformed)."""
+    p = Path(path)
+    try:
+        with open(p, "rb") as f:
+            data = f.read(MAX_SIDECAR_BYTES + 1)
+    except OSError as exc:
+        raise ModelError(f"cannot read metadata ({exc.strerror})", path=p) from None
+    if len(data) > MAX_SIDECAR_BYTES:
+        raise ModelError(f"metadata file is over {MAX_SIDECAR_BYTES // 1024} KB; not a posecli record", path=p)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ModelError("metadata is not UTF-8 text (not a posecli JSON record)", path=p) from None
+    try:
+        return ModelInfo.from_json(text)
+    except ModelError as exc:
+        raise ModelError(exc.message.removeprefix("metadata: "), path=p) from None
 
 
 def sidecar_path(model_path: str | Path) -> Path:

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import DeviceError, ModelError
 from ..skeleton import get_profile
-from .metadata import METADATA_KEY, ModelInfo, guess_metadata, sidecar_path
+from .metadata import METADATA_KEY, ModelInfo, guess_metadata, read_sidecar, sidecar_path
 from .store import DEFAULT_MODEL, looks_like_path, model_path, resolve_model, store_dir
 
 DEVICES = ("auto", "cpu", "cuda", "tensorrt")
@@ -226,6 +226,9 @@ class PoseModel:
         shape = inputs[info.input_name].shape
         if len(shape) != 4 or shape[1] not in (3, None) and not isinstance(shape[1], str):
             raise ModelError(f"input '{info.input_name}' must be N x 3 x H x W, not {shape}", path=self.path)
+        if isinstance(shape[2], int) or isinstance(shape[3], int):  # posecli sizes each image's input itself
+            raise ModelError(f"input '{info.input_name}' has a fixed size {shape[2]} x {shape[3]}; posecli needs "
+                             "a model with free height and width (export it with dynamic axes)", path=self.path)
         for kind, spec, need in (
             ("heatmap", info.heatmaps, sk.num_heatmaps),
             ("PAF", info.pafs, sk.num_pafs),
@@ -286,7 +289,9 @@ def _open_session(path: Path, device: str, threads: int | None):
         if session is not None:
             return session, session.get_providers()[0], cache
     try:
-        session = ort.InferenceSession(str(path), sess_options=opts, providers=wanted)
+        # GPU providers that fail to load print banners on fd 2 before posecli's one line
+        with _quiet_stderr() if device in ("cuda", "tensorrt") else contextlib.nullcontext():
+            session = ort.InferenceSession(str(path), sess_options=opts, providers=wanted)
     except Exception as exc:  # onnxruntime raises its own untyped errors
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "Protobuf" in text or "protobuf" in text or "parse" in text.lower():
@@ -422,7 +427,7 @@ def _read_metadata(path: Path, session, profile: str | None) -> ModelInfo:
             return ModelInfo.from_json(meta[METADATA_KEY], origin=str(path))
         side = sidecar_path(path)
         if side.is_file():
-            return ModelInfo.from_json(side.read_text(encoding="utf-8"), origin=str(side))
+            return read_sidecar(side)
         raise ModelError(
             "model has no posecli metadata and no sidecar "
             f"{side.name}; name its skeleton with profile='coco18' or profile='body25'",

@@ -31,6 +31,8 @@ min_score         0.4          0.2          0.4          0.4
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, fields, replace
 
 from ..errors import ParserError
@@ -38,6 +40,22 @@ from ..errors import ParserError
 _REFINE = ("none", "centroid", "log_quadratic", "log_hessian")
 _SAMPLING = ("nearest", "bilinear")
 _PAF_SCORE = ("mean", "mean_above")
+_MAX_UPSAMPLE = 16
+# Ranges of the numeric fields: wide enough for any sensible tuning, narrow enough that no
+# value makes the parser allocate without bound (samples, radii, peaks, smoothing kernels).
+_BOUNDS: dict[str, tuple[float, float]] = {
+    "smooth_sigma": (0.0, 50.0),
+    "nms_radius": (1, 64),
+    "refine_radius": (1, 64),
+    "max_peaks": (1, 10_000),
+    "paf_samples": (0, 1_000),
+    "paf_samples_min": (1, 1_000),
+    "paf_samples_max": (1, 1_000),
+    "paf_samples_gain": (1e-3, 1e4),
+    "min_above_fraction": (0.0, 1.0),
+    "length_prior": (0.0, 100.0),
+    "min_parts": (0, 1_000),
+}
 
 
 @dataclass(frozen=True)
@@ -108,9 +126,23 @@ class ParserConfig:
     min_score: float = 0.4
 
     def __post_init__(self) -> None:
+        for f in fields(self):  # types first: a NaN, a string or a bool where a number goes
+            value, default = getattr(self, f.name), f.default
+            if isinstance(default, bool):
+                if not isinstance(value, bool):
+                    raise ParserError(f"{f.name} must be true or false, got {value!r}")
+            elif isinstance(default, float):
+                if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+                    raise ParserError(f"{f.name} must be a finite number, got {value!r}")
+            elif isinstance(default, int) and f.name != "upsample" and (
+                    isinstance(value, bool) or not isinstance(value, numbers.Integral)):
+                raise ParserError(f"{f.name} must be an integer, got {value!r}")
+            low, high = _BOUNDS.get(f.name, (None, None))
+            if low is not None and not isinstance(value, str) and not low <= value <= high:
+                raise ParserError(f"{f.name} must be between {low} and {high}, got {value!r}")
         up = self.upsample
-        if not (up == "stride" or (isinstance(up, int) and not isinstance(up, bool) and up >= 1)):
-            raise ParserError(f"upsample must be an integer >= 1 or 'stride', got {up!r}")
+        if not (up == "stride" or (isinstance(up, int) and not isinstance(up, bool) and 1 <= up <= _MAX_UPSAMPLE)):
+            raise ParserError(f"upsample must be an integer from 1 to {_MAX_UPSAMPLE} or 'stride', got {up!r}")
         if self.refine not in _REFINE:
             raise ParserError(f"refine must be one of {_REFINE}, got {self.refine!r}")
         if self.paf_sampling not in _SAMPLING:
@@ -119,14 +151,10 @@ class ParserConfig:
             raise ParserError(f"paf_score must be one of {_PAF_SCORE}, got {self.paf_score!r}")
         if self.nms_connectivity not in (4, 8):
             raise ParserError(f"nms_connectivity must be 4 or 8, got {self.nms_connectivity!r}")
-        if self.nms_radius < 1 or self.refine_radius < 1 or self.max_peaks < 1:
-            raise ParserError("nms_radius, refine_radius and max_peaks must be >= 1")
-        if self.paf_samples < 0 or not (1 <= self.paf_samples_min <= self.paf_samples_max):
-            raise ParserError("paf_samples must be >= 0 and 1 <= paf_samples_min <= paf_samples_max")
+        if not self.paf_samples_min <= self.paf_samples_max:
+            raise ParserError("paf_samples_min must be <= paf_samples_max")
         if not 0 <= self.min_above_fraction < 1:
             raise ParserError("min_above_fraction must be in [0, 1)")
-        if self.smooth_sigma < 0 or self.length_prior < 0:
-            raise ParserError("smooth_sigma and length_prior must be >= 0")
 
     def upsample_factor(self, stride: int) -> int:
         """The analysis grid's factor over the map grid for maps of this stride."""
