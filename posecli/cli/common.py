@@ -12,6 +12,9 @@ import click
 
 DEVICE_CHOICE = click.Choice(["auto", "cpu", "cuda", "tensorrt"])
 PRECISION_CHOICE = click.Choice(["auto", "fp32", "int8", "fp16"])
+RUNTIME_CHOICE = click.Choice(["auto", "onnxruntime", "openvino"])
+RUNTIME_HELP = ("auto: on the CPU the faster of OpenVINO and onnxruntime, measured once per machine and "
+                "model and remembered in the store; GPUs run on onnxruntime.")
 FORMAT_CHOICE = click.Choice(["posecli", "openpose", "coco"])
 
 
@@ -94,6 +97,7 @@ def estimator_options(func):
                      help="Override one parser setting, e.g. -P min_parts=4 (repeatable)."),
         click.option("--threads", type=click.IntRange(1, 256), default=None,
                      help="CPU threads for the network [default: all cores]."),
+        click.option("--runtime", type=RUNTIME_CHOICE, default="auto", show_default=True, help=RUNTIME_HELP),
     ]
     for opt in reversed(options):
         func = opt(func)
@@ -101,7 +105,7 @@ def estimator_options(func):
 
 
 def estimator_kwargs(model, profile, device, precision, height, scales, flip, parser_preset, parser_options,
-                     threads) -> dict:
+                     threads, runtime="auto") -> dict:
     """PoseEstimator keyword arguments from the options of :func:`estimator_options`
     (checked and parsed; plain values, so they can travel to other processes)."""
     return dict(
@@ -115,6 +119,7 @@ def estimator_kwargs(model, profile, device, precision, height, scales, flip, pa
         scales=parse_scales(scales),
         flip=flip,
         threads=threads,
+        runtime=runtime,
     )
 
 

@@ -67,6 +67,7 @@ def image_command(photos, out, fmt, render, verbose, **est_opts):
         info = est.model.info
         say(f"model: {est.model.path} ({info.name}, {info.precision}, skeleton {info.skeleton.name})")
         say(f"provider: {est.model.provider}; input height {est.height}, scales {list(est.scales)}, flip {est.flip}")
+        say(f"runtime: {est.model.runtime_note or est.model.runtime}")
 
     renderer = Renderer()
     model_name = est.model.info.name

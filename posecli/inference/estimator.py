@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -41,7 +41,8 @@ class PoseEstimator:
     ``height``: network input height (default: the model's native height).
     ``scales``: multiples of ``height`` whose maps are averaged; ``flip``: also average
     with the mirrored image. ``parser``: a preset name or a :class:`ParserConfig`;
-    ``parser_options`` override single fields of it.
+    ``parser_options`` override single fields of it. ``runtime``: ``auto``,
+    ``onnxruntime`` or ``openvino`` (see :meth:`PoseModel.load`).
     """
 
     def __init__(
@@ -57,11 +58,13 @@ class PoseEstimator:
         scales: Sequence[float] = (1.0,),
         flip: bool = False,
         threads: int | None = None,
+        runtime: str = "auto",
     ):
         if isinstance(model, PoseModel):
             self.model = model
         else:
-            self.model = PoseModel.load(model, device=device, precision=precision, profile=profile, threads=threads)
+            self.model = PoseModel.load(model, device=device, precision=precision, profile=profile, threads=threads,
+                                        runtime=runtime)
         config = get_preset(parser) if isinstance(parser, str) else parser
         if parser_options:
             config = dataclasses.replace(config, **parser_options)
@@ -130,11 +133,30 @@ class PoseEstimator:
 
     def maps_batch(self, images: Iterable[np.ndarray]) -> list[Maps]:
         """Single-scale maps for frames of one size in one network run (video, batches)."""
+        return self.submit_maps(images)()
+
+    def submit_maps(self, images: Iterable[np.ndarray]) -> Callable[[], list[Maps]]:
+        """Start :meth:`maps_batch`; returns a function that waits for the maps.
+
+        The network may run several submitted batches at once (OpenVINO's THROUGHPUT
+        streams), so a video keeps it busy; each result is exactly what :meth:`maps_batch`
+        gives for the same frames.
+        """
         info = self.model.info
         padded, boxes = zip(*(letterbox(as_bgr(im), self.height, info.stride, info.pad_value) for im in images))
         batch = to_tensor(np.stack(padded), info)
-        hm, paf = self._run_tensor(batch)
-        return [Maps(hm[i], paf[i], boxes[i], info.stride) for i in range(len(boxes))]
+        if self.flip:
+            batch = np.ascontiguousarray(np.concatenate([batch, batch[..., ::-1]], axis=0))
+        pending = self.model.submit(batch)
+        n = len(boxes)
+
+        def finish() -> list[Maps]:
+            hm, paf = pending()
+            if self.flip:
+                hm, paf = self._merge_flipped(hm, paf, n)
+            return [Maps(hm[i], paf[i], boxes[i], info.stride) for i in range(n)]
+
+        return finish
 
     # -- helpers ----------------------------------------------------------------------------------
     def _run_one(self, padded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -148,7 +170,10 @@ class PoseEstimator:
             return self.model.run(batch)
         both = np.concatenate([batch, batch[..., ::-1]], axis=0)
         hm, paf = self.model.run(np.ascontiguousarray(both))
-        n = batch.shape[0]
+        return self._merge_flipped(hm, paf, batch.shape[0])
+
+    def _merge_flipped(self, hm, paf, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Maps of ``n`` frames followed by their mirrors -> the average of both views."""
         fhm, fpaf = unflip_maps(hm[n:], paf[n:], self.skeleton)
         return (hm[:n] + fhm) / 2, (paf[:n] + fpaf) / 2
 

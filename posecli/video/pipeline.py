@@ -5,6 +5,10 @@ GIL, so the stages really run side by side)::
 
     decode (VideoSource) -> [batches] -> network (maps) -> [maps] -> parse, track, render -> caller
 
+The network stage submits each batch and passes on a handle; the parse stage waits for
+the handles in order. On a runtime that runs several batches at once (OpenVINO's
+THROUGHPUT streams) up to :data:`IN_FLIGHT` batches are then in the network together.
+
 The caller iterates :class:`Pipeline` for :class:`FrameResult` in frame order and writes
 them; memory is bounded by the queue sizes, not by the video's length. Leaving the loop
 early (an exception, Ctrl-C, ``break``) stops the workers and releases the video.
@@ -29,6 +33,7 @@ from .track import Tracker
 
 _POLL_S = 0.1  # how often blocked workers look at the stop flag
 _JOIN_S = 5.0  # how long closing waits for a worker (one network run) to finish
+IN_FLIGHT = 4  # batches submitted ahead when the runtime runs several at once
 
 
 @dataclass
@@ -70,7 +75,10 @@ class Pipeline:
         self.renderer = renderer
         self._stop = threading.Event()
         self._batches: queue.Queue = queue.Queue(maxsize=max(1, queue_size))
-        self._maps: queue.Queue = queue.Queue(maxsize=max(1, queue_size))
+        # With a runtime that runs several batches at once (OpenVINO), the maps queue holds
+        # submitted batches: its size is how many the network has in flight.
+        in_flight = IN_FLIGHT if getattr(getattr(estimator, "model", None), "concurrent", False) else 1
+        self._maps: queue.Queue = queue.Queue(maxsize=max(1, queue_size, in_flight))
         self._results: queue.Queue = queue.Queue(maxsize=max(2, queue_size * self.batch_size))
         self._threads: list[threading.Thread] = []
         self._started = False
@@ -151,7 +159,8 @@ class Pipeline:
                 close()  # releases the video capture now, not when garbage collected
 
     def _network(self) -> None:
-        """Batches -> network maps (one run per batch; per frame when averaging scales)."""
+        """Batches -> network runs, submitted (several in flight where the runtime allows;
+        per frame, synchronously, when averaging scales)."""
         est = self.estimator
         try:
             while True:
@@ -161,10 +170,11 @@ class Pipeline:
                     return
                 images = [image for _, _, image in batch]
                 if est.scales == (1.0,):
-                    maps = est.maps_batch(images)
+                    pending = est.submit_maps(images)  # the parse stage waits for it, in order
                 else:
                     maps = [est.maps(image) for image in images]
-                if not self._put(self._maps, (batch, maps)):
+                    pending = lambda maps=maps: maps  # noqa: E731
+                if not self._put(self._maps, (batch, pending)):
                     return
         except BaseException as exc:  # noqa: BLE001
             self._put(self._maps, _End(exc))
@@ -178,8 +188,8 @@ class Pipeline:
                 if isinstance(item, _End):
                     self._put(self._results, item)
                     return
-                batch, maps = item
-                for (index, ts, image), m in zip(batch, maps):
+                batch, pending = item
+                for (index, ts, image), m in zip(batch, pending()):
                     frame = est.parse(m, source=self.source, index=index, timestamp=ts)
                     if self.tracker is not None:
                         frame = self.tracker(frame)
