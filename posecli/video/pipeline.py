@@ -172,8 +172,7 @@ class Pipeline:
                 if est.scales == (1.0,):
                     pending = est.submit_maps(images)  # the parse stage waits for it, in order
                 else:
-                    maps = [est.maps(image) for image in images]
-                    pending = lambda maps=maps: maps  # noqa: E731
+                    pending = _ready([est.maps(image) for image in images])
                 if not self._put(self._maps, (batch, pending)):
                     return
         except BaseException as exc:  # noqa: BLE001
@@ -200,3 +199,6 @@ class Pipeline:
             self._put(self._results, _End(exc))
 
 
+def _ready(value):
+    """A handle like :meth:`PoseEstimator.submit_maps`'s for a result already computed."""
+    return lambda: value

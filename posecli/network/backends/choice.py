@@ -23,8 +23,8 @@ import json
 import os
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 CHOICE_FILE = "runtime-choice.json"
 MARGIN = 0.95  # OpenVINO is chosen when its median time is below 95 % of onnxruntime's
@@ -85,8 +85,8 @@ def record_verdict(store: Path, key: str, verdict: dict) -> None:
             return
         with AtomicFile(path) as f:
             f.write(json.dumps(table, indent=1, sort_keys=False) + "\n")
-    except Exception:  # a read-only or full store: the verdict holds for this process
-        pass
+    except (OSError, ValueError):  # a read-only or full store: the verdict holds for this process
+        return
 
 
 def measure(runners: dict[str, Callable[[], object]], warmup: int = WARMUP, rounds: int = ROUNDS) -> dict[str, float]:
@@ -207,9 +207,7 @@ def open_openvino(path: Path, threads: int | None):
             cache = None
     except OSError:
         cache = None
-    name = Path(path).name
-    precision = "int8" if name.endswith(".int8.onnx") else "fp16" if name.endswith(".fp16.onnx") else "fp32"
-    return OpenVinoSession(path, threads=threads, cache_dir=cache, precision=precision)
+    return OpenVinoSession(path, threads=threads, cache_dir=cache)
 
 
 def _in_store(path: Path, store: Path) -> bool:
