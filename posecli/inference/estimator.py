@@ -135,6 +135,15 @@ class PoseEstimator:
         """Single-scale maps for frames of one size in one network run (video, batches)."""
         return self.submit_maps(images)()
 
+    def expect(self, image_shape, frames: int, batch_size: int = 1) -> None:
+        """Tell the model that ``frames`` images of ``image_shape`` (H, W, ...) are coming in
+        batches of ``batch_size`` (a video), so that it can prepare for their input size."""
+        if self.scales != (1.0,) or frames <= 0:
+            return  # several scales: sizes vary per scale, frames run one by one
+        box = base_letterbox(image_shape, self.height, self.model.info.stride)
+        n = batch_size * (2 if self.flip else 1)
+        self.model.expect((n, 3, box.input_wh[1], box.input_wh[0]), -(-frames // batch_size))
+
     def submit_maps(self, images: Iterable[np.ndarray]) -> Callable[[], list[Maps]]:
         """Start :meth:`maps_batch`; returns a function that waits for the maps.
 

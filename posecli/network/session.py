@@ -191,7 +191,7 @@ class PoseModel:
         On OpenVINO several submitted batches run at once (THROUGHPUT streams); on
         onnxruntime the batch runs now (its kernels already use every core).
         """
-        if self.runtime != "openvino":
+        if not hasattr(self.session, "submit"):
             result = self.run(batch)
             return lambda: result
         info = self.info
@@ -202,7 +202,14 @@ class PoseModel:
     @property
     def concurrent(self) -> bool:
         """True when :meth:`submit` runs several batches at once (worth keeping several in flight)."""
-        return self.runtime == "openvino"
+        return bool(getattr(self.session, "concurrent", False))
+
+    def expect(self, shape: tuple, frames: int) -> None:
+        """Say that about ``frames`` batches of input ``shape`` (N, 3, H, W) are coming (a video):
+        a runtime that compiles per size may then do it before the first."""
+        expect = getattr(self.session, "expect", None)
+        if expect is not None:
+            expect(tuple(shape), int(frames))
 
     def _split(self, names: list[str], results: list) -> tuple[np.ndarray, np.ndarray]:
         """The skeleton's heatmap and PAF channels out of the network's outputs."""
@@ -227,7 +234,7 @@ class PoseModel:
     @property
     def device(self) -> str:
         """``cpu``, ``cuda`` or ``tensorrt``: which provider actually runs the network."""
-        if self.runtime == "openvino":
+        if self.runtime != "onnxruntime":
             return "cpu"
         for dev, prov in _PROVIDER_OF_DEVICE.items():
             if prov == self.provider:
@@ -256,7 +263,7 @@ class PoseModel:
             "optimized_cache": str(self.optimized) if self.optimized else None,
             "license": self.info.license,
             "source": self.info.source,
-            **({"openvino": sess.describe()} if self.runtime == "openvino" else {}),
+            **({"openvino": sess.describe()} if self.runtime != "onnxruntime" else {}),
         }
 
     # -- checks ------------------------------------------------------------------------------

@@ -162,6 +162,7 @@ class Pipeline:
         """Batches -> network runs, submitted (several in flight where the runtime allows;
         per frame, synchronously, when averaging scales)."""
         est = self.estimator
+        expected = getattr(self.frames, "expected_frames", None)
         try:
             while True:
                 batch = self._get(self._batches)
@@ -169,6 +170,9 @@ class Pipeline:
                     self._put(self._maps, batch)
                     return
                 images = [image for _, _, image in batch]
+                if expected:  # a video of known length: the runtime may prepare for its size
+                    est.expect(images[0].shape, expected, len(images))
+                    expected = None
                 if est.scales == (1.0,):
                     pending = est.submit_maps(images)  # the parse stage waits for it, in order
                 else:

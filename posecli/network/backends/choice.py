@@ -103,8 +103,9 @@ def measure(runners: dict[str, Callable[[], object]], warmup: int = WARMUP, roun
     return {name: statistics.median(t) for name, t in samples.items()}
 
 
-def verdict_from(times: dict[str, float], size_hw) -> dict:
-    """The runtime to use given median times of both, with what was measured."""
+def verdict_from(times: dict[str, float], size_hw, compile_s: float = 0.0) -> dict:
+    """The runtime to use given median times of both, with what was measured (and how long
+    OpenVINO took to compile a network for one size)."""
     ort, ov = times["onnxruntime"], times["openvino"]
     runtime = "openvino" if ov < MARGIN * ort else "onnxruntime"
     return {
@@ -112,6 +113,7 @@ def verdict_from(times: dict[str, float], size_hw) -> dict:
         "onnxruntime_ms": round(ort * 1000, 2),
         "openvino_ms": round(ov * 1000, 2),
         "size_hw": list(size_hw),
+        "compile_s": round(compile_s, 3),
         "measured": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
 
@@ -171,10 +173,7 @@ def open_backend(path: Path, device: str, threads: int | None, runtime: str, on_
     if verdict is not None:
         if verdict["runtime"] == "onnxruntime":
             return ort(describe(verdict, cached=True))
-        try:
-            return openvino(describe(verdict, cached=True))
-        except PoseError as exc:
-            return ort(f"auto: onnxruntime (openvino cannot run it: {exc.message})")
+        return _mixed(ort(describe(verdict, cached=True)), verdict, path, threads)
     # First time on this CPU with this model and these versions: run both, keep the faster.
     first = ort("")
     try:
@@ -184,15 +183,29 @@ def open_backend(path: Path, device: str, threads: int | None, runtime: str, on_
         return first
     x = _probe_input(first.info)
     names = list(dict.fromkeys([first.info.heatmaps.name, first.info.pafs.name]))
+    feeds = {first.info.input_name: x}
+    second.session.run(names, feeds, static=True)  # compile the network for this size alone
+    compile_s = second.session.compile_s
     times = measure({
-        "onnxruntime": lambda: first.session.run(names, {first.info.input_name: x}),
-        "openvino": lambda: second.session.run(names, {first.info.input_name: x}),
+        "onnxruntime": lambda: first.session.run(names, feeds),
+        "openvino": lambda: second.session.run(names, feeds, static=True),
     })
-    verdict = verdict_from(times, first.info.size_hw)
+    verdict = verdict_from(times, first.info.size_hw, compile_s)
     record_verdict(store, key, verdict)
-    chosen = second if verdict["runtime"] == "openvino" else first
-    chosen.note = describe(verdict, cached=False)
-    return chosen
+    first.note = describe(verdict, cached=False)
+    if verdict["runtime"] == "onnxruntime":
+        return first
+    return _mixed(first, verdict, path, threads, second.session)
+
+
+def _mixed(base: Opened, verdict: dict, path: Path, threads: int | None, openvino=None) -> Opened:
+    """``base`` (onnxruntime) with OpenVINO taking the input sizes that recur (see .mixed)."""
+    from .mixed import MixedSession, break_even
+
+    after = break_even(float(verdict.get("compile_s", 0.5)), verdict["onnxruntime_ms"], verdict["openvino_ms"])
+    session = MixedSession(base.session, lambda: open_openvino(path, threads), after, openvino)
+    note = f"{base.note}; sizes seen {after}+ times and videos that long run on OpenVINO"
+    return Opened(session, "+".join(session.get_providers()), base.cache, base.info, "openvino+onnxruntime", note)
 
 
 def open_openvino(path: Path, threads: int | None):

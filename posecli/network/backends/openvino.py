@@ -28,6 +28,7 @@ How it runs the ONNX file:
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -97,6 +98,7 @@ class OpenVinoSession:
         self._lock = threading.Lock()
         self._compiled: dict = {}  # (hint, shape or None) -> _Compiled
         self._seen: dict = {}  # shape -> latency runs so far
+        self.compile_s = 0.0  # how long the last compilation took
 
     # -- what onnxruntime's InferenceSession offers ------------------------------------------------
     def get_inputs(self) -> list[Node]:
@@ -116,10 +118,12 @@ class OpenVinoSession:
                 meta[str(key)] = value.astype(str) if hasattr(value, "astype") else str(value)
         return ModelMeta(meta)
 
-    def run(self, names: list[str], feeds: dict) -> list[np.ndarray]:
-        """Outputs ``names`` for the single input in ``feeds``, one request (LATENCY hint)."""
+    def run(self, names: list[str], feeds: dict, static: bool = False) -> list[np.ndarray]:
+        """Outputs ``names`` for the single input in ``feeds``, one request (LATENCY hint).
+
+        ``static``: use (compile) the network for this input shape alone now."""
         (x,) = feeds.values()
-        compiled = self._latency(tuple(x.shape))
+        compiled = self._get("LATENCY", tuple(x.shape)) if static else self._latency(tuple(x.shape))
         with compiled.lock:
             results = compiled.request.infer({0: x})
             return [np.array(results[compiled.port(n)], copy=True) for n in names]
@@ -148,6 +152,17 @@ class OpenVinoSession:
                           "precision": c.precision, "streams": c.streams} for (hint, shape), c in items],
         }
 
+    @property
+    def concurrent(self) -> bool:
+        return True
+
+    def has_room(self, shape: tuple, hint: str = "LATENCY") -> bool:
+        """True when ``shape`` has, or may still get, a network of its own for ``hint``."""
+        with self._lock:
+            if (hint, shape) in self._compiled:
+                return True
+            return sum(1 for (h, s) in self._compiled if h == hint and s is not None) < MAX_STATIC_SHAPES
+
     # -- compiled networks -------------------------------------------------------------------------
     def _latency(self, shape: tuple) -> _Compiled:
         with self._lock:
@@ -171,12 +186,15 @@ class OpenVinoSession:
         if shape is not None:
             model = model.clone()
             model.reshape({model.inputs[0].get_any_name(): list(shape)})
+        t0 = time.perf_counter()
         try:
             net = self._core.compile_model(model, "CPU", {**self._config, "PERFORMANCE_HINT": hint})
         except Exception as exc:  # noqa: BLE001 - any failure is this model's
             text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelError(f"OpenVINO cannot compile the model ({text[:200]})", path=self.path) from None
-        return _Compiled(net, hint, self._ov)
+        compiled = _Compiled(net, hint, self._ov)
+        self.compile_s = time.perf_counter() - t0
+        return compiled
 
 
 class _Compiled:
