@@ -61,6 +61,7 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
     Results appear only when complete, so an interrupted batch resumes where it stopped.
     """
     from ..batch.local import plan_batch, run_job
+    from ..batch.prefetch import Prefetch
     from ..video.run import VideoOptions
     from ..video.smooth import OneEuroConfig
 
@@ -109,6 +110,7 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
         video = VideoOptions(fmt=fmt, track=track, smooth=OneEuroConfig() if smooth else None,
                              batch_size=batch_size or default_batch_size(est))
         files_bar = progress_bar(len(plan.todo), quiet, desc="files", unit="file")
+        ahead = Prefetch(est, plan.todo).start()  # the next photo decodes while this one runs
         try:
             for job in plan.todo:
                 interrupts.check()
@@ -116,7 +118,7 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
                 try:
                     if job.kind == "video":
                         frames_bar = progress_bar(None, quiet, desc=job.rel.name, leave=False, position=1)
-                    result = run_job(est, job, video=video,
+                    result = run_job(est, job, video=video, decoded=ahead.take(job),
                                      progress=None if frames_bar is None else
                                      (lambda n, bar=frames_bar: (bar.update(n), interrupts.check())),
                                      on_start=None if frames_bar is None else _set_total(frames_bar))
@@ -139,6 +141,8 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
         except KeyboardInterrupt as exc:
             files_bar.close()
             raise _interrupted(exc, processed, len(plan.todo), "the one in progress left") from None
+        finally:
+            ahead.close()
         files_bar.close()
     _summary(plan, processed, warned, failed, quiet)
 

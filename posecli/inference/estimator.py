@@ -96,11 +96,20 @@ class PoseEstimator:
         network needs is decoded at 1/2, 1/4 or 1/8 size (faster, far less memory) with the
         keypoints mapped back to full-size pixels.
         """
+        return self.estimate_decoded(self.read_file(path, keep_image=keep_image), path, keep_image=keep_image)
+
+    def read_file(self, path, *, keep_image: bool = False):
+        """The decoding half of :meth:`estimate_file` (a :class:`~posecli.io.images.ReducedImage`),
+        so that a caller can decode the next photo while the network runs this one."""
         from ..io.images import read_image_reduced
-        from .preprocess import frame_from_reduced
 
         min_height = None if keep_image else 2 * int(self.height * max(self.scales) + 0.5)
-        decoded = read_image_reduced(path, min_height)
+        return read_image_reduced(path, min_height)
+
+    def estimate_decoded(self, decoded, path, *, keep_image: bool = False) -> tuple[Frame, np.ndarray | None]:
+        """The rest of :meth:`estimate_file` on what :meth:`read_file` returned."""
+        from .preprocess import frame_from_reduced
+
         frame = self(decoded.image, source=str(path))
         frame = frame_from_reduced(frame, decoded.size_wh, decoded.factor)
         return frame, (decoded.image if keep_image else None)
