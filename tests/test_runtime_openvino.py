@@ -309,3 +309,25 @@ def test_help_imports_no_runtime():
     assert out.stdout.strip().splitlines()[-1] == "[]"
     assert subprocess.run(posecli_cmd("image", "--help"), capture_output=True, env=subprocess_env(),
                           timeout=60, check=False).returncode == 0
+
+
+def test_one_photo_on_auto_does_not_import_openvino_even_where_it_is_faster(store, tmp_path):
+    """A one-off input size runs on onnxruntime: the first frame pays for no OpenVINO import or compile."""
+    from posecli.network.session import _cpu_signature
+
+    path = make_tiny_model(model_path(NAME, "fp32", store))
+    key = choice.choice_key(path, None, _cpu_signature())
+    (store / choice.CHOICE_FILE).write_text(json.dumps({key: {
+        "runtime": "openvino", "onnxruntime_ms": 20.0, "openvino_ms": 10.0, "size_hw": [256, 456], "compile_s": 0.4}}))
+    image = photo(tmp_path / "p.jpg")
+    code = ("import sys; from posecli.cli import main\n"
+            f"sys.argv = ['posecli', 'image', {str(image)!r}, '-m', {NAME!r}, '--device', 'cpu', '--verbose']\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "print('openvino' in sys.modules, file=sys.stderr)")
+    env = {**subprocess_env(), "POSECLI_MODELS": str(store)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
+                         check=False)
+    assert out.returncode == 0, out.stderr
+    assert "provider: OpenVINO:CPU+CPUExecutionProvider" in out.stderr
+    assert out.stderr.strip().splitlines()[-1] == "False"
+    assert not (store / "openvino-cache").exists()
