@@ -42,8 +42,9 @@ TRAIN80 = SHARED / "data" / "coco-train2017-mini80"
 RUNTIMES = ("auto", "onnxruntime", "openvino")
 
 
-def _openvino_throughput(frame: np.ndarray, height: int, seconds: float = 3.0) -> float | None:
-    """Frames/s of OpenVINO's runtime on the IR alone, THROUGHPUT hint, requests kept in flight."""
+def _openvino_throughput(frame: np.ndarray, height: int, seconds: float = 3.0, cpu: list | None = None) -> float | None:
+    """Frames/s of OpenVINO's runtime on the IR alone, THROUGHPUT hint, requests kept in flight
+    (``cpu``: gets this process's CPU seconds per frame appended)."""
     try:
         import openvino as ov
     except ImportError:
@@ -60,12 +61,14 @@ def _openvino_throughput(frame: np.ndarray, height: int, seconds: float = 3.0) -
     for _ in range(2 * len(queue)):
         queue.start_async({0: x})
     queue.wait_all()
-    n, t0 = 0, time.perf_counter()
+    n, t0, c0 = 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - t0 < seconds:
         for _ in range(len(queue)):
             queue.start_async({0: x})
             n += 1
     queue.wait_all()
+    if cpu is not None:
+        cpu.append((time.process_time() - c0) / n)
     return n / (time.perf_counter() - t0)
 
 
@@ -84,7 +87,7 @@ def runtime_video(report: dict) -> dict:
 
     repeat, _ = settings(report)
     frames = 200
-    rounds = 1 if repeat <= 3 else 2
+    rounds = 1 if repeat <= 3 else 3
     ests = _estimators()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -92,27 +95,35 @@ def runtime_video(report: dict) -> dict:
         first = cv2.VideoCapture(str(clip)).read()[1]
         height = next(iter(ests.values())).height
         fps: dict[str, list[float]] = {}
-        for _ in range(rounds):
-            ov_fps = _openvino_throughput(first, height)
+        cpu: dict[str, list[float]] = {}
+        ov_key = "openvino IR network alone (throughput hint)"
+        for _ in range(rounds):  # interleaved: a load change hits every row alike
+            ov_fps = _openvino_throughput(first, height, cpu=cpu.setdefault(ov_key, []))
             if ov_fps is not None:
-                fps.setdefault("openvino IR network alone (throughput hint)", []).append(ov_fps)
+                fps.setdefault(ov_key, []).append(ov_fps)
             for name, est in ests.items():
                 for render in (False, True):
-                    t0 = time.perf_counter()
+                    t0, c0 = time.perf_counter(), time.process_time()
                     VideoRun(est, clip, tmp / "poses.json", options=VideoOptions(),
                              render=tmp / "annotated.mp4" if render else None).run()
                     key = f"posecli video{' --render' if render else ''}, runtime {name}"
                     fps.setdefault(key, []).append(frames / (time.perf_counter() - t0))
+                    cpu.setdefault(key, []).append((time.process_time() - c0) / frames)
     med = {k: statistics.median(v) for k, v in fps.items()}
-    ref = med.get("openvino IR network alone (throughput hint)")
-    rows = [{"what": k, "fps": round(v, 2), "over_openvino_network": round(v / ref, 3) if ref else None}
+    cpu_ms = {k: 1000 * statistics.median(v) for k, v in cpu.items() if v}
+    ref = med.get(ov_key)
+    rows = [{"what": k, "fps": round(v, 2), "over_openvino_network": round(v / ref, 3) if ref else None,
+             "cpu_ms_per_frame": round(cpu_ms[k], 1) if k in cpu_ms else None,
+             "cpu_ratio": round(cpu_ms[ov_key] / cpu_ms[k], 3) if ov_key in cpu_ms and k in cpu_ms else None}
             for k, v in med.items()]
     default = med.get(next(k for k in med if k.startswith("posecli video, runtime auto")))
     return {
         "title": "posecli video end to end vs OpenVINO's throughput on the network alone (1280x720 clip)",
         "notes": [(f"{frames} frames {CLIP_WH[0]}x{CLIP_WH[1]} mp4v, input height {height}, batch size 1, "
                    f"tracking on, JSON streamed; {rounds} round(s), median. Target: default path >= {VIDEO_TARGET} "
-                   "of OpenVINO's network-alone frames/s."),
+                   "of OpenVINO's network-alone frames/s. cpu_ratio: OpenVINO's CPU time per frame for the "
+                   "network alone over the row's (this process's user+system time): the ratio an otherwise "
+                   "idle machine would give, where both keep every core busy."),
                   f"load average at the end: {[round(v, 2) for v in os.getloadavg()]}"],
         "rows": rows,
         "default_over_openvino": round(default / ref, 3) if ref and default else None,
