@@ -169,6 +169,30 @@ def test_a_damaged_verdict_file_is_measured_again_and_rewritten(store, garbage):
     assert any(isinstance(v, dict) and model.runtime.startswith(v.get("runtime", "?")) for v in table.values())
 
 
+@pytest.mark.parametrize("bad", [{"onnxruntime_ms": float("nan")}, {"openvino_ms": "fast"}, {"compile_s": -1},
+                                 {"compile_s": True}, {"size_hw": None}, {"runtime": "tensorflow"}])
+def test_a_remembered_verdict_with_nonsense_in_it_is_measured_again(store, bad):
+    from posecli.network.session import _cpu_signature
+
+    path = make_tiny_model(model_path(NAME, "fp32", store))
+    key = choice.choice_key(path, None, _cpu_signature())
+    verdict = {"runtime": "openvino", "onnxruntime_ms": 2.0, "openvino_ms": 1.0, "size_hw": [256, 456],
+               "compile_s": 0.1, **bad}
+    (store / choice.CHOICE_FILE).write_text(json.dumps({key: verdict}))
+    model = PoseModel.load(NAME, device="cpu")
+    assert "measured on this CPU" in model.runtime_note and "remembered" not in model.runtime_note
+
+
+def test_a_verdict_file_that_is_a_folder_does_not_stop_anything(store):
+    make_tiny_model(model_path(NAME, "fp32", store))
+    (store / choice.CHOICE_FILE).mkdir()
+    model = PoseModel.load(NAME, device="cpu")
+    assert "measured on this CPU" in model.runtime_note
+    choice._memory.clear()
+    assert "measured on this CPU" in PoseModel.load(NAME, device="cpu").runtime_note  # nothing kept on disk
+    assert (store / choice.CHOICE_FILE).is_dir()
+
+
 def test_a_model_outside_the_store_runs_on_onnxruntime_unless_asked(store, tiny_model):
     auto = PoseModel.load(str(tiny_model), device="cpu")
     assert auto.runtime == "onnxruntime" and "outside the store" in auto.runtime_note

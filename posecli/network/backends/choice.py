@@ -62,12 +62,20 @@ def cached_verdict(store: Path, key: str) -> dict | None:
         return None
     if not isinstance(verdict, dict) or verdict.get("runtime") not in ("onnxruntime", "openvino"):
         return None
+    for name in ("onnxruntime_ms", "openvino_ms", "compile_s"):
+        value = verdict.get(name, 0.0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1e6:
+            return None  # NaN, inf, negative, not a number: measure again
+    size = verdict.get("size_hw")
+    if not (isinstance(size, list) and len(size) == 2):
+        return None
     return verdict
 
 
 def record_verdict(store: Path, key: str, verdict: dict) -> None:
     """Remember ``verdict`` in memory and, when the store is writable, in its table."""
     _memory[key] = verdict
+    from ...errors import PoseError
     from ...io.atomic import AtomicFile
 
     path = store / CHOICE_FILE
@@ -85,7 +93,7 @@ def record_verdict(store: Path, key: str, verdict: dict) -> None:
             return
         with AtomicFile(path) as f:
             f.write(json.dumps(table, indent=1, sort_keys=False) + "\n")
-    except (OSError, ValueError):  # a read-only or full store: the verdict holds for this process
+    except (OSError, ValueError, PoseError):  # a read-only or full store: the verdict holds for this process
         return
 
 
@@ -215,7 +223,9 @@ def open_openvino(path: Path, threads: int | None):
 
     cache = store_dir() / CACHE_DIRNAME
     try:
-        cache.mkdir(parents=True, exist_ok=True)
+        if not cache.parent.is_dir():
+            raise OSError("no model store")  # a model by path with no store yet: make none
+        cache.mkdir(exist_ok=True)
         if not os.access(cache, os.W_OK):
             cache = None
     except OSError:
