@@ -30,7 +30,7 @@ class Prefetch:
         self._thread.start()
         return self
 
-    def __enter__(self) -> Prefetch:
+    def __enter__(self):
         return self.start()
 
     def __exit__(self, *exc) -> None:
