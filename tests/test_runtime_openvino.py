@@ -155,8 +155,8 @@ def test_auto_follows_the_remembered_verdict(store, planted, runtime, provider):
     (store / choice.CHOICE_FILE).write_text(json.dumps({key: verdict}))
     model = PoseModel.load(NAME, device="cpu")
     assert model.provider == provider and model.runtime == runtime and model.device == "cpu"
-    if planted == "openvino":  # break-even: 3 ms of compilation / 1 ms saved per frame
-        assert model.session.after == 3 and "sizes seen 3+ times" in model.runtime_note
+    if planted == "openvino":  # break-even: 3 ms of compilation / 1 ms saved per frame, 3 of them
+        assert model.session.after == 9 and "sizes seen 9+ times" in model.runtime_note
 
 
 @pytest.mark.parametrize("garbage", ["{not json", "[1, 2]", '{"x": 5}', ""])
@@ -212,12 +212,13 @@ def test_compiled_networks_are_cached_in_the_store(store):
 
 # -- auto with OpenVINO faster: recurring sizes on OpenVINO, one-off sizes on onnxruntime ------------
 def test_break_even_is_compilation_over_time_saved():
-    from posecli.network.backends.mixed import MAX_AFTER, MIN_AFTER, break_even
+    from posecli.network.backends.mixed import MAX_AFTER, MIN_AFTER, break_even, switch_after
 
     assert break_even(0.4, 15.0, 11.0) == 100
     assert break_even(0.4, 28.0, 11.0) == 24
     assert break_even(0.0, 15.0, 11.0) == MIN_AFTER
     assert break_even(0.4, 11.0, 11.0) == MAX_AFTER  # nothing saved: (almost) never
+    assert switch_after(0.4, 28.0, 11.0) == 3 * 24 and switch_after(0.4, 11.0, 11.0) == MAX_AFTER
 
 
 def _mixed(path, after):

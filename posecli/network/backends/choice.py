@@ -37,18 +37,32 @@ _memory: dict[str, dict] = {}
 
 def choice_key(path: Path, threads: int | None, cpu: str) -> str:
     """The key a verdict is stored under (see the module's docstring)."""
-    from importlib.metadata import PackageNotFoundError, version
-
     import onnxruntime
 
-    try:
-        ov_version = version("openvino")
-    except PackageNotFoundError:
-        ov_version = "none"
     st = Path(path).resolve().stat()
     parts = [str(Path(path).resolve()), str(st.st_size), str(st.st_mtime_ns), onnxruntime.__version__,
-             ov_version, cpu, str(threads or 0)]
+             _openvino_version(), cpu, str(threads or 0)]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
+
+
+def _openvino_version() -> str:
+    """The installed openvino's version without importing it (importlib.metadata costs ~40 ms;
+    the dist-info folder beside the package says the same), else its files' time stamp."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("openvino")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.origin:
+        return "none"
+    package = Path(spec.origin).parent
+    for info in package.parent.glob("openvino-*.dist-info"):
+        return info.name[len("openvino-"):-len(".dist-info")]
+    try:
+        return str(Path(spec.origin).stat().st_mtime_ns)
+    except OSError:
+        return "unknown"
 
 
 def cached_verdict(store: Path, key: str) -> dict | None:
@@ -208,9 +222,9 @@ def open_backend(path: Path, device: str, threads: int | None, runtime: str, on_
 
 def _mixed(base: Opened, verdict: dict, path: Path, threads: int | None, openvino=None) -> Opened:
     """``base`` (onnxruntime) with OpenVINO taking the input sizes that recur (see .mixed)."""
-    from .mixed import MixedSession, break_even
+    from .mixed import MixedSession, switch_after
 
-    after = break_even(float(verdict.get("compile_s", 0.5)), verdict["onnxruntime_ms"], verdict["openvino_ms"])
+    after = switch_after(float(verdict.get("compile_s", 0.5)), verdict["onnxruntime_ms"], verdict["openvino_ms"])
     session = MixedSession(base.session, lambda: open_openvino(path, threads), after, openvino)
     note = f"{base.note}; sizes seen {after}+ times and videos that long run on OpenVINO"
     return Opened(session, "+".join(session.get_providers()), base.cache, base.info, "openvino+onnxruntime", note)

@@ -6,9 +6,9 @@ dynamic size whose size keeps changing (it prepares its kernels again at every c
 80 COCO photos of 19 sizes took 5x longer than on onnxruntime). Compiling a network for a
 size takes a few tenths of a second (less once cached in the store), which pays back only
 after enough frames of that size. So :class:`MixedSession` runs a size on onnxruntime
-until it has been seen :attr:`MixedSession.after` times (the break-even point computed
-from the measured times: compilation / time saved per frame), then on an OpenVINO network
-of its own. A video says up front how many frames of one size are coming
+until it has been seen :attr:`MixedSession.after` times (:data:`PATIENCE` times the
+break-even point computed from the measured times: compilation / time saved per frame),
+then on an OpenVINO network of its own. A video says up front how many frames of one size are coming
 (:meth:`MixedSession.expect`), so a long one goes to OpenVINO from its first frame.
 
 The two runtimes' maps agree within the tolerance stated in tests/test_runtime_openvino.py;
@@ -26,6 +26,11 @@ import numpy as np
 from .openvino import MAX_STATIC_SHAPES, PROVIDER
 
 MIN_AFTER, MAX_AFTER = 2, 512
+#: A size moves to OpenVINO after this many break-evens' worth of frames. Whether more
+#: frames of the size will come is unknown (a folder of photos), so the compilation may
+#: never pay back; waiting longer bounds that loss to 1/PATIENCE of the time saved per
+#: frame times the frames seen, a few % of the onnxruntime time spent on the size so far.
+PATIENCE = 3
 NEVER = 2**62
 
 
@@ -35,6 +40,11 @@ def break_even(compile_s: float, onnxruntime_ms: float, openvino_ms: float) -> i
     if saved <= 0:
         return MAX_AFTER
     return int(min(MAX_AFTER, max(MIN_AFTER, math.ceil(compile_s / saved))))
+
+
+def switch_after(compile_s: float, onnxruntime_ms: float, openvino_ms: float) -> int:
+    """Frames of one size after which it moves to OpenVINO: :data:`PATIENCE` break-evens."""
+    return min(MAX_AFTER, PATIENCE * break_even(compile_s, onnxruntime_ms, openvino_ms))
 
 
 class MixedSession:
