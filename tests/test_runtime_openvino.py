@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -356,3 +360,34 @@ def test_one_photo_on_auto_does_not_import_openvino_even_where_it_is_faster(stor
     assert "provider: OpenVINO:CPU+CPUExecutionProvider" in out.stderr
     assert out.stderr.strip().splitlines()[-1] == "False"
     assert not (store / "openvino-cache").exists()
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_with_requests_in_flight_stops_cleanly(default_model_int8, mini_set, tmp_path, sig, code):
+    """Requests still running when a video is interrupted finish before the interpreter shuts
+    down (their callbacks need it): exit 130/143 and valid JSON, never an abort."""
+    clip = photo_clip(tmp_path / "clip.mp4", mini_set["images"][0], 400, size_wh=(640, 360))
+    for attempt in range(3):  # the abort this guards against depended on timing
+        out = tmp_path / f"poses{attempt}.json"
+        proc = subprocess.Popen(posecli_cmd("video", clip, "--out", out, "-m", default_model_int8, "--device", "cpu",
+                                            "--runtime", "openvino"),
+                                stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=subprocess_env())
+        chunks: list[bytes] = []
+        reader = threading.Thread(target=lambda p=proc: chunks.extend(iter(lambda: p.stderr.read1(4096), b"")),
+                                  daemon=True)
+        reader.start()
+        try:
+            deadline = time.monotonic() + 60
+            while not re.search(rb"\b([5-9]|\d\d+)/400\b", b"".join(chunks)):  # a few frames done
+                assert proc.poll() is None and time.monotonic() < deadline, b"".join(chunks)[-300:]
+                time.sleep(0.01)
+            proc.send_signal(sig)
+            assert proc.wait(30) == code, b"".join(chunks)[-300:]
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        reader.join(5)
+        assert b"FATAL" not in b"".join(chunks)
+        doc = json.loads(out.read_text())
+        assert doc["complete"] is False and len(doc["frames"]) >= 5

@@ -204,6 +204,12 @@ class PoseModel:
         """True when :meth:`submit` runs several batches at once (worth keeping several in flight)."""
         return bool(getattr(self.session, "concurrent", False))
 
+    def wait_idle(self) -> None:
+        """Wait until no submitted batch is running any more (after a stream stopped early)."""
+        wait = getattr(self.session, "wait_idle", None)
+        if wait is not None:
+            wait()
+
     def expect(self, shape: tuple, frames: int) -> None:
         """Say that about ``frames`` batches of input ``shape`` (N, 3, H, W) are coming (a video):
         a runtime that compiles per size may then do it before the first."""

@@ -110,6 +110,9 @@ class Pipeline:
         for t in self._threads:
             if t is not threading.current_thread() and t.ident is not None:  # started
                 t.join(_JOIN_S)
+        wait_idle = getattr(getattr(self.estimator, "model", None), "wait_idle", None)
+        if wait_idle is not None:
+            wait_idle()  # batches submitted but not taken: let them finish now, not at exit
 
     # -- workers ----------------------------------------------------------------------------------
     def _put(self, q: queue.Queue, item) -> bool:

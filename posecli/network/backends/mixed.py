@@ -97,6 +97,10 @@ class MixedSession:
     def concurrent(self) -> bool:
         return True
 
+    def wait_idle(self) -> None:
+        if self._ov is not None:
+            self._ov.wait_idle()
+
     @property
     def openvino(self):
         """The OpenVINO session, opened on first need (None when it cannot be opened: then

@@ -27,8 +27,10 @@ How it runs the ONNX file:
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -42,6 +44,18 @@ PROVIDER = "OpenVINO:CPU"
 CACHE_DIRNAME = "openvino-cache"
 STATIC_AFTER = 2  # a shape run this many times (latency hint) gets its own static network
 MAX_STATIC_SHAPES = 4
+
+
+# Request queues with requests possibly in flight. Their completion callbacks take the GIL;
+# one that fires while the interpreter shuts down aborts the process ("FATAL: exception not
+# rethrown", seen on Ctrl-C during a video), so every queue is drained before that.
+_QUEUES: weakref.WeakSet = weakref.WeakSet()
+
+
+@atexit.register
+def _drain_all() -> None:
+    for compiled in list(_QUEUES):
+        compiled.wait_idle()
 
 
 def import_openvino():
@@ -156,6 +170,13 @@ class OpenVinoSession:
     def concurrent(self) -> bool:
         return True
 
+    def wait_idle(self) -> None:
+        """Wait until no request of this session is running (their results are dropped)."""
+        with self._lock:
+            compiled = list(self._compiled.values())
+        for c in compiled:
+            c.wait_idle()
+
     def has_room(self, shape: tuple, hint: str = "LATENCY") -> bool:
         """True when ``shape`` has, or may still get, a network of its own for ``hint``."""
         with self._lock:
@@ -217,6 +238,11 @@ class _Compiled:
             self.request = None
             self.queue = ov.AsyncInferQueue(net, int(net.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
             self.queue.set_callback(self._done)
+            _QUEUES.add(self)
+
+    def wait_idle(self) -> None:
+        if self.queue is not None:
+            self.queue.wait_all()
 
     def port(self, name: str):
         return self._ports[name]
