@@ -373,7 +373,7 @@ def test_a_signal_with_requests_in_flight_stops_cleanly(default_model_int8, mini
                                             "--runtime", "openvino"),
                                 stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=subprocess_env())
         chunks: list[bytes] = []
-        reader = threading.Thread(target=lambda p=proc: chunks.extend(iter(lambda: p.stderr.read1(4096), b"")),
+        reader = threading.Thread(target=lambda p=proc, c=chunks: c.extend(iter(lambda: p.stderr.read1(4096), b"")),
                                   daemon=True)
         reader.start()
         try:
