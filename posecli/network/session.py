@@ -20,11 +20,11 @@ import numpy as np
 
 from ..errors import DeviceError, ModelError
 from ..skeleton import get_profile
+from .backends import RUNTIMES
 from .metadata import METADATA_KEY, ModelInfo, guess_metadata, sidecar_path
 from .store import DEFAULT_MODEL, looks_like_path, model_path, resolve_model, store_dir
 
 DEVICES = ("auto", "cpu", "cuda", "tensorrt")
-RUNTIMES = ("auto", "onnxruntime", "openvino")
 PRECISIONS = ("auto", "fp32", "int8", "fp16")
 
 _PROVIDER_OF_DEVICE = {
