@@ -1,12 +1,15 @@
-"""Runtimes compared: onnxruntime INT8 vs float32 vs the OpenVINO runtime on the IR (CPU),
-and, on a machine with a usable GPU, frames per second by batch size and precision.
+"""Runtimes compared: posecli's default CPU path vs OpenVINO's own runtime on the IR vs
+onnxruntime INT8 / float32 (CPU), and, on a machine with a usable GPU, frames per second
+by batch size and precision.
 
-CPU: the default model's stored variants (``$POSECLI_MODELS``) opened the way posecli
-opens them (``PoseModel.load(device="cpu")``: session options, optimized-graph cache) and
-OpenVINO's own runtime on Intel's INT8 IR (default ``compile_model`` settings, what a
-user of OpenVINO gets), fed the same frames: the mini set's photos resized to the native
-256x456 input. All runtimes run interleaved, frame by frame (A B C A B C ...), so a load
-change on a shared machine hits them alike; min and median over every frame and round.
+CPU: ``posecli default`` is ``PoseModel.load(device="cpu")`` with every setting left at
+auto (precision INT8, ``runtime='auto'``: the runtime measured faster on this CPU, named
+in the row); the onnxruntime rows force ``runtime='onnxruntime'`` (the fallback where
+OpenVINO is missing or slower); ``openvino IR`` is OpenVINO's runtime on Intel's INT8 IR
+with the LATENCY hint (what a user of OpenVINO gets for one frame at a time). All are fed
+the same frames (the mini set's photos resized to the native 256x456 input) and run
+interleaved, frame by frame (A B C A B C ...), so a load change on a shared machine hits
+them alike; min and median over every frame and round.
 
 GPU (skipped unless :func:`posecli.network.session.cuda_usable`): a video-like stream of frames
 (the photos with small shifts, 64 frames) through ``PoseModel.run`` in batches of 1, 8
@@ -33,10 +36,12 @@ IR_XML = SHARED / "models" / "human-pose-estimation-0001" / "FP16-INT8" / "human
 GPU_BATCH_SIZES = (1, 8, 32)
 GPU_STREAM_FRAMES = 64
 MIN_ROUNDS = 5  # rounds over the photos: at least this many even with --quick
-# Issue 5 targets (CPU): INT8 at least this much faster than float32, and no slower than
-# the OpenVINO runtime on the IR (ratio INT8 / OpenVINO at most 1).
+# Issue 5 target (CPU): INT8 at least this much faster than float32.
 INT8_SPEEDUP_TARGET = 1.8
-OPENVINO_RATIO_TARGET = 1.0
+# Issue 14 targets: the default CPU path level with OpenVINO on the IR (time ratio at most
+# 1.05) and at least 2.4x faster than onnxruntime INT8 (set on AMX Xeons; reported here).
+OPENVINO_RATIO_TARGET = 1.05
+SPEEDUP_OVER_ORT_INT8_TARGET = 2.4
 
 
 def _frames() -> list[np.ndarray]:
@@ -58,8 +63,9 @@ def _openvino_runner():
         return None, "openvino is not installed"
     if not IR_XML.is_file():
         return None, f"IR not found: {IR_XML}"
-    compiled = ov.Core().compile_model(str(IR_XML), "CPU")
-    return (lambda x: compiled(x)), None
+    compiled = ov.Core().compile_model(str(IR_XML), "CPU", {"PERFORMANCE_HINT": "LATENCY"})
+    request = compiled.create_infer_request()
+    return (lambda x: request.infer({0: x})), None
 
 
 def cpu_runtimes(report: dict) -> dict:
@@ -69,18 +75,26 @@ def cpu_runtimes(report: dict) -> dict:
     runners: dict[str, object] = {}
     inputs: dict[str, list[np.ndarray]] = {}
     notes = []
+    default = PoseModel.load(None, device="cpu")
+    # a stream of this size (a video, or a size seen past the break-even): what the default
+    # path runs in steady state
+    default.expect((1, 3, *NATIVE_HW), 10**6)
+    default_name = f"posecli default ({default.runtime} {default.info.precision})"
+    runners[default_name] = default.run
+    inputs[default_name] = [to_tensor(im, default.info) for im in images]
+    notes.append(f"posecli default: {default.runtime_note}")
     for prec in ("int8", "fp32"):
         if not model_path(DEFAULT_MODEL, prec).exists():
             notes.append(f"{prec}: not in the model store (posecli models import ... --precision {prec})")
             continue
-        model = PoseModel.load(None, device="cpu", precision=prec)
+        model = PoseModel.load(None, device="cpu", precision=prec, runtime="onnxruntime")
         runners[f"onnxruntime {prec}"] = model.run
         inputs[f"onnxruntime {prec}"] = [to_tensor(im, model.info) for im in images]
     ov_run, why = _openvino_runner()
     if ov_run is not None:
-        runners["openvino int8 IR"] = ov_run
+        runners["openvino int8 IR (latency hint)"] = ov_run
         # The IR takes BGR 0-255 with its normalisation inside, like the converted models.
-        inputs["openvino int8 IR"] = [np.ascontiguousarray(im.transpose(2, 0, 1)[None], np.float32)
+        inputs["openvino int8 IR (latency hint)"] = [np.ascontiguousarray(im.transpose(2, 0, 1)[None], np.float32)
                                       for im in images]
     else:
         notes.append(f"OpenVINO runtime: skipped ({why})")
@@ -104,7 +118,7 @@ def cpu_runtimes(report: dict) -> dict:
         rows.append({"runtime": name, "min_ms": ms(min(t)), "median_ms": ms(statistics.median(t)),
                      "max_ms": ms(max(t)), "fps": round(1 / statistics.median(t), 2), "frames": len(t)})
     out = {
-        "title": "Runtimes on the CPU: onnxruntime INT8 / float32 vs OpenVINO on the IR (same frames, one run)",
+        "title": "Runtimes on the CPU: posecli default vs OpenVINO on the IR vs onnxruntime (same frames, one run)",
         "notes": notes + [
             f"{len(images)} photos at {NATIVE_HW[0]}x{NATIVE_HW[1]}, {rounds} interleaved rounds; "
             "ratios of the min and of the median."
@@ -119,11 +133,18 @@ def cpu_runtimes(report: dict) -> dict:
         ratios["int8_speedup_vs_fp32_min"] = round(low["onnxruntime fp32"] / low["onnxruntime int8"], 2)
         ratios["int8_speedup_target"] = INT8_SPEEDUP_TARGET
         ratios["int8_speedup_met"] = ratios["int8_speedup_vs_fp32_median"] >= INT8_SPEEDUP_TARGET
-    if "onnxruntime int8" in med and "openvino int8 IR" in med:
-        ratios["int8_over_openvino_median"] = round(med["onnxruntime int8"] / med["openvino int8 IR"], 2)
-        ratios["int8_over_openvino_min"] = round(low["onnxruntime int8"] / low["openvino int8 IR"], 2)
-        ratios["openvino_ratio_target"] = OPENVINO_RATIO_TARGET
-        ratios["openvino_ratio_met"] = ratios["int8_over_openvino_median"] <= OPENVINO_RATIO_TARGET
+    ir = "openvino int8 IR (latency hint)"
+    if ir in med:
+        ratios["default_over_openvino_median"] = round(med[default_name] / med[ir], 3)
+        ratios["default_over_openvino_min"] = round(low[default_name] / low[ir], 3)
+        ratios["default_over_openvino_target"] = OPENVINO_RATIO_TARGET
+        ratios["default_over_openvino_met"] = ratios["default_over_openvino_median"] <= OPENVINO_RATIO_TARGET
+    if "onnxruntime int8" in med:
+        ratios["default_speedup_over_onnxruntime_int8_median"] = round(med["onnxruntime int8"] / med[default_name], 2)
+        ratios["default_speedup_over_onnxruntime_int8_min"] = round(low["onnxruntime int8"] / low[default_name], 2)
+        ratios["default_speedup_target_intel_amx"] = SPEEDUP_OVER_ORT_INT8_TARGET
+        if ir in med:
+            ratios["onnxruntime_int8_over_openvino_median"] = round(med["onnxruntime int8"] / med[ir], 2)
     out["ratios"] = ratios
     return out
 

@@ -228,8 +228,9 @@ def test_the_cli_leaves_nothing_in_home_but_the_store(tmp_path):
                               timeout=300, check=False)
         assert done.returncode == 0, done.stderr
     files = _files_under(home)
-    assert files == [".cache/posecli/models/human-pose-estimation-0001.int8.onnx"] + [
-        f for f in files if f.endswith(".ort")], files
+    # the model, its optimised graph, the runtime verdict and OpenVINO's compiled cache: all in the store
+    assert ".cache/posecli/models/human-pose-estimation-0001.int8.onnx" in files
+    assert all(f.startswith(".cache/posecli/models/") for f in files), files
 
 
 # -- the container image ----------------------------------------------------------------------

@@ -185,7 +185,7 @@ def _name_max(folder: Path) -> int:
 
 def run_job(estimator, job: Job, *, video: VideoOptions | None = None,
             progress: Callable[[int], None] | None = None,
-            on_start: Callable[[int | None], None] | None = None) -> JobResult:
+            on_start: Callable[[int | None], None] | None = None, decoded=None) -> JobResult:
     """Compute one job with ``estimator``; outputs appear only when complete.
 
     Raises :class:`~posecli.errors.InputError` for an unreadable input.
@@ -193,7 +193,8 @@ def run_job(estimator, job: Job, *, video: VideoOptions | None = None,
     ``video``: options for videos (the format is the job's; its ``renderer`` draws images
     too). ``progress(n)`` is called per
     frame of a video, after ``on_start(expected_frames)`` (None when unknown). Raises :class:`OutputError` when outputs cannot be written;
-    nothing partial is left behind.
+    nothing partial is left behind. ``decoded``: the photo already decoded by
+    ``estimator.read_file`` (see :mod:`posecli.batch.prefetch`), else it is read here.
     """
     try:
         job.result.parent.mkdir(parents=True, exist_ok=True)
@@ -201,11 +202,14 @@ def run_job(estimator, job: Job, *, video: VideoOptions | None = None,
         raise OutputError(f"cannot create folder ({exc.strerror})", path=job.result.parent) from None
     if job.kind == "video":
         return _run_video(estimator, job, video or VideoOptions(), progress, on_start)
-    return _run_image(estimator, job, (video.renderer if video is not None else None) or Renderer())
+    return _run_image(estimator, job, (video.renderer if video is not None else None) or Renderer(), decoded)
 
 
-def _run_image(estimator, job: Job, renderer: Renderer) -> JobResult:
-    frame, image = estimator.estimate_file(job.input, keep_image=job.render is not None)
+def _run_image(estimator, job: Job, renderer: Renderer, decoded=None) -> JobResult:
+    keep = job.render is not None
+    if decoded is None:
+        decoded = estimator.read_file(job.input, keep_image=keep)
+    frame, image = estimator.estimate_decoded(decoded, job.input, keep_image=keep)
     if job.render is not None:
         ok, buf = cv2.imencode(job.render.suffix, renderer(image, frame.people))
         if not ok:

@@ -70,6 +70,7 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
     Results appear only when complete, so an interrupted batch resumes where it stopped.
     """
     from ..batch.local import describe_failure, plan_batch, run_job
+    from ..batch.prefetch import Prefetch
     from ..video.run import VideoOptions
     from ..video.smooth import OneEuroConfig
 
@@ -130,6 +131,7 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
                              batch_size=batch_size or est.model.default_batch_size, renderer=renderer)
         noted: set[str] = set()
         files_bar = progress_bar(len(plan.todo), quiet, desc="files", unit="file")
+        ahead = Prefetch(est, plan.todo).start()  # the next photo decodes while this one runs
         try:
             for job in plan.todo:
                 interrupts.check()
@@ -137,7 +139,7 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
                 try:
                     if job.kind == "video":
                         frames_bar = progress_bar(None, quiet, desc=job.rel.name, leave=False, position=1)
-                    result = run_job(est, job, video=video,
+                    result = run_job(est, job, video=video, decoded=ahead.take(job),
                                      progress=None if frames_bar is None else
                                      (lambda n, bar=frames_bar: (bar.update(n), interrupts.check())),
                                      on_start=None if frames_bar is None else _set_total(frames_bar))
@@ -158,6 +160,8 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
         except KeyboardInterrupt as exc:
             files_bar.close()
             raise _interrupted(exc, processed, len(plan.todo), "the one in progress left") from None
+        finally:
+            ahead.close()
         files_bar.close()
     _summary(plan, processed, warned, failed, quiet)
 

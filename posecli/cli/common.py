@@ -11,11 +11,15 @@ from dataclasses import fields
 import click
 
 from ..formats.records import FORMATS
+from ..network.backends import RUNTIMES
 from ..network.session import DEVICES, PRECISIONS
 from .progress import progress_bar  # noqa: F401  (the commands import it from here)
 
 DEVICE_CHOICE = click.Choice(list(DEVICES))
 PRECISION_CHOICE = click.Choice(list(PRECISIONS))
+RUNTIME_CHOICE = click.Choice(list(RUNTIMES))
+RUNTIME_HELP = ("auto: on the CPU the faster of OpenVINO and onnxruntime, measured once per machine and "
+                "model and remembered in the store; GPUs run on onnxruntime.")
 FORMAT_CHOICE = click.Choice(list(FORMATS))
 
 
@@ -153,6 +157,7 @@ def estimator_options(func):
                      help="Override one parser setting, e.g. -P min_parts=4 (repeatable)."),
         click.option("--threads", type=click.IntRange(1, 256), default=None,
                      help="CPU threads for the network [default: all cores]."),
+        click.option("--runtime", type=RUNTIME_CHOICE, default="auto", show_default=True, help=RUNTIME_HELP),
     ]
     for opt in reversed(options):
         func = opt(func)
@@ -160,7 +165,7 @@ def estimator_options(func):
 
 
 def estimator_kwargs(model, profile, device, precision, height, scales, flip, parser_preset, parser_options,
-                     threads) -> dict:
+                     threads, runtime="auto") -> dict:
     """PoseEstimator keyword arguments from the options of :func:`estimator_options`
     (checked and parsed; plain values, so they can travel to other processes)."""
     overrides = parse_parser_options(parser_options)
@@ -180,6 +185,7 @@ def estimator_kwargs(model, profile, device, precision, height, scales, flip, pa
         scales=scales,
         flip=flip,
         threads=threads,
+        runtime=runtime,
     )
 
 

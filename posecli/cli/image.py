@@ -115,6 +115,7 @@ def image_command(photos, out, fmt, render, keep_alpha, verbose, quiet, max_peop
         info = est.model.info
         say(f"model: {est.model.path} ({info.name}, {info.precision}, skeleton {info.skeleton.name})")
         say(f"provider: {est.model.provider}; input height {est.height}, scales {list(est.scales)}, flip {est.flip}")
+        say(f"runtime: {est.model.runtime_note or est.model.runtime}")
 
     model_name = est.model.info.name
     try:

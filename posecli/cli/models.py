@@ -11,7 +11,16 @@ import click
 
 from ..errors import ModelError, PoseError
 from ..network.store import list_models, model_path, store_dir
-from .common import DEVICE_CHOICE, PRECISION_CHOICE, fail, interrupted_exit, say, sigterm_as_interrupt
+from .common import (
+    DEVICE_CHOICE,
+    PRECISION_CHOICE,
+    RUNTIME_CHOICE,
+    RUNTIME_HELP,
+    fail,
+    interrupted_exit,
+    say,
+    sigterm_as_interrupt,
+)
 
 
 @click.group("models", epilog="""\b
@@ -167,13 +176,14 @@ Examples:
 @click.option("--device", type=DEVICE_CHOICE, default="auto", show_default=True)
 @click.option("--precision", type=PRECISION_CHOICE, default="fp32", show_default=True)
 @click.option("--profile", default=None, help="Skeleton profile for a model without metadata.")
+@click.option("--runtime", type=RUNTIME_CHOICE, default="auto", show_default=True, help=RUNTIME_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the description as JSON.")
-def info_command(model, device, precision, profile, as_json):
+def info_command(model, device, precision, profile, runtime, as_json):
     """Describe MODEL (a store name or an ONNX path): skeleton, I/O, provider that runs it."""
     from ..network.session import PoseModel
 
     try:
-        pm = PoseModel.load(model, device=device, precision=precision, profile=profile)
+        pm = PoseModel.load(model, device=device, precision=precision, profile=profile, runtime=runtime)
     except PoseError as exc:
         raise fail(exc) from None
     desc = pm.describe()

@@ -10,8 +10,8 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -50,6 +50,7 @@ class PoseEstimator:
     highest-scoring people per image (None: all). ``part_candidates``: also put every part
     candidate (NMS peak) in ``frame.extra["part_candidates"]``: part name -> (M, 3) x, y,
     score in image pixels. ``keep_maps``: put the fused :class:`Maps` in ``frame.extra["maps"]``.
+    ``runtime``: ``auto``, ``onnxruntime`` or ``openvino`` (see :meth:`PoseModel.load`).
     """
 
     def __init__(
@@ -68,6 +69,7 @@ class PoseEstimator:
         max_people: int | None = None,
         part_candidates: bool = False,
         keep_maps: bool = False,
+        runtime: str = "auto",
     ):
         if max_people is not None and (isinstance(max_people, bool) or not isinstance(max_people, (int, np.integer))
                                        or max_people < 1):
@@ -75,7 +77,8 @@ class PoseEstimator:
         if isinstance(model, PoseModel):
             self.model = model
         else:
-            self.model = PoseModel.load(model, device=device, precision=precision, profile=profile, threads=threads)
+            self.model = PoseModel.load(model, device=device, precision=precision, profile=profile, threads=threads,
+                                        runtime=runtime)
         config = get_preset(parser) if isinstance(parser, str) else parser
         if parser_options:
             config = dataclasses.replace(config, **parser_options)
@@ -110,12 +113,21 @@ class PoseEstimator:
         network needs is decoded at 1/2, 1/4 or 1/8 size (faster, far less memory) with the
         keypoints mapped back to full-size pixels.
         """
+        return self.estimate_decoded(self.read_file(path, keep_image=keep_image), path, keep_image=keep_image)
+
+    def read_file(self, path, *, keep_image: bool = False):
+        """The decoding half of :meth:`estimate_file` (a :class:`~posecli.io.images.ReducedImage`),
+        so that a caller can decode the next photo while the network runs this one."""
         from ..io.images import read_image_reduced
-        from .preprocess import frame_from_reduced
 
         # saved maps map to the decoded image's pixels: decode it whole then
         min_height = None if keep_image or self.keep_maps else 2 * int(self.height * max(self.scales) + 0.5)
-        decoded = read_image_reduced(path, min_height)
+        return read_image_reduced(path, min_height)
+
+    def estimate_decoded(self, decoded, path, *, keep_image: bool = False) -> tuple[Frame, np.ndarray | None]:
+        """The rest of :meth:`estimate_file` on what :meth:`read_file` returned."""
+        from .preprocess import frame_from_reduced
+
         frame = self(decoded.image, source=str(path))
         frame = frame_from_reduced(frame, decoded.size_wh, decoded.factor)
         return frame, (decoded.image if keep_image else None)
@@ -160,11 +172,39 @@ class PoseEstimator:
 
     def maps_batch(self, images: Iterable[np.ndarray]) -> list[Maps]:
         """Single-scale maps for frames of one size in one network run (video, batches)."""
+        return self.submit_maps(images)()
+
+    def expect(self, image_shape, frames: int, batch_size: int = 1) -> None:
+        """Tell the model that ``frames`` images of ``image_shape`` (H, W, ...) are coming in
+        batches of ``batch_size`` (a video), so that it can prepare for their input size."""
+        if self.scales != (1.0,) or frames <= 0:
+            return  # several scales: sizes vary per scale, frames run one by one
+        box = base_letterbox(image_shape, self.height, self.model.info.stride)
+        n = batch_size * (2 if self.flip else 1)
+        self.model.expect((n, 3, box.input_wh[1], box.input_wh[0]), -(-frames // batch_size))
+
+    def submit_maps(self, images: Iterable[np.ndarray]) -> Callable[[], list[Maps]]:
+        """Start :meth:`maps_batch`; returns a function that waits for the maps.
+
+        The network may run several submitted batches at once (OpenVINO's THROUGHPUT
+        streams), so a video keeps it busy; each result is exactly what :meth:`maps_batch`
+        gives for the same frames.
+        """
         info = self.model.info
         padded, boxes = zip(*(letterbox(as_bgr(im), self.height, info.stride, info.pad_value) for im in images))
         batch = to_tensor(np.stack(padded), info)
-        hm, paf = self._run_tensor(batch)
-        return [Maps(hm[i], paf[i], boxes[i], info.stride) for i in range(len(boxes))]
+        if self.flip:
+            batch = np.ascontiguousarray(np.concatenate([batch, batch[..., ::-1]], axis=0))
+        pending = self.model.submit(batch)
+        n = len(boxes)
+
+        def finish() -> list[Maps]:
+            hm, paf = pending()
+            if self.flip:
+                hm, paf = self._merge_flipped(hm, paf, n)
+            return [Maps(hm[i], paf[i], boxes[i], info.stride) for i in range(n)]
+
+        return finish
 
     # -- helpers ----------------------------------------------------------------------------------
     def _run_one(self, padded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -178,7 +218,10 @@ class PoseEstimator:
             return self.model.run(batch)
         both = np.concatenate([batch, batch[..., ::-1]], axis=0)
         hm, paf = self.model.run(np.ascontiguousarray(both))
-        n = batch.shape[0]
+        return self._merge_flipped(hm, paf, batch.shape[0])
+
+    def _merge_flipped(self, hm, paf, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Maps of ``n`` frames followed by their mirrors -> the average of both views."""
         fhm, fpaf = unflip_maps(hm[n:], paf[n:], self.skeleton)
         return (hm[:n] + fhm) / 2, (paf[:n] + fpaf) / 2
 

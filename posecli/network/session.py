@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import DeviceError, ModelError
 from ..skeleton import get_profile
+from .backends import RUNTIMES
 from .metadata import METADATA_KEY, ModelInfo, guess_metadata, read_sidecar, sidecar_path
 from .store import DEFAULT_MODEL, looks_like_path, model_path, resolve_model, store_dir
 
@@ -31,6 +32,7 @@ _PROVIDER_OF_DEVICE = {
     "cuda": "CUDAExecutionProvider",
     "tensorrt": "TensorrtExecutionProvider",
 }
+_GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
 
 #: Frames per network run that a video/batch pipeline should use on each device: the CPU
 #: gains nothing from batching (its kernels already fill the cores with one frame), a GPU
@@ -109,7 +111,8 @@ class PoseModel:
     """An opened pose network: its file, metadata, session and the provider that runs it.
 
     ``optimized``: the cached optimized graph the session was loaded from or written to
-    (CPU sessions of stored models), else None.
+    (CPU sessions of stored models), or OpenVINO's compiled-network cache, else None.
+    ``runtime``: ``onnxruntime`` or ``openvino``; ``runtime_note``: why that one.
     """
 
     path: Path
@@ -117,6 +120,8 @@ class PoseModel:
     session: object
     provider: str
     optimized: Path | None = None
+    runtime: str = "onnxruntime"
+    runtime_note: str = ""
 
     # -- loading -----------------------------------------------------------------------------
     @classmethod
@@ -127,22 +132,35 @@ class PoseModel:
         precision: str = "auto",
         profile: str | None = None,
         threads: int | None = None,
+        runtime: str = "auto",
     ) -> "PoseModel":
         """Open a model by store name or path (``None``: the default model).
 
         ``device``: ``auto`` (CUDA when it actually loads, else CPU), ``cpu``, ``cuda``,
         ``tensorrt``. ``precision``: ``auto`` picks the INT8 variant of a stored model on
         the CPU when it has been imported, else float32. ``profile`` names a built-in
-        skeleton for models without posecli metadata.
+        skeleton for models without posecli metadata. ``runtime``: ``onnxruntime``,
+        ``openvino`` (CPU only) or ``auto``: on the CPU the faster of the two as measured
+        once on this machine (see :mod:`posecli.network.backends.choice`), else onnxruntime.
         """
         if device not in DEVICES:
             raise DeviceError(f"unknown device '{device}' (choose from {', '.join(DEVICES)})")
         if precision not in PRECISIONS:
             raise ModelError(f"unknown precision '{precision}' (choose from {', '.join(PRECISIONS)})")
+        if runtime not in RUNTIMES:
+            raise DeviceError(f"runtime='{runtime}' is unknown (choose from {', '.join(RUNTIMES)})")
+        if runtime == "openvino":
+            if device in ("cuda", "tensorrt"):
+                raise DeviceError(f"runtime='openvino' runs on the CPU; device='{device}' needs runtime='onnxruntime'")
+            device = "cpu"
+        from .backends.choice import open_backend
+
         path = _resolve(ref, device, precision)
-        session, provider, optimized = _open_session(path, device, threads)
-        info = _read_metadata(path, session, profile)
-        model = cls(path=path, info=info, session=session, provider=provider, optimized=optimized)
+        on_cpu = device == "cpu" or (device == "auto" and not cuda_usable())
+        opened = open_backend(path, device, threads, runtime, on_cpu, _open_session,
+                              lambda p, s: _read_metadata(p, s, profile), _cpu_signature())
+        model = cls(path=path, info=opened.info, session=opened.session, provider=opened.provider,
+                    optimized=opened.cache, runtime=opened.runtime, runtime_note=opened.note)
         model._check_io()
         return model
 
@@ -155,7 +173,7 @@ class PoseModel:
         """
         info = self.info
         names = list(dict.fromkeys([info.heatmaps.name, info.pafs.name]))
-        if self.provider == "CPUExecutionProvider":
+        if self.provider not in _GPU_PROVIDERS:
             results = self.session.run(names, {info.input_name: batch})
         else:
             # On a GPU, bind the input once and ask for host outputs directly: no staging
@@ -166,6 +184,43 @@ class PoseModel:
                 binding.bind_output(name, "cpu")
             self.session.run_with_iobinding(binding)
             results = binding.copy_outputs_to_cpu()
+        return self._split(names, results)
+
+    def submit(self, batch: np.ndarray):
+        """Start :meth:`run` on ``batch``; returns a function that waits for its result.
+
+        On OpenVINO several submitted batches run at once (THROUGHPUT streams); on
+        onnxruntime the batch runs now (its kernels already use every core).
+        """
+        if not hasattr(self.session, "submit"):
+            result = self.run(batch)
+            return lambda: result
+        info = self.info
+        names = list(dict.fromkeys([info.heatmaps.name, info.pafs.name]))
+        pending = self.session.submit(names, {info.input_name: batch})
+        return lambda: self._split(names, pending())
+
+    @property
+    def concurrent(self) -> bool:
+        """True when :meth:`submit` runs several batches at once (worth keeping several in flight)."""
+        return bool(getattr(self.session, "concurrent", False))
+
+    def wait_idle(self) -> None:
+        """Wait until no submitted batch is running any more (after a stream stopped early)."""
+        wait = getattr(self.session, "wait_idle", None)
+        if wait is not None:
+            wait()
+
+    def expect(self, shape: tuple, frames: int) -> None:
+        """Say that about ``frames`` batches of input ``shape`` (N, 3, H, W) are coming (a video):
+        a runtime that compiles per size may then do it before the first."""
+        expect = getattr(self.session, "expect", None)
+        if expect is not None:
+            expect(tuple(shape), int(frames))
+
+    def _split(self, names: list[str], results: list) -> tuple[np.ndarray, np.ndarray]:
+        """The skeleton's heatmap and PAF channels out of the network's outputs."""
+        info = self.info
         outs = dict(zip(names, results))
         sk = info.skeleton
         hm = outs[info.heatmaps.name][:, info.heatmaps.start : info.heatmaps.start + sk.num_heatmaps]
@@ -186,6 +241,8 @@ class PoseModel:
     @property
     def device(self) -> str:
         """``cpu``, ``cuda`` or ``tensorrt``: which provider actually runs the network."""
+        if self.runtime != "onnxruntime":
+            return "cpu"
         for dev, prov in _PROVIDER_OF_DEVICE.items():
             if prov == self.provider:
                 return dev
@@ -206,11 +263,14 @@ class PoseModel:
             "input_size_hw": list(self.info.size_hw),
             "stride": self.info.stride,
             "color": self.info.color,
+            "runtime": self.runtime,
+            "runtime_choice": self.runtime_note,
             "provider": self.provider,
             "default_batch_size": self.default_batch_size,
             "optimized_cache": str(self.optimized) if self.optimized else None,
             "license": self.info.license,
             "source": self.info.source,
+            **({"openvino": sess.describe()} if self.runtime != "onnxruntime" else {}),
         }
 
     # -- checks ------------------------------------------------------------------------------

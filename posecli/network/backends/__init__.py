@@ -1,0 +1,11 @@
+"""Runtimes that can run a pose network behind :class:`posecli.network.session.PoseModel`.
+
+``onnxruntime`` (the CPU provider, CUDA, TensorRT) lives in :mod:`posecli.network.session`;
+the OpenVINO runtime (CPU) in :mod:`.openvino`; :mod:`.choice` decides which one ``auto``
+uses on the CPU at hand, and :mod:`.mixed` runs both where OpenVINO won (OpenVINO for
+input sizes that recur, onnxruntime for the others).
+"""
+
+from __future__ import annotations
+
+RUNTIMES = ("auto", "onnxruntime", "openvino")

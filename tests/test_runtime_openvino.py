@@ -1,0 +1,394 @@
+"""posecli.network.backends: the OpenVINO runtime behind PoseModel, the ``auto`` choice, the fallback.
+
+Accuracy: OpenVINO's maps are compared with onnxruntime's for the same model file on the
+real COCO photos (the stated tolerances below). Choice: tiny generated models in a temp
+store, where both runtimes really run and are really timed. Fallback: a real subprocess in
+which ``import openvino`` fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from posecli.errors import DeviceError, ModelError
+from posecli.network.backends import choice
+from posecli.network.session import PoseModel
+from posecli.network.store import model_path
+
+from .conftest import make_tiny_model
+from .helpers import fast, photo, photo_clip, posecli_cmd, run, subprocess_env
+
+ov = pytest.importorskip("openvino")
+
+NAME = "tiny-pose"
+# OpenVINO vs onnxruntime on the same INT8 file (both quantize activations, with their own
+# rounding): measured max 0.072 (PAF) / mean 0.0005 on the mini set; onnxruntime INT8
+# differs from float32 by up to 0.22.
+INT8_MAX, INT8_MEAN = 0.1, 0.002
+FP32_MAX = 1e-3  # float32 on both (OpenVINO with INFERENCE_PRECISION_HINT=f32)
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    root = tmp_path / "store"
+    root.mkdir()
+    monkeypatch.setenv("POSECLI_MODELS", str(root))
+    choice._memory.clear()
+    yield root
+    choice._memory.clear()
+
+
+def _maps_diff(a, b) -> tuple[float, float]:
+    d = np.concatenate([np.abs(a.heatmaps - b.heatmaps).ravel(), np.abs(a.pafs - b.pafs).ravel()])
+    return float(d.max()), float(d.mean())
+
+
+# -- accuracy: maps within a stated tolerance of onnxruntime's ----------------------------------
+@pytest.mark.parametrize("fixture, max_tol, mean_tol", [("default_model_int8", INT8_MAX, INT8_MEAN),
+                                                         ("default_model", FP32_MAX, FP32_MAX / 10)])
+def test_openvino_maps_match_onnxruntime_on_the_real_photos(request, mini_set, fixture, max_tol, mean_tol):
+    from posecli.inference.estimator import PoseEstimator
+    from posecli.io.images import read_image
+
+    path = request.getfixturevalue(fixture)
+    on_ov = PoseEstimator(str(path), device="cpu", runtime="openvino")
+    on_ort = PoseEstimator(str(path), device="cpu", runtime="onnxruntime")
+    assert on_ov.model.provider == "OpenVINO:CPU" and on_ort.model.provider == "CPUExecutionProvider"
+    for p in mini_set["images"]:
+        image = read_image(p)
+        worst, mean = _maps_diff(on_ov.maps(image), on_ort.maps(image))
+        assert worst <= max_tol and mean <= mean_tol, (p.name, worst, mean)
+        assert len(on_ov(image).people) == len(on_ort(image).people), p.name
+
+
+def test_a_shape_gives_the_same_maps_on_its_dynamic_and_its_static_network(default_model_int8, mini_set):
+    from posecli.inference.estimator import PoseEstimator
+    from posecli.io.images import read_image
+
+    est = PoseEstimator(str(default_model_int8), device="cpu", runtime="openvino")
+    image = read_image(mini_set["images"][0])
+    first, _, third = (est.maps(image) for _ in range(3))
+    compiled = est.model.describe()["openvino"]["compiled"]
+    assert [c["shape"] == "dynamic" for c in compiled] == [True, False]  # the 2nd run compiled a static one
+    assert all(c["precision"] == "f32" for c in compiled)
+    np.testing.assert_array_equal(first.heatmaps, third.heatmaps)
+    np.testing.assert_array_equal(first.pafs, third.pafs)
+
+
+# -- several requests in flight: same results, same order -----------------------------------------
+def test_video_with_requests_in_flight_matches_one_frame_at_a_time(default_model_int8, mini_set, tmp_path):
+    from posecli.inference.estimator import PoseEstimator
+    from posecli.video.run import iter_video_poses
+
+    clip = photo_clip(tmp_path / "clip.mp4", mini_set["images"][0], 24)
+    est = PoseEstimator(str(default_model_int8), device="cpu", runtime="openvino")
+    assert est.model.concurrent
+    results = list(iter_video_poses(est, clip, track=False))
+    assert [r.index for r in results] == list(range(24))
+    assert any(c["hint"] == "THROUGHPUT" for c in est.model.describe()["openvino"]["compiled"])
+    for r in results:
+        alone = est(r.image)
+        assert len(alone.people) == len(r.frame.people) > 0
+        for a, b in zip(alone.people, r.frame.people):
+            np.testing.assert_array_equal(a.xy, b.xy)
+            np.testing.assert_array_equal(a.scores, b.scores)
+
+
+def test_submit_gives_what_run_gives_for_a_batch_with_flip(store, tmp_path):
+    from posecli.inference.estimator import PoseEstimator
+
+    make_tiny_model(model_path(NAME, "fp32", store), seed=3)
+    est = PoseEstimator(NAME, device="cpu", runtime="openvino", flip=True)
+    images = [np.random.default_rng(i).integers(0, 255, (120, 200, 3), dtype=np.uint8) for i in range(3)]
+    pending = [est.submit_maps(images[:2]), est.submit_maps(images[2:])]  # two batches in flight
+    got = pending[0]() + pending[1]()
+    for image, m in zip(images, got):
+        ref = est.maps(image)
+        np.testing.assert_allclose(m.heatmaps, ref.heatmaps, atol=1e-6)
+        np.testing.assert_allclose(m.pafs, ref.pafs, atol=1e-6)
+
+
+# -- auto: measured once, remembered, never the slower one ---------------------------------------
+def test_auto_never_keeps_the_slower_runtime():
+    assert choice.verdict_from({"onnxruntime": 0.010, "openvino": 0.012}, (256, 456))["runtime"] == "onnxruntime"
+    # within the margin: not worth a second runtime
+    assert choice.verdict_from({"onnxruntime": 0.010, "openvino": 0.0097}, (256, 456))["runtime"] == "onnxruntime"
+    assert choice.verdict_from({"onnxruntime": 0.010, "openvino": 0.008}, (256, 456))["runtime"] == "openvino"
+
+
+def test_auto_measures_once_per_model_and_remembers_it_in_the_store(store):
+    path = make_tiny_model(model_path(NAME, "fp32", store))
+    first = PoseModel.load(NAME, device="cpu")
+    assert "measured on this CPU" in first.runtime_note and "remembered" not in first.runtime_note
+    table = json.loads((store / choice.CHOICE_FILE).read_text())
+    (verdict,) = table.values()
+    assert verdict["onnxruntime_ms"] > 0 and verdict["openvino_ms"] > 0 and verdict["compile_s"] > 0
+    assert first.runtime == {"openvino": "openvino+onnxruntime", "onnxruntime": "onnxruntime"}[verdict["runtime"]]
+    if verdict["openvino_ms"] >= verdict["onnxruntime_ms"]:
+        assert first.runtime == "onnxruntime"  # the slower one is never kept
+    choice._memory.clear()  # a new process: the verdict comes from the file
+    again = PoseModel.load(NAME, device="cpu")
+    assert again.runtime == first.runtime and "remembered in the store" in again.runtime_note
+    # a changed model file is measured again
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    choice._memory.clear()
+    assert "remembered" not in PoseModel.load(NAME, device="cpu").runtime_note
+    assert len(json.loads((store / choice.CHOICE_FILE).read_text())) == 2
+
+
+@pytest.mark.parametrize("planted, runtime, provider", [
+    ("openvino", "openvino+onnxruntime", "OpenVINO:CPU+CPUExecutionProvider"),
+    ("onnxruntime", "onnxruntime", "CPUExecutionProvider")])
+def test_auto_follows_the_remembered_verdict(store, planted, runtime, provider):
+    path = make_tiny_model(model_path(NAME, "fp32", store))
+    from posecli.network.session import _cpu_signature
+
+    key = choice.choice_key(path, None, _cpu_signature())
+    verdict = {"runtime": planted, "onnxruntime_ms": 2.0, "openvino_ms": 1.0, "size_hw": [256, 456],
+               "compile_s": 0.003}
+    (store / choice.CHOICE_FILE).write_text(json.dumps({key: verdict}))
+    model = PoseModel.load(NAME, device="cpu")
+    assert model.provider == provider and model.runtime == runtime and model.device == "cpu"
+    if planted == "openvino":  # break-even: 3 ms of compilation / 1 ms saved per frame, 3 of them
+        assert model.session.after == 9 and "sizes seen 9+ times" in model.runtime_note
+
+
+@pytest.mark.parametrize("garbage", ["{not json", "[1, 2]", '{"x": 5}', ""])
+def test_a_damaged_verdict_file_is_measured_again_and_rewritten(store, garbage):
+    make_tiny_model(model_path(NAME, "fp32", store))
+    (store / choice.CHOICE_FILE).write_text(garbage)
+    model = PoseModel.load(NAME, device="cpu")
+    assert "measured on this CPU" in model.runtime_note
+    table = json.loads((store / choice.CHOICE_FILE).read_text())
+    assert any(isinstance(v, dict) and model.runtime.startswith(v.get("runtime", "?")) for v in table.values())
+
+
+@pytest.mark.parametrize("bad", [{"onnxruntime_ms": float("nan")}, {"openvino_ms": "fast"}, {"compile_s": -1},
+                                 {"compile_s": True}, {"size_hw": None}, {"runtime": "tensorflow"}])
+def test_a_remembered_verdict_with_nonsense_in_it_is_measured_again(store, bad):
+    from posecli.network.session import _cpu_signature
+
+    path = make_tiny_model(model_path(NAME, "fp32", store))
+    key = choice.choice_key(path, None, _cpu_signature())
+    verdict = {"runtime": "openvino", "onnxruntime_ms": 2.0, "openvino_ms": 1.0, "size_hw": [256, 456],
+               "compile_s": 0.1, **bad}
+    (store / choice.CHOICE_FILE).write_text(json.dumps({key: verdict}))
+    model = PoseModel.load(NAME, device="cpu")
+    assert "measured on this CPU" in model.runtime_note and "remembered" not in model.runtime_note
+
+
+def test_a_verdict_file_that_is_a_folder_does_not_stop_anything(store):
+    make_tiny_model(model_path(NAME, "fp32", store))
+    (store / choice.CHOICE_FILE).mkdir()
+    model = PoseModel.load(NAME, device="cpu")
+    assert "measured on this CPU" in model.runtime_note
+    choice._memory.clear()
+    assert "measured on this CPU" in PoseModel.load(NAME, device="cpu").runtime_note  # nothing kept on disk
+    assert (store / choice.CHOICE_FILE).is_dir()
+
+
+def test_a_model_outside_the_store_runs_on_onnxruntime_unless_asked(store, tiny_model):
+    auto = PoseModel.load(str(tiny_model), device="cpu")
+    assert auto.runtime == "onnxruntime" and "outside the store" in auto.runtime_note
+    asked = PoseModel.load(str(tiny_model), device="cpu", runtime="openvino")
+    assert asked.runtime == "openvino" and asked.device == "cpu"
+    assert asked.describe()["runtime"] == "openvino"
+    assert not (store / choice.CHOICE_FILE).exists()
+
+
+def test_compiled_networks_are_cached_in_the_store(store):
+    make_tiny_model(model_path(NAME, "fp32", store))
+    model = PoseModel.load(NAME, device="cpu", runtime="openvino")
+    model.run(np.zeros((1, 3, 64, 96), np.float32))
+    assert model.optimized == store / "openvino-cache"
+    assert list(model.optimized.iterdir())
+
+
+# -- auto with OpenVINO faster: recurring sizes on OpenVINO, one-off sizes on onnxruntime ------------
+def test_break_even_is_compilation_over_time_saved():
+    from posecli.network.backends.mixed import MAX_AFTER, MIN_AFTER, break_even, switch_after
+
+    assert break_even(0.4, 15.0, 11.0) == 100
+    assert break_even(0.4, 28.0, 11.0) == 24
+    assert break_even(0.0, 15.0, 11.0) == MIN_AFTER
+    assert break_even(0.4, 11.0, 11.0) == MAX_AFTER  # nothing saved: (almost) never
+    assert switch_after(0.4, 28.0, 11.0) == 3 * 24 and switch_after(0.4, 11.0, 11.0) == MAX_AFTER
+
+
+def _mixed(path, after):
+    from posecli.network.backends.choice import open_openvino
+    from posecli.network.backends.mixed import MixedSession
+
+    model = PoseModel.load(str(path), device="cpu", runtime="onnxruntime")
+    model.session = MixedSession(model.session, lambda: open_openvino(path, None), after)
+    model.runtime = "openvino+onnxruntime"
+    return model
+
+
+def test_a_size_moves_to_openvino_once_it_recurs(store):
+    path = make_tiny_model(model_path(NAME, "fp32", store))
+    model = _mixed(path, after=3)
+    a, b = np.zeros((1, 3, 64, 96), np.float32), np.zeros((1, 3, 64, 128), np.float32)
+    for _ in range(2):
+        model.run(a)
+    model.run(b)
+    assert model.session._ov is None  # nothing recurred enough: OpenVINO not even opened
+    model.run(a)
+    assert model.session.describe()["sizes_on_openvino"] == [[1, 3, 64, 96]]
+    model.expect((1, 3, 64, 128), frames=3)  # a video of that size: on OpenVINO from its next frame
+    model.submit(b)()
+    assert model.session.describe()["sizes_on_openvino"] == [[1, 3, 64, 96], [1, 3, 64, 128]]
+    model.expect((2, 3, 64, 64), frames=2)  # too short to pay back
+    model.run(np.zeros((2, 3, 64, 64), np.float32))
+    assert len(model.session.describe()["sizes_on_openvino"]) == 2
+
+
+def test_a_video_on_the_mixed_session_matches_one_frame_at_a_time(default_model_int8, mini_set, tmp_path):
+    from posecli.inference.estimator import PoseEstimator
+    from posecli.video.run import iter_video_poses
+
+    clip = photo_clip(tmp_path / "clip.mp4", mini_set["images"][1], 12)
+    est = PoseEstimator(_mixed(default_model_int8, after=10))
+    results = list(iter_video_poses(est, clip, track=False))  # 12 frames >= 10: OpenVINO from frame 0
+    assert [r.index for r in results] == list(range(12))
+    assert len(est.model.session.describe()["sizes_on_openvino"]) == 1
+    for r in results:
+        alone = est(r.image)
+        assert len(alone.people) == len(r.frame.people) > 0
+        for a, b in zip(alone.people, r.frame.people):
+            np.testing.assert_array_equal(a.xy, b.xy)
+
+
+# -- errors -----------------------------------------------------------------------------------------
+def test_runtime_errors_are_typed_and_name_the_parameter(store, tiny_model, tmp_path):
+    with pytest.raises(DeviceError, match=r"runtime='fast' is unknown \(choose from auto, onnxruntime, openvino\)"):
+        PoseModel.load(str(tiny_model), runtime="fast")
+    with pytest.raises(DeviceError, match=r"runtime='openvino' runs on the CPU; device='cuda' needs runtime='onnxruntime'"):
+        PoseModel.load(str(tiny_model), device="cuda", runtime="openvino")
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x08\x07garbage" * 50)
+    with pytest.raises(ModelError) as err:
+        PoseModel.load(str(bad), runtime="openvino")
+    assert str(err.value).startswith(f"{bad}: OpenVINO cannot read the model") and "\n" not in str(err.value)
+
+
+def test_cli_runtime_option(store, tiny_model, tmp_path):
+    image = photo(tmp_path / "p.jpg")
+    res = run("image", image, *fast(tiny_model), "--runtime", "openvino", "--verbose")
+    assert res.exit_code == 0, res.output
+    assert "provider: OpenVINO:CPU" in res.stderr and "runtime: runtime='openvino' (asked for)" in res.stderr
+    res = run("models", "info", tiny_model, "--runtime", "openvino", "--device", "cpu", "--json")
+    assert res.exit_code == 0 and json.loads(res.stdout)["runtime"] == "openvino"
+    res = run("image", image, *fast(tiny_model), "--runtime", "tensorflow")
+    assert res.exit_code == 2 and "--runtime" in res.stderr
+    res = run("image", image, *fast(tiny_model)[:-4], "--device", "cuda", "--runtime", "openvino")
+    assert res.exit_code == 1 and res.stderr.strip().splitlines()[-1].startswith("Error: runtime='openvino' runs on the CPU")
+
+
+# -- the fallback: no openvino installed -------------------------------------------------------------
+HIDE = "import sys; sys.modules['openvino'] = None; from posecli.cli import run; sys.argv[0] = 'posecli'; run()"
+
+
+def _without_openvino(*args, store):
+    env = {**subprocess_env(), "POSECLI_MODELS": str(store)}
+    cmd = [sys.executable, "-c", HIDE, *[str(a) for a in args]]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, check=False)
+
+
+def test_without_openvino_auto_runs_on_onnxruntime_and_asking_for_it_says_what_to_install(store, tmp_path):
+    make_tiny_model(model_path(NAME, "fp32", store))
+    image = photo(tmp_path / "p.jpg")
+    # a verdict for OpenVINO remembered from when it was installed must not break anything
+    from posecli.network.session import _cpu_signature
+
+    key = choice.choice_key(model_path(NAME, "fp32", store), None, _cpu_signature())
+    (store / choice.CHOICE_FILE).write_text(json.dumps({key: {"runtime": "openvino", "onnxruntime_ms": 2.0,
+                                                              "openvino_ms": 1.0, "size_hw": [256, 456]}}))
+    res = _without_openvino("image", image, "-m", NAME, "--device", "cpu", "--verbose", "--height", "64", store=store)
+    assert res.returncode == 0, res.stderr
+    assert "provider: CPUExecutionProvider" in res.stderr
+    assert "auto: onnxruntime (openvino is not installed)" in res.stderr
+    assert json.loads(res.stdout)["images"][0]["file"] == str(image)
+    (store / choice.CHOICE_FILE).unlink()
+    res = _without_openvino("image", image, "-m", NAME, "--device", "cpu", "--verbose", "--height", "64", store=store)
+    assert res.returncode == 0 and "auto: onnxruntime (openvino is not installed)" in res.stderr
+    assert not (store / choice.CHOICE_FILE).exists()  # nothing measured
+    res = _without_openvino("image", image, "-m", NAME, "--runtime", "openvino", store=store)
+    assert res.returncode == 1 and res.stdout == ""
+    assert res.stderr.strip() == ("Error: runtime='openvino' needs the 'openvino' package: "
+                                  "pip install 'posecli[openvino]'")
+
+
+def test_help_imports_no_runtime():
+    code = ("import sys; from posecli.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('openvino', 'onnxruntime') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=subprocess_env(),
+                         timeout=60, check=False)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+    assert subprocess.run(posecli_cmd("image", "--help"), capture_output=True, env=subprocess_env(),
+                          timeout=60, check=False).returncode == 0
+
+
+def test_one_photo_on_auto_does_not_import_openvino_even_where_it_is_faster(store, tmp_path):
+    """A one-off input size runs on onnxruntime: the first frame pays for no OpenVINO import or compile."""
+    from posecli.network.session import _cpu_signature
+
+    path = make_tiny_model(model_path(NAME, "fp32", store))
+    key = choice.choice_key(path, None, _cpu_signature())
+    (store / choice.CHOICE_FILE).write_text(json.dumps({key: {
+        "runtime": "openvino", "onnxruntime_ms": 20.0, "openvino_ms": 10.0, "size_hw": [256, 456], "compile_s": 0.4}}))
+    image = photo(tmp_path / "p.jpg")
+    code = ("import sys; from posecli.cli import main\n"
+            f"sys.argv = ['posecli', 'image', {str(image)!r}, '-m', {NAME!r}, '--device', 'cpu', '--verbose']\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "print('openvino' in sys.modules, file=sys.stderr)")
+    env = {**subprocess_env(), "POSECLI_MODELS": str(store)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
+                         check=False)
+    assert out.returncode == 0, out.stderr
+    assert "provider: OpenVINO:CPU+CPUExecutionProvider" in out.stderr
+    assert out.stderr.strip().splitlines()[-1] == "False"
+    assert not (store / "openvino-cache").exists()
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_with_requests_in_flight_stops_cleanly(default_model_int8, mini_set, tmp_path, sig, code):
+    """Requests still running when a video is interrupted finish before the interpreter shuts
+    down (their callbacks need it): exit 130/143 and valid JSON, never an abort."""
+    clip = photo_clip(tmp_path / "clip.mp4", mini_set["images"][0], 400, size_wh=(640, 360))
+    for attempt in range(3):  # the abort this guards against depended on timing
+        out = tmp_path / f"poses{attempt}.json"
+        proc = subprocess.Popen(posecli_cmd("video", clip, "--out", out, "-m", default_model_int8, "--device", "cpu",
+                                            "--runtime", "openvino"),
+                                stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                env={**subprocess_env(), "POSECLI_PROGRESS_SECONDS": "0.1"})  # progress lines, often
+        chunks: list[bytes] = []
+        reader = threading.Thread(target=lambda p=proc, c=chunks: c.extend(iter(lambda: p.stderr.read1(4096), b"")),
+                                  daemon=True)
+        reader.start()
+        try:
+            deadline = time.monotonic() + 60
+            while not re.search(rb"\b([5-9]|\d\d+)/400\b", b"".join(chunks)):  # a few frames done
+                assert proc.poll() is None and time.monotonic() < deadline, b"".join(chunks)[-300:]
+                time.sleep(0.01)
+            proc.send_signal(sig)
+            assert proc.wait(30) == code, b"".join(chunks)[-300:]
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        reader.join(5)
+        assert b"FATAL" not in b"".join(chunks)
+        doc = json.loads(out.read_text())
+        assert doc["complete"] is False and len(doc["frames"]) >= 5
