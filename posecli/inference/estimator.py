@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -22,6 +23,17 @@ from ..network.session import PoseModel
 from ..parser import ParserConfig, get_preset, parse
 from ..types import Frame, Person
 from .preprocess import Letterbox, fit_size, letterbox, to_tensor
+from .zoom import ZoomConfig, cut, inside, merge, plan_crops
+
+
+@dataclass
+class ZoomStats:
+    """What the zoom-in pass cost: images it looked at, crops, network runs, seconds."""
+
+    images: int = 0
+    crops: int = 0
+    runs: int = 0
+    seconds: float = 0.0
 
 
 @dataclass
@@ -41,7 +53,10 @@ class PoseEstimator:
     ``height``: network input height (default: the model's native height).
     ``scales``: multiples of ``height`` whose maps are averaged; ``flip``: also average
     with the mirrored image. ``parser``: a preset name or a :class:`ParserConfig`;
-    ``parser_options`` override single fields of it.
+    ``parser_options`` override single fields of it. ``zoom``: the zoom-in pass for small
+    people (True or a :class:`~posecli.inference.zoom.ZoomConfig`; see
+    :mod:`posecli.inference.zoom`); it runs where the image is at hand (:meth:`__call__`,
+    :meth:`estimate_file`, :meth:`parse` given ``image``). ``zoom_stats`` counts its work.
     """
 
     def __init__(
@@ -56,6 +71,7 @@ class PoseEstimator:
         height: int | None = None,
         scales: Sequence[float] = (1.0,),
         flip: bool = False,
+        zoom: bool | ZoomConfig | None = None,
         threads: int | None = None,
     ):
         if isinstance(model, PoseModel):
@@ -74,6 +90,19 @@ class PoseEstimator:
         if any(s <= 0 for s in self.scales):
             raise InputError("scales must be positive")
         self.flip = bool(flip)
+        if zoom is True:
+            zoom = ZoomConfig()
+        elif zoom is False:
+            zoom = None
+        elif zoom is not None and not isinstance(zoom, ZoomConfig):
+            raise InputError(f"zoom must be a bool or a ZoomConfig, got {type(zoom).__name__}")
+        if zoom is not None and zoom.crop_size % info.stride:
+            raise InputError(f"zoom crop_size {zoom.crop_size} is not a multiple of the stride {info.stride}")
+        self.zoom: ZoomConfig | None = zoom
+        # The parser run that also keeps the weak partial people the zoom pass looks at again.
+        self._candidates_config = None if zoom is None else config.with_(
+            min_parts=max(1, min(config.min_parts, zoom.min_parts_weak)), min_score=0.0)
+        self.zoom_stats = ZoomStats()
 
     @property
     def skeleton(self):
@@ -82,8 +111,9 @@ class PoseEstimator:
     # -- the pipeline ---------------------------------------------------------------------------
     def __call__(self, image: np.ndarray, source: str = "") -> Frame:
         """People in one BGR (H, W, 3) uint8 image, in image pixels."""
+        image = as_bgr(image)
         maps = self.maps(image)
-        return self.parse(maps, source=source)
+        return self.parse(maps, source=source, image=image)
 
     def estimate_file(self, path, *, keep_image: bool = False) -> tuple[Frame, np.ndarray | None]:
         """People in an image file, in the file's own pixels (EXIF orientation applied).
@@ -93,23 +123,39 @@ class PoseEstimator:
         network needs is decoded at 1/2, 1/4 or 1/8 size (faster, far less memory) with the
         keypoints mapped back to full-size pixels.
         """
-        from ..io.images import read_image_reduced
         from .preprocess import frame_from_reduced
 
-        min_height = None if keep_image else 2 * int(self.height * max(self.scales) + 0.5)
-        decoded = read_image_reduced(path, min_height)
+        decoded = self.read(path, keep_image=keep_image)
         frame = self(decoded.image, source=str(path))
         frame = frame_from_reduced(frame, decoded.size_wh, decoded.factor)
         return frame, (decoded.image if keep_image else None)
 
-    def parse(self, maps: Maps, source: str = "", index: int | None = None, timestamp: float | None = None) -> Frame:
-        """Parser on fused maps, keypoints mapped back to the image's pixels."""
-        people = parse(maps.heatmaps, maps.pafs, self.skeleton, self.parser_config, stride=maps.stride)
-        out = [
+    def read(self, path, *, keep_image: bool = False):
+        """An image file decoded as :meth:`estimate_file` does: a
+        :class:`~posecli.io.images.ReducedImage`, reduced only where the network cannot tell."""
+        from ..io.images import read_image_reduced
+
+        # The zoom-in pass crops small people from the original pixels: decode them all.
+        reduce = not keep_image and self.zoom is None
+        return read_image_reduced(path, 2 * int(self.height * max(self.scales) + 0.5) if reduce else None)
+
+    def parse(self, maps: Maps, source: str = "", index: int | None = None, timestamp: float | None = None,
+              image: np.ndarray | None = None) -> Frame:
+        """Parser on fused maps, keypoints mapped back to the image's pixels.
+
+        With the zoom-in pass on and the (H, W, 3) BGR ``image`` the maps came from, small
+        people are looked at again (one more network run) and merged in.
+        """
+        zooming = self.zoom is not None and image is not None
+        config = self._candidates_config if zooming else self.parser_config
+        people = [
             Person(maps.box.to_image(p.xy), p.scores, p.score, p.skeleton, p.track_id)
-            for p in people
+            for p in parse(maps.heatmaps, maps.pafs, self.skeleton, config, stride=maps.stride)
         ]
-        return Frame(out, maps.box.image_wh, source=source, index=index, timestamp=timestamp)
+        if zooming:
+            kept, weak = self._split(people)
+            people = self._zoom_in(as_bgr(image), kept, weak, maps.box.scale_xy[1])
+        return Frame(people, maps.box.image_wh, source=source, index=index, timestamp=timestamp)
 
     def maps(self, image: np.ndarray) -> Maps:
         """Network maps for one image, fused over scales and flip, on the base-scale grid."""
@@ -135,6 +181,39 @@ class PoseEstimator:
         batch = to_tensor(np.stack(padded), info)
         hm, paf = self._run_tensor(batch)
         return [Maps(hm[i], paf[i], boxes[i], info.stride) for i in range(len(boxes))]
+
+    # -- zoom-in pass -----------------------------------------------------------------------------
+    def _split(self, people: list[Person]) -> tuple[list[Person], list[Person]]:
+        """People the parser's own pruning keeps, and the weak rest (zoom candidates only)."""
+        cfg = self.parser_config
+        kept, weak = [], []
+        for p in people:
+            (kept if p.num_visible >= cfg.min_parts and p.score >= cfg.min_score else weak).append(p)
+        return kept, weak
+
+    def _zoom_in(self, image: np.ndarray, kept: list[Person], weak: list[Person], first_scale: float) -> list[Person]:
+        """Crop, run as one batch, parse, map back, merge (see :mod:`posecli.inference.zoom`)."""
+        zoom = self.zoom
+        t0 = time.perf_counter()
+        crops = plan_crops(kept, weak, first_scale, zoom)
+        self.zoom_stats.images += 1
+        if not crops:
+            self.zoom_stats.seconds += time.perf_counter() - t0
+            return kept
+        info = self.model.info
+        side = zoom.crop_size
+        batch = to_tensor(cut(image, crops, side, info.pad_value), info)
+        hm, paf = self._run_tensor(batch)
+        found = []
+        for i, crop in enumerate(crops):
+            for p in parse(hm[i], paf[i], self.skeleton, self.parser_config, stride=info.stride):
+                if inside(p, side, zoom.edge):
+                    found.append(Person(crop.to_image(p.xy), p.scores, p.score, p.skeleton))
+        people = merge(kept, found, zoom)
+        self.zoom_stats.crops += len(crops)
+        self.zoom_stats.runs += 1
+        self.zoom_stats.seconds += time.perf_counter() - t0
+        return people
 
     # -- helpers ----------------------------------------------------------------------------------
     def _run_one(self, padded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
