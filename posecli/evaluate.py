@@ -245,7 +245,9 @@ def evaluate_estimator(
         maps = estimator.maps(image)
         t2 = time.perf_counter()
         zoom_s = zoom.seconds if zoom is not None else 0.0
-        frame = estimator.parse(maps, source=str(path), image=image)
+        # the zoom-in pass needs the pixels; estimators without one keep the plain signature
+        extra = {"image": image} if "zoom" in timing else {}
+        frame = estimator.parse(maps, source=str(path), **extra)
         t3 = time.perf_counter()
         zoom_s = (zoom.seconds - zoom_s) if zoom is not None else 0.0
         if decoded is not None:

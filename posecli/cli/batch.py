@@ -13,6 +13,7 @@ from .common import (
     build_estimator,
     default_batch_size,
     estimator_options,
+    mode_option,
     fail,
     interrupted_exit,
     progress_bar,
@@ -53,6 +54,7 @@ Run the same command again after an interruption: finished inputs are skipped.
 @click.option("--workers", type=click.IntRange(1, 4096), default=None, metavar="N",
               help="With --engine ray: model workers [default: one per GPU, else one per CPU core].")
 @estimator_options
+@mode_option("balanced")
 def batch_command(directory, out, recursive, render, fmt, overwrite, track, smooth, batch_size, quiet,
                   engine, address, workers, **est_opts):
     """Find people in every image and video in DIRECTORY; one result file per input.

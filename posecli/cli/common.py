@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import sys
@@ -31,14 +32,15 @@ def fail(error: Exception) -> "click.ClickException":
     return click.ClickException(str(error))
 
 
-def parse_scales(value: str | None) -> tuple[float, ...]:
-    if not value:
-        return (1.0,)
+def parse_scales(value: str | None) -> tuple[float, ...] | None:
+    """``--scales`` as numbers; None when not given (the mode decides)."""
+    if value is None:
+        return None
     try:
         scales = tuple(float(v) for v in value.split(",") if v.strip())
     except ValueError:
         raise click.BadParameter(f"'{value}' is not a comma-separated list of numbers") from None
-    if not scales or any(s <= 0 for s in scales):
+    if not scales or not all(math.isfinite(s) and s > 0 for s in scales):
         raise click.BadParameter("scales must be positive numbers, e.g. 1,0.75,0.5")
     return scales
 
@@ -85,8 +87,12 @@ def estimator_options(func):
         click.option("--height", type=click.IntRange(16, 4096), default=None,
                      help="Network input height [default: the model's]."),
         click.option("--scales", default=None, metavar="S1,S2,..",
-                     help="Average maps over these multiples of the height, e.g. 1,0.75,0.5."),
-        click.option("--flip", is_flag=True, help="Also average with the mirrored image."),
+                     help="Average maps over these multiples of the height, e.g. 1,0.75,0.5 [default: 1]."),
+        click.option("--flip/--no-flip", default=None,
+                     help="Also average with the mirrored image [default: the mode's]."),
+        click.option("--zoom/--no-zoom", default=None,
+                     help="Look again at small people, cropped at the size the network sees best "
+                          "(one more batched network run) [default: the mode's]."),
         click.option("--parser", "parser_preset", default="default", show_default=True,
                      type=click.Choice(["default", "openpose", "lightweight", "cmu-python"]),
                      help="Parser preset (see README)."),
@@ -100,11 +106,31 @@ def estimator_options(func):
     return func
 
 
+MODE_HELP = {
+    "fast": "video needs real time on a CPU",
+    "balanced": "folders of photos and videos: small people found at a modest cost",
+    "accurate": "a photo is worth the time",
+}
+
+
+def mode_option(default: str):
+    """``--mode fast|balanced|accurate`` with this command's default, said in --help."""
+    from ..inference.modes import MODES
+
+    ladder = "; ".join(f"{m.name}: {m.summary}" for m in MODES.values())
+    return click.option(
+        "--mode", type=click.Choice(list(MODES)), default=default, show_default=True,
+        help=f"Speed/accuracy setting ({ladder}). {default} by default here: {MODE_HELP[default]}. "
+             "--height, --scales, --flip and --zoom override it.")
+
+
 def estimator_kwargs(model, profile, device, precision, height, scales, flip, parser_preset, parser_options,
-                     threads) -> dict:
-    """PoseEstimator keyword arguments from the options of :func:`estimator_options`
-    (checked and parsed; plain values, so they can travel to other processes)."""
+                     threads, zoom=None, mode=None) -> dict:
+    """PoseEstimator keyword arguments from the options of :func:`estimator_options` and
+    :func:`mode_option` (checked and parsed; plain values, so they can travel to other processes)."""
     return dict(
+        mode=mode,
+        zoom=zoom,
         model=model,
         device=device,
         precision=precision,

@@ -13,6 +13,7 @@ from .common import (
     build_estimator,
     default_batch_size,
     estimator_options,
+    mode_option,
     fail,
     interrupted_exit,
     progress_bar,
@@ -47,6 +48,7 @@ Examples:
               help="Frames per network run (larger helps on GPUs) [default: 1 on the CPU, 4 on a GPU].")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or notes.")
 @estimator_options
+@mode_option("fast")
 def video_command(clip, out, render, fmt, start, end, step, track, smooth, batch_size, quiet, **est_opts):
     """Find people in every frame of CLIP and follow them.
 

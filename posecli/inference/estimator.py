@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass
 from typing import Iterable, Sequence
@@ -23,6 +24,7 @@ from ..network.session import PoseModel
 from ..parser import ParserConfig, get_preset, parse
 from ..types import Frame, Person
 from .preprocess import Letterbox, fit_size, letterbox, to_tensor
+from .modes import get_mode, resolve
 from .zoom import ZoomConfig, cut, inside, merge, plan_crops
 
 
@@ -50,6 +52,9 @@ class PoseEstimator:
     """A loaded model plus preprocessing and parser settings; call it on BGR images.
 
     ``model``: a :class:`PoseModel`, a store name or an ONNX path (None: the default model).
+    ``mode``: a named speed/accuracy setting (``fast``, ``balanced``, ``accurate``; see
+    :mod:`posecli.inference.modes`, default ``fast``) giving ``height``, ``scales``, ``flip``
+    and ``zoom`` wherever they are left None.
     ``height``: network input height (default: the model's native height).
     ``scales``: multiples of ``height`` whose maps are averaged; ``flip``: also average
     with the mirrored image. ``parser``: a preset name or a :class:`ParserConfig`;
@@ -68,9 +73,10 @@ class PoseEstimator:
         profile: str | None = None,
         parser: str | ParserConfig = "default",
         parser_options: dict | None = None,
+        mode: str | None = None,
         height: int | None = None,
-        scales: Sequence[float] = (1.0,),
-        flip: bool = False,
+        scales: Sequence[float] | None = None,
+        flip: bool | None = None,
         zoom: bool | ZoomConfig | None = None,
         threads: int | None = None,
     ):
@@ -83,25 +89,29 @@ class PoseEstimator:
             config = dataclasses.replace(config, **parser_options)
         self.parser_config = config
         info = self.model.info
+        self.mode = get_mode(mode).name
+        chosen = resolve(mode, height=height, scales=scales, flip=flip, zoom=zoom)
+        height, scales, zoom = chosen["height"], chosen["scales"], chosen["zoom"]
         self.height = int(height or info.size_hw[0])
         if self.height < info.stride:
-            raise InputError(f"network height {self.height} is below the stride {info.stride}")
+            raise InputError(f"height={self.height}: below the model's stride {info.stride}")
         self.scales = tuple(float(s) for s in scales) or (1.0,)
-        if any(s <= 0 for s in self.scales):
-            raise InputError("scales must be positive")
-        self.flip = bool(flip)
+        if not all(math.isfinite(s) and s > 0 for s in self.scales):
+            raise InputError(f"scales={self.scales}: must be positive, finite numbers")
+        self.flip = chosen["flip"]
         if zoom is True:
             zoom = ZoomConfig()
         elif zoom is False:
             zoom = None
         elif zoom is not None and not isinstance(zoom, ZoomConfig):
-            raise InputError(f"zoom must be a bool or a ZoomConfig, got {type(zoom).__name__}")
+            raise InputError(f"zoom={zoom!r}: must be a bool or a ZoomConfig")
         if zoom is not None and zoom.crop_size % info.stride:
-            raise InputError(f"zoom crop_size {zoom.crop_size} is not a multiple of the stride {info.stride}")
+            raise InputError(f"zoom crop_size={zoom.crop_size}: not a multiple of the model's stride {info.stride}")
         self.zoom: ZoomConfig | None = zoom
         # The parser run that also keeps the weak partial people the zoom pass looks at again.
         self._candidates_config = None if zoom is None else config.with_(
-            min_parts=max(1, min(config.min_parts, zoom.min_parts_weak)), min_score=0.0)
+            min_parts=max(1, min(config.min_parts, zoom.min_parts_weak)), min_score=0.0,
+            peak_threshold=min(config.peak_threshold, zoom.candidate_threshold))
         self.zoom_stats = ZoomStats()
 
     @property

@@ -48,6 +48,10 @@ class ZoomConfig:
     ``size_factor``: a person's height is this times the extent of their keypoints (the
     keypoints miss the top of the head and the soles).
     ``min_parts_weak``: clusters of unowned part candidates need this many parts to be zoomed.
+    ``candidate_threshold``: with the pass on, the first pass looks for part peaks down to
+    this heatmap value (the preset's own threshold when lower), so that people too small to
+    pass it at the first resolution still become candidates; people are still pruned by the
+    preset's ``min_parts`` and ``min_score``.
     ``match_oks``: a zoomed person at least this similar to a first-pass person replaces it.
     ``edge``: zoomed people with a keypoint this close to the crop's border (fraction of
     the crop) are cut by it and dropped.
@@ -56,15 +60,17 @@ class ZoomConfig:
     person_height: int = 176
     below: float = 128.0
     crop_size: int = 256
-    max_crops: int = 4
+    max_crops: int = 8
     max_upscale: float = 6.0
     size_factor: float = 1.15
     min_parts_weak: int = 2
+    candidate_threshold: float = 0.05
     match_oks: float = 0.5
     edge: float = 0.03
 
     def __post_init__(self) -> None:
-        for name in ("person_height", "below", "crop_size", "max_upscale", "size_factor", "match_oks"):
+        for name in ("person_height", "below", "crop_size", "max_upscale", "size_factor", "match_oks",
+                     "candidate_threshold"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and np.isfinite(v) and v > 0):
                 raise InputError(f"zoom {name}={v!r}: must be a positive number")

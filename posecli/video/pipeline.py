@@ -180,7 +180,7 @@ class Pipeline:
                     return
                 batch, maps = item
                 for (index, ts, image), m in zip(batch, maps):
-                    frame = est.parse(m, source=self.source, index=index, timestamp=ts)
+                    frame = est.parse(m, source=self.source, index=index, timestamp=ts, image=image)
                     if self.tracker is not None:
                         frame = self.tracker(frame)
                     drawn = self.renderer(image, frame.people) if self.renderer is not None else None
