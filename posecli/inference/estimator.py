@@ -23,8 +23,8 @@ from ..io.images import as_bgr
 from ..network.session import PoseModel
 from ..parser import ParserConfig, get_preset, parse
 from ..types import Frame, Person
-from .preprocess import Letterbox, fit_size, letterbox, to_tensor
 from .modes import get_mode, resolve
+from .preprocess import Letterbox, fit_size, letterbox, to_tensor
 from .zoom import ZoomConfig, cut, inside, merge, plan_crops
 
 

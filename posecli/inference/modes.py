@@ -19,8 +19,8 @@ overlapping ones, and the zoom-in pass gives small people their resolution inste
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from ..errors import InputError
 

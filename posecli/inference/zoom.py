@@ -183,7 +183,7 @@ def _covers(crop: Crop, centre: np.ndarray, scale: float, side: int) -> bool:
 
 def cut(image: np.ndarray, crops: list[Crop], side: int, pad_value) -> np.ndarray:
     """(N, side, side, 3) uint8 crops of a BGR image (outside the image: ``pad_value``)."""
-    pad = tuple(int(round(v)) for v in pad_value)
+    pad = tuple(round(float(v)) for v in pad_value)
     out = np.empty((len(crops), side, side, 3), dtype=np.uint8)
     for i, c in enumerate(crops):
         cv2.warpAffine(image, c.matrix, (side, side), dst=out[i], flags=cv2.INTER_CUBIC,
