@@ -103,6 +103,8 @@ def test_estimate_file_zooms_on_full_resolution_pixels(model, skier, tmp_path):
     est = PoseEstimator(model, zoom=True)
     assert est.read(path).factor == 1
     assert PoseEstimator(model).read(path).factor > 1
+    # a 96-megapixel photo keeps only what zooming its smallest findable person needs
+    assert est.zoom.decode_height(256) == 1878
     frame, _ = est.estimate_file(path)
     assert len(frame.people) == 1
     assert _median_error(frame.people[0], (gxy + 0.5) * 2 - 0.5, visible) < 6.0

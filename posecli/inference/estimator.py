@@ -145,9 +145,12 @@ class PoseEstimator:
         :class:`~posecli.io.images.ReducedImage`, reduced only where the network cannot tell."""
         from ..io.images import read_image_reduced
 
-        # The zoom-in pass crops small people from the original pixels: decode them all.
-        reduce = not keep_image and self.zoom is None
-        return read_image_reduced(path, 2 * int(self.height * max(self.scales) + 0.5) if reduce else None)
+        if keep_image:
+            return read_image_reduced(path, None)
+        first = self.height * max(self.scales)
+        # The zoom-in pass crops small people from the photo's pixels: keep what it can use.
+        need = 2 * int(first + 0.5) if self.zoom is None else max(2 * int(first + 0.5), self.zoom.decode_height(first))
+        return read_image_reduced(path, need)
 
     def parse(self, maps: Maps, source: str = "", index: int | None = None, timestamp: float | None = None,
               image: np.ndarray | None = None) -> Frame:

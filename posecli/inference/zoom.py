@@ -55,6 +55,9 @@ class ZoomConfig:
     ``match_oks``: a zoomed person at least this similar to a first-pass person replaces it.
     ``edge``: zoomed people with a keypoint this close to the crop's border (fraction of
     the crop) are cut by it and dropped.
+    ``smallest``: the smallest person the first pass finds reliably, in its input pixels; photos are
+    decoded with just enough pixels to zoom such a person (a 96-megapixel JPEG need not be
+    decoded whole: see :meth:`decode_height`).
     """
 
     person_height: int = 176
@@ -67,10 +70,11 @@ class ZoomConfig:
     candidate_threshold: float = 0.05
     match_oks: float = 0.5
     edge: float = 0.03
+    smallest: float = 24.0
 
     def __post_init__(self) -> None:
         for name in ("person_height", "below", "crop_size", "max_upscale", "size_factor", "match_oks",
-                     "candidate_threshold"):
+                     "candidate_threshold", "smallest"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and np.isfinite(v) and v > 0):
                 raise InputError(f"zoom {name}={v!r}: must be a positive number")
@@ -78,6 +82,11 @@ class ZoomConfig:
             raise InputError(f"zoom max_crops={self.max_crops!r}: must be an integer >= 0")
         if not 0 <= self.edge < 0.5:
             raise InputError(f"zoom edge={self.edge!r}: must be in [0, 0.5)")
+
+
+    def decode_height(self, first_height: float) -> int:
+        """Image height (pixels) that zooms the smallest person found at ``first_height`` fully."""
+        return int(np.ceil(first_height * self.person_height / self.smallest))
 
 
 @dataclass(frozen=True)
