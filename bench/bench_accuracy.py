@@ -56,10 +56,10 @@ def eval_modes(report: dict) -> dict:
     return {
         "title": "COCO keypoint AP per mode and ingredient (both shared sets)",
         "notes": [
-            f"precision {prec} on the CPU, default parser; pycocotools COCOeval (OKS). "
-            "mini80: 80 COCO train2017 photos, 86 people, many small; mini: 4 COCO val2017 photos, 12 people.",
-            "The modes keep the model's height (256) for the first pass: a global upscale (height 368) helps "
-            "small people and hurts large, overlapping ones; the zoom-in pass sizes each small person instead.",
+            (f"precision {prec} on the CPU, default parser; pycocotools COCOeval (OKS). "
+             "mini80: 80 COCO train2017 photos, 86 people, many small; mini: 4 COCO val2017 photos, 12 people."),
+            ("The modes keep the model's height (256) for the first pass: a global upscale (height 368) helps "
+             "small people and hurts large, overlapping ones; the zoom-in pass sizes each small person instead."),
         ],
         "rows": rows,
     }
