@@ -29,6 +29,7 @@ from typing import Callable, Iterable
 
 from .errors import InputError, MissingExtraError
 from .formats.records import coco_records
+from .inference.preprocess import frame_from_reduced
 from .io.images import read_image
 from .types import Frame
 
@@ -49,8 +50,9 @@ class CocoMetrics:
     one undefined (e.g. APM when the set has no medium-sized people). ``images``: images
     scored. ``seconds``: wall time spent reading and estimating them (0 when the
     detections were given); ``timing``: that time split by stage (``read``, ``network``
-    (preprocess + network + map fusion), ``parse``), in seconds. ``detections``: the COCO
-    results list that was scored.
+    (preprocess + network + map fusion), ``parse``, and ``zoom`` when the zoom-in pass runs:
+    its crops, network run, parsing and merging), in seconds. ``detections``: the COCO
+    results list that was scored. ``zoom_crops``: crops the zoom-in pass ran.
     """
 
     ap: float = 0.0
@@ -67,6 +69,7 @@ class CocoMetrics:
     seconds: float = 0.0
     timing: dict = field(default_factory=dict)
     detections: list = field(default_factory=list, repr=False)
+    zoom_crops: int = 0
 
     @property
     def images_per_s(self) -> float:
@@ -87,6 +90,8 @@ class CocoMetrics:
             out["ms_per_image"] = {
                 k: round(1000 * v / self.images, 2) if self.images else None for k, v in self.timing.items()
             }
+        if "zoom" in self.timing:
+            out["zoom_crops_per_image"] = round(self.zoom_crops / self.images, 3) if self.images else None
         out["detections"] = len(self.detections)
         return out
 
@@ -227,24 +232,40 @@ def evaluate_estimator(
         items = items[: max(0, int(limit))]
     detections: list[dict] = []
     timing = {"read": 0.0, "network": 0.0, "parse": 0.0}
+    zoom = getattr(estimator, "zoom_stats", None)
+    if zoom is not None and getattr(estimator, "zoom", None) is not None:
+        timing["zoom"] = 0.0
+    crops = zoom.crops if zoom is not None else 0
     total = len(items)
     for done, (image_id, path) in enumerate(items, start=1):
         t0 = time.perf_counter()
-        image = read_image(path)
+        # Decoded as `posecli image` decodes it, so --out holds what a user would get.
+        decoded = estimator.read_file(path) if hasattr(estimator, "read_file") else None
+        image = decoded.image if decoded is not None else read_image(path)
         t1 = time.perf_counter()
         maps = estimator.maps(image)
         t2 = time.perf_counter()
-        frame = estimator.parse(maps, source=str(path))
+        zoom_s = zoom.seconds if zoom is not None else 0.0
+        # the zoom-in pass needs the pixels; estimators without one keep the plain signature
+        extra = {"image": image} if "zoom" in timing else {}
+        frame = estimator.parse(maps, source=str(path), **extra)
         t3 = time.perf_counter()
+        zoom_s = (zoom.seconds - zoom_s) if zoom is not None else 0.0
+        if decoded is not None:
+            frame = frame_from_reduced(frame, decoded.size_wh, decoded.factor)
         timing["read"] += t1 - t0
         timing["network"] += t2 - t1
-        timing["parse"] += t3 - t2
+        timing["parse"] += t3 - t2 - zoom_s
+        if "zoom" in timing:
+            timing["zoom"] += zoom_s
         detections.extend(coco_records(frame, image_id))
         if on_image is not None:
             on_image(done, total, frame, image_id)
     metrics = evaluate_detections(data, detections, image_ids=[i for i, _ in items])
     metrics.seconds = sum(timing.values())
     metrics.timing = timing
+    if "zoom" in timing:
+        metrics.zoom_crops = zoom.crops - crops
     return metrics
 
 

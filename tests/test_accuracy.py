@@ -1,8 +1,10 @@
 """Accuracy on real photos: the default model and parser, scored by COCOeval (OKS AP).
 
-The four COCO val2017 photos of ../shared/data/coco-val2017-mini (12 annotated people) go
-through ``posecli image --format coco`` exactly as a user would run it, and pycocotools
-scores the results against ``person_keypoints.json``.
+Both shared COCO sets go through ``posecli image --format coco`` exactly as a user would
+run it (its default mode, ``accurate``: zoom-in pass and flip), and pycocotools scores the
+results against their ``person_keypoints.json``: the four COCO val2017 photos of
+../shared/data/coco-val2017-mini (12 people, mostly large) and the 80 COCO train2017
+photos of ../shared/data/coco-train2017-mini80 (86 people, many small).
 """
 
 import contextlib
@@ -14,11 +16,13 @@ from click.testing import CliRunner
 
 from posecli.cli import main
 
-# Measured with the default settings (single scale, height 256, fp32, default parser):
-# AP 0.652 on 2026-11-25 (`posecli eval` on the same set agrees). The floor sits just under
-# it, so a regression fails. For scale: the Lightweight OpenPose reference pipeline scores
-# 0.546 on the same model and photos, the CMU Python demo's post-processing 0.601.
-AP_FLOOR = 0.64
+# Measured with `posecli image`'s defaults (mode accurate: height 256, flip, zoom-in; fp32,
+# default parser): AP 0.754 on the mini set, 0.410 on mini80 (int8: 0.754, 0.418); `posecli
+# eval` with the same options agrees. Before modes (height 256, one pass): 0.652 and 0.278.
+# The floors sit just under the measurements, so a regression fails.
+AP_FLOOR = 0.74
+AP_FLOOR_MINI80 = 0.40
+MINI80 = "coco-train2017-mini80"
 
 
 def _coco_ap(annotations, detections) -> float:
@@ -47,6 +51,22 @@ def test_default_pipeline_reaches_the_measured_ap(mini_set, default_model, tmp_p
     assert {d["image_id"] for d in dets} <= {im["id"] for im in mini_set["coco"]["images"]}
     ap = _coco_ap(mini_set["annotations"], dets)
     assert ap >= AP_FLOOR, f"AP {ap:.3f} fell below the floor {AP_FLOOR}"
+
+
+def test_default_pipeline_reaches_the_measured_ap_on_many_small_people(shared_dir, default_model, tmp_path):
+    folder = shared_dir / "data" / MINI80
+    annotations = folder / "person_keypoints.json"
+    if not annotations.is_file():
+        pytest.skip(f"{MINI80} not found in {shared_dir}")
+    coco = json.loads(annotations.read_text())
+    out = tmp_path / "dets.json"
+    photos = [str(folder / im["file_name"]) for im in coco["images"]]
+    result = CliRunner().invoke(
+        main, ["image", *photos, "--format", "coco", "--precision", "fp32", "--device", "cpu", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    ap = _coco_ap(annotations, json.loads(out.read_text()))
+    assert ap >= AP_FLOOR_MINI80, f"AP {ap:.3f} fell below the floor {AP_FLOOR_MINI80}"
 
 
 def test_a_person_is_found_on_the_skier(mini_set, default_model, tmp_path):

@@ -33,7 +33,7 @@ def test_batch_with_prefetch_writes_what_one_at_a_time_writes(folder, tmp_path, 
     res = run("batch", folder, "--out", tmp_path / "cli", *opts)
     assert res.exit_code == 1  # the broken photo
     assert res.stderr.count(": truncated JPEG") == 2 and res.stderr.count("Error:") == 1  # its line, the summary
-    est = PoseEstimator(str(default_model_int8), device="cpu", runtime="onnxruntime")
+    est = PoseEstimator(str(default_model_int8), device="cpu", runtime="onnxruntime", mode="balanced")  # batch's
     plan = plan_batch(folder, tmp_path / "alone")
     for job in plan.todo:
         if job.input.name == "2_broken.jpg":

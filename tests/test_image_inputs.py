@@ -320,7 +320,7 @@ def huge_skier(mini_set, tmp_path_factory) -> Path:
 
 
 def test_huge_photo_runs_at_network_size_with_small_memory(huge_skier, default_model, real_estimator,
-                                                           skier_keypoints, tmp_path):
+                                                           mini_set, tmp_path):
     out = tmp_path / "huge.json"
     # Peak RSS of the posecli process alone, measured by a parent that runs only it.
     probe = ("import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:]).returncode; "
@@ -334,8 +334,10 @@ def test_huge_photo_runs_at_network_size_with_small_memory(huge_skier, default_m
     assert peak_kib / 1024 < decoded_mib, f"peak RSS {peak_kib / 1024:.0f} MiB"
     doc = json.loads(out.read_text())["images"][0]
     assert (doc["width"], doc["height"]) == (12000, 8000)
-    # Keypoints on the body: those of the 640x425 original, scaled up.
-    ref = skier_keypoints
+    # Keypoints on the body: those of the 640x425 original, scaled up (same mode as `posecli image`).
+    from posecli.inference.estimator import PoseEstimator
+
+    ref = _main_person(PoseEstimator(real_estimator.model, mode="accurate")(read_image(mini_set["dir"] / SKIER)))
     scale = np.array([12000 / 640, 8000 / 425])
     kps = doc["people"][0]["keypoints"]
     names = real_estimator.skeleton.parts

@@ -18,6 +18,7 @@ from .common import (
     estimator_options,
     fail,
     interrupted_exit,
+    mode_option,
     progress_bar,
     safe_interrupts,
     say,
@@ -61,6 +62,7 @@ Run the same command again after an interruption: finished inputs are skipped.
 @people_options
 @render_style_options
 @estimator_options
+@mode_option("balanced")
 def batch_command(directory, out, recursive, render, fmt, overwrite, track, smooth, batch_size, quiet,
                   engine, address, workers, max_people, part_candidates, background, thickness, radius, min_score,
                   show_ids, show_boxes, **est_opts):

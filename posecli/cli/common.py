@@ -70,9 +70,10 @@ MIN_SCALE, MAX_SCALE = 0.05, 4.0
 MAX_INPUT_HEIGHT = 4096  # the network input's height times the largest scale
 
 
-def parse_scales(value: str | None) -> tuple[float, ...]:
-    if not value:
-        return (1.0,)
+def parse_scales(value: str | None) -> tuple[float, ...] | None:
+    """``--scales`` as numbers; None when not given (the mode decides)."""
+    if value is None:
+        return None
     try:
         scales = tuple(float(v) for v in value.split(",") if v.strip())
     except ValueError:
@@ -148,8 +149,12 @@ def estimator_options(func):
         click.option("--height", type=click.IntRange(16, MAX_INPUT_HEIGHT), default=None,
                      help="Network input height [default: the model's]."),
         click.option("--scales", default=None, metavar="S1,S2,..",
-                     help="Average maps over these multiples of the height, e.g. 1,0.75,0.5."),
-        click.option("--flip", is_flag=True, help="Also average with the mirrored image."),
+                     help="Average maps over these multiples of the height, e.g. 1,0.75,0.5 [default: 1]."),
+        click.option("--flip/--no-flip", default=None,
+                     help="Also average with the mirrored image [default: the mode's]."),
+        click.option("--zoom/--no-zoom", default=None,
+                     help="Look again at small people, cropped at the size the network sees best "
+                          "(one more batched network run) [default: the mode's]."),
         click.option("--parser", "parser_preset", default="default", show_default=True,
                      type=click.Choice(["default", "openpose", "lightweight", "cmu-python"]),
                      help="Parser preset (see README)."),
@@ -164,17 +169,37 @@ def estimator_options(func):
     return func
 
 
+MODE_HELP = {
+    "fast": "video needs real time on a CPU",
+    "balanced": "folders of photos and videos: small people found at a modest cost",
+    "accurate": "a photo is worth the time",
+}
+
+
+def mode_option(default: str):
+    """``--mode fast|balanced|accurate`` with this command's default, said in --help."""
+    from ..inference.modes import MODES
+
+    ladder = "; ".join(f"{m.name}: {m.summary}" for m in MODES.values())
+    return click.option(
+        "--mode", type=click.Choice(list(MODES)), default=default, show_default=True,
+        help=f"Speed/accuracy setting ({ladder}). {default} by default here: {MODE_HELP[default]}. "
+             "--height, --scales, --flip and --zoom override it.")
+
+
 def estimator_kwargs(model, profile, device, precision, height, scales, flip, parser_preset, parser_options,
-                     threads, runtime="auto") -> dict:
-    """PoseEstimator keyword arguments from the options of :func:`estimator_options`
-    (checked and parsed; plain values, so they can travel to other processes)."""
+                     threads, runtime="auto", zoom=None, mode=None) -> dict:
+    """PoseEstimator keyword arguments from the options of :func:`estimator_options` and
+    :func:`mode_option` (checked and parsed; plain values, so they can travel to other processes)."""
     overrides = parse_parser_options(parser_options)
     parser_config(parser_preset, overrides)
     scales = parse_scales(scales)
-    if height is not None and height * max(scales) > MAX_INPUT_HEIGHT:
+    if height is not None and scales is not None and height * max(scales) > MAX_INPUT_HEIGHT:
         raise click.BadParameter(f"--height {height} times scale {max(scales)} is over {MAX_INPUT_HEIGHT} pixels",
                                  param_hint="--scales")
     return dict(
+        mode=mode,
+        zoom=zoom,
         model=model,
         device=device,
         precision=precision,

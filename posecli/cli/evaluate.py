@@ -10,7 +10,7 @@ import click
 
 from ..errors import InputError, OutputError, PoseError
 from ..formats.writers import ResultWriter
-from .common import build_estimator, estimator_options, fail, say
+from .common import build_estimator, estimator_options, fail, mode_option, say
 
 EPILOG = """\b
 Examples:
@@ -36,11 +36,14 @@ _SHOWN = ("ap", "ap50", "ap75", "apm", "apl", "ar")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @estimator_options
+@mode_option("accurate")
 def eval_command(annotations, images_dir, out, limit, as_json, quiet, **est_opts):
     """Score the estimator on a COCO keypoint set: AP, AR (OKS) and images per second.
 
     Uses pycocotools' COCOeval, so on the full COCO val2017 the figures are comparable with
-    published ones. Every image listed in the annotations is run, people or not.
+    published ones. Every image listed in the annotations is run, people or not, decoded and
+    estimated as `posecli image` does with the same options (same default mode), so --out
+    holds the detections a user would get.
     """
     if out is not None and out.is_dir():
         raise fail(OutputError("is a directory; give a file name", path=out))
@@ -82,8 +85,9 @@ def eval_command(annotations, images_dir, out, limit, as_json, quiet, **est_opts
             raise fail(exc) from None
 
     if as_json:
-        info = {"model": est.model.info.name, "precision": est.model.info.precision, "height": est.height,
-                "scales": list(est.scales), "flip": est.flip, "parser": est_opts["parser_preset"]}
+        info = {"model": est.model.info.name, "precision": est.model.info.precision, "mode": est.mode,
+                "height": est.height, "scales": list(est.scales), "flip": est.flip, "zoom": est.zoom is not None,
+                "parser": est_opts["parser_preset"]}
         click.echo(json.dumps({**metrics.as_dict(), **info}))
         return
     click.echo(_table(metrics))

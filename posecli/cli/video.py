@@ -23,6 +23,7 @@ from .common import (
     estimator_options,
     fail,
     interrupted_exit,
+    mode_option,
     progress_bar,
     report_error,
     safe_interrupts,
@@ -158,6 +159,7 @@ def parse_tracker_options(values: tuple[str, ...]):
 @render_style_options
 @maps_option
 @estimator_options
+@mode_option("fast")
 def video_command(source, out, render, fmt, start, end, step, track, no_track, tracker_options, smooth, batch_size,
                   follow, realtime, fps, duration, max_frames, reconnect, timeout_s, show, quiet, max_people,
                   part_candidates, background, thickness, radius, min_score, show_ids, show_boxes, maps_dir,

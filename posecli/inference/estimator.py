@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -21,7 +23,19 @@ from ..io.images import as_bgr
 from ..network.session import PoseModel
 from ..parser import ParserConfig, get_preset, parse, parse_with_peaks
 from ..types import Frame, Person
+from .modes import get_mode, resolve
 from .preprocess import Letterbox, clip_to_image, fit_size, letterbox, to_tensor
+from .zoom import ZoomConfig, cut, inside, merge, plan_crops
+
+
+@dataclass
+class ZoomStats:
+    """What the zoom-in pass cost: images it looked at, crops, network runs, seconds."""
+
+    images: int = 0
+    crops: int = 0
+    runs: int = 0
+    seconds: float = 0.0
 
 
 @dataclass
@@ -43,6 +57,9 @@ class PoseEstimator:
     """A loaded model plus preprocessing and parser settings; call it on BGR images.
 
     ``model``: a :class:`PoseModel`, a store name or an ONNX path (None: the default model).
+    ``mode``: a named speed/accuracy setting (``fast``, ``balanced``, ``accurate``; see
+    :mod:`posecli.inference.modes`, default ``fast``) giving ``height``, ``scales``, ``flip``
+    and ``zoom`` wherever they are left None.
     ``height``: network input height (default: the model's native height).
     ``scales``: multiples of ``height`` whose maps are averaged; ``flip``: also average
     with the mirrored image. ``parser``: a preset name or a :class:`ParserConfig`;
@@ -51,6 +68,10 @@ class PoseEstimator:
     candidate (NMS peak) in ``frame.extra["part_candidates"]``: part name -> (M, 3) x, y,
     score in image pixels. ``keep_maps``: put the fused :class:`Maps` in ``frame.extra["maps"]``.
     ``runtime``: ``auto``, ``onnxruntime`` or ``openvino`` (see :meth:`PoseModel.load`).
+    ``zoom``: the zoom-in pass for small
+    people (True or a :class:`~posecli.inference.zoom.ZoomConfig`; see
+    :mod:`posecli.inference.zoom`); it runs where the image is at hand (:meth:`__call__`,
+    :meth:`estimate_file`, :meth:`parse` given ``image``). ``zoom_stats`` counts its work.
     """
 
     def __init__(
@@ -62,9 +83,11 @@ class PoseEstimator:
         profile: str | None = None,
         parser: str | ParserConfig = "default",
         parser_options: dict | None = None,
+        mode: str | None = None,
         height: int | None = None,
-        scales: Sequence[float] = (1.0,),
-        flip: bool = False,
+        scales: Sequence[float] | None = None,
+        flip: bool | None = None,
+        zoom: bool | ZoomConfig | None = None,
         threads: int | None = None,
         max_people: int | None = None,
         part_candidates: bool = False,
@@ -84,13 +107,30 @@ class PoseEstimator:
             config = dataclasses.replace(config, **parser_options)
         self.parser_config = config
         info = self.model.info
+        self.mode = get_mode(mode).name
+        chosen = resolve(mode, height=height, scales=scales, flip=flip, zoom=zoom)
+        height, scales, zoom = chosen["height"], chosen["scales"], chosen["zoom"]
         self.height = int(height or info.size_hw[0])
         if self.height < info.stride:
-            raise InputError(f"network height {self.height} is below the stride {info.stride}")
+            raise InputError(f"height={self.height}: below the model's stride {info.stride}")
         self.scales = tuple(float(s) for s in scales) or (1.0,)
-        if any(s <= 0 for s in self.scales):
-            raise InputError("scales must be positive")
-        self.flip = bool(flip)
+        if not all(math.isfinite(s) and s > 0 for s in self.scales):
+            raise InputError(f"scales={self.scales}: must be positive, finite numbers")
+        self.flip = chosen["flip"]
+        if zoom is True:
+            zoom = ZoomConfig()
+        elif zoom is False:
+            zoom = None
+        elif zoom is not None and not isinstance(zoom, ZoomConfig):
+            raise InputError(f"zoom={zoom!r}: must be a bool or a ZoomConfig")
+        if zoom is not None and zoom.crop_size % info.stride:
+            raise InputError(f"zoom crop_size={zoom.crop_size}: not a multiple of the model's stride {info.stride}")
+        self.zoom: ZoomConfig | None = zoom
+        # The parser run that also keeps the weak partial people the zoom pass looks at again.
+        self._candidates_config = None if zoom is None else config.with_(
+            min_parts=max(1, min(config.min_parts, zoom.min_parts_weak)), min_score=0.0,
+            peak_threshold=min(config.peak_threshold, zoom.candidate_threshold))
+        self.zoom_stats = ZoomStats()
         self.max_people = None if max_people is None else int(max_people)
         self.part_candidates = bool(part_candidates)
         self.keep_maps = bool(keep_maps)
@@ -102,8 +142,9 @@ class PoseEstimator:
     # -- the pipeline ---------------------------------------------------------------------------
     def __call__(self, image: np.ndarray, source: str = "") -> Frame:
         """People in one BGR (H, W, 3) uint8 image, in image pixels."""
+        image = as_bgr(image)
         maps = self.maps(image)
-        return self.parse(maps, source=source)
+        return self.parse(maps, source=source, image=image)
 
     def estimate_file(self, path, *, keep_image: bool = False) -> tuple[Frame, np.ndarray | None]:
         """People in an image file, in the file's own pixels (EXIF orientation applied).
@@ -116,13 +157,17 @@ class PoseEstimator:
         return self.estimate_decoded(self.read_file(path, keep_image=keep_image), path, keep_image=keep_image)
 
     def read_file(self, path, *, keep_image: bool = False):
-        """The decoding half of :meth:`estimate_file` (a :class:`~posecli.io.images.ReducedImage`),
-        so that a caller can decode the next photo while the network runs this one."""
+        """The decoding half of :meth:`estimate_file`: a :class:`~posecli.io.images.ReducedImage`,
+        reduced only where the network cannot tell, so that a caller can decode the next photo
+        while the network runs this one."""
         from ..io.images import read_image_reduced
 
-        # saved maps map to the decoded image's pixels: decode it whole then
-        min_height = None if keep_image or self.keep_maps else 2 * int(self.height * max(self.scales) + 0.5)
-        return read_image_reduced(path, min_height)
+        if keep_image or self.keep_maps:  # saved maps map to the decoded image's pixels: decode it whole
+            return read_image_reduced(path, None)
+        first = self.height * max(self.scales)
+        # The zoom-in pass crops small people from the photo's pixels: keep what it can use.
+        need = 2 * int(first + 0.5) if self.zoom is None else max(2 * int(first + 0.5), self.zoom.decode_height(first))
+        return read_image_reduced(path, need)
 
     def estimate_decoded(self, decoded, path, *, keep_image: bool = False) -> tuple[Frame, np.ndarray | None]:
         """The rest of :meth:`estimate_file` on what :meth:`read_file` returned."""
@@ -132,23 +177,35 @@ class PoseEstimator:
         frame = frame_from_reduced(frame, decoded.size_wh, decoded.factor)
         return frame, (decoded.image if keep_image else None)
 
-    def parse(self, maps: Maps, source: str = "", index: int | None = None, timestamp: float | None = None) -> Frame:
-        """Parser on fused maps, keypoints mapped back to the image's pixels."""
+    def parse(self, maps: Maps, source: str = "", index: int | None = None, timestamp: float | None = None,
+              image: np.ndarray | None = None) -> Frame:
+        """Parser on fused maps, keypoints mapped back to the image's pixels (and kept inside it).
+
+        With the zoom-in pass on and the (H, W, 3) BGR ``image`` the maps came from, small
+        people are looked at again (one more network run) and merged in. Part candidates
+        (``part_candidates``) are the peaks of these maps: a person refined by the zoom-in
+        pass has keypoints found in its crop instead.
+        """
+        zooming = self.zoom is not None and image is not None
+        config = self._candidates_config if zooming else self.parser_config
         peaks = None
         if self.part_candidates:
-            people, peaks = parse_with_peaks(maps.heatmaps, maps.pafs, self.skeleton, self.parser_config,
-                                             stride=maps.stride)
+            found, peaks = parse_with_peaks(maps.heatmaps, maps.pafs, self.skeleton, config, stride=maps.stride)
         else:
-            people = parse(maps.heatmaps, maps.pafs, self.skeleton, self.parser_config, stride=maps.stride)
+            found = parse(maps.heatmaps, maps.pafs, self.skeleton, config, stride=maps.stride)
+        people = [Person(maps.box.to_image(p.xy), p.scores, p.score, p.skeleton, p.track_id) for p in found]
+        if zooming:
+            kept, weak = self._split(people)
+            people = self._zoom_in(as_bgr(image), kept, weak, maps.box.scale_xy[1])
         if self.max_people is not None:
-            people = people[: self.max_people]  # strongest first
-        out = [
-            Person(clip_to_image(maps.box.to_image(p.xy), maps.box.image_wh), p.scores, p.score, p.skeleton, p.track_id)
-            for p in people
-        ]
-        frame = Frame(out, maps.box.image_wh, source=source, index=index, timestamp=timestamp)
+            people = sorted(people, key=lambda p: -p.score)[: self.max_people]  # the strongest
+        people = [Person(clip_to_image(p.xy, maps.box.image_wh), p.scores, p.score, p.skeleton, p.track_id)
+                  for p in people]
+        frame = Frame(people, maps.box.image_wh, source=source, index=index, timestamp=timestamp)
         if peaks is not None:
-            frame.extra["part_candidates"] = candidates_in_image(peaks, maps.box, self.skeleton)
+            # the parser's own peaks: not the weaker ones the zoom-in pass also looks at
+            frame.extra["part_candidates"] = candidates_in_image(peaks, maps.box, self.skeleton,
+                                                                 self.parser_config.peak_threshold)
         if self.keep_maps:
             frame.extra["maps"] = maps
         return frame
@@ -206,6 +263,39 @@ class PoseEstimator:
 
         return finish
 
+    # -- zoom-in pass -----------------------------------------------------------------------------
+    def _split(self, people: list[Person]) -> tuple[list[Person], list[Person]]:
+        """People the parser's own pruning keeps, and the weak rest (zoom candidates only)."""
+        cfg = self.parser_config
+        kept, weak = [], []
+        for p in people:
+            (kept if p.num_visible >= cfg.min_parts and p.score >= cfg.min_score else weak).append(p)
+        return kept, weak
+
+    def _zoom_in(self, image: np.ndarray, kept: list[Person], weak: list[Person], first_scale: float) -> list[Person]:
+        """Crop, run as one batch, parse, map back, merge (see :mod:`posecli.inference.zoom`)."""
+        zoom = self.zoom
+        t0 = time.perf_counter()
+        crops = plan_crops(kept, weak, first_scale, zoom)
+        self.zoom_stats.images += 1
+        if not crops:
+            self.zoom_stats.seconds += time.perf_counter() - t0
+            return kept
+        info = self.model.info
+        side = zoom.crop_size
+        batch = to_tensor(cut(image, crops, side, info.pad_value), info)
+        hm, paf = self._run_tensor(batch)
+        found = []
+        for i, crop in enumerate(crops):
+            for p in parse(hm[i], paf[i], self.skeleton, self.parser_config, stride=info.stride):
+                if inside(p, side, zoom.edge):
+                    found.append(Person(crop.to_image(p.xy), p.scores, p.score, p.skeleton))
+        people = merge(kept, found, zoom)
+        self.zoom_stats.crops += len(crops)
+        self.zoom_stats.runs += 1
+        self.zoom_stats.seconds += time.perf_counter() - t0
+        return people
+
     # -- helpers ----------------------------------------------------------------------------------
     def _run_one(self, padded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(C, h, w) maps for one padded image, averaged with its mirror when ``flip``."""
@@ -247,15 +337,16 @@ class PoseEstimator:
         return warp(hm), warp(paf)
 
 
-def candidates_in_image(peaks, box: Letterbox, skeleton) -> dict[str, np.ndarray]:
-    """Part name -> (M, 3) x, y, score of its candidates in image pixels (inside the image and
-    scores clipped to [0, 1], as people's keypoints are)."""
+def candidates_in_image(peaks, box: Letterbox, skeleton, min_score: float = 0.0) -> dict[str, np.ndarray]:
+    """Part name -> (M, 3) x, y, score of its candidates scoring at least ``min_score``, in
+    image pixels (inside the image and scores clipped to [0, 1], as people's keypoints are)."""
     xy = clip_to_image(box.to_image(peaks.xy), box.image_wh)
     score = np.clip(peaks.score, 0.0, 1.0)
     out = {}
     for k, name in enumerate(skeleton.parts):
         lo, hi = int(peaks.start[k]), int(peaks.start[k + 1])
-        out[name] = np.concatenate([xy[lo:hi], score[lo:hi, None]], axis=1)
+        keep = peaks.score[lo:hi] >= min_score
+        out[name] = np.concatenate([xy[lo:hi][keep], score[lo:hi, None][keep]], axis=1)
     return out
 
 

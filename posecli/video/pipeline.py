@@ -260,7 +260,7 @@ class Pipeline:
                 for item, m in zip(batch, pending()):
                     index, ts, image = item[:3]
                     meta = item[3] if len(item) > 3 else {}
-                    frame = est.parse(m, source=meta.get("source", self.source), index=index, timestamp=ts)
+                    frame = est.parse(m, source=meta.get("source", self.source), index=index, timestamp=ts, image=image)
                     if "captured" in meta:  # a live frame: when captured, frames dropped before it
                         frame.extra.update(capture_time=meta["capture_time"], skipped=int(meta.get("skipped", 0)),
                                            _captured=meta["captured"])

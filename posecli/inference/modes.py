@@ -1,0 +1,79 @@
+"""Named speed/accuracy settings: a small ladder of network height, scales, flip and zoom-in.
+
+Each mode is one documented combination; explicit settings (``height=``, ``scales=``,
+``flip=``, ``zoom=``) override the mode's. The figures behind the choices (COCO keypoint
+AP on the shared COCO sets and images per second on a 2-core CPU) are in the README.
+
+======== ====== ====== ===== ======= ==============================================
+mode     height scales flip  zoom-in for
+======== ====== ====== ===== ======= ==============================================
+fast     model  1      no    no      video: real time on a CPU (``posecli video``)
+balanced model  1      no    yes     folders of photos and videos (``posecli batch``)
+accurate model  1      yes   yes     photos (``posecli image``, ``posecli eval``)
+======== ====== ====== ===== ======= ==============================================
+
+"model" is the model's own input height (256 for the default model). The first pass stays
+at that height in every mode: a global upscale helps small people but hurts large,
+overlapping ones, and the zoom-in pass gives small people their resolution instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..errors import InputError
+
+
+@dataclass(frozen=True)
+class Mode:
+    """One rung of the ladder. ``height`` None: the model's own input height."""
+
+    name: str
+    height: int | None
+    scales: tuple[float, ...]
+    flip: bool
+    zoom: bool
+    summary: str
+
+
+MODES: dict[str, Mode] = {
+    "fast": Mode("fast", None, (1.0,), False, False,
+                 "one pass at the model's height (real time on a CPU)"),
+    "balanced": Mode("balanced", None, (1.0,), False, True,
+                     "plus the zoom-in pass for small people (one more batched network run)"),
+    "accurate": Mode("accurate", None, (1.0,), True, True,
+                     "plus the mirrored image in both passes (about twice balanced's time)"),
+}
+
+#: The library's default (the CLI's commands pick their own: see ``posecli <command> --help``).
+DEFAULT_MODE = "fast"
+
+
+def get_mode(name: str | Mode | None) -> Mode:
+    """A mode by name (None: :data:`DEFAULT_MODE`); :class:`InputError` for an unknown one."""
+    if isinstance(name, Mode):
+        return name
+    key = DEFAULT_MODE if name is None else str(name).lower()
+    try:
+        return MODES[key]
+    except KeyError:
+        raise InputError(f"mode={name!r}: unknown (known: {', '.join(MODES)})") from None
+
+
+def resolve(
+    mode: str | Mode | None,
+    *,
+    height: int | None = None,
+    scales: Sequence[float] | None = None,
+    flip: bool | None = None,
+    zoom=None,
+) -> dict:
+    """``height``, ``scales``, ``flip``, ``zoom`` of ``mode`` with the explicit ones (not None) winning."""
+    m = get_mode(mode)
+    return {
+        "height": m.height if height is None else height,
+        "scales": m.scales if scales is None else tuple(scales),
+        "flip": m.flip if flip is None else bool(flip),
+        "zoom": m.zoom if zoom is None else zoom,
+    }
