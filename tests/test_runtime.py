@@ -165,7 +165,7 @@ def test_models_outside_the_store_are_not_cached(store, tmp_path):
 
 def test_unwritable_store_still_loads(store, monkeypatch):
     _stored(store, "fp32")
-    monkeypatch.setattr("posecli.network.session.os.access", lambda path, mode: False)  # root ignores chmod
+    monkeypatch.setattr("posecli.network.backends.onnxruntime.os.access", lambda path, mode: False)  # root ignores chmod
     model = PoseModel.load(NAME, device="cpu")
     assert model.optimized is None
     assert not list(store.glob("*.ort"))

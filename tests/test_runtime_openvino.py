@@ -151,7 +151,7 @@ def test_auto_measures_once_per_model_and_remembers_it_in_the_store(store):
     ("onnxruntime", "onnxruntime", "CPUExecutionProvider")])
 def test_auto_follows_the_remembered_verdict(store, planted, runtime, provider):
     path = make_tiny_model(model_path(NAME, "fp32", store))
-    from posecli.network.session import _cpu_signature
+    from posecli.network.session import cpu_signature as _cpu_signature
 
     key = choice.choice_key(path, None, _cpu_signature())
     verdict = {"runtime": planted, "onnxruntime_ms": 2.0, "openvino_ms": 1.0, "size_hw": [256, 456],
@@ -176,7 +176,7 @@ def test_a_damaged_verdict_file_is_measured_again_and_rewritten(store, garbage):
 @pytest.mark.parametrize("bad", [{"onnxruntime_ms": float("nan")}, {"openvino_ms": "fast"}, {"compile_s": -1},
                                  {"compile_s": True}, {"size_hw": None}, {"runtime": "tensorflow"}])
 def test_a_remembered_verdict_with_nonsense_in_it_is_measured_again(store, bad):
-    from posecli.network.session import _cpu_signature
+    from posecli.network.session import cpu_signature as _cpu_signature
 
     path = make_tiny_model(model_path(NAME, "fp32", store))
     key = choice.choice_key(path, None, _cpu_signature())
@@ -309,7 +309,7 @@ def test_without_openvino_auto_runs_on_onnxruntime_and_asking_for_it_says_what_t
     make_tiny_model(model_path(NAME, "fp32", store))
     image = photo(tmp_path / "p.jpg")
     # a verdict for OpenVINO remembered from when it was installed must not break anything
-    from posecli.network.session import _cpu_signature
+    from posecli.network.session import cpu_signature as _cpu_signature
 
     key = choice.choice_key(model_path(NAME, "fp32", store), None, _cpu_signature())
     (store / choice.CHOICE_FILE).write_text(json.dumps({key: {"runtime": "openvino", "onnxruntime_ms": 2.0,
@@ -342,7 +342,7 @@ def test_help_imports_no_runtime():
 
 def test_one_photo_on_auto_does_not_import_openvino_even_where_it_is_faster(store, tmp_path):
     """A one-off input size runs on onnxruntime: the first frame pays for no OpenVINO import or compile."""
-    from posecli.network.session import _cpu_signature
+    from posecli.network.session import cpu_signature as _cpu_signature
 
     path = make_tiny_model(model_path(NAME, "fp32", store))
     key = choice.choice_key(path, None, _cpu_signature())
