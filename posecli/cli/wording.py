@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from ..errors import shown_path
+
 #: Library parameter -> the command-line flag that sets it.
 PARAM_FLAGS = {
     "model": "--model",
@@ -32,6 +34,18 @@ PARAM_FLAGS = {
     "lr": "--lr",
     "epochs": "--epochs",
     "steps": "--steps",
+    "runtime": "--runtime",
+    "mode": "--mode",
+    "height": "--height",
+    "max_people": "--max-people",
+    "follow": "--follow",
+    "track": "--track",
+    "duration": "--duration",
+    "max_frames": "--max-frames",
+    "fps": "--fps",
+    "reconnect": "--reconnect",
+    "timeout_s": "--timeout",
+    "maps_dir": "--write-maps",
 }
 # name=VALUE with VALUE quoted, or bare up to a space or punctuation that ends a clause
 _ASSIGNMENT = re.compile(r"(?<![\w.-])(" + "|".join(PARAM_FLAGS) + r")=('[^']*'|\"[^\"]*\"|[^\s,;:)]+)")
@@ -48,4 +62,4 @@ def error_text(error: BaseException) -> str:
     if message is None:
         return str(error)
     path = getattr(error, "path", None)
-    return f"{path}: {as_flags(message)}" if path else as_flags(message)
+    return f"{shown_path(path)}: {as_flags(message)}" if path else as_flags(message)
