@@ -63,7 +63,9 @@ def default_precision() -> str:
 
 @functools.lru_cache(maxsize=None)
 def _model(precision: str) -> PoseModel:
-    return PoseModel.load(None, device="cpu", precision=precision)
+    # one runtime for every figure here (these sections measure posecli's own code around the
+    # network; the runtimes are compared in the runtime_* sections)
+    return PoseModel.load(None, device="cpu", precision=precision, runtime="onnxruntime")
 
 
 def _photos() -> list[Path]:

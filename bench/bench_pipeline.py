@@ -60,7 +60,7 @@ def make_clip(path: Path, frames: int, size_wh=CLIP_WH, fps: float = 25.0) -> Pa
 def _estimator(height: int | None = None):
     from posecli.inference.estimator import PoseEstimator
 
-    return PoseEstimator(None, device="cpu", height=height)
+    return PoseEstimator(None, device="cpu", height=height, runtime="onnxruntime")  # the code path, one runtime
 
 
 def _rss_mb() -> float:
