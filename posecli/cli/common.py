@@ -44,12 +44,13 @@ def fail(error: Exception) -> "click.ClickException":
 
 
 class FiniteFloat(click.ParamType):
-    """A float option that must be finite (no nan, inf) and within [min, max]."""
+    """A float option that must be finite (no nan, inf) and within [min, max] (``min_open``:
+    above ``min``, as durations and rates are)."""
 
     name = "float"
 
-    def __init__(self, min: float | None = None, max: float | None = None) -> None:
-        self.min, self.max = min, max
+    def __init__(self, min: float | None = None, max: float | None = None, min_open: bool = False) -> None:
+        self.min, self.max, self.min_open = min, max, min_open
 
     def convert(self, value, param, ctx):
         if isinstance(value, float):
@@ -61,8 +62,10 @@ class FiniteFloat(click.ParamType):
                 self.fail(f"{value!r} is not a number", param, ctx)
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number", param, ctx)
-        if self.min is not None and number < self.min or self.max is not None and number > self.max:
-            self.fail(f"{value!r} is not in the range {self.min}-{self.max}", param, ctx)
+        low = self.min is not None and (number <= self.min if self.min_open else number < self.min)
+        if low or self.max is not None and number > self.max:
+            span = f"above {self.min} up to {self.max}" if self.min_open else f"in the range {self.min}-{self.max}"
+            self.fail(f"{value!r} is not {span}", param, ctx)
         return number
 
 

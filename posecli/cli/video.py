@@ -3,7 +3,6 @@ as streamed JSON and video; live sources in real time, optionally in a window.""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import click
@@ -30,19 +29,6 @@ from .common import (
     say,
 )
 from .outputs import build_renderer, maps_option, people_kwargs, people_options, render_style_options
-
-
-class Seconds(click.FloatRange):
-    """A positive finite number up to ``max`` (click's FloatRange lets NaN through)."""
-
-    def __init__(self, max: float):
-        super().__init__(min=0, min_open=True, max=max)
-
-    def convert(self, value, param, ctx):
-        number = super().convert(value, param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"{value!r} is not a finite number.", param, ctx)
-        return number
 
 
 def quiet_opencv() -> None:
@@ -144,14 +130,14 @@ def parse_tracker_options(values: tuple[str, ...]):
 @click.option("--realtime/--no-realtime", default=None,
               help="Newest frame only, dropping frames while the network is busy "
                    "[default: on for cameras and streams, off for files and folders].")
-@click.option("--fps", type=Seconds(max=1000), default=None,
+@click.option("--fps", type=FiniteFloat(min=0, max=1000, min_open=True), default=None,
               help="Frame rate of a folder of frames [default: 25].")
-@click.option("--duration", type=Seconds(max=1e9), default=None, metavar="S",
+@click.option("--duration", type=FiniteFloat(min=0, max=1e9, min_open=True), default=None, metavar="S",
               help="Stop after S seconds (of the source's time; wall time for live sources).")
 @click.option("--max-frames", type=click.IntRange(min=1), default=None, metavar="N", help="Stop after N frames.")
 @click.option("--reconnect", type=click.IntRange(min=0, max=1000), default=3, show_default=True, metavar="N",
               help="Reconnection attempts when a camera or stream drops (waits 0.5, 1, 2.. s).")
-@click.option("--timeout", "timeout_s", type=Seconds(max=3600), default=10.0,
+@click.option("--timeout", "timeout_s", type=FiniteFloat(min=0, max=3600, min_open=True), default=10.0,
               show_default=True, metavar="S", help="Longest wait for a camera or stream to open or send a frame.")
 @click.option("--show", is_flag=True, help="Show the skeletons in a window (q or Esc stops).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or notes.")
