@@ -105,3 +105,33 @@ def test_unwritable_maps_folder_fails_before_any_work(tiny_model, tmp_path):
     r = invoke("image", a, "--out", tmp_path / "a.json", "--write-maps", blocker / "sub", *fast(tiny_model))
     assert r.exit_code == 1 and r.stderr.startswith(f"Error: {blocker / 'sub'}: ")
     assert not (tmp_path / "a.json").exists()
+
+
+def test_batch_writes_maps_mirroring_the_folder_and_they_reparse(mini_set, default_model, estimator, tmp_path):
+    import shutil
+
+    root = tmp_path / "in"
+    (root / "sub").mkdir(parents=True)
+    photo_path = shutil.copy(mini_set["images"][0], root / "sub" / "a.jpg")
+    write_video(root / "clip.mp4", 3)
+    out, maps = tmp_path / "out", tmp_path / "maps"
+    r = invoke("batch", root, "--out", out, "-R", "--write-maps", maps, "-q", "--no-zoom",
+               "-m", default_model, "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    assert sorted(p.relative_to(maps).as_posix() for p in maps.rglob("*.npz")) == [
+        "clip.mp4/clip_000000000000.npz", "clip.mp4/clip_000000000001.npz", "clip.mp4/clip_000000000002.npz",
+        "sub/a.jpg.npz"]
+    rec = json.loads((out / "sub" / "a.json").read_text())["images"][0]
+    again = estimator.parse(read_maps(maps / "sub" / "a.jpg.npz"), source=str(photo_path))
+    assert len(again.people) == len(rec["people"]) > 0
+    rerun = invoke("batch", root, "--out", out, "-R", "--write-maps", maps, "-m", default_model, "--device", "cpu")
+    assert rerun.exit_code == 0 and "0 to do" in rerun.stderr
+
+
+def test_batch_maps_on_ray_is_a_usage_error(tiny_model, tmp_path):
+    (tmp_path / "in").mkdir()
+    photo(tmp_path / "in" / "a.jpg")
+    r = invoke("batch", tmp_path / "in", "--out", tmp_path / "out", "--write-maps", tmp_path / "m",
+               "--engine", "ray", *fast(tiny_model))
+    assert r.exit_code == 2 and "--write-maps goes with --engine local" in r.output
+    assert not (tmp_path / "out").exists() and not (tmp_path / "m").exists()

@@ -20,6 +20,7 @@ from pathlib import Path
 import cv2
 
 from ..errors import OutputConflict, OutputError, PoseError
+from ..formats.maps import write_maps
 from ..formats.records import FORMATS, openpose_record, result_suffix
 from ..formats.render import Renderer
 from ..formats.writers import ResultWriter, write_json_atomic
@@ -185,7 +186,8 @@ def _name_max(folder: Path) -> int:
 
 def run_job(estimator, job: Job, *, video: VideoOptions | None = None,
             progress: Callable[[int], None] | None = None,
-            on_start: Callable[[int | None], None] | None = None, decoded=None) -> JobResult:
+            on_start: Callable[[int | None], None] | None = None, decoded=None,
+            maps_dir: str | Path | None = None) -> JobResult:
     """Compute one job with ``estimator``; outputs appear only when complete.
 
     Raises :class:`~posecli.errors.InputError` for an unreadable input.
@@ -195,21 +197,32 @@ def run_job(estimator, job: Job, *, video: VideoOptions | None = None,
     frame of a video, after ``on_start(expected_frames)`` (None when unknown). Raises :class:`OutputError` when outputs cannot be written;
     nothing partial is left behind. ``decoded``: the photo already decoded by
     ``estimator.read_file`` (see :mod:`posecli.batch.prefetch`), else it is read here.
+    ``maps_dir``: also save the network's maps (the estimator made with ``keep_maps=True``),
+    mirroring the folder: ``maps_dir/sub/photo.jpg.npz``, ``maps_dir/sub/clip.mp4/clip_<frame>.npz``;
+    they are written before the result, so a finished result has its maps.
     """
     try:
         job.result.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create folder ({exc.strerror})", path=job.result.parent) from None
+    maps = None if maps_dir is None else Path(maps_dir) / job.rel.parent / job.rel.name
     if job.kind == "video":
-        return _run_video(estimator, job, video or VideoOptions(), progress, on_start)
-    return _run_image(estimator, job, (video.renderer if video is not None else None) or Renderer(), decoded)
+        return _run_video(estimator, job, video or VideoOptions(), progress, on_start, maps)
+    return _run_image(estimator, job, (video.renderer if video is not None else None) or Renderer(), decoded,
+                      None if maps is None else maps.with_name(maps.name + ".npz"))
 
 
-def _run_image(estimator, job: Job, renderer: Renderer, decoded=None) -> JobResult:
+def _run_image(estimator, job: Job, renderer: Renderer, decoded=None, maps: Path | None = None) -> JobResult:
     keep = job.render is not None
     if decoded is None:
         decoded = estimator.read_file(job.input, keep_image=keep)
     frame, image = estimator.estimate_decoded(decoded, job.input, keep_image=keep)
+    fused = frame.extra.pop("maps", None)
+    if maps is not None:
+        if fused is None:
+            raise OutputError("no maps to write: make the estimator with keep_maps=True", path=maps)
+        maps.parent.mkdir(parents=True, exist_ok=True)
+        write_maps(maps, fused, estimator.skeleton)
     if job.render is not None:
         ok, buf = cv2.imencode(job.render.suffix, renderer(image, frame.people))
         if not ok:
@@ -229,13 +242,14 @@ def _run_image(estimator, job: Job, renderer: Renderer, decoded=None) -> JobResu
     return JobResult(job, frames=1, people=len(frame.people), render=job.render)
 
 
-def _run_video(estimator, job: Job, options: VideoOptions, progress, on_start) -> JobResult:
+def _run_video(estimator, job: Job, options: VideoOptions, progress, on_start, maps: Path | None) -> JobResult:
     from dataclasses import replace
 
     options = replace(options, fmt=job.fmt)
     # A per-frame folder is filled under a temporary name and renamed when complete.
     with result_target(job.result, folder=job.fmt == "openpose") as target:
-        run = VideoRun(estimator, job.input, target, options=options, render=job.render, keep_partial=False)
+        run = VideoRun(estimator, job.input, target, options=options, render=job.render, keep_partial=False,
+                       maps_dir=maps)
         try:
             if on_start is not None:
                 on_start(run.expected)

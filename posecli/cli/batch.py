@@ -24,7 +24,7 @@ from .common import (
     say,
     sigterm_as_interrupt,
 )
-from .outputs import build_renderer, people_kwargs, people_options, render_style_options
+from .outputs import build_renderer, maps_option, people_kwargs, people_options, render_style_options
 from .wording import as_flags
 
 EPILOG = """\b
@@ -61,11 +61,12 @@ Run the same command again after an interruption: finished inputs are skipped.
               help="With --engine ray: model workers [default: one per GPU, else one per CPU core].")
 @people_options
 @render_style_options
+@maps_option
 @estimator_options
 @mode_option("balanced")
 def batch_command(directory, out, recursive, render, fmt, overwrite, track, smooth, batch_size, quiet,
                   engine, address, workers, max_people, part_candidates, background, thickness, radius, min_score,
-                  show_ids, show_boxes, **est_opts):
+                  show_ids, show_boxes, maps_dir, **est_opts):
     """Find people in every image and video in DIRECTORY; one result file per input.
 
     Unreadable files are reported and listed at the end (exit 1); the rest is processed.
@@ -81,9 +82,11 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
     if smooth and not track:
         raise click.UsageError("--smooth follows tracked people: drop --no-track")
     renderer = build_renderer(background, thickness, radius, min_score, show_ids, show_boxes)
-    extra = people_kwargs(max_people, part_candidates)
+    extra = people_kwargs(max_people, part_candidates, keep_maps=maps_dir is not None)
     if engine == "local" and (address is not None or workers is not None):
         raise click.UsageError("--address and --workers go with --engine ray")
+    if engine == "ray" and maps_dir is not None:
+        raise click.UsageError("--write-maps goes with --engine local (maps are large: write them where they are made)")
     if engine == "ray":
         from ..batch.ray.driver import import_ray
 
@@ -95,6 +98,8 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
         plan = plan_batch(directory, out, recursive=recursive, fmt=fmt, render=render, overwrite=overwrite)
         if plan.todo:
             check_writable(out, is_dir=True)  # before any work, not once per input
+            if maps_dir is not None:
+                check_writable(maps_dir, is_dir=True)
     except OutputConflict as exc:
         raise click.UsageError(str(exc)) from None
     except PoseError as exc:
@@ -141,7 +146,7 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
                 try:
                     if job.kind == "video":
                         frames_bar = progress_bar(None, quiet, desc=job.rel.name, leave=False, position=1)
-                    result = run_job(est, job, video=video, decoded=ahead.take(job),
+                    result = run_job(est, job, video=video, decoded=ahead.take(job), maps_dir=maps_dir,
                                      progress=None if frames_bar is None else
                                      (lambda n, bar=frames_bar: (bar.update(n), interrupts.check())),
                                      on_start=None if frames_bar is None else _set_total(frames_bar))
