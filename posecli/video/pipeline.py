@@ -234,9 +234,11 @@ class Pipeline:
                 if expected and expect is not None:  # a video of known length: the runtime may prepare
                     expect(images[0].shape, expected, len(images))
                     expected = None
-                if est.scales == (1.0,):
+                if est.scales == (1.0,) and not self.realtime:
                     pending = submit(images)  # the parse stage waits for it, in order
                 else:
+                    # several scales run frame by frame; in real time one frame is in flight, so
+                    # it runs on the network compiled for latency, not the throughput streams
                     pending = _ready([est.maps(image) for image in images])
                 if not self._put(self._maps, (batch, pending)):
                     return
