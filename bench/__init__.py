@@ -27,7 +27,9 @@ a list of dicts becomes a table, a nested dict a sub-list; ``"title"`` and ``"no
 from __future__ import annotations
 
 import os
+import socket
 import statistics
+import subprocess
 import time
 from pathlib import Path
 from typing import Callable
@@ -81,3 +83,20 @@ def settings(report: dict) -> tuple[int, int]:
     """``(repeat, warmup)`` from the report's settings."""
     s = report.get("settings", {})
     return int(s.get("repeat", 7)), int(s.get("warmup", 2))
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def looping_tcp_stream(clip: Path) -> tuple[str, subprocess.Popen]:
+    """FFmpeg serving ``clip`` in a loop, at its own rate, as MPEG-TS on a free TCP port of
+    127.0.0.1: ``(url, process)``; the caller kills the process."""
+    url = f"tcp://127.0.0.1:{free_port()}"
+    server = subprocess.Popen(["ffmpeg", "-v", "error", "-nostdin", "-re", "-stream_loop", "-1", "-i", str(clip),
+                               "-c", "copy", "-f", "mpegts", f"{url}?listen=1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return url, server

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -24,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from . import MINI, median_time, settings
+from . import MINI, looping_tcp_stream, median_time, settings
 
 CLIP_WH = (1280, 720)
 CLIP_FPS = 25.0
@@ -87,13 +86,7 @@ def live(report: dict) -> dict:
         net_s = median_time(lambda: est.maps(frame), repeat=max(repeat, 5), warmup=warmup)
         maps = est.maps(frame)
         parse_s = median_time(lambda: est.parse(maps), repeat=max(repeat, 5), warmup=warmup)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        url = f"tcp://127.0.0.1:{port}"
-        server = subprocess.Popen(["ffmpeg", "-v", "error", "-nostdin", "-re", "-stream_loop", "-1", "-i", str(clip),
-                                   "-c", "copy", "-f", "mpegts", f"{url}?listen=1"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url, server = looping_tcp_stream(clip)
         try:
             time.sleep(0.5)
             rows = []

@@ -15,8 +15,6 @@ depend on PyAV. For each backend:
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,16 +23,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from bench import free_port, looping_tcp_stream
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.helpers import HttpFiles, MjpegCamera, mpegts_clip, read_stamp
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class OpenCVReader:
@@ -92,10 +86,7 @@ def _mjpeg(reader_cls) -> dict:
 
 
 def _tcp(reader_cls, clip: Path) -> dict:
-    url = f"tcp://127.0.0.1:{_port()}"
-    server = subprocess.Popen(["ffmpeg", "-v", "error", "-nostdin", "-re", "-stream_loop", "-1", "-i", str(clip),
-                               "-c", "copy", "-f", "mpegts", f"{url}?listen=1"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url, server = looping_tcp_stream(clip)
     try:
         time.sleep(0.5)
         t0 = time.monotonic()
@@ -130,7 +121,7 @@ def _tcp(reader_cls, clip: Path) -> dict:
 
 def _errors(reader_cls, base_url: str) -> dict:
     out = {}
-    for case, url in (("refused", f"tcp://127.0.0.1:{_port()}"), ("http_404", f"{base_url}/missing.mp4")):
+    for case, url in (("refused", f"tcp://127.0.0.1:{free_port()}"), ("http_404", f"{base_url}/missing.mp4")):
         try:
             reader_cls(url, timeout_s=2).close()
             out[case] = "opened?!"

@@ -226,20 +226,18 @@ def _copy(src: Path, part: Path, file: RemoteFile, progress: Progress | None) ->
     if progress:
         progress(file.name, 0, file.size)
     try:
-        with open(src, "rb") as fin, open(part, "wb") as fout:
-            done = 0
-            while chunk := fin.read(CHUNK):
-                fout.write(chunk)
-                done += len(chunk)
-                if progress:
-                    progress(file.name, done, file.size)
-            fout.flush()
-            os.fsync(fout.fileno())
-    except OSError as exc:
+        with open(src, "rb") as fin:
+            complete = _receive(fin, part, 0, file, progress)  # the same writing as a download
+    except ModelError:  # disk full, store not writable: nothing of a local copy is kept
         part.unlink(missing_ok=True)
-        if exc.errno in _NO_SPACE:
-            raise _disk_full(part, exc) from None
-        raise ModelError(f"cannot copy ({exc.strerror})", path=src) from None
+        raise
+    except OSError as exc:
+        complete, reason = False, exc.strerror
+    else:
+        reason = "it stopped before the end of the file"
+    if not complete:
+        part.unlink(missing_ok=True)
+        raise ModelError(f"cannot copy ({reason})", path=src)
 
 
 # -- HTTP with resume -----------------------------------------------------------------------
@@ -311,7 +309,8 @@ def _start_offset(response, have: int, url: str) -> int:
 
 
 def _receive(response, part: Path, start: int, file: RemoteFile, progress: Progress | None) -> bool:
-    """Write the body into ``part`` from ``start``; True when the file is complete."""
+    """Write the body (an HTTP response or a file: anything with ``read(n)``) into ``part``
+    from ``start``; True when the file is complete."""
     done = start
     try:
         with open(part, "r+b" if start and part.exists() else "wb") as out:
