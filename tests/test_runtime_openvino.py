@@ -95,6 +95,9 @@ def test_video_with_requests_in_flight_matches_one_frame_at_a_time(default_model
     assert est.model.concurrent
     results = list(iter_video_poses(est, clip, track=False))
     assert [r.index for r in results] == list(range(24))
+    from posecli.video.run import VideoRun
+
+    assert VideoRun(est, clip).source.decode_threads == 1  # the network has the cores
     assert any(c["hint"] == "THROUGHPUT" for c in est.model.describe()["openvino"]["compiled"])
     for r in results:
         alone = est(r.image)
@@ -161,6 +164,8 @@ def test_auto_follows_the_remembered_verdict(store, planted, runtime, provider):
     assert model.provider == provider and model.runtime == runtime and model.device == "cpu"
     if planted == "openvino":  # break-even: 3 ms of compilation / 1 ms saved per frame, 3 of them
         assert model.session.after == 9 and "sizes seen 9+ times" in model.runtime_note
+        # a video announces its frames: it needs only to pay back the compilation once
+        assert model.session.pays_after == 3 and "videos of 3+ frames" in model.runtime_note
 
 
 @pytest.mark.parametrize("garbage", ["{not json", "[1, 2]", '{"x": 5}', ""])
@@ -225,12 +230,12 @@ def test_break_even_is_compilation_over_time_saved():
     assert switch_after(0.4, 28.0, 11.0) == 3 * 24 and switch_after(0.4, 11.0, 11.0) == MAX_AFTER
 
 
-def _mixed(path, after):
+def _mixed(path, after, pays_after=None):
     from posecli.network.backends.choice import open_openvino
     from posecli.network.backends.mixed import MixedSession
 
     model = PoseModel.load(str(path), device="cpu", runtime="onnxruntime")
-    model.session = MixedSession(model.session, lambda: open_openvino(path, None), after)
+    model.session = MixedSession(model.session, lambda: open_openvino(path, None), after, pays_after=pays_after)
     model.runtime = "openvino+onnxruntime"
     return model
 
@@ -251,6 +256,20 @@ def test_a_size_moves_to_openvino_once_it_recurs(store):
     model.expect((2, 3, 64, 64), frames=2)  # too short to pay back
     model.run(np.zeros((2, 3, 64, 64), np.float32))
     assert len(model.session.describe()["sizes_on_openvino"]) == 2
+
+
+def test_a_video_that_pays_back_moves_before_its_size_has_recurred_enough(store):
+    # after=12 is patience with one-off photos; a video announcing 4 frames (the break-even
+    # point) is sure to come, so it runs on OpenVINO from its first frame
+    path = make_tiny_model(model_path(NAME, "fp32", store))
+    model = _mixed(path, after=12, pays_after=4)
+    model.expect((1, 3, 64, 96), frames=3)  # shorter than the break-even: stays
+    model.submit(np.zeros((1, 3, 64, 96), np.float32))()
+    assert model.session._ov is None
+    model.expect((1, 3, 64, 128), frames=4)
+    model.submit(np.zeros((1, 3, 64, 128), np.float32))()
+    assert model.session.describe()["sizes_on_openvino"] == [[1, 3, 64, 128]]
+    assert model.session.describe()["openvino_for_videos_of_frames"] == 4
 
 
 def test_a_video_on_the_mixed_session_matches_one_frame_at_a_time(default_model_int8, mini_set, tmp_path):
@@ -395,3 +414,56 @@ def test_a_signal_with_requests_in_flight_stops_cleanly(default_model_int8, mini
         assert b"FATAL" not in b"".join(chunks)
         doc = json.loads(out.read_text())
         assert doc["complete"] is False and len(doc["frames"]) >= 5
+
+
+# -- the INT8 graph as OpenVINO runs it: integer weights where the IR had them -------------------
+def test_the_output_convolutions_run_in_integers_with_the_same_maps(default_model_int8, mini_set):
+    from posecli.inference.preprocess import letterbox, to_tensor
+    from posecli.io.images import read_image
+    from posecli.network.backends.openvino_rewrite import rewrite_for_openvino
+
+    core = ov.Core()
+    image = read_image(mini_set["images"][0])
+    info = PoseModel.load(str(default_model_int8), device="cpu", runtime="onnxruntime").info
+    x = to_tensor(letterbox(image, 256, info.stride, info.pad_value)[0], info)
+
+    def run(rewrite: bool):
+        model = core.read_model(str(default_model_int8))
+        done = rewrite_for_openvino(model) if rewrite else None
+        compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+        convs = [op.get_rt_info()["runtimePrecision"].astype(str) for op in compiled.get_runtime_model().get_ordered_ops()
+                 if op.get_rt_info()["layerType"].astype(str) == "Convolution"]
+        outputs = compiled.create_infer_request().infer({0: x})
+        return done, convs, [np.array(outputs[port]) for port in compiled.outputs]
+
+    _, before, maps_before = run(False)
+    done, after, maps_after = run(True)
+    assert done == {"convolutions_given_integer_weights": 2}  # the two last ones, heatmaps and PAFs
+    assert before.count("f32") == 2 and after.count("f32") == 0 and len(after) == len(before)
+    for a, b in zip(maps_after, maps_before):  # same weights; only the accumulation differs
+        np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_weights_count_as_integer_only_when_they_lie_on_a_per_channel_grid():
+    from posecli.network.backends.openvino_rewrite import on_int8_grid
+
+    rng = np.random.default_rng(0)
+    scale = rng.uniform(0.001, 0.1, 8)
+    codes = rng.integers(-127, 128, (8, 4, 3, 3)).astype(np.int8)
+    codes[:, 0, 0, 0] = 127  # each row reaches the end of the grid, as quantized weights do
+    got_codes, got_scale = on_int8_grid((codes * scale[:, None, None, None]).astype(np.float32))
+    np.testing.assert_array_equal(got_codes, codes)
+    np.testing.assert_allclose(got_scale, scale, rtol=1e-6)
+    assert on_int8_grid(rng.normal(size=(8, 4, 3, 3)).astype(np.float32)) == (None, None)  # float weights
+    nan = (codes * scale[:, None, None, None]).astype(np.float32)
+    nan[0, 0, 0, 0] = np.nan
+    assert on_int8_grid(nan) == (None, None)
+
+
+def test_a_float32_model_is_left_as_it_is(default_model):
+    from posecli.network.backends.openvino_rewrite import rewrite_for_openvino
+
+    model = ov.Core().read_model(str(default_model))
+    ops = len(model.get_ops())
+    assert rewrite_for_openvino(model) == {"convolutions_given_integer_weights": 0}
+    assert len(model.get_ops()) == ops

@@ -121,3 +121,33 @@ def test_list_inputs_sorted_by_kind_recursive_and_skipped(tmp_path):
     assert len(deep.images) == 4 and len(deep.skipped) == 2
     with pytest.raises(InputError, match="no such folder"):
         list_inputs(tmp_path / "nope")
+
+
+def test_one_decoding_thread_gives_the_same_frames(tmp_path, monkeypatch):
+    clip = write_video(tmp_path / "clip.mp4", 12, size_wh=(320, 240),
+                       frame_fn=lambda i: np.random.default_rng(i).integers(0, 255, (240, 320, 3), dtype=np.uint8))
+    threads = []
+    real = cv2.VideoCapture
+
+    def spy(*args):
+        cap = real(*args)
+        threads.append(int(cap.get(cv2.CAP_PROP_N_THREADS)))
+        return cap
+
+    default = [f for _, _, f in VideoSource(clip)]
+    src = VideoSource(clip)
+    src.decode_threads = 1
+    monkeypatch.setattr(video_io.cv2, "VideoCapture", spy)
+    one = [f for _, _, f in src]
+    assert threads == [1]  # the iteration's capture decodes on one thread
+    assert len(one) == len(default) == 12
+    for a, b in zip(one, default):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("size_wh, on_cpu, expected", [
+    ((1280, 720), True, 1), ((1920, 1080), True, 1),  # the network is busy on the cores: one thread
+    ((3840, 2160), True, None),  # 4K: FFmpeg's threads, lest decoding be the slowest stage
+    ((1280, 720), False, None)])  # a GPU runs the network: decoding may use the cores
+def test_decoding_threads_follow_the_frame_size_and_the_device(size_wh, on_cpu, expected):
+    assert video_io.decode_threads_for(size_wh, network_on_cpu=on_cpu) == expected

@@ -11,7 +11,7 @@ from ..formats.maps import MapsWriter
 from ..formats.render import Renderer
 from ..formats.writers import ResultWriter
 from ..io.sources import open_source
-from ..io.video import VideoSink, VideoSource
+from ..io.video import VideoSink, VideoSource, decode_threads_for
 from .follow import Follow
 from .offline import OfflineTracker
 from .pipeline import FrameResult, Pipeline
@@ -99,6 +99,9 @@ class VideoRun:
         self.window = window
         self.source = open_source(video, fps=options.fps, start=options.start, end=options.end, step=options.step,
                                   reconnect=options.reconnect, timeout_s=options.timeout_s, on_note=on_note)
+        if isinstance(self.source, VideoSource):
+            device = getattr(getattr(estimator, "model", None), "device", None)
+            self.source.decode_threads = decode_threads_for(self.source.size_wh, network_on_cpu=device == "cpu")
         self.live = bool(getattr(self.source, "live", False))
         if self.live and options.offline:
             self._release_source()

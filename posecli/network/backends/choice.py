@@ -224,11 +224,12 @@ def open_backend(path: Path, device: str, threads: int | None, runtime: str, on_
 
 def _mixed(base: Opened, verdict: dict, path: Path, threads: int | None, openvino=None) -> Opened:
     """``base`` (onnxruntime) with OpenVINO taking the input sizes that recur (see .mixed)."""
-    from .mixed import MixedSession, switch_after
+    from .mixed import MixedSession, break_even, switch_after
 
-    after = switch_after(float(verdict.get("compile_s", 0.5)), verdict["onnxruntime_ms"], verdict["openvino_ms"])
-    session = MixedSession(base.session, lambda: open_openvino(path, threads), after, openvino)
-    note = f"{base.note}; sizes seen {after}+ times and videos that long run on OpenVINO"
+    times = (float(verdict.get("compile_s", 0.5)), verdict["onnxruntime_ms"], verdict["openvino_ms"])
+    after, pays = switch_after(*times), break_even(*times)
+    session = MixedSession(base.session, lambda: open_openvino(path, threads), after, openvino, pays_after=pays)
+    note = f"{base.note}; sizes seen {after}+ times and videos of {pays}+ frames run on OpenVINO"
     return Opened(session, "+".join(session.get_providers()), base.cache, base.info, "openvino+onnxruntime", note)
 
 

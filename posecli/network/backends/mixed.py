@@ -9,7 +9,9 @@ after enough frames of that size. So :class:`MixedSession` runs a size on onnxru
 until it has been seen :attr:`MixedSession.after` times (:data:`PATIENCE` times the
 break-even point computed from the measured times: compilation / time saved per frame),
 then on an OpenVINO network of its own. A video says up front how many frames of one size are coming
-(:meth:`MixedSession.expect`), so a long one goes to OpenVINO from its first frame.
+(:meth:`MixedSession.expect`): those frames are sure to come, so no patience is needed and
+a video of at least :attr:`MixedSession.pays_after` frames (the break-even point itself) goes
+to OpenVINO from its first frame.
 
 The two runtimes' maps agree within the tolerance stated in tests/test_runtime_openvino.py;
 ``runtime='onnxruntime'`` or ``'openvino'`` pins one for every frame.
@@ -51,11 +53,15 @@ class MixedSession:
     """onnxruntime's session for one-off sizes, an OpenVINO session (opened on first need by
     ``open_openvino``) for sizes seen at least ``after`` times and for expected streams."""
 
-    def __init__(self, onnxruntime_session, open_openvino: Callable[[], object], after: int, openvino=None):
+    def __init__(self, onnxruntime_session, open_openvino: Callable[[], object], after: int, openvino=None,
+                 *, pays_after: int | None = None):
+        """``after``: times a size is seen before it moves; ``pays_after``: frames a video must
+        announce to move at once (None: ``after``)."""
         self.ort = onnxruntime_session
         self._open_openvino = open_openvino
         self._ov = openvino
         self.after = int(after)
+        self.pays_after = self.after if pays_after is None else int(pays_after)
         self._seen: dict[tuple, int] = {}
         self._on_ov: set[tuple] = set()
         self._lock = threading.Lock()
@@ -89,7 +95,7 @@ class MixedSession:
 
     def expect(self, shape: tuple, frames: int) -> None:
         """``frames`` inputs of ``shape`` are coming: move the size to OpenVINO now if they pay back."""
-        if frames >= self.after:
+        if frames >= min(self.pays_after, self.after):
             with self._lock:
                 self._seen[tuple(shape)] = max(self._seen.get(tuple(shape), 0), self.after - 1)
 
@@ -118,7 +124,8 @@ class MixedSession:
     def describe(self) -> dict:
         with self._lock:
             on_ov = sorted(self._on_ov)
-        out = {"openvino_after_frames": self.after, "sizes_on_openvino": [list(s) for s in on_ov]}
+        out = {"openvino_after_frames": self.after, "openvino_for_videos_of_frames": self.pays_after,
+               "sizes_on_openvino": [list(s) for s in on_ov]}
         if self._ov is not None:
             out.update(self._ov.describe())
         return out

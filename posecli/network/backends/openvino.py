@@ -17,6 +17,8 @@ How it runs the ONNX file:
   frames per second for video and folders).
 - Compiled networks are cached in the model store (``CACHE_DIR``), so a later process
   imports them instead of compiling again.
+- The graph is read as the ONNX file says; convolutions that the INT8 import left with
+  float weights on a quantized input get them as int8 codes (:mod:`.openvino_rewrite`).
 - Precision: ``INFERENCE_PRECISION_HINT=f32`` for every model. OpenVINO would otherwise
   run float layers in bf16 on CPUs that have it (AMX Xeons, this AMD EPYC with
   AVX512_BF16): float32 models would lose precision, and even the INT8 model's few float
@@ -104,6 +106,9 @@ class OpenVinoSession:
             raise ModelError(f"OpenVINO cannot read the model ({text[:200]})", path=path) from None
         if len(self._model.inputs) != 1:
             raise ModelError(f"expected one input, the network has {len(self._model.inputs)}", path=path)
+        from .openvino_rewrite import rewrite_for_openvino
+
+        self.rewrites = rewrite_for_openvino(self._model)  # integer weights where the IR had them
         self._config: dict = {}
         if threads:
             self._config["INFERENCE_NUM_THREADS"] = int(threads)
@@ -163,6 +168,7 @@ class OpenVinoSession:
         return {
             "openvino": self._ov.__version__.split("-")[0],
             "config": dict(self._config),
+            "rewrites": dict(self.rewrites),
             "compiled": [{"hint": hint, "shape": list(shape) if shape else "dynamic",
                           "precision": c.precision, "streams": c.streams} for (hint, shape), c in items],
         }
