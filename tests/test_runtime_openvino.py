@@ -467,3 +467,19 @@ def test_a_float32_model_is_left_as_it_is(default_model):
     ops = len(model.get_ops())
     assert rewrite_for_openvino(model) == {"convolutions_given_integer_weights": 0}
     assert len(model.get_ops()) == ops
+
+
+def test_a_rewrite_that_fails_leaves_the_model_as_written(store, monkeypatch):
+    import posecli.network.backends.openvino_rewrite as rewrite
+
+    def broken(model):
+        model.get_ordered_ops()[1].set_friendly_name("changed")  # it got halfway
+        raise RuntimeError("a graph it did not foresee\nwith a long trace")
+
+    monkeypatch.setattr(rewrite, "rewrite_for_openvino", broken)
+    make_tiny_model(model_path(NAME, "fp32", store))
+    model = PoseModel.load(NAME, device="cpu", runtime="openvino")
+    assert model.session.rewrites == {"skipped": "a graph it did not foresee"}
+    assert "changed" not in [op.get_friendly_name() for op in model.session._model.get_ops()]
+    hm, paf = model.run(np.zeros((1, 3, 64, 96), np.float32))
+    assert hm.shape[0] == paf.shape[0] == 1

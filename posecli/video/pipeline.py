@@ -24,6 +24,7 @@ source, pipeline, JSON writer and annotated video, closed properly however it en
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -39,7 +40,10 @@ from .track import Tracker
 
 _POLL_S = 0.1  # how often blocked workers look at the stop flag
 _JOIN_S = 5.0  # how long closing waits for a worker (one network run) to finish
-IN_FLIGHT = 4  # batches submitted ahead when the runtime runs several at once
+#: Batches submitted ahead when the runtime runs several at once: at least 4, and one per
+#: core, since OpenVINO's THROUGHPUT hint may run a stream per core (a submission waits while
+#: all of its requests are busy, so more handles than that only wait in the queue).
+IN_FLIGHT = max(4, os.cpu_count() or 1)
 
 
 @dataclass

@@ -108,7 +108,11 @@ class OpenVinoSession:
             raise ModelError(f"expected one input, the network has {len(self._model.inputs)}", path=path)
         from .openvino_rewrite import rewrite_for_openvino
 
-        self.rewrites = rewrite_for_openvino(self._model)  # integer weights where the IR had them
+        try:
+            self.rewrites = rewrite_for_openvino(self._model)  # integer weights where the IR had them
+        except Exception as exc:  # noqa: BLE001 - a graph the rewrite did not foresee: run it as written
+            self._model = self._core.read_model(str(path))
+            self.rewrites = {"skipped": str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__}
         self._config: dict = {}
         if threads:
             self._config["INFERENCE_NUM_THREADS"] = int(threads)

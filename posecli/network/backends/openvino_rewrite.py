@@ -42,6 +42,8 @@ def integer_weights(model) -> int:
         weights_node = op.input_value(1).get_node()
         if weights_node.get_type_name() != "Constant" or _dequantized(op.input_value(0).get_node()) is None:
             continue
+        if weights_node.get_output_element_type(0).get_type_name() != "f32":
+            continue  # float16 weights (and the f16 graph around them) stay as they are
         w = np.asarray(weights_node.get_data(), dtype=np.float32)
         codes, scale = on_int8_grid(w)
         if codes is None:
