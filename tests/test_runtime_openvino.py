@@ -308,6 +308,18 @@ def test_cli_runtime_option(store, tiny_model, tmp_path):
     assert "provider: OpenVINO:CPU" in res.stderr and "runtime: runtime='openvino' (asked for)" in res.stderr
     res = run("models", "info", tiny_model, "--runtime", "openvino", "--device", "cpu", "--json")
     assert res.exit_code == 0 and json.loads(res.stdout)["runtime"] == "openvino"
+    clip = photo_clip(tmp_path / "clip.mp4", image, 6, size_wh=(160, 120))
+    res = run("video", clip, "--out", tmp_path / "clip.json", *fast(tiny_model), "--runtime", "openvino", "-v", "-q")
+    assert res.exit_code == 0, res.output
+    assert "runtime: runtime='openvino' (asked for)" in res.stderr and "6 frames in " in res.stderr
+    assert re.search(r"OpenVINO networks compiled: 1x3x64x\d+ \(throughput, \d+ streams?\)", res.stderr), res.stderr
+    (tmp_path / "photos").mkdir()
+    photo(tmp_path / "photos" / "a.jpg")
+    res = run("batch", tmp_path / "photos", "--out", tmp_path / "poses", *fast(tiny_model), "--runtime", "onnxruntime",
+              "--verbose")
+    assert res.exit_code == 0, res.output
+    assert "provider: CPUExecutionProvider" in res.stderr and "1 inputs in " in res.stderr
+    assert "OpenVINO networks" not in res.stderr  # onnxruntime only
     res = run("image", image, *fast(tiny_model), "--runtime", "tensorflow")
     assert res.exit_code == 2 and "--runtime" in res.stderr
     res = run("image", image, *fast(tiny_model)[:-4], "--device", "cuda", "--runtime", "openvino")

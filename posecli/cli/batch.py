@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
@@ -11,9 +12,12 @@ from ..io.atomic import check_writable
 from ..io.video import quiet_ffmpeg
 from .common import (
     FORMAT_CHOICE,
+    VERBOSE_HELP,
     Terminated,
     batch_size_help,
     build_estimator,
+    describe_networks,
+    describe_setup,
     estimator_kwargs,
     estimator_options,
     fail,
@@ -53,6 +57,7 @@ Run the same command again after an interruption: finished inputs are skipped.
 @click.option("--batch-size", type=click.IntRange(1, 256), default=None, metavar="N",
               help=batch_size_help("Video frames per network run"))
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or notes (errors are still reported).")
+@click.option("--verbose", "-v", is_flag=True, help=VERBOSE_HELP)
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: this process; ray: a pool of workers on Ray (pip install 'posecli[ray]').")
 @click.option("--address", default=None, metavar="ADDR",
@@ -64,7 +69,7 @@ Run the same command again after an interruption: finished inputs are skipped.
 @maps_option
 @estimator_options
 @mode_option("balanced")
-def batch_command(directory, out, recursive, render, fmt, overwrite, track, smooth, batch_size, quiet,
+def batch_command(directory, out, recursive, render, fmt, overwrite, track, smooth, batch_size, quiet, verbose,
                   engine, address, workers, max_people, part_candidates, background, thickness, radius, min_score,
                   show_ids, show_boxes, maps_dir, **est_opts):
     """Find people in every image and video in DIRECTORY; one result file per input.
@@ -120,7 +125,12 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
     if engine == "ray":
         video = VideoOptions(fmt=fmt, track=track, smooth=OneEuroConfig() if smooth else None,
                              batch_size=batch_size or 1, renderer=renderer)
-        _batch_on_ray(plan, video, batch_size is None, address, workers, quiet, est_opts, extra)
+        started = time.monotonic()
+        try:
+            _batch_on_ray(plan, video, batch_size is None, address, workers, quiet, est_opts, extra)
+        finally:
+            if verbose:  # the model runs in the workers: what they ran is in their own logs
+                say(f"engine ray: {time.monotonic() - started:.1f} s for {len(plan.todo)} inputs")
         return
 
     failed: list[tuple[Path, str]] = []
@@ -136,6 +146,10 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
             raise interrupted_exit(exc) from None
         video = VideoOptions(fmt=fmt, track=track, smooth=OneEuroConfig() if smooth else None,
                              batch_size=batch_size or est.model.default_batch_size, renderer=renderer)
+        if verbose:
+            for line in describe_setup(est):
+                say(line)
+        started = time.monotonic()
         noted: set[str] = set()
         files_bar = progress_bar(len(plan.todo), quiet, desc="files", unit="file")
         ahead = Prefetch(est, plan.todo).start()  # the next photo decodes while this one runs
@@ -170,6 +184,12 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
         finally:
             ahead.close()
         files_bar.close()
+    if verbose:
+        seconds = time.monotonic() - started
+        say(f"{processed} inputs in {seconds:.1f} s ({processed / max(seconds, 1e-9):.1f} inputs/s)")
+        networks = describe_networks(est)
+        if networks:
+            say(networks)
     _summary(plan, processed, warned, failed, quiet)
 
 

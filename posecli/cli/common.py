@@ -226,6 +226,29 @@ def build_estimator(extra: dict | None = None, **options):
     return PoseEstimator(kwargs.pop("model"), **kwargs)
 
 
+VERBOSE_HELP = "Say which model, provider and runtime ran (and why), and how fast."
+
+
+def describe_setup(est) -> list[str]:
+    """``--verbose`` lines before the work: model, provider and settings, runtime and why."""
+    info = est.model.info
+    return [f"model: {est.model.path} ({info.name}, {info.precision}, skeleton {info.skeleton.name})",
+            f"provider: {est.model.provider}; mode {est.mode}: input height {est.height}, "
+            f"scales {list(est.scales)}, flip {est.flip}, zoom-in {'on' if est.zoom else 'off'}",
+            f"runtime: {est.model.runtime_note or est.model.runtime}"]
+
+
+def describe_networks(est) -> str | None:
+    """``--verbose`` line after the work: the OpenVINO networks that ran (None: onnxruntime only)."""
+    compiled = est.model.describe().get("openvino", {}).get("compiled", [])
+    if not compiled:
+        return None
+    shapes = ", ".join(f"{'x'.join(map(str, c['shape'])) if isinstance(c['shape'], list) else c['shape']} "
+                       f"({c['hint'].lower()}, {c['streams']} stream{'s' if c['streams'] != 1 else ''})"
+                       for c in compiled)
+    return f"OpenVINO networks compiled: {shapes}"
+
+
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
 EXIT_TERMINATED = 143  # 128 + SIGTERM
 

@@ -19,6 +19,7 @@ from .common import (
     FORMAT_CHOICE,
     Terminated,
     build_estimator,
+    describe_setup,
     estimator_kwargs,
     estimator_options,
     fail,
@@ -115,11 +116,8 @@ def image_command(photos, out, fmt, render, keep_alpha, verbose, quiet, max_peop
     except PoseError as exc:
         raise fail(exc) from None
     if verbose:
-        info = est.model.info
-        say(f"model: {est.model.path} ({info.name}, {info.precision}, skeleton {info.skeleton.name})")
-        say(f"provider: {est.model.provider}; mode {est.mode}: input height {est.height}, "
-            f"scales {list(est.scales)}, flip {est.flip}, zoom-in {'on' if est.zoom else 'off'}")
-        say(f"runtime: {est.model.runtime_note or est.model.runtime}")
+        for line in describe_setup(est):
+            say(line)
 
     model_name = est.model.info.name
     try:

@@ -3,6 +3,7 @@ as streamed JSON and video; live sources in real time, optionally in a window.""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
@@ -14,10 +15,13 @@ from ..io.outputs import check_distinct
 from ..io.video import quiet_ffmpeg
 from .common import (
     FORMAT_CHOICE,
+    VERBOSE_HELP,
     FiniteFloat,
     Terminated,
     batch_size_help,
     build_estimator,
+    describe_networks,
+    describe_setup,
     estimator_kwargs,
     estimator_options,
     fail,
@@ -141,13 +145,14 @@ def parse_tracker_options(values: tuple[str, ...]):
               show_default=True, metavar="S", help="Longest wait for a camera or stream to open or send a frame.")
 @click.option("--show", is_flag=True, help="Show the skeletons in a window (q or Esc stops).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or notes.")
+@click.option("--verbose", "-v", is_flag=True, help=VERBOSE_HELP)
 @people_options
 @render_style_options
 @maps_option
 @estimator_options
 @mode_option("fast")
 def video_command(source, out, render, fmt, start, end, step, track, no_track, tracker_options, smooth, batch_size,
-                  follow, realtime, fps, duration, max_frames, reconnect, timeout_s, show, quiet, max_people,
+                  follow, realtime, fps, duration, max_frames, reconnect, timeout_s, show, quiet, verbose, max_people,
                   part_candidates, background, thickness, radius, min_score, show_ids, show_boxes, maps_dir,
                   **est_opts):
     """Find people in every frame of SOURCE and follow them.
@@ -257,7 +262,11 @@ def video_command(source, out, render, fmt, start, end, step, track, no_track, t
                     "than the source, and latency grows.", quiet=quiet)
             if maps_dir is not None:
                 _warn_maps_size(est, job)
+            if verbose:
+                for line in describe_setup(est):
+                    say(line)
             bar = progress_bar(job.expected, quiet, desc=Path(source).name if spec.kind == "file" else spec.stem)
+            started = time.monotonic()
             job.run(progress=lambda n: (bar.update(n), interrupts.check()))
         except PoseError as exc:
             job.abort()
@@ -277,6 +286,12 @@ def video_command(source, out, render, fmt, start, end, step, track, no_track, t
             if window is not None:
                 window.close()
         bar.close()
+    if verbose:
+        seconds = time.monotonic() - started
+        say(f"{job.frames_done} frames in {seconds:.1f} s ({job.frames_done / max(seconds, 1e-9):.1f} frames/s)")
+        networks = describe_networks(est)
+        if networks:
+            say(networks)
     if job.stopped_early:
         kind = "received" if job.live else "decoded"
         say(f"Warning: {source}: {job.error}; the {job.frames_done} {kind} frames were processed.")
