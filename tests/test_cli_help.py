@@ -90,7 +90,8 @@ def _readme_claims() -> list[tuple[str, str]]:
     commands = re.findall(r"`(\w+)`", shared)
     for row in re.findall(r"^\| (`--.*) \|$", section, flags=re.MULTILINE):
         cells = [c.strip() for c in re.split(r"(?<!\\)\|", row)]
-        only = re.findall(r"\((\w+)\)", cells[0].replace("`", ""))
+        only = [c for group in re.findall(r"\((\w+(?:, \w+)*)\)", cells[0].replace("`", ""))
+                for c in group.split(", ")]  # "(image)" or "(image, video, batch)"
         if len(cells) > 2 and re.fullmatch(r"[a-z]+(, [a-z]+)*", cells[1]):  # a "commands" column
             only = cells[1].split(", ")
         for flag in FLAG.findall(" ".join(re.findall(r"`([^`]*)`", cells[0]))):
