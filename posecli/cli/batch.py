@@ -16,7 +16,7 @@ from .common import (
     Terminated,
     batch_size_help,
     build_estimator,
-    describe_networks,
+    describe_done,
     describe_setup,
     estimator_kwargs,
     estimator_options,
@@ -185,11 +185,8 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
             ahead.close()
         files_bar.close()
     if verbose:
-        seconds = time.monotonic() - started
-        say(f"{processed} inputs in {seconds:.1f} s ({processed / max(seconds, 1e-9):.1f} inputs/s)")
-        networks = describe_networks(est)
-        if networks:
-            say(networks)
+        for line in describe_done(est, processed, "inputs", started):
+            say(line)
     _summary(plan, processed, warned, failed, quiet)
 
 

@@ -233,20 +233,25 @@ def describe_setup(est) -> list[str]:
     """``--verbose`` lines before the work: model, provider and settings, runtime and why."""
     info = est.model.info
     return [f"model: {est.model.path} ({info.name}, {info.precision}, skeleton {info.skeleton.name})",
-            f"provider: {est.model.provider}; mode {est.mode}: input height {est.height}, "
-            f"scales {list(est.scales)}, flip {est.flip}, zoom-in {'on' if est.zoom else 'off'}",
+            (f"provider: {est.model.provider}; mode {est.mode}: input height {est.height}, "
+             f"scales {list(est.scales)}, flip {est.flip}, zoom-in {'on' if est.zoom else 'off'}"),
             f"runtime: {est.model.runtime_note or est.model.runtime}"]
 
 
-def describe_networks(est) -> str | None:
-    """``--verbose`` line after the work: the OpenVINO networks that ran (None: onnxruntime only)."""
+def describe_done(est, count: int, unit: str, started: float) -> list[str]:
+    """``--verbose`` lines after the work: ``count`` ``unit`` (frames, inputs) since
+    ``started`` (``time.monotonic()``), and the OpenVINO networks that ran, if any."""
+    import time
+
+    seconds = time.monotonic() - started
+    lines = [f"{count} {unit} in {seconds:.1f} s ({count / max(seconds, 1e-9):.1f} {unit}/s)"]
     compiled = est.model.describe().get("openvino", {}).get("compiled", [])
-    if not compiled:
-        return None
-    shapes = ", ".join(f"{'x'.join(map(str, c['shape'])) if isinstance(c['shape'], list) else c['shape']} "
-                       f"({c['hint'].lower()}, {c['streams']} stream{'s' if c['streams'] != 1 else ''})"
-                       for c in compiled)
-    return f"OpenVINO networks compiled: {shapes}"
+    if compiled:
+        shapes = ", ".join(f"{'x'.join(map(str, c['shape'])) if isinstance(c['shape'], list) else c['shape']} "
+                           f"({c['hint'].lower()}, {c['streams']} stream{'s' if c['streams'] != 1 else ''})"
+                           for c in compiled)
+        lines.append(f"OpenVINO networks compiled: {shapes}")
+    return lines
 
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT

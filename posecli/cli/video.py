@@ -20,7 +20,7 @@ from .common import (
     Terminated,
     batch_size_help,
     build_estimator,
-    describe_networks,
+    describe_done,
     describe_setup,
     estimator_kwargs,
     estimator_options,
@@ -287,11 +287,8 @@ def video_command(source, out, render, fmt, start, end, step, track, no_track, t
                 window.close()
         bar.close()
     if verbose:
-        seconds = time.monotonic() - started
-        say(f"{job.frames_done} frames in {seconds:.1f} s ({job.frames_done / max(seconds, 1e-9):.1f} frames/s)")
-        networks = describe_networks(est)
-        if networks:
-            say(networks)
+        for line in describe_done(est, job.frames_done, "frames", started):
+            say(line)
     if job.stopped_early:
         kind = "received" if job.live else "decoded"
         say(f"Warning: {source}: {job.error}; the {job.frames_done} {kind} frames were processed.")

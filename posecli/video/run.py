@@ -99,9 +99,7 @@ class VideoRun:
         self.window = window
         self.source = open_source(video, fps=options.fps, start=options.start, end=options.end, step=options.step,
                                   reconnect=options.reconnect, timeout_s=options.timeout_s, on_note=on_note)
-        if isinstance(self.source, VideoSource):
-            device = getattr(getattr(estimator, "model", None), "device", None)
-            self.source.decode_threads = decode_threads_for(self.source.size_wh, network_on_cpu=device == "cpu")
+        tune_decoding(self.source, estimator)
         self.live = bool(getattr(self.source, "live", False))
         if self.live and options.offline:
             self._release_source()
@@ -306,3 +304,11 @@ def iter_video_poses(estimator, video: str | Path | int, *, track: bool | str = 
         release = getattr(source, "release", None)
         if release is not None:
             release()
+
+
+def tune_decoding(source, estimator) -> None:
+    """Decode a video file on one thread when the network runs on the CPU (see
+    :func:`~posecli.io.video.decode_threads_for`); other sources are left as they are."""
+    if isinstance(source, VideoSource):
+        device = getattr(getattr(estimator, "model", None), "device", None)
+        source.decode_threads = decode_threads_for(source.size_wh, network_on_cpu=device == "cpu")

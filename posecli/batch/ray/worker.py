@@ -17,7 +17,7 @@ import numpy as np
 from ...errors import PoseError
 from ...io.video import VideoSource, quiet_ffmpeg
 from ...video.pipeline import Pipeline
-from ...video.run import VideoOptions
+from ...video.run import VideoOptions, tune_decoding
 from ...video.track import Tracker
 from ..local import JobResult, describe_failure, run_job
 from .chunking import JobOutcome, Unit, UnitOutcome
@@ -31,6 +31,7 @@ def process_range(estimator, path: str | Path, first: int, stop: int | None, war
     options = options or VideoOptions()
     begin = max(0, first - warm)
     source = VideoSource(path, first_frame=begin, stop_frame=stop)
+    tune_decoding(source, estimator)
     tracker = Tracker(options.tracker) if options.track else None
     pipeline = Pipeline(estimator, source, source=str(source.path), batch_size=options.batch_size, tracker=tracker)
     frames = [r.frame for r in pipeline]
