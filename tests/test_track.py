@@ -323,3 +323,27 @@ def test_pipeline_tracks_people_crossing_in_a_video(tmp_path, tiny_model):
     assert seen >= 0.9 * 2 * 24  # the parser finds both in (nearly) every frame
     assert id_switches(truth, ids) == 0
     assert all(None not in f for f in ids[4:])  # confirmed within 0.1 s of video (10 fps clip)
+
+
+@pytest.mark.parametrize("spacing_s", [0.04, 0.2, 0.5, 2.0])
+def test_ids_whatever_the_time_between_processed_frames(spacing_s):
+    # --step 5 on a 25 fps video (0.2 s), a slow machine on a live source, a time-lapse (2 s):
+    # a new track used to be dropped after confirm_s (0.1 s) unseen, so none was ever confirmed
+    template = templates(1)[0]
+    tracker = Tracker()
+    ids = [tracker(Frame([pose_at(template, (200.0 + i, 200.0))], (640, 480), timestamp=i * spacing_s))
+           .people[0].track_id for i in range(10)]
+    assert ids[:2] == [None, None]  # min_hits 3
+    assert set(ids[4:]) == {0}  # confirmed, and kept from one frame to the next
+
+
+def test_a_track_that_misses_frames_far_apart_ends():
+    template = templates(1)[0]
+    tracker = Tracker()
+    seen = []
+    for i in range(12):
+        people = [] if i in (5, 6) else [pose_at(template, (200.0, 200.0))]  # gone for two frames
+        frame = tracker(Frame(people, (640, 480), timestamp=i * 0.8))
+        seen.append(frame.people[0].track_id if frame.people else "-")
+    # 0.8 s apart: two missed frames leave it unseen 2.4 s, past both max_gap_s (1 s) and 1.5 frames
+    assert seen[4] == 0 and seen[5:7] == ["-", "-"] and seen[7] is None and seen[-1] == 1

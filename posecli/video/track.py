@@ -42,10 +42,13 @@ class TrackerConfig:
 
     Online tracker:
 
-    - ``max_gap_s``: how long a confirmed track may go unseen and still get its person back.
+    - ``max_gap_s``: how long a confirmed track may go unseen and still get its person back
+      (at least one frame: where frames come further apart, a track seen in the frame before
+      is kept).
     - ``max_age``: the same in processed frames instead of seconds (None: use ``max_gap_s``).
     - ``min_hits``, ``confirm_s``: a new track gets an id once seen in ``min_hits`` frames
-      spanning at least ``confirm_s``; unconfirmed, it is dropped when unseen for ``confirm_s``.
+      spanning at least ``confirm_s``; unconfirmed, it is dropped when unseen for ``confirm_s``
+      (or, where frames come further apart, when it misses a frame).
     - ``high_score``: people scoring at least this (the parser's person score) may start
       tracks and are matched first; lower ones only continue existing tracks.
     - ``min_similarity``: the lowest OKS (0..1) at which a person may continue a track.
@@ -169,6 +172,7 @@ class Tracker:
         self._next_id = 0
         self._frames = 0
         self._t: float | None = None
+        self._interval = 0.0  # seconds since the frame before (0 at the first)
         self._sigmas: dict[str, np.ndarray] = {}
         self._cut_detector = None
         self.last_colours: np.ndarray | None = None  # the last frame's torso histograms
@@ -286,16 +290,20 @@ class Tracker:
             t = float(timestamp)
         if self._t is not None and t <= self._t:  # a repeated or backwards timestamp
             t = self._t + 1e-3 * step
+        self._interval = 0.0 if self._t is None else t - self._t
         self._t = t
         return t
 
     def _max_gap(self, track: TrackState) -> float:
         cfg = self.config
+        # Where frames come further apart than the gap (--step, a time-lapse, a slow machine on
+        # a live source), a track seen in the frame before is kept: else none would last.
+        one_frame = 1.5 * self._interval
         if not track.confirmed:
-            return cfg.confirm_s
+            return max(cfg.confirm_s, one_frame)
         if cfg.max_age is not None:
             return (cfg.max_age + 0.5) * self._frame_s()
-        return cfg.max_gap_s
+        return max(cfg.max_gap_s, one_frame)
 
     def _frame_s(self) -> float:
         """Typical seconds between processed frames so far."""
