@@ -17,8 +17,10 @@ How it runs the ONNX file:
   frames per second for video and folders).
 - Compiled networks are cached in the model store (``CACHE_DIR``), so a later process
   imports them instead of compiling again.
-- The graph is read as the ONNX file says; convolutions that the INT8 import left with
-  float weights on a quantized input get them as int8 codes (:mod:`.openvino_rewrite`).
+- The graph is read as the ONNX file says, then two QDQ shapes the INT8 import wrote for
+  onnxruntime are given back in the form OpenVINO compiles as it does the IR: int8 weights
+  on the last convolutions, one fusable requantization ahead of each Elu
+  (:mod:`.openvino_rewrite`).
 - Precision: ``INFERENCE_PRECISION_HINT=f32`` for every model. OpenVINO would otherwise
   run float layers in bf16 on CPUs that have it (AMX Xeons, this AMD EPYC with
   AVX512_BF16): float32 models would lose precision, and even the INT8 model's few float
@@ -109,7 +111,7 @@ class OpenVinoSession:
         from .openvino_rewrite import rewrite_for_openvino
 
         try:
-            self.rewrites = rewrite_for_openvino(self._model)  # integer weights where the IR had them
+            self.rewrites = rewrite_for_openvino(self._model)  # the IR's kernels back (see there)
         except Exception as exc:  # noqa: BLE001 - a graph the rewrite did not foresee: run it as written
             self._model = self._core.read_model(str(path))
             self.rewrites = {"skipped": str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__}
