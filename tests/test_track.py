@@ -347,3 +347,21 @@ def test_a_track_that_misses_frames_far_apart_ends():
         seen.append(frame.people[0].track_id if frame.people else "-")
     # 0.8 s apart: two missed frames leave it unseen 2.4 s, past both max_gap_s (1 s) and 1.5 frames
     assert seen[4] == 0 and seen[5:7] == ["-", "-"] and seen[7] is None and seen[-1] == 1
+
+
+@pytest.mark.parametrize("stamps, expected", [
+    ([0.0, 0.5, 1e200, 2e200, 3e200, 4e200, 5e200], [None] * 7),  # every frame ends the tracks
+    ([-1e308, -0.5e308, 0.0, 1e308, 1.2e308, 1.4e308, 1.6e308], [None] * 7),  # gaps overflow to inf
+    ([0.0, 0.5, 1.0, 1e9, 1e9 + 0.5, 1e9 + 1.0, 1e9 + 1.5], [None, None, 0, None, None, 1, 1])])
+def test_lying_timestamps_end_the_tracks_without_overflow(stamps, expected):
+    # a container whose timestamps jump by ages: a track seen the frame before is kept only up
+    # to ONE_FRAME_MAX_S apart, so nothing is extrapolated over 1e200 s (overflow, NaN)
+    import warnings
+
+    template = templates(1)[0]
+    tracker = Tracker()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ids = [tracker(Frame([pose_at(template, (200.0, 200.0))], (640, 480), timestamp=t)).people[0].track_id
+               for t in stamps]
+    assert ids == expected

@@ -35,6 +35,12 @@ from .matching import keypoint_area, keypoint_sigmas, oks_matrix
 from .smooth import OneEuroConfig, OneEuroFilter
 
 
+#: The longest time between two frames over which a track seen in the first is kept although
+#: that is more than ``max_gap_s`` (a time-lapse); beyond it (a lying timestamp, a stream
+#: paused for hours) every track ends, and motion is never extrapolated that far.
+ONE_FRAME_MAX_S = 600.0
+
+
 @dataclass(frozen=True)
 class TrackerConfig:
     """Tracking settings (times in seconds of video; reference values chosen with
@@ -298,7 +304,7 @@ class Tracker:
         cfg = self.config
         # Where frames come further apart than the gap (--step, a time-lapse, a slow machine on
         # a live source), a track seen in the frame before is kept: else none would last.
-        one_frame = 1.5 * self._interval
+        one_frame = min(1.5 * self._interval, ONE_FRAME_MAX_S)
         if not track.confirmed:
             return max(cfg.confirm_s, one_frame)
         if cfg.max_age is not None:
