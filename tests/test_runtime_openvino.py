@@ -554,3 +554,19 @@ def test_only_a_round_trip_ahead_of_an_elu_is_rewritten(tmp_path, zero_point, qu
     model = ov.Core().read_model(str(_conv_qdq_elu(tmp_path / "m.onnx", zero_point, quantized)))
     # no QDQ: nothing to rewrite; zero point 0: a round trip too (its codes keep only positives)
     assert requantize_in_one_step(model) == (1 if quantized else 0)
+
+
+@pytest.mark.parametrize("max_frames, moved", [(3, False), (None, True)])
+def test_a_video_cut_short_by_max_frames_is_not_compiled_for(store, tmp_path, max_frames, moved):
+    # 10 frames pay back the compilation (pays_after 6), the 3 that --max-frames keeps do not
+    from posecli.inference.estimator import PoseEstimator
+    from posecli.video.run import VideoOptions, VideoRun
+
+    path = make_tiny_model(model_path(NAME, "fp32", store))
+    model = _mixed(path, after=100, pays_after=6)
+    est = PoseEstimator(model, height=64)
+    clip = photo_clip(tmp_path / "clip.mp4", photo(tmp_path / "p.jpg"), 10, size_wh=(160, 120))
+    job = VideoRun(est, clip, tmp_path / "poses.json", options=VideoOptions(max_frames=max_frames))
+    job.run()
+    assert job.frames_done == (max_frames or 10)
+    assert bool(model.session.describe()["sizes_on_openvino"]) is moved

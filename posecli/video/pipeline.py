@@ -89,6 +89,8 @@ class Pipeline:
     people on each frame (None: no drawing). ``queue_size``: batches buffered per stage.
     ``realtime``: newest frame only, one at a time (see the module docstring); a source
     that is not ``live`` (a file, a folder) is then played at its own frame rate.
+    ``expected_frames``: how many frames will be processed, where fewer than the source holds
+    (a frame limit); None: the source's own ``expected_frames``.
     Frames may carry a fourth item, a dict: ``source`` (the frame's own file),
     ``captured`` (monotonic seconds) and ``capture_time`` (Unix seconds) end up in
     ``Frame.extra`` with ``skipped`` and ``latency``.
@@ -96,7 +98,7 @@ class Pipeline:
 
     def __init__(self, estimator, frames: Iterable[tuple], *, source: str = "",
                  batch_size: int = 1, tracker: Tracker | None = None, renderer: Renderer | None = None,
-                 queue_size: int = 2, realtime: bool = False):
+                 queue_size: int = 2, realtime: bool = False, expected_frames: int | None = None):
         if batch_size < 1:
             raise InputError(f"batch size must be at least 1, got {batch_size}")
         self.estimator = estimator
@@ -110,6 +112,8 @@ class Pipeline:
             self.feed = LatestFrameFeed(frames, pace=not getattr(frames, "live", False))
             batch_size, queue_size = 1, 1
         self.batch_size = int(batch_size)
+        # how many frames will be processed, when known: the runtime may prepare for them
+        self.expected_frames = expected_frames if expected_frames is not None else getattr(frames, "expected_frames", None)
         self.tracker = tracker
         self.renderer = renderer
         self._stop = threading.Event()
@@ -224,7 +228,7 @@ class Pipeline:
         """Batches -> network runs, submitted (several in flight where the runtime allows;
         per frame, synchronously, when averaging scales)."""
         est = self.estimator
-        expected = getattr(self.frames, "expected_frames", None)
+        expected = self.expected_frames
         # an estimator-like object with only maps_batch (a test's stand-in) runs synchronously
         submit = getattr(est, "submit_maps", None) or (lambda images: _ready(est.maps_batch(images)))
         expect = getattr(est, "expect", None)

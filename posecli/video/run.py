@@ -182,7 +182,8 @@ class VideoRun:
         drawing = self.sink is not None or self.window is not None
         renderer = (opts.renderer or Renderer()) if drawing else None
         pipeline = Pipeline(self.estimator, self.source, source=str(self.source_name), batch_size=opts.batch_size,
-                            tracker=tracker, renderer=renderer, realtime=self.realtime)
+                            tracker=tracker, renderer=renderer, realtime=self.realtime,
+                            expected_frames=self.expected)
         results = iter(pipeline)
         first_ts: float | None = None
         try:
