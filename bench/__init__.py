@@ -57,21 +57,15 @@ def median_time(fn: Callable[[], object], repeat: int = 7, warmup: int = 2) -> f
 
 
 def paired_times(fns: dict[str, Callable[[], object]], repeat: int = 7, warmup: int = 2) -> dict[str, float]:
-    """Median seconds of each of several functions, run interleaved (A B A B ...).
+    """Median seconds of each of several functions, run interleaved (A B A B ...): the same
+    measurement ``runtime='auto'`` makes (:func:`posecli.network.backends.choice.measure`).
 
     Interleaving makes the ratios between them robust to the machine's load changing during
     the run.
     """
-    for _ in range(warmup):
-        for fn in fns.values():
-            fn()
-    samples: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeat):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            samples[name].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in samples.items()}
+    from posecli.network.backends.choice import measure
+
+    return measure(fns, warmup=warmup, rounds=repeat)
 
 
 def ms(seconds: float, nd: int = 2) -> float:

@@ -12,6 +12,14 @@ import os
 from pathlib import Path
 
 
+def first_line(exc: BaseException, limit: int | None = 200, default: str | None = None) -> str:
+    """The first line of ``exc``'s text, at most ``limit`` characters (None: all of it;
+    runtimes put a trace after it); ``default`` (else the exception's type name) when it
+    has no text."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else (default or type(exc).__name__)
+
+
 def shown_path(path: str | Path) -> str:
     """A file name as one printable line: bytes that are not UTF-8 as ``\\xff``, control
     characters (a newline in a name) as ``\\n``, ``\\x1b``."""

@@ -6,6 +6,7 @@ import contextlib
 import math
 import os
 import signal
+import time
 from dataclasses import fields
 
 import click
@@ -241,8 +242,6 @@ def describe_setup(est) -> list[str]:
 def describe_done(est, count: int, unit: str, started: float) -> list[str]:
     """``--verbose`` lines after the work: ``count`` ``unit`` (frames, inputs) since
     ``started`` (``time.monotonic()``), and the OpenVINO networks that ran, if any."""
-    import time
-
     seconds = time.monotonic() - started
     lines = [f"{count} {unit} in {seconds:.1f} s ({count / max(seconds, 1e-9):.1f} {unit}/s)"]
     compiled = est.model.describe().get("openvino", {}).get("compiled", [])

@@ -35,7 +35,7 @@ import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..errors import ModelError
+from ..errors import ModelError, first_line
 from ..skeleton import Skeleton, get_profile
 
 METADATA_KEY = "posecli"
@@ -170,8 +170,7 @@ class ModelInfo:
         except KeyError as exc:
             raise ModelError(f"{origin}: posecli metadata lacks the field '{exc.args[0]}'") from None
         except (TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:
-            detail = str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__
-            raise ModelError(f"{origin}: malformed posecli metadata ({detail})") from None
+            raise ModelError(f"{origin}: malformed posecli metadata ({first_line(exc, limit=100)})") from None
 
     @classmethod
     def from_json(cls, text: str, origin: str = "metadata") -> ModelInfo:

@@ -14,7 +14,7 @@ import os
 import platform
 from pathlib import Path
 
-from ...errors import DeviceError, ModelError
+from ...errors import DeviceError, ModelError, first_line
 from ..store import store_dir
 
 _PROVIDER_OF_DEVICE = {
@@ -88,7 +88,7 @@ def open_session(path: Path, device: str, threads: int | None, cuda_usable):
         with _quiet_stderr() if device in ("cuda", "tensorrt") else contextlib.nullcontext():
             session = ort.InferenceSession(str(path), sess_options=opts, providers=wanted)
     except Exception as exc:  # onnxruntime raises its own untyped errors
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        text = first_line(exc, limit=None)
         if "Protobuf" in text or "protobuf" in text or "parse" in text.lower():
             raise ModelError("not an ONNX model (cannot be parsed)", path=path) from None
         if device in ("cuda", "tensorrt") and ("CUDA" in text or "cuda" in text):

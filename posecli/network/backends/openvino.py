@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import MissingExtraError, ModelError
+from ...errors import MissingExtraError, ModelError, first_line
 
 PROVIDER = "OpenVINO:CPU"
 CACHE_DIRNAME = "openvino-cache"
@@ -104,8 +104,7 @@ class OpenVinoSession:
         try:
             self._model = self._core.read_model(str(path))
         except Exception as exc:  # noqa: BLE001 - OpenVINO raises RuntimeError with a long trace text
-            text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelError(f"OpenVINO cannot read the model ({text[:200]})", path=path) from None
+            raise ModelError(f"OpenVINO cannot read the model ({first_line(exc)})", path=path) from None
         if len(self._model.inputs) != 1:
             raise ModelError(f"expected one input, the network has {len(self._model.inputs)}", path=path)
         from .openvino_rewrite import rewrite_for_openvino
@@ -114,7 +113,7 @@ class OpenVinoSession:
             self.rewrites = rewrite_for_openvino(self._model)  # the IR's kernels back (see there)
         except Exception as exc:  # noqa: BLE001 - a graph the rewrite did not foresee: run it as written
             self._model = self._core.read_model(str(path))
-            self.rewrites = {"skipped": str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__}
+            self.rewrites = {"skipped": first_line(exc)}
         self._config: dict = {}
         if threads:
             self._config["INFERENCE_NUM_THREADS"] = int(threads)
@@ -224,8 +223,7 @@ class OpenVinoSession:
         try:
             net = self._core.compile_model(model, "CPU", {**self._config, "PERFORMANCE_HINT": hint})
         except Exception as exc:  # noqa: BLE001 - any failure is this model's
-            text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelError(f"OpenVINO cannot compile the model ({text[:200]})", path=self.path) from None
+            raise ModelError(f"OpenVINO cannot compile the model ({first_line(exc)})", path=self.path) from None
         compiled = _Compiled(net, hint, self._ov)
         self.compile_s = time.perf_counter() - t0
         return compiled

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..importers.openvino_patterns import const_of
+
 #: Weights count as int8 codes when each lies within this fraction of a step of the grid.
 GRID_TOLERANCE = 1e-3
 
@@ -96,11 +98,12 @@ def requantize_in_one_step(model) -> int:
 def _exact_codes(fq) -> bool:
     """Whether ``fq``'s output levels are whole numbers that its integer Convert keeps exactly
     (output range [low, low + levels - 1] inside the Convert's type)."""
-    convert = next(iter(fq.output(0).get_target_inputs())).get_node()
-    kind = convert.get_output_element_type(0).get_type_name()
-    bounds = {"u8": (0, 255), "i8": (-128, 127)}.get(kind)
+    consumers = list(fq.output(0).get_target_inputs())
+    if len(consumers) != 1:
+        return False
+    bounds = {"u8": (0, 255), "i8": (-128, 127)}.get(consumers[0].get_node().get_output_element_type(0).get_type_name())
     low, high = _constant_input(fq, 3), _constant_input(fq, 4)
-    if bounds is None or low is None or high is None or len(fq.output(0).get_target_inputs()) != 1:
+    if bounds is None or low is None or high is None:
         return False
     levels = int(fq.get_attributes().get("levels", 256))
     return bool(np.all(low == np.round(low)) and np.all(high - low == levels - 1)
@@ -161,24 +164,18 @@ def _dequantized(node):
 
 
 def _constant_input(node, index: int | None = None):
-    """The data of input ``index`` (None: whichever input is) when it is a Constant (through
-    Converts and Reshapes of one), as float64, else None."""
-    indices = [index] if index is not None else range(node.get_input_size())
-    for i in indices:
-        src = node.input_value(i).get_node()
-        while src.get_type_name() in ("Convert", "Reshape", "Unsqueeze") and src.get_input_size():
-            src = src.input_value(0).get_node()
-        if src.get_type_name() == "Constant":
-            return np.asarray(src.get_data(), dtype=np.float64)
+    """The value (float64) of input ``index`` of ``node`` (None: whichever input is) when it is
+    a Constant, possibly behind a Convert (:func:`const_of`), else None."""
+    for i in [index] if index is not None else range(node.get_input_size()):
+        value = const_of(node.input_value(i).get_node())
+        if value is not None:
+            return value
     return None
 
 
 def _variable_index(node) -> int:
     """The input of a binary ``node`` that is not a constant."""
-    first = node.input_value(0).get_node()
-    while first.get_type_name() in ("Convert", "Reshape", "Unsqueeze") and first.get_input_size():
-        first = first.input_value(0).get_node()
-    return 1 if first.get_type_name() == "Constant" else 0
+    return 1 if const_of(node.input_value(0).get_node()) is not None else 0
 
 
 def _opset():

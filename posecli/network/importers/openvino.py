@@ -20,7 +20,7 @@ import hashlib
 import re
 from pathlib import Path
 
-from ...errors import MissingExtraError, ModelError
+from ...errors import MissingExtraError, ModelError, first_line
 from ..metadata import (
     DEFAULT_SIZE_HW,
     DEFAULT_STRIDE,
@@ -94,7 +94,7 @@ def import_openvino_ir(
     try:
         onnx.checker.check_model(proto)
     except onnx.checker.ValidationError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid model"
+        first = first_line(exc, limit=None, default="invalid model")
         raise ModelError(f"converted model does not pass onnx.checker: {first}", path=xml_path)
     _write_atomic(proto.SerializeToString(), out_path)
     return info
