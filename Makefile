@@ -15,7 +15,7 @@ OUTDIR := out/demo
 export POSECLI_MODELS ?= $(abspath models/store)
 export POSECLI_SHARED := $(SHARED)
 
-.PHONY: venv demo test test-tools bench models clean shared
+.PHONY: venv demo test test-tools bench models clean shared consumers
 
 # Before anything is installed: is the shared folder there?
 shared:
@@ -42,6 +42,18 @@ $(VENV)/.installed: pyproject.toml | shared
 
 venv: $(VENV)/.installed
 
+# The real programs that read posecli's output (pose-format, Pose2Sim, OpenSim, Sports2D) in a venv
+# of their own: Pose2Sim pulls onnxruntime (CPU) and opencv-contrib, which clash with posecli's
+# onnxruntime-gpu and opencv-python. Tests call its python as a subprocess (tests/helpers.py).
+CONSUMERS := .venv-consumers
+$(CONSUMERS)/.installed: Makefile
+	$(PYTHON) -m venv $(CONSUMERS)
+	$(CONSUMERS)/bin/python -m pip install -q --upgrade pip
+	$(CONSUMERS)/bin/python -m pip install -q pose-format==0.15.0 pose2sim==0.10.49 opensim==4.6 sports2d==0.8.34
+	touch $@
+
+consumers: $(CONSUMERS)/.installed
+
 models: shared $(VENV)/.demo-installed
 	$(VENV)/bin/posecli models download --from $(IR_DIR)
 
@@ -60,11 +72,11 @@ test-tools:
 	if [ -n "$$missing" ]; then echo "installing$$missing"; \
 	  (apt-get update -qq && apt-get install -y -qq $$missing) || echo "could not install$$missing: their tests will be skipped"; fi
 
-test: shared venv test-tools
+test: shared venv consumers test-tools
 	$(PY) -m pytest -q
 
 bench: shared venv models
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) out models/store .pytest_cache
+	rm -rf $(VENV) $(CONSUMERS) out models/store .pytest_cache

@@ -735,3 +735,18 @@ def without_file_powers() -> list[str] | None:
         return []
     setpriv = shutil.which("setpriv")
     return None if setpriv is None else [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
+
+
+def consumer_python() -> str:
+    """The python of the consumers' venv (pose-format, Pose2Sim, OpenSim, Sports2D; `make consumers`).
+
+    ``POSECLI_CONSUMERS_PYTHON`` names another one; the test is skipped, saying how, when neither exists.
+    """
+    import pytest
+
+    path = os.environ.get("POSECLI_CONSUMERS_PYTHON") or str(
+        Path(__file__).resolve().parents[1] / ".venv-consumers" / "bin" / "python"
+    )
+    if not Path(path).exists():
+        pytest.skip(f"the consumers' venv is missing ({path}): run `make consumers`")
+    return path
