@@ -65,6 +65,11 @@ class OutputConflict(OutputError):
     mistake: the CLI exits 2 before any work)."""
 
 
+class ConfigError(PoseError, ValueError):
+    """A setting, or a combination of settings, that cannot work (a field of a config or
+    options object; ``param`` names it). The CLI reports it as a usage mistake (exit 2)."""
+
+
 class ParserError(PoseError):
     """Maps given to the parser have the wrong shape or layout."""
 
@@ -83,6 +88,15 @@ class MissingExtraError(PoseError):
         super().__init__(
             f"{purpose} needs the '{module}' package: {plain}pip install 'posecli[{extra}]'"
         )
+
+
+def error_class(name: str) -> type[PoseError]:
+    """The :class:`PoseError` subclass called ``name`` (an error rebuilt from its class name
+    in another process); :class:`PoseError` for any other name."""
+    cls = globals().get(name)
+    if isinstance(cls, type) and issubclass(cls, PoseError) and cls is not MissingExtraError:
+        return cls
+    return PoseError
 
 
 def extra_requirements(extra: str) -> list[str]:

@@ -16,8 +16,8 @@ import numpy as np
 from click.testing import CliRunner
 
 from posecli.cli import main
+from posecli.maps import render_heatmaps, render_pafs
 from posecli.skeleton import COCO18, Skeleton
-from posecli.train.targets import render_heatmaps, render_pafs
 from posecli.types import Person
 
 STRIDE = 8

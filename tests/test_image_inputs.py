@@ -474,8 +474,8 @@ def test_progress_for_many_photos_in_a_log_is_plain_lines(tiny_model, tmp_path, 
 def test_keypoints_stay_inside_the_image(tiny_model, tmp_path):
     """People cut by the image's edges: peaks found in the letterbox padding or past the edge
     land on the edge pixels, never outside (x in [0, W - 1], y in [0, H - 1])."""
-    from posecli.inference.estimator import Maps, PoseEstimator
-    from posecli.inference.preprocess import Letterbox
+    from posecli.inference.estimator import PoseEstimator
+    from posecli.maps import Letterbox, Maps
 
     from .helpers import render, scene
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from posecli.errors import InputError
-from posecli.io.sources import FrameFolder, natural_key, open_source, parse_source
+from posecli.io.source_spec import parse_source
+from posecli.io.sources import FrameFolder, natural_key, open_source
 
 from .helpers import write_video
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from posecli.errors import InputError
-from posecli.formats.maps import cell_to_image, read_maps, write_maps
+from posecli.formats.maps import read_maps, write_maps
 from posecli.inference.estimator import PoseEstimator
 
 from .helpers import fast, invoke, photo, write_video
@@ -73,8 +73,7 @@ def test_warning_when_a_video_would_get_more_than_a_gigabyte_per_minute(tiny_mod
 
 
 def test_maps_round_trip_exactly_in_float16(tmp_path, estimator):
-    from posecli.inference.estimator import Maps
-    from posecli.inference.preprocess import Letterbox
+    from posecli.maps import Letterbox, Maps
 
     rng = np.random.default_rng(0)
     box = Letterbox((500, 333), (384, 256), (384, 256))
@@ -84,7 +83,7 @@ def test_maps_round_trip_exactly_in_float16(tmp_path, estimator):
     assert back.box == box and back.stride == 8
     assert np.array_equal(back.heatmaps, maps.heatmaps.astype(np.float16).astype(np.float32))
     # a cell centre maps to the image pixel the letterbox says
-    assert np.allclose(cell_to_image(box, 8) @ [2, 3, 1], box.to_image(np.array([2 * 8 + 3.5, 3 * 8 + 3.5])))
+    assert np.allclose(maps.cell_to_image_affine() @ [2, 3, 1], box.to_image(np.array([2 * 8 + 3.5, 3 * 8 + 3.5])))
 
 
 @pytest.mark.parametrize("content", [b"", b"PK\x03\x04 not really a zip", b"hello"])

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy.optimize import linear_sum_assignment
 
-from posecli.errors import ParserError
+from posecli.errors import ConfigError, ParserError
 from posecli.parser import PRESETS, ParserConfig, get_preset, parse
 from posecli.parser.assemble import redundant_limbs
 from posecli.parser.limbs import LimbPairs, match_greedy
@@ -181,11 +181,11 @@ def test_presets_and_config_validation():
     assert PRESETS["openpose"].min_above_fraction == 0.95 and PRESETS["openpose"].paf_samples == 0
     assert PRESETS["lightweight"].upsample == 4 and PRESETS["lightweight"].min_score == 0.2
     assert PRESETS["cmu-python"].nms_connectivity == 4 and PRESETS["cmu-python"].min_parts == 4
-    with pytest.raises(ParserError):
+    with pytest.raises(ConfigError):
         ParserConfig(refine="magic")
-    with pytest.raises(ParserError):
+    with pytest.raises(ConfigError):
         ParserConfig(upsample=0)
-    with pytest.raises(ParserError):
+    with pytest.raises(ConfigError):
         PRESETS["default"].with_(no_such_field=1)
     with pytest.raises(Exception):
         PRESETS["default"].min_parts = 1  # frozen
@@ -361,7 +361,7 @@ def test_round_trip_with_log_hessian_refinement(name):
     {"paf_samples_gain": float("nan")}, {"length_prior": -1.0},
 ])
 def test_config_refuses_non_finite_mistyped_and_unbounded_values(changes):
-    with pytest.raises(ParserError):
+    with pytest.raises(ConfigError):
         PRESETS["default"].with_(**changes)
 
 

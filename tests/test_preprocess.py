@@ -5,7 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from posecli.errors import InputError
-from posecli.inference.preprocess import Letterbox, fit_size, letterbox, to_tensor
+from posecli.maps import Letterbox, fit_size, letterbox
+from posecli.network.tensor import to_tensor
 from posecli.io.images import as_bgr
 from posecli.network.metadata import ModelInfo, OutputSpec
 from posecli.skeleton import COCO18

@@ -446,7 +446,8 @@ def _kernels(core, model, x):
 
 
 def test_the_rewritten_int8_graph_compiles_to_the_kernels_of_the_ir(default_model_int8, mini_set):
-    from posecli.inference.preprocess import letterbox, to_tensor
+    from posecli.maps import letterbox
+    from posecli.network.tensor import to_tensor
     from posecli.io.images import read_image
     from posecli.network.backends.openvino_rewrite import rewrite_for_openvino
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from posecli.skeleton import COCO18
-from posecli.train.targets import grid_centres, render_heatmaps, render_pafs
+from posecli.maps import cell_centres, render_heatmaps, render_pafs
 
 S = 8
 SIZE = (12, 16)  # H, W map cells
@@ -29,9 +29,9 @@ def centre(i: int, j: int) -> tuple[float, float]:
     return j * S + (S - 1) / 2, i * S + (S - 1) / 2
 
 
-def test_grid_centres_follow_the_pixel_centre_convention():
-    assert grid_centres(3, 8).tolist() == [3.5, 11.5, 19.5]
-    assert grid_centres(2, 1).tolist() == [0.0, 1.0]
+def test_cell_centres_follow_the_pixel_centre_convention():
+    assert cell_centres(3, 8).tolist() == [3.5, 11.5, 19.5]
+    assert cell_centres(2, 1).tolist() == [0.0, 1.0]
 
 
 def test_heatmap_peak_value_and_position():

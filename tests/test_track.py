@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from posecli.inference.estimator import Maps, PoseEstimator
-from posecli.inference.preprocess import Letterbox
+from posecli.inference.estimator import PoseEstimator
+from posecli.maps import Letterbox, Maps
 from posecli.io.video import VideoSource
 from posecli.skeleton import COCO18
 from posecli.types import Frame, Person

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from posecli.errors import InputError
+from posecli.errors import ConfigError, InputError
 from posecli.inference.estimator import PoseEstimator
 from posecli.inference.zoom import Crop, ZoomConfig, cut, merge, plan_crops
 from posecli.io.images import read_image
@@ -181,7 +181,7 @@ def test_merge_without_zoomed_people_keeps_the_first_pass():
     ("max_upscale", -2.0), ("edge", 0.5), ("match_oks", float("nan")), ("candidate_threshold", 0.0),
 ])
 def test_zoom_config_rejects_bad_values(field, value):
-    with pytest.raises(InputError, match=field):
+    with pytest.raises(ConfigError, match=field):
         ZoomConfig(**{field: value})
 
 

@@ -130,12 +130,12 @@ def parse_parser_options(values: tuple[str, ...]) -> dict:
 
 def parser_config(preset: str, overrides: dict):
     """The parser settings the options ask for, validated now (usage error, exit 2)."""
-    from ..errors import ParserError
+    from ..errors import ConfigError
     from ..parser import get_preset
 
     try:
         return get_preset(preset).with_(**overrides)
-    except ParserError as exc:
+    except ConfigError as exc:
         raise click.BadParameter(str(exc), param_hint="-P") from None
 
 

@@ -163,7 +163,7 @@ def video_command(source, out, render, fmt, start, end, step, track, no_track, t
     the JSON stays valid, marked "complete": false (exit 130).
     """
     from ..errors import InputError
-    from ..io.sources import parse_source
+    from ..io.source_spec import parse_source
     from ..video.follow import parse_follow
     from ..video.run import VideoOptions, VideoRun
     from ..video.smooth import OneEuroConfig

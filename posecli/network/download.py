@@ -374,6 +374,6 @@ def _disk_full(part: Path, exc: OSError) -> ModelError:
 
 
 def _version() -> str:
-    from .. import __version__
+    from ..version import __version__
 
     return __version__

@@ -271,7 +271,7 @@ def _probe_input(info):
     """A (1, 3, H, W) input at the model's native size: a fixed noise image, normalised."""
     import numpy as np
 
-    from ...inference.preprocess import to_tensor
+    from ..tensor import to_tensor
 
     h, w = info.size_hw
     image = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
