@@ -34,10 +34,12 @@ class PoseError(Exception):
 
     ``path`` (optional) names the file the error is about; ``str(error)`` is then
     ``"<path>: <message>"`` so that callers can report it on one line. ``param``
-    (optional) names the parameter whose value is wrong (``"device"``).
+    (optional) names the parameter whose value is wrong (``"device"``), or a tuple of the
+    parameters that clash; where the message names one alone (``out would overwrite it``),
+    the CLI words it as its flag.
     """
 
-    def __init__(self, message: str, path: str | Path | None = None, *, param: str | None = None):
+    def __init__(self, message: str, path: str | Path | None = None, *, param: str | tuple[str, ...] | None = None):
         self.message = message
         self.path = None if path is None else str(path)
         self.param = param

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from posecli.errors import InputError
+from posecli.errors import ConfigError
 from posecli.skeleton import COCO18
 from posecli.types import Frame, Person
 from posecli.video.follow import Follow, parse_follow
@@ -89,7 +89,7 @@ def test_parse_follow(value, want):
 
 @pytest.mark.parametrize("value", ["biggest", "-1", "1.5", -2, ""])
 def test_bad_follow_values(value):
-    with pytest.raises(InputError):
+    with pytest.raises(ConfigError):
         parse_follow(value)
 
 

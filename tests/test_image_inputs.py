@@ -59,7 +59,7 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[Path, str]]:
         "truncated PNG": (truncated_copy(png, tmp / "cut.png", 0.6),
                           "truncated PNG (the file ends before the image data does)"),
         "random bytes": (tmp / "random.jpg", "not a readable image (corrupt or unsupported format)"),
-        "text as .mp4": (tmp / "notes.mp4", "not an image ('.mp4' is a video extension: use 'posecli video')"),
+        "text as .mp4": (tmp / "notes.mp4", "not an image ('.mp4' is a video extension: use posecli video)"),
     }
 
 

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from posecli.errors import InputError
+from posecli.errors import ConfigError, InputError
 from posecli.io.source_spec import parse_source
 from posecli.io.sources import FrameFolder, natural_key, open_source
 
@@ -110,12 +110,12 @@ def test_empty_folders_and_globs(tmp_path, make, message):
 
 def test_options_that_do_not_fit_the_source(tmp_path):
     clip = write_video(tmp_path / "clip.mp4", 3)
-    with pytest.raises(InputError, match="fps is for folders of frames"):
+    with pytest.raises(ConfigError, match="fps=30 is for folders of frames"):
         open_source(clip, fps=30)
     for bad in (0, -1, float("nan"), float("inf")):
-        with pytest.raises(InputError, match="fps must be a positive number"):
+        with pytest.raises(ConfigError, match="fps must be a positive number"):
             open_source(tmp_path, fps=bad)
-    with pytest.raises(InputError, match="a live source has none"):
+    with pytest.raises(ConfigError, match="a live source has none"):
         open_source("udp://127.0.0.1:9", start=3)
 
 

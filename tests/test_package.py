@@ -4,6 +4,7 @@ training loads without torch."""
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -82,3 +83,27 @@ def test_every_module_but_training_loads_without_torch():
         f"importlib.import_module({m!r})\n" for m in modules)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+_FLAG = re.compile(r"(?<![\w-])--[a-z]|\bposecli (image|video|batch|models|eval|train)\b")
+
+
+def _message_texts(tree: ast.AST):
+    """Every string literal of a module but its docstrings (messages, notes; f-strings included)."""
+    docs = {id(node.body[0].value) for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs:
+            yield node.value
+
+
+def test_library_messages_name_parameters_never_flags():
+    """The library words messages and notes in Python's terms; only cli/ words them as flags."""
+    worded = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.relative_to(PACKAGE).parts[0] in ("cli", "train"):
+            continue
+        worded += [f"{path.name}: {text}" for text in _message_texts(ast.parse(path.read_text()))
+                   if _FLAG.search(text)]
+    assert worded == []

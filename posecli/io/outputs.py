@@ -102,7 +102,7 @@ def check_distinct(inputs: Iterable[str | Path], outputs: Sequence[tuple[str, st
         if hit is not None:
             same = os.path.abspath(hit) == os.path.abspath(out)
             raise OutputConflict(f"is an input; {what} would overwrite it" if same else
-                                 f"{what} would overwrite the input {shown_path(hit)}", path=out)
+                                 f"{what} would overwrite the input {shown_path(hit)}", path=out, param=what)
     seen: dict[str, str] = {}
     for what, out in outs:
         try:
@@ -114,7 +114,8 @@ def check_distinct(inputs: Iterable[str | Path], outputs: Sequence[tuple[str, st
         if key in seen:
             first = seen[key]
             both = f"both {first} and {what}" if first != what else f"{what} twice"
-            raise OutputConflict(f"{both} would be written here; give them different names", path=out)
+            raise OutputConflict(f"{both} would be written here; give them different names", path=out,
+                                 param=(first, what))
         seen[key] = what
 
 

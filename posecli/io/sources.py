@@ -11,11 +11,25 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import ConfigError, InputError
 from .paths import is_image
 from .source_spec import SourceSpec, parse_source
 
 DEFAULT_FRAME_FPS = 25.0  # frame rate of a folder of frames when none is given
+
+
+def check_selection(spec: SourceSpec, *, fps: float | None = None, start: float | None = None,
+                    end: float | None = None, step: int = 1) -> None:
+    """:class:`ConfigError` unless ``fps`` (folders of frames only) and ``start``/``end``/``step``
+    (files and folders only) suit the source ``spec``."""
+    if fps is not None and (not np.isfinite(fps) or fps <= 0):
+        raise ConfigError(f"fps must be a positive number, got {fps}", param="fps")
+    if fps is not None and spec.kind != "frames":
+        raise ConfigError(f"fps={fps} is for folders of frames (videos, cameras and streams have their own rate)",
+                          path=spec.text, param="fps")
+    if spec.live and (start or end is not None or step != 1):
+        raise ConfigError("start, end and step select parts of files; a live source has none "
+                          "(stop it with duration or max_frames)", path=spec.text, param="start")
 
 
 def open_source(source: str | Path | int | SourceSpec, *, fps: float | None = None, start: float | None = None,
@@ -30,14 +44,8 @@ def open_source(source: str | Path | int | SourceSpec, *, fps: float | None = No
     with a line of text at each reconnection attempt.
     """
     spec = source if isinstance(source, SourceSpec) else parse_source(source)
-    if fps is not None and (not np.isfinite(fps) or fps <= 0):
-        raise InputError(f"fps must be a positive number, got {fps}")
-    if fps is not None and spec.kind != "frames":
-        raise InputError("fps is for folders of frames (videos, cameras and streams have their own)", path=spec.text)
+    check_selection(spec, fps=fps, start=start, end=end, step=step)
     if spec.live:
-        if start or end is not None or step != 1:
-            raise InputError("start, end and step select parts of files; a live source has none "
-                             "(stop it with a duration or a frame count)", path=spec.text)
         from .live import LiveCapture
 
         return LiveCapture(spec, reconnect=reconnect, timeout_s=timeout_s, on_note=on_note)

@@ -363,7 +363,7 @@ def _unreachable(url: str, reason) -> ModelError:
     else:
         why = getattr(reason, "strerror", None) or str(reason) or type(reason).__name__
     return ModelError(
-        f"cannot download ({why}); no network? A copy of the files works too: --from DIR|URL", path=url)
+        f"cannot download ({why}); no network? A copy of the files works too: source=DIR|URL", path=url)
 
 
 def _disk_full(part: Path, exc: OSError) -> ModelError:

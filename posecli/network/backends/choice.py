@@ -143,7 +143,7 @@ def verdict_from(times: dict[str, float], size_hw, compile_s: float = 0.0) -> di
 
 
 def describe(verdict: dict, cached: bool) -> str:
-    """One line for ``--verbose``: which runtime auto chose and why."""
+    """One line: which runtime auto chose and why."""
     return (f"auto: {verdict['runtime']} (measured on this CPU at {verdict['size_hw'][0]}x{verdict['size_hw'][1]}: "
             f"openvino {verdict['openvino_ms']} ms, onnxruntime {verdict['onnxruntime_ms']} ms per frame"
             f"{', remembered in the store' if cached else ''})")
@@ -186,7 +186,7 @@ def open_backend(path: Path, device: str, threads: int | None, runtime: str, on_
 
     store = store_dir()
     if not _in_store(path, store):
-        return ort("auto: onnxruntime (a model outside the store; --runtime openvino runs it on OpenVINO)")
+        return ort("auto: onnxruntime (a model outside the store; runtime='openvino' runs it on OpenVINO)")
     if not _openvino_findable():
         return ort("auto: onnxruntime (openvino is not installed)")
     try:
