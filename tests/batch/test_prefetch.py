@@ -12,7 +12,7 @@ from posecli.batch.prefetch import Prefetch
 from posecli.errors import InputError
 from posecli.inference.estimator import PoseEstimator
 
-from .helpers import run, truncated_copy, write_video
+from tests.helpers import run, truncated_copy, write_video
 
 
 @pytest.fixture

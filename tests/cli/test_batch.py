@@ -16,7 +16,7 @@ from posecli.cli import main
 from posecli.inference.estimator import PoseEstimator
 from posecli.video.run import VideoOptions
 
-from .helpers import (
+from tests.helpers import (
     fast,
     photo,
     posecli_cmd,
@@ -153,7 +153,7 @@ def test_missing_folder_is_an_error(tmp_path, tiny_model):
 
 
 def test_real_model_batch_finds_people_in_photos_and_a_clip(tmp_path, default_model, mini_set):
-    from .helpers import photo_clip
+    from tests.helpers import photo_clip
 
     root = tmp_path / "in"
     root.mkdir()

@@ -10,6 +10,8 @@ from click.testing import CliRunner
 
 from posecli.cli import main
 
+from tests.helpers import REPO
+
 
 def _help(*command: str) -> str:
     result = CliRunner().invoke(main, [*command, "--help"], terminal_width=200)
@@ -40,7 +42,7 @@ def test_train_choices_are_the_library_tables():
 
 
 # -- the README's CLI section against the real --help ----------------------------------------------
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = REPO / "README.md"
 FLAG = re.compile(r"(?<![\w-])(--[a-z][a-z0-9-]*|-[a-zA-Z])(?![\w-])")
 
 

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from posecli.cli import main
 
-from .conftest import make_tiny_model
+from tests.helpers import make_tiny_model
 
 
 def run(*args):

@@ -13,8 +13,8 @@ from posecli.inference.estimator import PoseEstimator
 from posecli.parser import parse, parse_with_peaks
 from posecli.skeleton import COCO18
 
-from . import helpers as synthetic
-from .helpers import fast, invoke, photo
+from tests import helpers as synthetic
+from tests.helpers import fast, invoke, photo
 
 
 def test_parse_with_peaks_gives_the_same_people_and_every_keypoint_is_a_peak():

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import (
+from tests.helpers import (
     photo,
     posecli_cmd,
     subprocess_env,

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from .helpers import FPS, REPO, fast, invoke, photo_clip, truncated_copy, write_video
+from tests.helpers import FPS, REPO, fast, invoke, photo_clip, truncated_copy, write_video
 
 
 def test_out_file_is_one_streamed_document_with_frame_index_and_time(tmp_path, tiny_model):

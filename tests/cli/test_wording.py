@@ -8,7 +8,7 @@ from posecli.cli.wording import PARAM_FLAGS, as_flags, error_text
 from posecli.errors import InputError, OutputError, PoseError
 from posecli.formats.writers import ResultWriter
 
-from .helpers import write_video
+from tests.helpers import write_video
 
 
 @pytest.mark.parametrize("text, worded", [

@@ -10,8 +10,8 @@ import pytest
 from posecli.formats.csv import CSV_COLUMNS, csv_rows, read_csv_frames
 from posecli.formats.writers import ResultWriter
 
-from .factories import frame, person
-from .helpers import fast, invoke, photo, photo_clip, write_video
+from tests.helpers import frame, person
+from tests.helpers import fast, invoke, photo, photo_clip, write_video
 
 
 def _same_people(native_frames: list[dict], csv_frames: list[dict]) -> None:

@@ -12,7 +12,7 @@ from posecli.errors import InputError
 from posecli.formats.maps import read_maps, write_maps
 from posecli.inference.estimator import PoseEstimator
 
-from .helpers import fast, invoke, photo, write_video
+from tests.helpers import fast, invoke, photo, write_video
 
 
 @pytest.fixture(scope="module")

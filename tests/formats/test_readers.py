@@ -8,7 +8,7 @@ from posecli.formats.readers import load_openpose_json, load_posecli_json
 from posecli.formats.records import openpose_record
 from posecli.formats.writers import ResultWriter
 
-from .factories import frame, person
+from tests.helpers import frame, person
 
 
 def test_openpose_json_round_trip(tmp_path):

@@ -9,8 +9,8 @@ import pytest
 from posecli.errors import InputError
 from posecli.formats.render import Renderer, id_color, parse_color
 
-from .factories import person
-from .helpers import fast, invoke, photo
+from tests.helpers import person
+from tests.helpers import fast, invoke, photo
 
 # A horizontal right upper arm (shoulder -> elbow) and the neck: limbs neck-shoulder, shoulder-elbow.
 ARM = {"neck": (100, 60), "r_shoulder": (60, 60), "r_elbow": (60, 140)}

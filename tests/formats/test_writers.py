@@ -14,7 +14,7 @@ from posecli.formats.records import (
 from posecli.formats.writers import JsonStream, ResultWriter
 from posecli.io.atomic import AtomicFile
 
-from .factories import frame, person
+from tests.helpers import frame, person
 
 
 def test_native_record_names_keypoints_and_uses_null_for_missing():

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from .helpers import (
+from tests.helpers import (
     device_node,
     fast,
     photo,

@@ -25,7 +25,7 @@ from posecli.errors import InputError
 from posecli.inference.preprocess import from_reduced
 from posecli.io.images import read_header, read_image, read_image_reduced
 
-from .helpers import (
+from tests.helpers import (
     fast,
     not_utf8,
     photo,
@@ -477,7 +477,7 @@ def test_keypoints_stay_inside_the_image(tiny_model, tmp_path):
     from posecli.inference.estimator import PoseEstimator
     from posecli.maps import Letterbox, Maps
 
-    from .helpers import render, scene
+    from tests.helpers import render, scene
 
     kp, size_hw = scene("border", seed=3)
     heat, pafs = render(kp, size_hw)

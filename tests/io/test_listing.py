@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from .helpers import (
+from tests.helpers import (
     fast,
     not_utf8,
     photo,

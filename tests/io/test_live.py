@@ -14,7 +14,7 @@ from posecli.errors import InputError
 from posecli.io.live import END, LatestFrameFeed
 from posecli.io.sources import open_source
 
-from .helpers import (
+from tests.helpers import (
     HttpFiles,
     MjpegCamera,
     ffmpeg_push,

@@ -12,7 +12,7 @@ from posecli.errors import ConfigError, InputError
 from posecli.io.source_spec import parse_source
 from posecli.io.sources import FrameFolder, natural_key, open_source
 
-from .helpers import write_video
+from tests.helpers import write_video
 
 
 @pytest.mark.parametrize("text, kind, camera", [("0", "camera", 0), ("12", "camera", 12),

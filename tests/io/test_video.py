@@ -11,7 +11,7 @@ from posecli.io import video as video_io
 from posecli.io.listing import list_inputs
 from posecli.io.video import VideoSource, iter_video
 
-from .helpers import FPS, level, truncated_copy, write_video
+from tests.helpers import FPS, level, truncated_copy, write_video
 
 
 def test_frames_in_order_with_index_timestamp_and_properties(tmp_path):

@@ -16,7 +16,7 @@ import pytest
 from posecli.io.ffmpeg import find_ffmpeg, has_encoder
 from posecli.io.video import VideoSink, VideoSource
 
-from .helpers import (
+from tests.helpers import (
     FPS,
     fast,
     ffmpeg_clip,

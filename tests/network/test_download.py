@@ -20,10 +20,8 @@ from posecli.errors import ModelError
 from posecli.network.download import CATALOG, fetch_ir, sources_dir
 from posecli.network.store import DEFAULT_MODEL
 
-from .helpers import FileServer, photo, posecli_cmd, run, subprocess_env
+from tests.helpers import IR_XML, SHARED, FileServer, photo, posecli_cmd, run, subprocess_env
 
-SHARED = Path(os.environ.get("POSECLI_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-IR_XML = SHARED / "models" / "human-pose-estimation-0001" / "FP16-INT8" / "human-pose-estimation-0001.xml"
 
 REMOTE = CATALOG[DEFAULT_MODEL]
 XML, BIN = (f.name for f in REMOTE.files)
@@ -34,13 +32,6 @@ def ir_files() -> dict[str, bytes]:
     if not IR_XML.is_file():
         pytest.skip(f"default model IR not found at {IR_XML}")
     return {p.name: p.read_bytes() for p in (IR_XML, IR_XML.with_suffix(".bin"))}
-
-
-@pytest.fixture
-def store(tmp_path, monkeypatch) -> Path:
-    path = tmp_path / "store"
-    monkeypatch.setenv("POSECLI_MODELS", str(path))
-    return path
 
 
 def _bin_requests(server: FileServer) -> list[str | None]:

@@ -24,20 +24,11 @@ from posecli.network.session import (
 )
 from posecli.network.store import model_path
 
-from .conftest import make_tiny_model
+from tests.helpers import make_tiny_model
 
 NAME = "tiny-pose"
 GPU_REASON = "no GPU: onnxruntime's CUDA provider does not load on this machine (cuda_usable() is False)"
 needs_cuda = pytest.mark.skipif("not __import__('posecli.network.session').network.session.cuda_usable()", reason=GPU_REASON)
-
-
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    """An empty model store in a temp dir ($POSECLI_MODELS)."""
-    root = tmp_path / "store"
-    root.mkdir()
-    monkeypatch.setenv("POSECLI_MODELS", str(root))
-    return root
 
 
 def _stored(store, *precisions) -> dict:

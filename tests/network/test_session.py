@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from .conftest import make_tiny_model
-from .helpers import (
+from tests.helpers import make_tiny_model
+from tests.helpers import (
     photo,
     posecli_cmd,
     run,

@@ -17,7 +17,7 @@ from posecli.parser.peaks import Peaks
 from posecli.skeleton import BODY25, COCO18
 from posecli.types import Person
 
-from .helpers import SCENES, STRIDE, render, scene
+from tests.helpers import SCENES, STRIDE, render, scene
 
 # Round-trip tolerance (input pixels, stride 8) and border margin per preset. The
 # default preset refines peaks on the map grid and meets 1 px everywhere, borders included.

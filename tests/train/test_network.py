@@ -20,6 +20,8 @@ from posecli.train.network import (  # noqa: E402
 )
 from posecli.train.weights import load_pretrained, read_weights  # noqa: E402
 
+from tests.helpers import SHARED
+
 # Measured: max |torch - onnxruntime| 1.3e-6 on maps of magnitude ~1 (float32, CPU).
 ATOL = 1e-4
 
@@ -50,7 +52,7 @@ def test_lightweight_with_imported_weights_reproduces_the_onnx_model(default_mod
 
 def test_ir_and_onnx_weights_agree(default_model):
     pytest.importorskip("openvino")
-    shared = Path(os.environ.get("POSECLI_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+    shared = SHARED
     ir_xml = shared / "models" / "human-pose-estimation-0001" / "FP16-INT8" / "human-pose-estimation-0001.xml"
     onnx_w, ir_w = read_weights(default_model), read_weights(ir_xml)
     assert set(onnx_w.convs) >= {m.source for m in LightweightOpenPose().modules() if isinstance(m, ConvBlock)}

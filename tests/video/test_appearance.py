@@ -8,7 +8,7 @@ from posecli.skeleton import COCO18
 from posecli.types import Person
 from posecli.video.appearance import SIZE, histogram_similarity, torso_histograms
 
-from . import helpers as synthetic
+from tests import helpers as synthetic
 
 
 def test_torso_colours_tell_clothes_apart_and_missing_torsos_are_nan():

@@ -15,8 +15,8 @@ from posecli.types import Frame, Person
 from posecli.video.follow import Follow, parse_follow
 from posecli.video.track import Tracker, TrackerConfig
 
-from . import helpers as synthetic
-from .helpers import fast, invoke, write_video
+from tests import helpers as synthetic
+from tests.helpers import fast, invoke, write_video
 
 
 def _pose(template: np.ndarray, centre, scale: float = 1.0) -> Person:

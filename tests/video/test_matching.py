@@ -8,7 +8,7 @@ import pytest
 from posecli.skeleton import BODY25, COCO18
 from posecli.video.matching import assign, keypoint_area, keypoint_sigmas, oks
 
-from .helpers import make_person
+from tests.helpers import make_person
 
 
 def test_oks_is_one_for_the_same_pose_and_falls_with_distance():

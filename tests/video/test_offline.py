@@ -12,7 +12,7 @@ from posecli.video.offline import OfflineTracker
 from posecli.video.smooth import OneEuroConfig
 from posecli.video.track import Tracker, TrackerConfig
 
-from . import helpers as synthetic
+from tests import helpers as synthetic
 
 
 def pose(template: np.ndarray, centre, score: float = 1.0) -> Person:

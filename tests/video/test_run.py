@@ -16,7 +16,7 @@ import pytest
 
 import posecli
 
-from .helpers import (
+from tests.helpers import (
     MjpegCamera,
     ffmpeg_push,
     free_port,

@@ -15,8 +15,8 @@ from posecli.video.pipeline import Pipeline
 from posecli.video.smooth import OneEuroConfig, OneEuroFilter
 from posecli.video.track import Tracker, TrackerConfig
 
-from . import helpers as synthetic
-from .helpers import write_video
+from tests import helpers as synthetic
+from tests.helpers import write_video
 
 
 def pose_at(template: np.ndarray, centre) -> Person:

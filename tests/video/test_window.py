@@ -15,7 +15,7 @@ import pytest
 from posecli.errors import OutputError
 from posecli.video.window import check_display
 
-from .helpers import Xvfb, posecli_cmd, run, subprocess_env, write_video
+from tests.helpers import Xvfb, posecli_cmd, run, subprocess_env, write_video
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from posecli.inference.estimator import PoseEstimator
 from posecli.video.run import VideoOptions
 from posecli.video.track import TrackerConfig
 
-from .helpers import fast, photo_clip, truncated_copy, write_video
+from tests.helpers import fast, photo_clip, truncated_copy, write_video
 
 PAN_PHOTOS = ("000000197388.jpg", "000000196141.jpg")  # 5 and 4 people
 

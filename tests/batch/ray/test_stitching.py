@@ -16,7 +16,7 @@ from posecli.skeleton import COCO18
 from posecli.video.run import VideoOptions
 from posecli.video.track import TrackerConfig
 
-from .factories import frame, person
+from tests.helpers import frame, person
 
 
 def _p(x: float, track_id: int):

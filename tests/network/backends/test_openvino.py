@@ -25,8 +25,8 @@ from posecli.network.backends import choice
 from posecli.network.session import PoseModel
 from posecli.network.store import model_path
 
-from .conftest import make_tiny_model
-from .helpers import fast, photo, photo_clip, posecli_cmd, run, subprocess_env
+from tests.helpers import make_tiny_model
+from tests.helpers import fast, photo, photo_clip, posecli_cmd, run, subprocess_env
 
 ov = pytest.importorskip("openvino")
 
@@ -38,16 +38,6 @@ NAME = "tiny-pose"
 # onnxruntime INT8 differs from float32 by up to 0.22, so the bound sits between.
 INT8_MAX, INT8_MEAN = 0.15, 0.002
 FP32_MAX = 1e-3  # float32 on both (OpenVINO with INFERENCE_PRECISION_HINT=f32)
-
-
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    root = tmp_path / "store"
-    root.mkdir()
-    monkeypatch.setenv("POSECLI_MODELS", str(root))
-    choice._memory.clear()
-    yield root
-    choice._memory.clear()
 
 
 def _maps_diff(a, b) -> tuple[float, float]:
@@ -451,7 +441,7 @@ def test_the_rewritten_int8_graph_compiles_to_the_kernels_of_the_ir(default_mode
     from posecli.io.images import read_image
     from posecli.network.backends.openvino_rewrite import rewrite_for_openvino
 
-    from .conftest import IR_XML
+    from tests.helpers import IR_XML
 
     core = ov.Core()
     info = PoseModel.load(str(default_model_int8), device="cpu", runtime="onnxruntime").info

@@ -21,9 +21,8 @@ from posecli.errors import MissingExtraError, ModelError
 from posecli.network.importers.openvino import convert_openvino_ir, import_openvino_ir
 from posecli.network.metadata import METADATA_KEY, ModelInfo
 
-from .helpers import REPO
+from tests.helpers import REPO, SHARED
 
-SHARED = Path(os.environ.get("POSECLI_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 IR_DIR = SHARED / "models" / "human-pose-estimation-0001" / "FP16-INT8"
 IR_XML = IR_DIR / "human-pose-estimation-0001.xml"
 PHOTOS = SHARED / "data" / "coco-val2017-mini"
