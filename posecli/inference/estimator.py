@@ -24,7 +24,7 @@ from ..maps import Letterbox, Maps, affine_of, base_letterbox, letterbox, rescal
 from ..network.session import PoseModel
 from ..network.tensor import to_tensor
 from ..parser import ParserConfig, get_preset, parse, parse_with_peaks
-from ..types import Frame, Person
+from ..types import Frame, Person, strongest
 from .modes import get_mode, resolve
 from .preprocess import clip_to_image
 from .zoom import ZoomConfig, cut, inside, merge, plan_crops
@@ -184,8 +184,7 @@ class PoseEstimator:
         if zooming:
             kept, weak = self._split(people)
             people = self._zoom_in(as_bgr(image), kept, weak, maps.box.scale_xy[1])
-        if self.max_people is not None:
-            people = sorted(people, key=lambda p: -p.score)[: self.max_people]  # the strongest
+        people = strongest(people, self.max_people)
         people = [Person(clip_to_image(p.xy, maps.box.image_wh), p.scores, p.score, p.skeleton, p.track_id)
                   for p in people]
         frame = Frame(people, maps.box.image_wh, source=source, index=index, timestamp=timestamp)

@@ -10,6 +10,7 @@ import pytest
 
 from posecli.errors import InputError
 from posecli.inference.estimator import PoseEstimator
+from posecli.maps import Letterbox, Maps
 from posecli.parser import parse, parse_with_peaks
 from posecli.skeleton import COCO18
 
@@ -86,19 +87,17 @@ def test_no_candidates_without_the_flag(tiny_model, tmp_path):
     assert json.loads(r.stdout)["images"][0]["part_candidates"]["nose"] == []
 
 
-def test_max_people_keeps_the_highest_scoring(mini_set, default_model, tmp_path):
-    photos = mini_set["images"]
-    opts = ["-m", default_model, "--device", "cpu"]
-    assert invoke("image", *photos, "--out", tmp_path / "all.json", *opts).exit_code == 0
-    assert invoke("image", *photos, "--out", tmp_path / "one.json", "--max-people", "1", *opts).exit_code == 0
-    everyone = json.loads((tmp_path / "all.json").read_text())["images"]
-    one = json.loads((tmp_path / "one.json").read_text())["images"]
-    assert max(len(r["people"]) for r in everyone) >= 3
-    for full, kept in zip(everyone, one):
-        assert len(kept["people"]) == min(1, len(full["people"]))
-        if kept["people"]:
-            best = max(full["people"], key=lambda p: p["score"])
-            assert kept["people"][0] == best
+def test_max_people_keeps_the_highest_scoring(tiny_model):
+    """Maps of five people rendered from known skeletons, parsed with and without max_people."""
+    kp, size_hw = synthetic.scene("five", 0)
+    heat, pafs = synthetic.render(kp, size_hw)
+    wh = (size_hw[1] * synthetic.STRIDE, size_hw[0] * synthetic.STRIDE)
+    maps = Maps(heat, pafs, Letterbox(wh, wh, wh), synthetic.STRIDE)
+    everyone = PoseEstimator(tiny_model, device="cpu").parse(maps).people
+    one = PoseEstimator(tiny_model, device="cpu", max_people=1).parse(maps).people
+    assert len(everyone) == 5 and len(one) == 1
+    best = max(everyone, key=lambda p: p.score)
+    assert one[0].score == best.score and np.array_equal(one[0].xy, best.xy, equal_nan=True)
 
 
 @pytest.mark.parametrize("bad", [0, -1, True, 2.5])
