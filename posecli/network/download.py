@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ModelError
+from ..io.atomic import commit_pending
 from .store import DEFAULT_MODEL, model_path, store_dir
 
 _OMZ = "https://storage.openvinotoolkit.org/repositories/open_model_zoo/2021.4/models_bin/3"
@@ -140,7 +141,7 @@ def fetch_ir(
         else:
             _http_fetch(where, part, file, progress, timeout, retries)
         _verify(part, file, where)
-        os.replace(part, final)
+        commit_pending(part, final, "the model file")  # verified: renamed into place
     return folder / remote.xml.name
 
 

@@ -12,7 +12,8 @@ from ..formats.render import Renderer
 from ..formats.writers import ResultWriter
 from ..io.source_spec import SourceSpec, parse_source
 from ..io.sources import check_selection, open_source
-from ..io.video import VideoSink, VideoSource, decode_threads_for
+from ..io.video import VideoSource, decode_threads_for
+from ..io.video_sink import VideoSink
 from .follow import Follow, parse_follow
 from .offline import OfflineTracker
 from .pipeline import FrameResult, Pipeline

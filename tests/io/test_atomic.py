@@ -9,6 +9,7 @@ import resource
 import signal
 import stat
 import subprocess
+import sys
 import threading
 import time
 
@@ -292,3 +293,24 @@ def test_leftovers_of_a_killed_run_are_removed_by_the_next_run(tiny_model, tmp_p
     assert again.returncode == 0, again.stderr
     assert json.loads(out.read_text())["complete"] is True
     assert not temp_files(tmp_path)
+
+
+def test_sweep_removes_only_leftovers_of_dead_processes(tmp_path):
+    target = tmp_path / "poses.json"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    dead_pid = int(dead.stdout)
+    stale = tmp_path / f".poses.json.{dead_pid}-abcdef12.tmp"
+    stale.write_text("partial")
+    stale_dir = tmp_path / f".poses.json.{dead_pid}-abcdef13.tmp"
+    stale_dir.mkdir()
+    (stale_dir / "x").write_text("1")
+    from posecli.io.atomic import sweep_stale, temp_name
+
+    mine = temp_name(target)
+    mine.write_text("in progress")  # this process is alive: kept
+    other = tmp_path / ".other.json.1-abcdef12.tmp"  # another output's: kept
+    other.write_text("x")
+    removed = sweep_stale(target)
+    assert sorted(removed) == sorted([stale, stale_dir])
+    assert mine.exists() and other.exists() and not stale.exists() and not stale_dir.exists()

@@ -4,15 +4,13 @@ devices and links, leftovers of killed runs."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from posecli.errors import OutputConflict
 from posecli.io.atomic import AtomicFile
-from posecli.io.outputs import check_distinct, stream_target, sweep_stale, temp_path, unique_names
+from posecli.io.outputs import check_distinct, stream_target, unique_names
 
 
 def test_unique_names_keep_the_extension_then_count():
@@ -47,22 +45,3 @@ def test_atomic_file_through_a_link_replaces_the_target_and_keeps_the_link(tmp_p
     with AtomicFile(link) as f:
         f.write("new")
     assert link.is_symlink() and real.read_text() == "new"
-
-
-def test_sweep_removes_only_leftovers_of_dead_processes(tmp_path):
-    target = tmp_path / "poses.json"
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
-                          check=True)
-    dead_pid = int(dead.stdout)
-    stale = tmp_path / f".poses.json.{dead_pid}-abcdef12.tmp"
-    stale.write_text("partial")
-    stale_dir = tmp_path / f".poses.json.{dead_pid}-abcdef13.tmp"
-    stale_dir.mkdir()
-    (stale_dir / "x").write_text("1")
-    mine = temp_path(target)
-    mine.write_text("in progress")  # this process is alive: kept
-    other = tmp_path / ".other.json.1-abcdef12.tmp"  # another output's: kept
-    other.write_text("x")
-    removed = sweep_stale(target)
-    assert sorted(removed) == sorted([stale, stale_dir])
-    assert mine.exists() and other.exists() and not stale.exists() and not stale_dir.exists()

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from posecli.io.ffmpeg import find_ffmpeg, has_encoder
-from posecli.io.video import VideoSink, VideoSource
+from posecli.io.video import VideoSource
+from posecli.io.video_sink import VideoSink
 
 from tests.helpers import (
     FPS,
