@@ -11,7 +11,6 @@ import pytest
 from tests.helpers import IR_XML, MINI, SHARED, make_tiny_model
 
 
-
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     if not SHARED.is_dir():

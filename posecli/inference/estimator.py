@@ -1,10 +1,16 @@
-"""From a BGR image to people: preprocess, network, map fusion, parser, back to pixels.
+"""From a BGR image to people, in three stages: preprocess, infer, postprocess.
 
 :class:`PoseEstimator` is the library's main entry point::
 
     from posecli import PoseEstimator
     est = PoseEstimator()                 # default model, auto device
     frame = est(cv2.imread("photo.jpg"))  # Frame with people in image pixels
+
+which is, stage by stage::
+
+    inputs = est.preprocess(image)        # letterboxed tensors, one per scale
+    maps = est.infer(inputs)              # the network's maps, fused over scales and flip
+    frame = est.postprocess(maps, image=image)   # parser, zoom-in, people in image pixels
 """
 
 from __future__ import annotations
@@ -28,6 +34,16 @@ from ..types import Frame, Person, strongest
 from .modes import get_mode, resolve
 from .preprocess import clip_to_image
 from .zoom import ZoomConfig, cut, inside, merge, plan_crops
+
+
+@dataclass(frozen=True)
+class NetworkInputs:
+    """What :meth:`PoseEstimator.preprocess` makes of one image: per scale, a (1, 3, h, w)
+    float32 tensor and its :class:`Letterbox`; ``base`` is the letterbox of the first scale
+    (the grid the maps are fused on)."""
+
+    scales: tuple[tuple[np.ndarray, Letterbox], ...]
+    base: Letterbox
 
 
 @dataclass
@@ -130,8 +146,75 @@ class PoseEstimator:
     def __call__(self, image: np.ndarray, source: str = "") -> Frame:
         """People in one BGR (H, W, 3) uint8 image, in image pixels."""
         image = as_bgr(image)
-        maps = self.maps(image)
-        return self.parse(maps, source=source, image=image)
+        inputs = self.preprocess(image)
+        maps = self.infer(inputs)
+        return self.postprocess(maps, source=source, image=image)
+
+    def preprocess(self, image: np.ndarray) -> NetworkInputs:
+        """Stage 1: the image letterboxed at each scale's height (resized keeping its aspect,
+        padded to the stride) and normalised into the network's input tensor."""
+        image = as_bgr(image)
+        info = self.model.info
+        tensors = []
+        for s in self.scales:
+            height = max(info.stride, int(round(self.height * s)))
+            padded, box = letterbox(image, height, info.stride, info.pad_value)
+            tensors.append((to_tensor(padded, info), box))
+        return NetworkInputs(tuple(tensors), base_letterbox(image.shape, self.height, info.stride))
+
+    def infer(self, inputs: NetworkInputs) -> Maps:
+        """Stage 2: the network on each scale (and its mirror with ``flip``), the maps of
+        every scale resampled onto the base grid and averaged."""
+        acc_hm = acc_paf = 0.0
+        for batch, box in inputs.scales:
+            hm, paf = self._run_tensor(batch)
+            hm, paf = hm[0], paf[0]
+            if box != inputs.base:
+                hm, paf = self._to_grid(hm, paf, box, inputs.base)
+            acc_hm = acc_hm + hm
+            acc_paf = acc_paf + paf
+        n = len(inputs.scales)
+        return Maps(acc_hm / n, acc_paf / n, inputs.base, self.model.info.stride)
+
+    def postprocess(self, maps: Maps, source: str = "", index: int | None = None, timestamp: float | None = None,
+                    image: np.ndarray | None = None) -> Frame:
+        """Stage 3: the parser on fused maps, keypoints mapped back to the image's pixels (and
+        kept inside it), the strongest ``max_people``.
+
+        With the zoom-in pass on and the (H, W, 3) BGR ``image`` the maps came from, small
+        people are looked at again (one more network run) and merged in. Part candidates
+        (``part_candidates``) are the peaks of these maps: a person refined by the zoom-in
+        pass has keypoints found in its crop instead.
+        """
+        zooming = self.zoom is not None and image is not None
+        config = self._candidates_config if zooming else self.parser_config
+        peaks = None
+        if self.part_candidates:
+            found, peaks = parse_with_peaks(maps.heatmaps, maps.pafs, self.skeleton, config, stride=maps.stride)
+        else:
+            found = parse(maps.heatmaps, maps.pafs, self.skeleton, config, stride=maps.stride)
+        people = [Person(maps.box.to_image(p.xy), p.scores, p.score, p.skeleton, p.track_id) for p in found]
+        if zooming:
+            kept, weak = self._split(people)
+            people = self._zoom_in(as_bgr(image), kept, weak, maps.box.scale_xy[1])
+        people = strongest(people, self.max_people)
+        people = [Person(clip_to_image(p.xy, maps.box.image_wh), p.scores, p.score, p.skeleton, p.track_id)
+                  for p in people]
+        frame = Frame(people, maps.box.image_wh, source=source, index=index, timestamp=timestamp)
+        if peaks is not None:
+            # the parser's own peaks: not the weaker ones the zoom-in pass also looks at
+            frame.extra["part_candidates"] = candidates_in_image(peaks, maps.box, self.skeleton,
+                                                                 self.parser_config.peak_threshold)
+        if self.keep_maps:
+            frame.extra["maps"] = maps
+        return frame
+
+    parse = postprocess  # the name the video pipeline and the batch engines call it by
+
+    def maps(self, image: np.ndarray) -> Maps:
+        """Network maps for one image, fused over scales and flip, on the base-scale grid
+        (stages 1 and 2)."""
+        return self.infer(self.preprocess(image))
 
     def estimate_file(self, path, *, keep_image: bool = False) -> tuple[Frame, np.ndarray | None]:
         """People in an image file, in the file's own pixels (EXIF orientation applied).
@@ -163,55 +246,6 @@ class PoseEstimator:
         frame = self(decoded.image, source=str(path))
         frame = frame_from_reduced(frame, decoded.size_wh, decoded.factor)
         return frame, (decoded.image if keep_image else None)
-
-    def parse(self, maps: Maps, source: str = "", index: int | None = None, timestamp: float | None = None,
-              image: np.ndarray | None = None) -> Frame:
-        """Parser on fused maps, keypoints mapped back to the image's pixels (and kept inside it).
-
-        With the zoom-in pass on and the (H, W, 3) BGR ``image`` the maps came from, small
-        people are looked at again (one more network run) and merged in. Part candidates
-        (``part_candidates``) are the peaks of these maps: a person refined by the zoom-in
-        pass has keypoints found in its crop instead.
-        """
-        zooming = self.zoom is not None and image is not None
-        config = self._candidates_config if zooming else self.parser_config
-        peaks = None
-        if self.part_candidates:
-            found, peaks = parse_with_peaks(maps.heatmaps, maps.pafs, self.skeleton, config, stride=maps.stride)
-        else:
-            found = parse(maps.heatmaps, maps.pafs, self.skeleton, config, stride=maps.stride)
-        people = [Person(maps.box.to_image(p.xy), p.scores, p.score, p.skeleton, p.track_id) for p in found]
-        if zooming:
-            kept, weak = self._split(people)
-            people = self._zoom_in(as_bgr(image), kept, weak, maps.box.scale_xy[1])
-        people = strongest(people, self.max_people)
-        people = [Person(clip_to_image(p.xy, maps.box.image_wh), p.scores, p.score, p.skeleton, p.track_id)
-                  for p in people]
-        frame = Frame(people, maps.box.image_wh, source=source, index=index, timestamp=timestamp)
-        if peaks is not None:
-            # the parser's own peaks: not the weaker ones the zoom-in pass also looks at
-            frame.extra["part_candidates"] = candidates_in_image(peaks, maps.box, self.skeleton,
-                                                                 self.parser_config.peak_threshold)
-        if self.keep_maps:
-            frame.extra["maps"] = maps
-        return frame
-
-    def maps(self, image: np.ndarray) -> Maps:
-        """Network maps for one image, fused over scales and flip, on the base-scale grid."""
-        image = as_bgr(image)
-        info = self.model.info
-        base = base_letterbox(image.shape, self.height, info.stride)
-        acc_hm = acc_paf = 0.0
-        for s in self.scales:
-            height = max(info.stride, int(round(self.height * s)))
-            padded, box = letterbox(image, height, info.stride, info.pad_value)
-            hm, paf = self._run_one(padded)
-            if box != base:
-                hm, paf = self._to_grid(hm, paf, box, base)
-            acc_hm = acc_hm + hm
-            acc_paf = acc_paf + paf
-        n = len(self.scales)
-        return Maps(acc_hm / n, acc_paf / n, base, info.stride)
 
     def maps_batch(self, images: Iterable[np.ndarray]) -> list[Maps]:
         """Single-scale maps for frames of one size in one network run (video, batches)."""
@@ -283,12 +317,6 @@ class PoseEstimator:
         return people
 
     # -- helpers ----------------------------------------------------------------------------------
-    def _run_one(self, padded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(C, h, w) maps for one padded image, averaged with its mirror when ``flip``."""
-        batch = to_tensor(padded, self.model.info)
-        hm, paf = self._run_tensor(batch)
-        return hm[0], paf[0]
-
     def _run_tensor(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if not self.flip:
             return self.model.run(batch)

@@ -9,6 +9,28 @@ back to the original image is the caller's job (preprocess).
 Scores: a keypoint's score is its heatmap peak value (clipped to [0, 1]); a person's score
 is (sum of its parts' peak scores + sum of its limbs' scores) / number of parts, as in
 OpenPose. People come out strongest first.
+
+The steps, in :func:`parse_with_peaks`: 1. part candidates (:mod:`.peaks`: NMS on the
+heatmaps, sub-pixel refinement); 2. every candidate pair of each limb scored by the PAF
+line integral and matched greedily, strongest first (:mod:`.limbs`); 3. people assembled
+from the matched limbs (:mod:`.assemble`). Every threshold is a field of
+:class:`ParserConfig`.
+
+Example: one person rendered into maps from known keypoints comes back where it was::
+
+    >>> import numpy as np
+    >>> from posecli.maps import render_heatmaps, render_pafs
+    >>> from posecli.skeleton import COCO18
+    >>> xy = {"nose": (60, 28), "neck": (60, 40), "r_shoulder": (48, 41), "l_shoulder": (72, 41),
+    ...       "r_elbow": (45, 60), "l_elbow": (75, 60), "r_hip": (53, 80), "l_hip": (67, 80)}
+    >>> kp = np.zeros((1, COCO18.num_parts, 3))
+    >>> for name, (x, y) in xy.items():
+    ...     kp[0, COCO18.index(name)] = (x, y, 1)
+    >>> heat = render_heatmaps(kp, (16, 16), stride=8, sigma=7.0)
+    >>> pafs = render_pafs(kp, COCO18, (16, 16), stride=8, limb_width=8.0)
+    >>> [person] = parse(heat, pafs, COCO18, stride=8)
+    >>> person.num_visible, bool(np.nanmax(np.abs(person.xy - kp[0, :, :2])[person.visible]) < 1)
+    (8, True)
 """
 
 from __future__ import annotations

@@ -36,6 +36,9 @@ _FIELD_SCREEN_MIN = 512
 # The support mask keeps cells whose field is longer than the threshold minus this, so
 # float32 rounding in the dot products can never make it reject a passing sample.
 _SUPPORT_SLACK = 1e-4
+# Pairs scored together (their (S, T) temporaries stay well below 128 KiB, where large
+# allocations would go to fresh pages).
+_BLOCK = 3072
 
 
 @dataclass(frozen=True)
@@ -264,10 +267,6 @@ def score_pairs(
     return LimbPairs(*(np.concatenate(parts) for parts in zip(*(
         (p.limb, p.a, p.b, p.score, p.length, p.valid) for p in blocks))))
 
-
-# Pairs scored together (their (S, T) temporaries stay well below 128 KiB, where large
-# allocations would go to fresh pages).
-_BLOCK = 3072
 
 
 def _score_block(limb, a, b, gx, gy, n, fields, px_per_cell, input_height, config) -> LimbPairs:
