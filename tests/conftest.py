@@ -10,6 +10,17 @@ import pytest
 
 from tests.helpers import IR_XML, MINI, SHARED, make_tiny_model
 
+# `make test-fast` (pytest -m "not slow") leaves out real-model and real-process tests. A test
+# that asks for the real default model is slow by that alone; tests that start real
+# processes, servers or displays carry @pytest.mark.slow (a module of them: pytestmark).
+REAL_MODEL_FIXTURES = {"default_model", "default_model_int8"}
+
+
+def pytest_collection_modifyitems(items) -> None:
+    for item in items:
+        if REAL_MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:

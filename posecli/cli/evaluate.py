@@ -50,13 +50,29 @@ def eval_command(annotations, images_dir, out, limit, as_json, quiet, **est_opts
     if not images_dir.is_dir():
         raise fail(InputError("no such image directory", path=images_dir))
     try:
-        from ..evaluate import evaluate_estimator, load_annotations
+        from ..evaluate import load_annotations
 
         data = load_annotations(annotations)
         est = estimator_settings(**est_opts).build()
         writer = ResultWriter("coco", out) if out is not None else None
     except PoseError as exc:
         raise fail(exc) from None
+    metrics = _evaluate(est, data, images_dir, limit, writer, quiet)
+    if as_json:
+        info = {"model": est.model.info.name, "precision": est.model.info.precision, "mode": est.mode,
+                "height": est.height, "scales": list(est.scales), "flip": est.flip, "zoom": est.zoom is not None,
+                "parser": est_opts["parser_preset"]}
+        click.echo(json.dumps({**metrics.as_dict(), **info}))
+        return
+    click.echo(_table(metrics))
+    if out is not None:
+        say(f"detections: {out}", quiet=quiet)
+
+
+def _evaluate(est, data: dict, images_dir: Path, limit: int | None, writer, quiet: bool):
+    """The metrics of ``est`` on ``data``, the detections added to ``writer`` (if any) and
+    closed complete, or not written when the run fails."""
+    from ..evaluate import evaluate_estimator
 
     total = min(len(data["images"]), limit or len(data["images"]))
     bar = _progress(total, quiet)
@@ -83,16 +99,7 @@ def eval_command(annotations, images_dir, out, limit, as_json, quiet, **est_opts
             writer.close()
         except PoseError as exc:
             raise fail(exc) from None
-
-    if as_json:
-        info = {"model": est.model.info.name, "precision": est.model.info.precision, "mode": est.mode,
-                "height": est.height, "scales": list(est.scales), "flip": est.flip, "zoom": est.zoom is not None,
-                "parser": est_opts["parser_preset"]}
-        click.echo(json.dumps({**metrics.as_dict(), **info}))
-        return
-    click.echo(_table(metrics))
-    if out is not None:
-        say(f"detections: {out}", quiet=quiet)
+    return metrics
 
 
 def _progress(total: int, quiet: bool):

@@ -57,20 +57,8 @@ def download_command(name, source, precision, force, timeout, quiet):
     interrupted download resumes where it stopped when run again.
     """
     from ..network.download import download_model
-    from .common import progress_bar
 
-    bars: dict = {}
-
-    def progress(fname, done, total):
-        bar = bars.get(fname)
-        if bar is None:
-            if done >= total:  # already here and verified: nothing to show
-                return
-            bar = bars[fname] = progress_bar(total, quiet or not _stderr_is_terminal(), desc=fname, unit="B", unit_scale=True,
-                                             unit_divisor=1024, initial=done, leave=False)
-        bar.update(done - bar.n)
-        if done >= total:
-            bar.close()
+    bars = _FileBars(quiet or not _stderr_is_terminal())
 
     def on_import(prec, target, converted):
         verb = "imported" if converted else "already imported"
@@ -81,17 +69,40 @@ def download_command(name, source, precision, force, timeout, quiet):
     precisions = ("fp32", "int8", "fp16") if precision == "all" else (precision,)
     try:
         with sigterm_as_interrupt():
-            download_model(name, source, precisions=precisions, force=force, progress=progress,
+            download_model(name, source, precisions=precisions, force=force, progress=bars,
                            on_import=on_import, timeout=timeout)
     except PoseError as exc:
         raise fail(exc) from None
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: a partial file stays for the next run
-        for bar in bars.values():
-            bar.close()
+        bars.close()
         say("Interrupted: run the same command again to resume the download.")
         raise interrupted_exit(exc) from None
     finally:
-        for bar in bars.values():
+        bars.close()
+
+
+class _FileBars:
+    """A byte progress bar per file being fetched (none for a file already there)."""
+
+    def __init__(self, hidden: bool) -> None:
+        self.hidden = hidden
+        self.bars: dict = {}
+
+    def __call__(self, fname: str, done: int, total: int) -> None:
+        from .common import progress_bar
+
+        bar = self.bars.get(fname)
+        if bar is None:
+            if done >= total:  # already here and verified: nothing to show
+                return
+            bar = self.bars[fname] = progress_bar(total, self.hidden, desc=fname, unit="B", unit_scale=True,
+                                                  unit_divisor=1024, initial=done, leave=False)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    def close(self) -> None:
+        for bar in self.bars.values():
             bar.close()
 
 

@@ -77,14 +77,7 @@ def train_command(annotations, images, init, arch, weights, paf_stages, cm_stage
                   val_images, val_every, out_dir, resume, seed, device, threads, quiet):
     """Train or fine-tune a pose network with the OpenPose objective (needs posecli[train])."""
     input_hw = _size(size)
-    arch_options = {}
-    if arch == "openpose":
-        if paf_stages is not None:
-            arch_options["paf_stages"] = paf_stages
-        if cm_stages is not None:
-            arch_options["cm_stages"] = cm_stages
-    elif paf_stages is not None or cm_stages is not None:
-        raise click.UsageError("--paf-stages and --cm-stages are for --arch openpose")
+    arch_options = _arch_options(arch, paf_stages, cm_stages)
     try:
         from ..train.dataset import AugmentConfig
         from ..train.loop import TrainConfig, train
@@ -98,20 +91,11 @@ def train_command(annotations, images, init, arch, weights, paf_stages, cm_stage
             val_annotations=val_annotations, val_images=val_images, device=device, threads=threads,
             augment=AugmentConfig(enabled=not no_augment),
         )
-        bar = None
-
-        def progress(step: int, total: int, loss: float, epoch: int) -> None:
-            nonlocal bar
-            if bar is None:
-                bar = progress_bar(total, quiet, desc="train", unit="step", initial=step - 1)
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss:.2f}", epoch=epoch)
-
+        progress = _StepBar(quiet)
         try:
             result = train(config, resume=resume, progress=progress)
         finally:
-            if bar is not None:
-                bar.close()
+            progress.close()
     except PoseError as exc:
         raise fail(exc) from None
     if result.losses:
@@ -122,6 +106,34 @@ def train_command(annotations, images, init, arch, weights, paf_stages, cm_stage
         say(f"validation AP at step {step}: " + ("n/a (posecli eval not available)" if ap is None else f"{ap:.3f}"),
             quiet=quiet)
     say(f"checkpoint: {result.checkpoint}", quiet=quiet)
+
+
+def _arch_options(arch: str, paf_stages: int | None, cm_stages: int | None) -> dict:
+    """The network's stage counts (``--arch openpose`` only)."""
+    if arch != "openpose":
+        if paf_stages is not None or cm_stages is not None:
+            raise click.UsageError("--paf-stages and --cm-stages are for --arch openpose")
+        return {}
+    options = {"paf_stages": paf_stages, "cm_stages": cm_stages}
+    return {k: v for k, v in options.items() if v is not None}
+
+
+class _StepBar:
+    """The training progress bar, made at the first step (it knows where a resumed run starts)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bar = None
+
+    def __call__(self, step: int, total: int, loss: float, epoch: int) -> None:
+        if self.bar is None:
+            self.bar = progress_bar(total, self.quiet, desc="train", unit="step", initial=step - 1)
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{loss:.2f}", epoch=epoch)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 @click.command("export", epilog="""\b

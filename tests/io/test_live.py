@@ -63,25 +63,41 @@ def test_file_behind_a_url_is_read_like_a_file(tmp_path):
     assert not src.stopped_early
 
 
-def test_tcp_stream_reconnects_after_the_server_is_killed(ts_clip):
-    port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    server = ffmpeg_push(ts_clip, f"{url}?listen=1")
-    notes: list[str] = []
-    try:
+class _TcpStream:
+    """``ts_clip`` served over TCP on a free port by FFmpeg, which a test may kill and start
+    again; :meth:`open` reads it, the reconnection notes go to ``notes``."""
+
+    def __init__(self, ts_clip) -> None:
+        self.clip, self.url, self.notes = ts_clip, f"tcp://127.0.0.1:{free_port()}", []
+        self.server = ffmpeg_push(ts_clip, f"{self.url}?listen=1")
+
+    def open(self, reconnect: int):
         time.sleep(0.5)
-        src = open_source(url, reconnect=6, timeout_s=5, on_note=notes.append)
+        return open_source(self.url, reconnect=reconnect, timeout_s=5, on_note=self.notes.append)
+
+    def restart(self) -> None:
+        _stop(self.server)
+        self.server = ffmpeg_push(self.clip, f"{self.url}?listen=1")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _stop(self.server)
+
+
+def test_tcp_stream_reconnects_after_the_server_is_killed(ts_clip):
+    with _TcpStream(ts_clip) as stream:
+        src = stream.open(reconnect=6)
         seen, after = [], 0
         for index, _, _, _ in src:
             seen.append(index)
             if len(seen) == 8:  # the server dies mid-stream; another one starts a moment later
-                _stop(server)
-                server = ffmpeg_push(ts_clip, f"{url}?listen=1")
+                stream.restart()
             after += src.reconnects > 0
             if after == 10 or len(seen) == 500:
                 break
-    finally:
-        _stop(server)
+    url, notes = stream.url, stream.notes
     assert after == 10  # frames came again after the reconnection
     assert seen == list(range(len(seen)))  # indices go on across the reconnection
     assert src.reconnects == 1
@@ -90,20 +106,14 @@ def test_tcp_stream_reconnects_after_the_server_is_killed(ts_clip):
 
 
 def test_stream_that_does_not_come_back_ends_with_the_reason(ts_clip):
-    port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    server = ffmpeg_push(ts_clip, f"{url}?listen=1")
-    notes: list[str] = []
-    try:
-        time.sleep(0.5)
-        src = open_source(url, reconnect=2, timeout_s=5, on_note=notes.append)
+    with _TcpStream(ts_clip) as stream:
+        src = stream.open(reconnect=2)
         frames = 0
         for _ in src:
             frames += 1
             if frames == 5:
-                _stop(server)
-    finally:
-        _stop(server)
+                _stop(stream.server)
+    notes = stream.notes
     assert frames >= 5 and src.stopped_early
     assert "2 reconnection attempts failed" in src.error and "connection refused" in src.error
     assert [n.split("(attempt ")[1] for n in notes] == ["1 of 2)", "2 of 2)"]

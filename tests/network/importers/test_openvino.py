@@ -374,21 +374,29 @@ def tiny_conv_ir(tmp_path):
     return _save_ir(ov, [out], [data], tmp_path / "tiny_conv.xml")
 
 
-def test_per_channel_ranges_fold_into_integer_convs(tiny_conv_ir, tmp_path):
+def _convert_and_run(ir, x, variants, tmp_path) -> tuple[dict, list[str]]:
+    """Each ``(precision, fake_quantize)`` conversion of ``ir`` checked, saved and run on ``x``:
+    the outputs by variant, and the op types of onnxruntime's optimized int8 graph."""
     onnx = pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
-    x = np.random.default_rng(1).uniform(-1.1, 1.1, (1, 4, 12, 12)).astype(np.float32)
-    results = {}
-    for precision, fq in (("int8", "drop"), ("fp32", "emulate"), ("fp32", "drop")):
-        path = tmp_path / f"tiny-{precision}-{fq}.onnx"
-        proto = convert_openvino_ir(tiny_conv_ir, precision, fake_quantize=fq)
+    results, int8_ops = {}, []
+    for precision, fq in variants:
+        path = tmp_path / f"{ir.stem}-{precision}-{fq}.onnx"
+        proto = convert_openvino_ir(ir, precision, fake_quantize=fq)
         onnx.checker.check_model(proto)
         onnx.save(proto, str(path))
-        optimized = tmp_path / f"tiny-{precision}-{fq}-opt.onnx"
+        optimized = tmp_path / f"{ir.stem}-{precision}-{fq}-opt.onnx"
         results[precision, fq] = _run(_session(path, optimized), x)["out"]
         if precision == "int8":
-            ops = [n.op_type for n in onnx.load(str(optimized)).graph.node]
-            assert ops.count("QLinearConv") == 2  # the first conv and the depthwise one
+            int8_ops = [n.op_type for n in onnx.load(str(optimized)).graph.node]
+    return results, int8_ops
+
+
+def test_per_channel_ranges_fold_into_integer_convs(tiny_conv_ir, tmp_path):
+    x = np.random.default_rng(1).uniform(-1.1, 1.1, (1, 4, 12, 12)).astype(np.float32)
+    results, ops = _convert_and_run(tiny_conv_ir, x, (("int8", "drop"), ("fp32", "emulate"), ("fp32", "drop")),
+                                    tmp_path)
+    assert ops.count("QLinearConv") == 2  # the first conv and the depthwise one
     exact = results["fp32", "emulate"]  # outputs within +-1.23
     # Measured 0.0032: the int32 bias rounds, a code or two flips by one step.
     assert np.abs(results["int8", "drop"] - exact).max() < 0.02
@@ -449,24 +457,13 @@ def tiny_elu_concat_ir(tmp_path):
 
 
 def test_elu_convs_and_concat_become_integer(tiny_elu_concat_ir, tmp_path):
-    onnx = pytest.importorskip("onnx")
-    pytest.importorskip("onnxruntime")
     x = np.random.default_rng(2).uniform(-1.2, 1.2, (1, 4, 10, 12)).astype(np.float32)
-    results = {}
-    for precision, fq in (("int8", "drop"), ("fp32", "emulate")):
-        path = tmp_path / f"t-{precision}.onnx"
-        proto = convert_openvino_ir(tiny_elu_concat_ir, precision, fake_quantize=fq)
-        onnx.checker.check_model(proto)
-        onnx.save(proto, str(path))
-        optimized = tmp_path / f"t-{precision}-opt.onnx"
-        results[precision] = _run(_session(path, optimized), x)["out"]
-        if precision == "int8":
-            ops = [n.op_type for n in onnx.load(str(optimized)).graph.node]
-            # all but the last conv (its output is not quantized); no per-axis quantization
-            assert ops.count("QLinearConv") == 5, ops
-    exact = results["fp32"]  # FakeQuantize emulated in float: what OpenVINO computes
+    results, ops = _convert_and_run(tiny_elu_concat_ir, x, (("int8", "drop"), ("fp32", "emulate")), tmp_path)
+    # all but the last conv (its output is not quantized); no per-axis quantization
+    assert ops.count("QLinearConv") == 5, ops
+    exact = results["fp32", "emulate"]  # FakeQuantize emulated in float: what OpenVINO computes
     # Requantizing ahead of Elu (a second rounding) and the concat's requantized weights
     # flip a code here and there, amplified by the layers after: measured max 0.074 on
     # outputs within +-4.1 (one step of the last FakeQuantize is 0.0098).
     assert np.abs(exact).max() > 1.0
-    assert np.abs(results["int8"] - exact).max() < 0.15
+    assert np.abs(results["int8", "drop"] - exact).max() < 0.15
