@@ -297,13 +297,13 @@ def test_cli_runtime_option(store, tiny_model, tmp_path):
     image = photo(tmp_path / "p.jpg")
     res = run("image", image, *fast(tiny_model), "--runtime", "openvino", "--verbose")
     assert res.exit_code == 0, res.output
-    assert "provider: OpenVINO:CPU" in res.stderr and "runtime: runtime='openvino' (asked for)" in res.stderr
+    assert "provider: OpenVINO:CPU" in res.stderr and "runtime: --runtime openvino (asked for)" in res.stderr
     res = run("models", "info", tiny_model, "--runtime", "openvino", "--device", "cpu", "--json")
     assert res.exit_code == 0 and json.loads(res.stdout)["runtime"] == "openvino"
     clip = photo_clip(tmp_path / "clip.mp4", image, 6, size_wh=(160, 120))
     res = run("video", clip, "--out", tmp_path / "clip.json", *fast(tiny_model), "--runtime", "openvino", "-v", "-q")
     assert res.exit_code == 0, res.output
-    assert "runtime: runtime='openvino' (asked for)" in res.stderr and "6 frames in " in res.stderr
+    assert "runtime: --runtime openvino (asked for)" in res.stderr and "6 frames in " in res.stderr
     assert re.search(r"OpenVINO networks compiled: 1x3x64x\d+ \(throughput, \d+ streams?\)", res.stderr), res.stderr
     (tmp_path / "photos").mkdir()
     photo(tmp_path / "photos" / "a.jpg")
