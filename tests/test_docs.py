@@ -20,8 +20,7 @@ import cv2
 import numpy as np
 import pytest
 
-from .conftest import MINI, REPO, SHARED
-from .helpers import photo_clip, subprocess_env
+from tests.helpers import IR_XML, MINI, REPO, SHARED, photo_clip, subprocess_env
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 
@@ -99,8 +98,7 @@ def workdir(tmp_path_factory, shared_dir) -> Path:
             cv2.imwrite(str(root / folder / f"frame_{i}{ext}"), image)
     (root / "out" / "demo").mkdir(parents=True)  # make demo makes it before its command
     (root / "path" / "to").mkdir(parents=True)
-    xml = SHARED / "models" / "human-pose-estimation-0001" / "FP16-INT8" / "human-pose-estimation-0001.xml"
-    for src in (xml, xml.with_suffix(".bin")):
+    for src in (IR_XML, IR_XML.with_suffix(".bin")):
         shutil.copy(src, root / "path" / "to" / src.name.replace("human-pose-estimation-0001", "model"))
     return root
 
@@ -113,7 +111,7 @@ def test_the_docs_have_commands_and_each_unrun_one_says_why():
     assert len(ran) >= 20, ran
 
 
-def test_a_broken_doc_command_would_be_caught(workdir, model_store):
+def test_a_broken_doc_command_would_be_caught(workdir, default_model_int8, model_store):
     result = _run("posecli image nosuchphoto.jpg", workdir, model_store)
     assert result.returncode == 1 and "nosuchphoto.jpg" in result.stderr
 
