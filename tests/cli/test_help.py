@@ -1,4 +1,4 @@
-"""Every command's ``--help``: the options the README shows, an example, defaults from their tables."""
+"""Every command's ``--help``: the options the README and docs/ show, an example, defaults from their tables."""
 
 from __future__ import annotations
 
@@ -41,8 +41,9 @@ def test_train_choices_are_the_library_tables():
     assert tuple(params["init"].type.choices) == INITS
 
 
-# -- the README's CLI section against the real --help ----------------------------------------------
-README = REPO / "README.md"
+# -- the README's and docs/'s options against the real --help ---------------------------------------
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+CLI_PAGE = REPO / "docs" / "cli.md"
 FLAG = re.compile(r"(?<![\w-])(--[a-z][a-z0-9-]*|-[a-zA-Z])(?![\w-])")
 
 
@@ -58,8 +59,8 @@ def _command_options() -> dict[str, set[str]]:
 
 
 def _cli_section() -> str:
-    text = README.read_text(encoding="utf-8")
-    return text[text.index("\n## CLI\n"): text.index("\n## Python API\n")]
+    """docs/cli.md, the page of every command's options."""
+    return CLI_PAGE.read_text(encoding="utf-8")
 
 
 def _command_of(line: str, options: dict) -> tuple[str, str] | None:
@@ -76,21 +77,22 @@ def _command_of(line: str, options: dict) -> tuple[str, str] | None:
 
 
 def _readme_claims() -> list[tuple[str, str]]:
-    """``(command, option)`` for every option the README shows with a command."""
+    """``(command, option)`` for every option the README or a docs/ page shows with a command."""
     options = _command_options()
-    text = README.read_text(encoding="utf-8")
+    text = "\n".join(page.read_text(encoding="utf-8") for page in DOCS)
     claims = []
-    # 1. Command lines in code blocks and inline code, anywhere in the README.
+    # 1. Command lines in code blocks and inline code, on every page.
     lines = [ln.strip() for ln in text.splitlines()] + re.findall(r"`(posecli [^`]+)`", text)
     for line in lines:
         found = _command_of(line.split("#")[0], options)
         if found:
             claims += [(found[0], flag) for flag in FLAG.findall(found[1])]
-    # 2. The CLI section's table of shared options, and its "`video` adds ..." sentences.
+    # 2. Option tables (the shared options of docs/cli.md, tables with a "commands" column on any
+    # page), and docs/cli.md's "`video` adds ..." sentences.
     section = _cli_section()
     shared = re.search(r"Options shared by (.*?):", section).group(1)
     commands = re.findall(r"`(\w+)`", shared)
-    for row in re.findall(r"^\| (`--.*) \|$", section, flags=re.MULTILINE):
+    for row in re.findall(r"^\| (`--.*) \|$", text, flags=re.MULTILINE):
         cells = [c.strip() for c in re.split(r"(?<!\\)\|", row)]
         only = [c for group in re.findall(r"\((\w+(?:, \w+)*)\)", cells[0].replace("`", ""))
                 for c in group.split(", ")]  # "(image)" or "(image, video, batch)"
@@ -103,12 +105,12 @@ def _readme_claims() -> list[tuple[str, str]]:
     return claims
 
 
-def test_the_readme_shows_only_options_that_exist():
+def test_the_docs_show_only_options_that_exist():
     options = _command_options()
     claims = _readme_claims()
     assert len(claims) > 40 and {c for c, _ in claims} >= {"image", "video", "batch", "eval"}
     missing = sorted({(c, f) for c, f in claims if f not in options[c]})
-    assert not missing, f"README options that the command's --help lacks: {missing}"
+    assert not missing, f"Documented options that the command's --help lacks: {missing}"
 
 
 def test_a_made_up_readme_option_would_be_caught():
