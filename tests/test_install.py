@@ -169,6 +169,7 @@ def _files_under(home: Path) -> list[str]:
     return sorted(str(p.relative_to(home)) for p in home.rglob("*") if p.is_file())
 
 
+@pytest.mark.slow
 def test_the_wheel_runs_help_and_version(clean_venv, tmp_path):
     home = tmp_path / "home"
     home.mkdir()
@@ -213,6 +214,7 @@ def test_first_run_from_the_wheel_download_then_a_photo(clean_venv, tmp_path, de
     assert files and all(f.startswith(".cache/posecli/models/") for f in files), files
 
 
+@pytest.mark.slow
 def test_the_cli_leaves_nothing_in_home_but_the_store(tmp_path):
     """Import (OpenVINO) and an image (onnxruntime) with a fresh HOME: both runtimes write
     telemetry identifiers there unless told not to."""

@@ -30,12 +30,20 @@ RANKS = {
 }
 
 
-def _modules() -> list[str]:
-    names = []
+def _module_files() -> dict[str, Path]:
+    """Dotted module name -> its file, for every module of the package."""
+    names = {}
     for path in sorted(PACKAGE.rglob("*.py")):
         parts = ("posecli",) + path.relative_to(PACKAGE).with_suffix("").parts
-        names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+        names[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
     return names
+
+
+MODULES = _module_files()
+
+
+def _modules() -> list[str]:
+    return list(MODULES)
 
 
 def _stage(module: str) -> str:
@@ -60,7 +68,7 @@ def _imported(path: Path, module: str) -> set[str]:
                 out.update(f"{target}.{a.name}" for a in node.names)
         elif isinstance(node, ast.Import):
             out.update(a.name for a in node.names if a.name.startswith("posecli"))
-    return {m for m in out if m in set(_modules()) or m == "posecli"}
+    return {m for m in out if m in MODULES}
 
 
 def test_every_module_has_a_stage():
@@ -69,8 +77,7 @@ def test_every_module_has_a_stage():
 
 def test_no_import_runs_back_up_the_stages():
     upward = []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        module = _modules()[sorted(PACKAGE.rglob("*.py")).index(path)]
+    for module, path in MODULES.items():
         for target in _imported(path, module):
             if RANKS[_stage(target)] > RANKS[_stage(module)]:
                 upward.append(f"{module} -> {target}")

@@ -220,6 +220,7 @@ def test_loops_links_and_long_names_are_their_own_failures(tmp_path, tiny_model)
     assert r.exit_code == 1 and "Done: 2 processed, 1 failed:" in r.stderr
 
 
+@pytest.mark.slow
 def test_an_unreadable_subfolder_is_listed_and_the_rest_processed(tmp_path, tiny_model):
     prefix = without_file_powers()
     if prefix is None:

@@ -33,6 +33,7 @@ def test_every_help_shows_an_example(command):
     assert "Example" in result.output and "posecli" in result.output
 
 
+@pytest.mark.slow
 def test_python_dash_m_works():
     proc = subprocess.run([sys.executable, "-m", "posecli", "--version"], capture_output=True, text=True)
     assert proc.returncode == 0 and "posecli" in proc.stdout

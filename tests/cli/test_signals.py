@@ -49,6 +49,7 @@ def _signal_when(cmd: list[str], cwd: Path, ready, sig: int) -> tuple[int, str, 
 SIGNALS = [(signal.SIGINT, 130, "Interrupted"), (signal.SIGTERM, 143, "Terminated")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig, code, word", SIGNALS)
 def test_signal_during_batch_keeps_finished_results_and_a_rerun_resumes(sig, code, word, tiny_model, tmp_path):
     pytest.importorskip("posecli.cli.batch")
@@ -79,6 +80,7 @@ def test_signal_during_batch_keeps_finished_results_and_a_rerun_resumes(sig, cod
     assert not temp_files(out)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig, code, word", SIGNALS)
 def test_signal_during_video_stops_fast_keeps_valid_json_and_a_rerun_completes(sig, code, word, tiny_model,
                                                                                 tmp_path):
@@ -102,6 +104,7 @@ def test_signal_during_video_stops_fast_keeps_valid_json_and_a_rerun_completes(s
         assert doc["complete"] is True and len(doc["frames"]) == 250
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig, code, word", SIGNALS)
 def test_signal_during_image_leaves_finished_photos_and_no_temporary_file(sig, code, word, tiny_model, tmp_path):
     photos = [photo(tmp_path / f"p{i:03d}.jpg", (240, 320), seed=i) for i in range(300)]
@@ -152,6 +155,7 @@ def _signals_after(cmd: list[str], cwd: Path, marker: bytes, signals: list[int],
     return code, b"".join(chunks).decode(errors="replace")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command, sig, code", [("video", signal.SIGINT, 130), ("batch", signal.SIGTERM, 143)])
 def test_a_second_signal_while_stopping_exits_cleanly(command, sig, code, tiny_model, tmp_path):
     """The second signal lands while the first one's cleanup runs, or while the process
@@ -177,6 +181,7 @@ def test_a_second_signal_while_stopping_exits_cleanly(command, sig, code, tiny_m
             assert not out.exists() or list(out.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_sighup_stops_like_sigterm_and_keeps_valid_json(tiny_model, tmp_path):
     clip = write_video(tmp_path / "clip.mp4", 250, size_wh=(160, 120))
     out = tmp_path / "poses.json"
@@ -189,6 +194,7 @@ def test_sighup_stops_like_sigterm_and_keeps_valid_json(tiny_model, tmp_path):
     assert not temp_files(tmp_path)
 
 
+@pytest.mark.slow
 def test_signal_during_image_with_one_out_file_keeps_the_finished_photos(tiny_model, tmp_path):
     photos = [photo(tmp_path / f"p{i:03d}.jpg", (240, 320), seed=i) for i in range(300)]
     out = tmp_path / "m.json"

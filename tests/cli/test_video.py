@@ -141,6 +141,7 @@ def _run_and_signal(tmp_path, model: Path, sig: int):
     return code, out, err[0] if err else "", stop_s
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig, code, word", [(signal.SIGINT, 130, "Interrupted"), (signal.SIGTERM, 143, "Terminated")])
 def test_signal_leaves_valid_incomplete_json(tmp_path, tiny_model, sig, code, word):
     exit_code, out, stderr, stop_s = _run_and_signal(tmp_path, tiny_model, sig)

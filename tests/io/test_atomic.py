@@ -128,6 +128,7 @@ def _file_size_limit(limit: int):
     return apply
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("photos, limit", [(1, 300), (150, 1500)])  # fails at the last flush / while streaming
 def test_disk_full_is_one_clear_line_and_leaves_the_old_file(photos, limit, tiny_model, tmp_path):
     a = photo(tmp_path / "a.png", (8, 8))
@@ -141,6 +142,7 @@ def test_disk_full_is_one_clear_line_and_leaves_the_old_file(photos, limit, tiny
     assert out.read_text() == '{"old": true}\n' and not temp_files(tmp_path)
 
 
+@pytest.mark.slow
 def test_disk_full_during_a_video_leaves_no_corrupt_file(tiny_model, tmp_path):
     clip = write_video(tmp_path / "clip.avi", 60, size_wh=(64, 48))
     out = tmp_path / "poses.json"
@@ -206,6 +208,7 @@ def test_device_outputs_are_written_to_never_replaced(tiny_model, tmp_path):
     assert stat.S_ISCHR(null.stat().st_mode)
 
 
+@pytest.mark.slow
 def test_a_link_to_stdout_and_a_fifo_receive_the_json(tiny_model, tmp_path):
     a = photo(tmp_path / "a.jpg")
     stdout = tmp_path / "stdout"
@@ -262,6 +265,7 @@ def test_outputs_never_overwrite_each_other(tiny_model, tmp_path):
     assert not same.exists()
 
 
+@pytest.mark.slow
 def test_stdout_closed_is_one_clear_line(tiny_model, tmp_path):
     a = photo(tmp_path / "a.jpg")
     proc = subprocess.run(posecli_cmd("image", a, *fast(tiny_model)), capture_output=False, stderr=subprocess.PIPE,
@@ -270,6 +274,7 @@ def test_stdout_closed_is_one_clear_line(tiny_model, tmp_path):
     assert proc.stderr == "Error: stdout is closed; give an output file\n"
 
 
+@pytest.mark.slow
 def test_leftovers_of_a_killed_run_are_removed_by_the_next_run(tiny_model, tmp_path):
     clip = write_video(tmp_path / "clip.mp4", 250, size_wh=(160, 120))
     out = tmp_path / "poses.json"

@@ -395,6 +395,7 @@ def _png_declaring(path: Path, width: int, height: int) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_bombs_and_huge_files_are_refused_before_decoding_and_the_rest_processed(tiny_model, tmp_path):
     bomb = _png_declaring(tmp_path / "bomb.png", 40000, 40000)
     huge = tmp_path / "huge.jpg"
@@ -427,6 +428,7 @@ def test_names_that_are_not_utf8_work_and_newlines_stay_on_one_line(tiny_model, 
     assert r.stderr == f"Error: {tmp_path}/two\\nlines.jpg: no such file\n"
 
 
+@pytest.mark.slow
 def test_an_unreadable_photo_is_that_photos_error_not_a_usage_error(tiny_model, tmp_path):
     prefix = without_file_powers()
     if prefix is None:
@@ -442,6 +444,7 @@ def test_an_unreadable_photo_is_that_photos_error_not_a_usage_error(tiny_model, 
     assert [im["file"] for im in json.loads(out.read_text())["images"]] == [str(good)]
 
 
+@pytest.mark.slow
 def test_a_fifo_and_dev_stdin_are_read_as_streams(tiny_model, tmp_path):
     src = photo(tmp_path / "src.jpg")
     fifo = tmp_path / "pipe.jpg"

@@ -134,6 +134,7 @@ def test_unsupported_files_in_a_folder_are_skipped_and_counted(tiny_model, tmp_p
 # ---------------------------------------------------------------------------------------------
 # Issue 19: names OpenCV cannot take, pipes, the last fraction of a second, output folders
 # ---------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_video_whose_name_is_not_utf8_is_processed_in_video_and_batch(tiny_model, tmp_path):
     root = tmp_path / "in"
     root.mkdir()

@@ -38,6 +38,7 @@ def _stop(proc) -> None:
     proc.wait(10)
 
 
+@pytest.mark.slow
 def test_mjpeg_camera_frames_arrive_in_order_with_capture_times():
     with MjpegCamera(fps=30, frames=12) as cam:
         src = open_source(cam.url, reconnect=0, timeout_s=5)
@@ -86,6 +87,7 @@ class _TcpStream:
         _stop(self.server)
 
 
+@pytest.mark.slow
 def test_tcp_stream_reconnects_after_the_server_is_killed(ts_clip):
     with _TcpStream(ts_clip) as stream:
         src = stream.open(reconnect=6)
@@ -105,6 +107,7 @@ def test_tcp_stream_reconnects_after_the_server_is_killed(ts_clip):
     assert notes[-1] == f"{url}: reconnected"
 
 
+@pytest.mark.slow
 def test_stream_that_does_not_come_back_ends_with_the_reason(ts_clip):
     with _TcpStream(ts_clip) as stream:
         src = stream.open(reconnect=2)
@@ -120,6 +123,7 @@ def test_stream_that_does_not_come_back_ends_with_the_reason(ts_clip):
     assert "reconnecting in 1 s" in notes[1]  # backoff: 0.5 s, then 1 s
 
 
+@pytest.mark.slow
 def test_udp_mpegts(ts_clip):
     port = free_port()
     pusher = ffmpeg_push(ts_clip, f"udp://127.0.0.1:{port}?pkt_size=1316")
@@ -138,6 +142,7 @@ def test_udp_mpegts(ts_clip):
     assert steps == {1}
 
 
+@pytest.mark.slow
 def test_errors_say_what_is_wrong(tmp_path):
     (tmp_path / "page.html").write_text("<html><body>" + "not a video " * 300 + "</body></html>")
     refused = f"tcp://127.0.0.1:{free_port()}"

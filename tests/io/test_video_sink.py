@@ -67,6 +67,7 @@ def test_whole_clip_render_is_h264_with_the_sound(tiny_model, tmp_path):
     assert r.stderr == "" and not temp_files(tmp_path)
 
 
+@pytest.mark.slow
 @needs_ffmpeg
 @pytest.mark.parametrize("selection", [["--step", "2"], ["--start", "0.5"], ["--end", "1"]])
 def test_sound_is_skipped_with_a_note_when_frames_do_not_line_up(selection, tiny_model, tmp_path):
@@ -81,6 +82,7 @@ def test_sound_is_skipped_with_a_note_when_frames_do_not_line_up(selection, tiny
     assert r.exit_code == 0 and "Note" not in r.stderr  # no sound, nothing to say
 
 
+@pytest.mark.slow
 @needs_ffmpeg
 def test_sound_the_mp4_cannot_hold_is_reencoded_and_avi_says_it_has_none(tiny_model, tmp_path):
     plain = write_video(tmp_path / "plain.mp4", 10)
@@ -162,6 +164,7 @@ def test_a_discarded_sink_leaves_nothing_and_no_process(tmp_path):
     assert proc is None or proc.poll() is not None
 
 
+@pytest.mark.slow
 @needs_ffmpeg
 def test_ctrl_c_in_a_terminal_leaves_a_playable_partial_video(tiny_model, tmp_path):
     """Ctrl-C reaches the whole foreground process group; FFmpeg must not die with posecli's

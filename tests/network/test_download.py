@@ -47,6 +47,7 @@ def test_catalog_matches_the_shared_copy_of_the_published_ir(ir_files):
 
 
 # -- the command, end to end --------------------------------------------------------------
+@pytest.mark.slow
 def test_download_imports_and_a_second_run_fetches_nothing(ir_files, store, mini_set):
     with FileServer(ir_files) as server:
         r = run("models", "download", "--from", server.url, "--precision", "int8")
@@ -63,6 +64,7 @@ def test_download_imports_and_a_second_run_fetches_nothing(ir_files, store, mini
     assert '"people": [{' in r.stdout
 
 
+@pytest.mark.slow
 def test_download_from_a_local_folder(store):
     if not IR_XML.is_file():
         pytest.skip("no shared IR")
@@ -81,6 +83,7 @@ def test_first_run_says_what_to_run(store, tmp_path):
     assert "(fp32)" not in lines[0]  # the command would run int8 on the CPU: name no precision
 
 
+@pytest.mark.slow
 def test_a_missing_precision_names_the_command_that_makes_it(ir_files, store, tmp_path):
     with FileServer(ir_files) as server:
         assert run("models", "download", "--from", server.url, "--precision", "fp32", "-q").exit_code == 0
@@ -169,6 +172,7 @@ def test_a_transfer_that_breaks_once_resumes_at_once(ir_files, store):
     assert xml.with_suffix(".bin").read_bytes() == ir_files[BIN]
 
 
+@pytest.mark.slow
 def test_a_transfer_that_keeps_breaking_is_resumed_by_the_next_run(ir_files, store):
     with FileServer(ir_files, faults={BIN: [("stop", 500_000)] * 4}) as server:
         r = run("models", "download", "--from", server.url, "--precision", "fp32")
@@ -206,6 +210,7 @@ def test_a_damaged_partial_file_is_caught_and_the_next_run_recovers(ir_files, st
     assert xml.with_suffix(".bin").read_bytes() == ir_files[BIN]
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_the_partial_file_and_the_next_run_resumes(ir_files, store):
     with FileServer(ir_files, faults={BIN: [("slow", 0.1)]}) as server:
         env = {**subprocess_env(), "POSECLI_MODELS": str(store)}
@@ -227,6 +232,7 @@ def test_ctrl_c_keeps_the_partial_file_and_the_next_run_resumes(ir_files, store)
     assert _bin_requests(server)[-1] == f"bytes={kept}-"
 
 
+@pytest.mark.slow
 def test_a_full_disk_is_reported_and_leaves_no_model(ir_files, tmp_path):
     """A real full file system: a 1 MB tmpfs as the store (needs root to mount; skipped else)."""
     mnt = tmp_path / "small"

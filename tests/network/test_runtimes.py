@@ -41,6 +41,7 @@ def _frame(seed: int = 0, n: int = 1) -> np.ndarray:
 
 
 # -- precision auto | fp32 | int8 ---------------------------------------------------------
+@pytest.mark.slow
 def test_auto_picks_int8_on_the_cpu_when_the_store_has_it(store):
     files = _stored(store, "fp32", "int8")
     assert PoseModel.load(NAME, device="cpu").path == files["int8"]
@@ -82,6 +83,7 @@ def test_unknown_precision_and_device_are_typed_errors(store):
         PoseModel.load(NAME, device="npu")
 
 
+@pytest.mark.slow
 def test_cli_precision_option_reaches_the_model(store):
     from click.testing import CliRunner
 
@@ -125,6 +127,7 @@ def test_optimized_graph_is_cached_beside_a_stored_model_and_reused(store):
     assert [m.path for m in list_models(store)] == [files["fp32"]]  # the cache is not a model
 
 
+@pytest.mark.slow
 def test_a_changed_model_gets_a_fresh_cache(store):
     files = _stored(store, "fp32")
     old = PoseModel.load(NAME, device="cpu").optimized

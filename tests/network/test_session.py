@@ -78,6 +78,7 @@ _RECORD = {"skeleton": "coco18", "input": {"name": "data", "size_hw": [256, 456]
            "outputs": {"heatmaps": "heatmaps", "pafs": "pafs"}}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("content, problem", [
     (bytes(range(256)) * 8, "metadata is not UTF-8 text (not a posecli JSON record)"),
     ("[" * 100_000, "metadata is not valid JSON (nested too deeply)"),
@@ -108,6 +109,7 @@ def test_a_garbage_sidecar_is_one_clear_line_before_any_work(content, problem, t
     assert not out.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("device", ["cuda", "tensorrt"])
 def test_a_gpu_device_that_does_not_load_is_one_line(device, tmp_path):
     from posecli.network.session import cuda_usable

@@ -8,6 +8,7 @@ the keypoints-inside/finite-score properties for them.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -51,6 +52,7 @@ def _check_people(people, h: int, w: int, stride: int) -> None:
         assert np.all(np.isfinite(p.scores)) and np.all((p.scores >= 0) & (p.scores <= 1))
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(any_maps(), st.sampled_from([COCO18, BODY25]), st.sampled_from(["default", "openpose", "permissive"]))
 def test_any_shape_or_dtype_gives_people_or_parser_error(maps, skeleton, preset):
@@ -64,6 +66,7 @@ def test_any_shape_or_dtype_gives_people_or_parser_error(maps, skeleton, preset)
     _check_people(people, h, w, 4)
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     h=st.integers(1, 24), w=st.integers(1, 24), stride=st.sampled_from([1, 8, 32]),

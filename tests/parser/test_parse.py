@@ -52,7 +52,9 @@ def assert_round_trip(kp: np.ndarray, people: list[Person], config: ParserConfig
         assert np.isfinite(people[j].score) and people[j].score >= config.min_score
 
 
-CASES = [(p, s, seed) for p in PRESETS for s in SCENES for seed in ((0, 1) if p == "default" else (0,))]
+# The fifty-person scenes take seconds each: they run in `make test`, the rest in the quick loop too.
+CASES = [pytest.param(p, s, seed, marks=[pytest.mark.slow] if s == "fifty" else [])
+         for p in PRESETS for s in SCENES for seed in ((0, 1) if p == "default" else (0,))]
 
 
 @pytest.mark.parametrize("preset,name,seed", CASES)
@@ -287,7 +289,7 @@ def _pairs_without_screens(monkeypatch, heat, pafs, config):
 
 
 @pytest.mark.parametrize("preset", list(PRESETS))
-@pytest.mark.parametrize("name", ["ten-touching", "crossing", "fifty"])
+@pytest.mark.parametrize("name", ["ten-touching", "crossing", pytest.param("fifty", marks=pytest.mark.slow)])
 def test_early_screens_drop_only_failing_pairs(monkeypatch, preset, name):
     kp, size = scene(name, 0, margin=MARGIN[preset])
     heat, pafs = render(kp, size)

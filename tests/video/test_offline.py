@@ -143,6 +143,7 @@ def test_no_join_across_a_scene_cut(shared_dir):
     assert set(ids[:20]) == {0} and set(ids[20:]) == {1}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_on_walking_scenes_offline_is_at_least_as_good_as_online(seed):
     scene = synthetic.walking_scene(seed, fps=25.0, seconds=8.0)

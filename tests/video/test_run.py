@@ -114,6 +114,7 @@ def test_stream_killed_mid_run_reconnects_and_keeps_ids(tmp_path, default_model,
     assert set(main[first:]) == {ids[0]}  # she keeps her id across the reconnection
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("source, message", [
     ("ftp://127.0.0.1/x.mp4", "unsupported scheme 'ftp://'"),
     ("tcp://127.0.0.1:{port}", "connection refused"),
@@ -167,6 +168,7 @@ def test_frame_folder_from_the_cli(tmp_path, tiny_model):
     cap.release()
 
 
+@pytest.mark.slow
 def test_udp_stream_with_max_frames_and_openpose_folders(tmp_path, tiny_model):
     clip = mpegts_clip(tmp_path / "clip.ts", 20)
     port = free_port()
@@ -183,6 +185,7 @@ def test_udp_stream_with_max_frames_and_openpose_folders(tmp_path, tiny_model):
     assert all(json.loads(f.read_text())["version"] == 1.3 for f in files)
 
 
+@pytest.mark.slow
 def test_interrupting_a_live_run_keeps_valid_json(tmp_path, tiny_model):
     out = tmp_path / "poses.json"
     with MjpegCamera(fps=30) as cam:
@@ -201,6 +204,7 @@ def test_interrupting_a_live_run_keeps_valid_json(tmp_path, tiny_model):
     assert "Interrupted" in stderr
 
 
+@pytest.mark.slow
 def test_api_takes_the_same_sources(tmp_path, tiny_model):
     est = posecli.PoseEstimator(str(tiny_model), device="cpu", height=64)
     with MjpegCamera(fps=30, frames=40) as cam:

@@ -170,6 +170,7 @@ def test_ray_gives_the_local_results_and_joins_a_cut_video_with_the_same_ids(ray
     assert (again.processed, again.skipped, again.failed) == (0, 6, [])  # finished inputs are skipped
 
 
+@pytest.mark.slow
 def test_cli_engine_ray_reports_like_the_local_engine(ray_local, tmp_path, mini_set, tiny_model):
     root = tmp_path / "in"
     (root / "sub").mkdir(parents=True)
@@ -190,6 +191,7 @@ def test_cli_engine_ray_reports_like_the_local_engine(ray_local, tmp_path, mini_
     assert r.exit_code == 2 and "--engine ray" in r.stderr
 
 
+@pytest.mark.slow
 def test_a_killed_worker_has_its_inputs_retried_and_every_result_complete(ray_local, tmp_path, tiny_model):
     root = tmp_path / "in"
     root.mkdir()

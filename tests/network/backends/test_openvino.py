@@ -46,6 +46,7 @@ def _maps_diff(a, b) -> tuple[float, float]:
 
 
 # -- accuracy: maps within a stated tolerance of onnxruntime's ----------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("fixture, max_tol, mean_tol", [("default_model_int8", INT8_MAX, INT8_MEAN),
                                                          ("default_model", FP32_MAX, FP32_MAX / 10)])
 def test_openvino_maps_match_onnxruntime_on_the_real_photos(request, mini_set, fixture, max_tol, mean_tol):
@@ -160,6 +161,7 @@ def test_auto_follows_the_remembered_verdict(store, planted, runtime, provider):
         assert model.session.pays_after == 3 and "videos of 3+ frames" in model.runtime_note
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("garbage", ["{not json", "[1, 2]", '{"x": 5}', ""])
 def test_a_damaged_verdict_file_is_measured_again_and_rewritten(store, garbage):
     make_tiny_model(model_path(NAME, "fp32", store))
@@ -170,6 +172,7 @@ def test_a_damaged_verdict_file_is_measured_again_and_rewritten(store, garbage):
     assert any(isinstance(v, dict) and model.runtime.startswith(v.get("runtime", "?")) for v in table.values())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bad", [{"onnxruntime_ms": float("nan")}, {"openvino_ms": "fast"}, {"compile_s": -1},
                                  {"compile_s": True}, {"size_hw": None}, {"runtime": "tensorflow"}])
 def test_a_remembered_verdict_with_nonsense_in_it_is_measured_again(store, bad):
@@ -328,6 +331,7 @@ def _without_openvino(*args, store):
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, check=False)
 
 
+@pytest.mark.slow
 def test_without_openvino_auto_runs_on_onnxruntime_and_asking_for_it_says_what_to_install(store, tmp_path):
     make_tiny_model(model_path(NAME, "fp32", store))
     image = photo(tmp_path / "p.jpg")
@@ -355,6 +359,7 @@ def test_without_openvino_auto_runs_on_onnxruntime_and_asking_for_it_says_what_t
     assert line.endswith("pip install 'posecli[openvino]'") and "\n" not in line, line
 
 
+@pytest.mark.slow
 def test_help_imports_no_runtime():
     code = ("import sys; from posecli.cli import main\n"
             "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
@@ -366,6 +371,7 @@ def test_help_imports_no_runtime():
                           timeout=60, check=False).returncode == 0
 
 
+@pytest.mark.slow
 def test_one_photo_on_auto_does_not_import_openvino_even_where_it_is_faster(store, tmp_path):
     """A one-off input size runs on onnxruntime: the first frame pays for no OpenVINO import or compile."""
     from posecli.network.session import cpu_signature as _cpu_signature

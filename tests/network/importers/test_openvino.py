@@ -106,6 +106,7 @@ def openvino_outputs(photos):
     return [{o.get_any_name(): v for o, v in compiled(x).items()} for x in photos]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
 def test_outputs_match_openvino_runtime(converted, photos, openvino_outputs, precision):
     session = _session(converted[precision][0])
@@ -137,6 +138,7 @@ def test_int8_runs_as_integer_convolutions(converted, tmp_path):
     assert "Add" not in ops
 
 
+@pytest.mark.slow
 def test_fp16_matches_fp32(converted, photos):
     import onnx
 
@@ -155,6 +157,7 @@ def test_fp16_matches_fp32(converted, photos):
             assert diff.mean() < FP16_MEAN_ABS_TOL, (name, diff.mean())
 
 
+@pytest.mark.slow
 def test_int8_ap_within_a_point_of_fp32(converted):
     """COCO AP on the mini set (4 photos): quantization must not cost accuracy."""
     pytest.importorskip("pycocotools")
@@ -173,6 +176,7 @@ def test_int8_ap_within_a_point_of_fp32(converted):
     assert abs(ap["int8"] - ap["fp32"]) * 100 <= AP_POINTS_TOL, ap
 
 
+@pytest.mark.slow
 def test_cli_imports_fp16(tmp_path, monkeypatch):
     _need_real_model()
     from click.testing import CliRunner
@@ -216,6 +220,7 @@ def test_metadata_round_trips(converted):
         assert json.loads(props[METADATA_KEY])["precision"] == precision
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision, batch", [("fp32", 1), ("int8", 2)])
 def test_input_size_is_dynamic(converted, precision, batch):
     session = _session(converted[precision][0])
