@@ -4,7 +4,7 @@ Every ``posecli ...`` line in a shell code block is run for real, in a folder la
 files the line names (``photo.jpg`` is a real COCO photo, ``clip.mp4`` a short clip made from
 one, ``person_keypoints.json`` and ``images/`` the shared mini set), unless NOT_RUN gives the
 reason it cannot run here and the test that covers it. The options such lines use are checked
-against each command's ``--help`` by tests/test_cli_help.py.
+against each command's ``--help`` by tests/cli/test_help.py.
 """
 
 from __future__ import annotations
@@ -26,14 +26,14 @@ DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 
 # Lines that cannot run on a test machine, each with what stands in for it.
 NOT_RUN = {
-    r"^posecli video (0|/dev/video)": "a camera: tests/test_live*.py read real cameras' stand-ins (FFmpeg streams)",
-    r"^posecli video (rtsp|http|udp)://": "a remote stream: tests/test_live*.py run real streams on 127.0.0.1",
-    r"--show": "a window and a person to close it: tests/test_live_video.py runs --show under Xvfb",
-    r"^posecli models download\s*$": "the public model storage is out of reach: tests/test_download.py serves the same files",
-    r"mirror\.example\.org": "a mirror that does not exist: tests/test_download.py runs a real one on 127.0.0.1",
-    r"^posecli (train|export) ": "hundreds of training steps: tests/test_train_loop.py trains a few",
-    r"finetuned\.onnx": "the model the training line would make: tests/test_train_loop.py exports one",
-    r"--engine ray": "a Ray cluster: tests/test_ray_engine.py runs the engine on a local one",
+    r"^posecli video (0|/dev/video)": "a camera: tests/io/test_live.py and tests/video/test_run.py read real cameras' stand-ins (FFmpeg streams)",
+    r"^posecli video (rtsp|http|udp)://": "a remote stream: tests/io/test_live.py and tests/video/test_run.py run real streams on 127.0.0.1",
+    r"--show": "a window and a person to close it: tests/video/test_window.py runs --show under Xvfb",
+    r"^posecli models download\s*$": "the public model storage is out of reach: tests/network/test_download.py serves the same files",
+    r"mirror\.example\.org": "a mirror that does not exist: tests/network/test_download.py runs a real one on 127.0.0.1",
+    r"^posecli (train|export) ": "hundreds of training steps: tests/train/test_loop.py trains a few",
+    r"finetuned\.onnx": "the model the training line would make: tests/train/test_loop.py exports one",
+    r"--engine ray": "a Ray cluster: tests/batch/ray/test_driver.py runs the engine on a local one",
 }
 # Outputs named by these options must exist after the run.
 OUTPUT_OPTIONS = ("--out", "--render", "-o")
