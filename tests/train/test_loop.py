@@ -80,6 +80,7 @@ def test_export_matches_the_torch_model_and_runs_in_posecli(finetuned, mini_set,
     assert '"people"' in result.output
 
 
+@pytest.mark.slow
 def test_resume_continues_the_step_count_and_loss_history(mini_set, tmp_path):
     config = TrainConfig(annotations=mini_set["annotations"], images=mini_set["dir"], out_dir=tmp_path,
                          arch="openpose", init="scratch", arch_options=TINY_OPENPOSE, steps=2,
@@ -141,11 +142,13 @@ def test_cli_errors(mini_set, tmp_path):
     assert result.exit_code == 1 and "not a posecli checkpoint" in result.output
 
 
+@pytest.mark.slow
 def test_cli_help_does_not_import_torch():
     code = "import sys, posecli.cli; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+@pytest.mark.slow
 def test_without_torch_the_commands_say_what_to_install(mini_set):
     code = (
         "import sys; sys.modules['torch'] = None\n"
