@@ -29,7 +29,8 @@ def check_selection(spec: SourceSpec, *, fps: float | None = None, start: float 
                           path=spec.text, param="fps")
     if spec.live and (start or end is not None or step != 1):
         raise ConfigError("start, end and step select parts of files; a live source has none "
-                          "(stop it with duration or max_frames)", path=spec.text, param="start")
+                          "(stop it with duration or max_frames)", path=spec.text,
+                          param=("start", "end", "step", "duration", "max_frames"))
 
 
 def open_source(source: str | Path | int | SourceSpec, *, fps: float | None = None, start: float | None = None,

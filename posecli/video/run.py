@@ -71,8 +71,8 @@ class VideoOptions:
         if self.follow is not None and not self.track:
             raise ConfigError(f"follow={self.follow!r} uses tracking: drop track=False", param="follow")
         if not self.track and (self.offline or self.tracker != TrackerConfig()):
-            raise ConfigError("track=False turns tracking off: drop offline=True and the tracker settings",
-                              param="track")
+            raise ConfigError("track=False turns tracking off: drop offline=True and tracker",
+                              param=("track", "tracker"))
         if self.end is not None and self.start is not None and self.end <= self.start:
             raise ConfigError(f"end={self.end} is not after start={self.start}", param="end")
         if self.duration is not None and not self.duration > 0:

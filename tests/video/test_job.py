@@ -19,8 +19,8 @@ from tests.helpers import write_video
 @pytest.mark.parametrize("settings, param", [
     ({"smooth": True, "track": False}, "smooth"),
     ({"follow": "largest", "track": False}, "follow"),
-    ({"offline": True, "track": False}, "track"),
-    ({"tracker": TrackerConfig(max_gap_s=2.0), "track": False}, "track"),
+    ({"offline": True, "track": False}, ("track", "tracker")),
+    ({"tracker": TrackerConfig(max_gap_s=2.0), "track": False}, ("track", "tracker")),
     ({"start": 5.0, "end": 5.0}, "end"),
     ({"duration": 0.0}, "duration"),
     ({"duration": -math.inf}, "duration"),
