@@ -272,11 +272,26 @@ class HungUp(Terminated):
 _STOP_SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None)
 
 
+# The same stop signal again within this many seconds is the same request: GNU `timeout`
+# (and `kill -INT -- -PGID`) delivers one stop both to the process and to its group, which the
+# process may see as two signals microseconds apart. A person's second Ctrl-C comes later.
+SAME_REQUEST_S = 1.0
+
+
 class _Signals:
-    """Process-wide: how many stop signals arrived, and the block holding them (if any)."""
+    """Process-wide: how many stop requests arrived, the first one's signal and time
+    (``time.monotonic()``), and the block holding them (if any)."""
 
     received = 0
+    first: tuple[int, float] | None = None
     holder: SafeInterrupts | None = None
+
+
+def _repeats_first(signum: int) -> bool:
+    """True when ``signum`` is the first stop request delivered again (same signal, within
+    :data:`SAME_REQUEST_S`): one request, not a second one."""
+    first = _Signals.first
+    return first is not None and first[0] == signum and time.monotonic() - first[1] < SAME_REQUEST_S
 
 
 def _exception_for(signum: int) -> KeyboardInterrupt:
@@ -286,10 +301,14 @@ def _exception_for(signum: int) -> KeyboardInterrupt:
 
 
 def _on_signal(signum, frame) -> None:
-    """The first stop signal raises (or is held for a safe point); a second stops at once."""
+    """The first stop signal raises (or is held for a safe point); a second stops at once.
+    The first one delivered again (to the process and to its group) is not a second."""
+    if _Signals.received and _repeats_first(signum):
+        return
     _Signals.received += 1
     if _Signals.received > 1:
         stop_now(signum)
+    _Signals.first = (signum, time.monotonic())
     exc = _exception_for(signum)
     if _Signals.holder is not None:
         _Signals.holder.pending = exc
@@ -320,7 +339,7 @@ def stop_now(signum: int) -> None:
 def install_signal_handlers() -> None:
     """SIGINT, SIGTERM and SIGHUP raise KeyboardInterrupt / :class:`Terminated` /
     :class:`HungUp` once; a second signal stops at once (:func:`stop_now`). Main thread only."""
-    _Signals.received = 0
+    _Signals.received, _Signals.first = 0, None
     for sig in _STOP_SIGNALS:
         try:
             signal.signal(sig, _on_signal)
