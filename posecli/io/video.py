@@ -17,6 +17,7 @@ from ..errors import InputError, OutputError
 from .atomic import _PENDING, temp_name
 from .ffmpeg import find_ffmpeg, has_audio, has_encoder, last_line, run_ffmpeg
 from .outputs import stream_target, sweep_stale, utf8_clean
+from .playable import unplayable
 
 #: OpenCV's FFmpeg log level while posecli decodes (-8: quiet); posecli reports decoding
 #: problems itself. An OPENCV_FFMPEG_LOGLEVEL already in the environment (e.g. 32) wins.
@@ -309,6 +310,7 @@ class VideoSink:
         self.notes: list[str] = []
         self.audio = False
         self.codec = ""
+        self.frames = 0  # frames written
         self._writer = None
         self._proc: subprocess.Popen | None = None
         self._audio_from: Path | None = None
@@ -395,9 +397,11 @@ class VideoSink:
             image = cv2.resize(image, self.size_wh, interpolation=cv2.INTER_AREA)
         if self._proc is None:
             self._writer.write(image)
+            self.frames += 1
             return
         try:
             self._proc.stdin.write(np.ascontiguousarray(image[:, :, :3], dtype=np.uint8).data)
+            self.frames += 1
         except OSError:  # FFmpeg went away (disk full, killed)
             self._proc.kill()
             self._proc.wait()
@@ -429,6 +433,10 @@ class VideoSink:
             return
         try:
             if commit:
+                problem = unplayable(self._tmp, self.frames)  # a full disk: never replace a good file
+                if problem is not None:
+                    _unlink(self._tmp)
+                    raise OutputError(f"cannot write video: {problem}", path=self.path)
                 try:
                     os.replace(self._tmp, self.path)
                 except OSError as exc:

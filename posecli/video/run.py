@@ -207,9 +207,11 @@ class VideoRun:
                 if opts.max_frames is not None and self.frames_done >= opts.max_frames:
                     self.stopped = "max_frames"
                     break
-        except BaseException:
+        except BaseException as exc:
             results.close()  # stops the workers now, not when the traceback is dropped
-            self._close(complete=False)
+            # Stopped by a signal: the partial video is kept, as the JSON is. Failed (a full
+            # disk): the video is not complete, and never replaces a previous one.
+            self._close(complete=False, keep_video=isinstance(exc, KeyboardInterrupt))
             raise
         results.close()
         self._close(complete=True)
@@ -224,7 +226,7 @@ class VideoRun:
         """Close as interrupted unless already closed (for an exception before or after :meth:`run`)."""
         self._close(complete=False)
 
-    def _close(self, complete: bool) -> None:
+    def _close(self, complete: bool, keep_video: bool = True) -> None:
         if self._closed:
             return
         self._closed = True
@@ -237,14 +239,20 @@ class VideoRun:
             trailer["stream_error" if self.live else "decode_error"] = self.source.error
         if self.unreadable:
             trailer["unreadable"] = [{"file": str(p), "error": m} for p, m in self.unreadable]
-        try:
-            if self.sink is not None:
-                self.sink.close(commit=complete or self.keep_partial)
-        finally:
+        # The JSON first, then the video, renamed into place only when the JSON was written
+        # (a full disk never leaves a new video beside an old JSON, nor replaces a good video
+        # with a broken one). Every step runs; the first failure is the one reported.
+        failures: list[BaseException] = []
+        commit_video = complete or (self.keep_partial and keep_video)
+        for step in (lambda: self.writer.close(complete=complete, keep_partial=self.keep_partial, trailer=trailer),
+                     lambda: self.sink is not None and self.sink.close(commit=commit_video and not failures),
+                     self._release_source):
             try:
-                self.writer.close(complete=complete, keep_partial=self.keep_partial, trailer=trailer)
-            finally:
-                self._release_source()
+                step()
+            except BaseException as exc:  # noqa: BLE001 - raised below, after the other steps
+                failures.append(exc)
+        if failures:
+            raise failures[0]
         self.complete = complete
 
 
