@@ -128,7 +128,7 @@ def image_command(photos, out, fmt, render, keep_alpha, verbose, quiet, max_peop
     bar = progress_bar(len(photos), quiet or len(photos) < 2, desc="photos", unit="photo")
     with safe_interrupts() as interrupts:  # Ctrl-C and SIGTERM stop between photos
         try:
-            for photo, (result, rendered) in zip(photos, targets):
+            for photo, (result, rendered), name in zip(photos, targets, unique_names(list(photos))):
                 interrupts.check()
                 try:
                     t0 = time.perf_counter()
@@ -136,7 +136,7 @@ def image_command(photos, out, fmt, render, keep_alpha, verbose, quiet, max_peop
                     frame, image = est.estimate_file(photo, keep_image=render is not None)
                     elapsed = time.perf_counter() - t0
                     if maps is not None:
-                        maps.add(frame)
+                        maps.add(frame, name)  # distinct as the result names are
                     if result is not None:
                         one = ResultWriter(fmt, result, model=model_name, skeleton=est.skeleton)
                         try:
