@@ -311,7 +311,10 @@ def _on_signal(signum, frame) -> None:
     _Signals.first = (signum, time.monotonic())
     exc = _exception_for(signum)
     if _Signals.holder is not None:
+        from ..io.streams import wake_streams
+
         _Signals.holder.pending = exc
+        wake_streams(exc)  # a read waiting on a FIFO or pipe is a safe point: it raises there
         return
     raise exc
 

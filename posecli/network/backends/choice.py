@@ -31,6 +31,7 @@ MARGIN = 0.95  # OpenVINO is chosen when its median time is below 95 % of onnxru
 WARMUP = 2
 ROUNDS = 7
 MAX_ENTRIES = 64  # oldest verdicts are dropped beyond this
+MAX_CHOICE_BYTES = 1 << 20  # a larger table is junk: measured again
 
 _memory: dict[str, dict] = {}
 
@@ -72,7 +73,7 @@ def cached_verdict(store: Path, key: str) -> dict | None:
     if key in _memory:
         return _memory[key]
     try:
-        table = json.loads((store / CHOICE_FILE).read_text(encoding="utf-8"))
+        table = json.loads(_read_table(store / CHOICE_FILE))
         verdict = table[key]
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -88,6 +89,14 @@ def cached_verdict(store: Path, key: str) -> dict | None:
     return verdict
 
 
+def _read_table(path: Path) -> str:
+    """The verdict table's text; OSError when it is not a regular file (a FIFO there would
+    hang every command) or is too large, ValueError when it is not UTF-8: junk either way."""
+    from ...io.streams import read_regular
+
+    return read_regular(path, MAX_CHOICE_BYTES).decode("utf-8")
+
+
 def record_verdict(store: Path, key: str, verdict: dict) -> None:
     """Remember ``verdict`` in memory and, when the store is writable, in its table."""
     _memory[key] = verdict
@@ -96,7 +105,7 @@ def record_verdict(store: Path, key: str, verdict: dict) -> None:
 
     path = store / CHOICE_FILE
     try:
-        table = json.loads(path.read_text(encoding="utf-8"))
+        table = json.loads(_read_table(path))
         if not isinstance(table, dict):
             table = {}
     except (OSError, ValueError):
@@ -105,8 +114,8 @@ def record_verdict(store: Path, key: str, verdict: dict) -> None:
     while len(table) > MAX_ENTRIES:
         table.pop(next(iter(table)))
     try:
-        if not os.access(store, os.W_OK):
-            return
+        if not os.access(store, os.W_OK) or (path.exists() and not path.is_file()):
+            return  # read-only, or a FIFO (opening it to write would block) or folder there
         with AtomicFile(path) as f:
             f.write(json.dumps(table, indent=1, sort_keys=False) + "\n")
     except (OSError, ValueError, PoseError):  # a read-only or full store: the verdict holds for this process
