@@ -292,6 +292,9 @@ def video_command(source, out, render, fmt, start, end, step, track, no_track, t
     if job.stopped_early:
         kind = "received" if job.live else "decoded"
         say(f"Warning: {source}: {job.error}; the {job.frames_done} {kind} frames were processed.")
+    if job.stopped == "stalled":
+        say(f"Warning: {source}: no frame came in the last {job.stalled_s:.0f} s of --duration; "
+            f"the {job.frames_done} received frames were processed.")
     if job.realtime:
         say(f"{job.frames_done} frames processed, {job.dropped} dropped (real time).", quiet=quiet)
     if job.render_note and job.render_note != noted:  # learnt while closing (the sound)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,12 @@ from .pipeline import FrameResult, Pipeline
 from .smooth import OneEuroConfig
 from .track import Tracker, TrackerConfig
 
+# A live source that stalls still ends at ``duration``: this many seconds after it (results
+# still in the stages are waited for), the run stops. No frame for STALLED_S seconds by
+# then: the JSON says "stopped": "stalled" (with "stalled_s"), not "duration".
+DURATION_GRACE_S = 1.0
+STALLED_S = 2.0
+
 
 @dataclass(frozen=True)
 class VideoOptions:
@@ -33,7 +40,8 @@ class VideoOptions:
     at its own frame rate (no ``start``/``end``/``step``).
     ``realtime``: newest frame only (None: on for cameras and streams, off for files and
     folders). ``fps``: frame rate of a folder of frames. ``duration``: stop after this
-    many seconds of the source's time (wall time for live sources); ``max_frames``: after
+    many seconds of the source's time (wall time for live sources, which end then even when
+    they stall: ``stopped`` is then ``"stalled"``); ``max_frames``: after
     this many processed frames. ``reconnect``/``timeout_s``: for live sources.
     """
 
@@ -112,6 +120,7 @@ class VideoRun:
         self.complete = False
         self.stopped: str | None = None
         self.dropped = 0
+        self.stalled_s = 0.0  # "stalled": seconds without a frame when the duration ran out
         self._closed = False
         per_frame = options.fmt == "openpose"
         if per_frame and out is None:
@@ -186,9 +195,14 @@ class VideoRun:
                             expected_frames=self.expected)
         results = iter(pipeline)
         first_ts: float | None = None
+        last_at = 0.0  # time.monotonic() of the last result
         try:
             for result in results:
-                first_ts = result.timestamp if first_ts is None else first_ts
+                last_at = time.monotonic()
+                if first_ts is None:
+                    first_ts = result.timestamp
+                    if self.live and opts.duration is not None:  # a source that stalls ends at the duration too
+                        pipeline.give_up_at = last_at + opts.duration + DURATION_GRACE_S
                 if opts.duration is not None and result.timestamp - first_ts >= opts.duration:
                     self.stopped = "duration"
                     break
@@ -214,6 +228,9 @@ class VideoRun:
             self._close(complete=False, keep_video=isinstance(exc, KeyboardInterrupt))
             raise
         results.close()
+        if pipeline.gave_up:  # the duration ran out: while frames came, or while the source stalled
+            self.stalled_s = time.monotonic() - last_at
+            self.stopped = "duration" if self.stalled_s < STALLED_S else "stalled"
         self._close(complete=True)
         return self
 
@@ -235,6 +252,8 @@ class VideoRun:
             trailer["frames_dropped"] = self.dropped
         if self.stopped is not None:
             trailer["stopped"] = self.stopped
+        if self.stopped == "stalled":
+            trailer["stalled_s"] = round(self.stalled_s, 1)
         if self.source.stopped_early:
             trailer["stream_error" if self.live else "decode_error"] = self.source.error
         if self.unreadable:
