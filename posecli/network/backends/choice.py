@@ -26,6 +26,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ...io.filelock import locked
+
 CHOICE_FILE = "runtime-choice.json"
 MARGIN = 0.95  # OpenVINO is chosen when its median time is below 95 % of onnxruntime's
 WARMUP = 2
@@ -98,12 +100,25 @@ def _read_table(path: Path) -> str:
 
 
 def record_verdict(store: Path, key: str, verdict: dict) -> None:
-    """Remember ``verdict`` in memory and, when the store is writable, in its table."""
+    """Remember ``verdict`` in memory and, when the store is writable, in its table (read
+    again and merged under a lock: runs measuring at once each keep their verdict)."""
     _memory[key] = verdict
+    path = store / CHOICE_FILE
+    try:
+        if not os.access(store, os.W_OK) or (path.exists() and not path.is_file()):
+            return  # read-only, or a FIFO (opening it to write would block) or folder there
+        with locked(path):
+            _merge_into(path, key, verdict)
+    except OSError:  # a read-only or full store: the verdict holds for this process
+        return
+
+
+def _merge_into(path: Path, key: str, verdict: dict) -> None:
+    """Add ``key: verdict`` to the table at ``path`` as it is now (oldest dropped past
+    :data:`MAX_ENTRIES`) and write it atomically."""
     from ...errors import PoseError
     from ...io.atomic import AtomicFile
 
-    path = store / CHOICE_FILE
     try:
         table = json.loads(_read_table(path))
         if not isinstance(table, dict):
@@ -114,11 +129,9 @@ def record_verdict(store: Path, key: str, verdict: dict) -> None:
     while len(table) > MAX_ENTRIES:
         table.pop(next(iter(table)))
     try:
-        if not os.access(store, os.W_OK) or (path.exists() and not path.is_file()):
-            return  # read-only, or a FIFO (opening it to write would block) or folder there
         with AtomicFile(path) as f:
             f.write(json.dumps(table, indent=1, sort_keys=False) + "\n")
-    except (OSError, ValueError, PoseError):  # a read-only or full store: the verdict holds for this process
+    except (OSError, ValueError, PoseError):
         return
 
 
