@@ -10,6 +10,7 @@ Without mount, a file-size limit (RLIMIT_FSIZE) does the same for the encoder.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import resource
 import shutil
@@ -75,6 +76,9 @@ def _check(done: subprocess.CompletedProcess, folder: Path, old: bytes) -> None:
         assert ("v.mp4" in lines[0]) != ("v.json" in lines[0]), done.stderr
         assert video.read_bytes() == old, "the previous video was replaced"
     assert not temp_files(folder)
+    if (folder / "v.json").exists():  # what the JSON says it holds, it holds (issue 26 case 11)
+        doc = json.loads((folder / "v.json").read_text())
+        assert doc["frames_done"] == len(doc["frames"])
 
 
 @pytest.mark.slow

@@ -14,10 +14,10 @@ import cv2
 import numpy as np
 
 from ..errors import InputError, OutputError
-from .atomic import _PENDING, temp_name
+from .atomic import _PENDING, check_writable, temp_name
 from .ffmpeg import find_ffmpeg, has_audio, has_encoder, last_line, run_ffmpeg
 from .outputs import stream_target, sweep_stale, utf8_clean
-from .playable import unplayable
+from .playable import unplayable, writable_fps
 
 #: OpenCV's FFmpeg log level while posecli decodes (-8: quiet); posecli reports decoding
 #: problems itself. An OPENCV_FFMPEG_LOGLEVEL already in the environment (e.g. 32) wins.
@@ -305,9 +305,10 @@ class VideoSink:
             raise OutputError("output directory does not exist", path=wanted.parent)
         if stream_target(wanted):
             raise OutputError("is a device or pipe; annotated videos are written to files", path=wanted)
+        check_writable(wanted)  # a read-only folder fails now, not at the second frame
         self.size_wh = (int(size_wh[0]), int(size_wh[1]))
-        self.fps = float(fps) if fps and fps > 0 and np.isfinite(fps) else 25.0
         self.notes: list[str] = []
+        self.fps = writable_fps(fps, self.notes)
         self.audio = False
         self.codec = ""
         self.frames = 0  # frames written

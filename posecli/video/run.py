@@ -209,9 +209,9 @@ class VideoRun:
                 if self.maps is not None:
                     self.maps.add(result.frame)
                 self.writer.add(result.frame, image_id=result.index)
+                self.frames_done += 1  # as the JSON holds it, whatever happens to the video next
                 if self.sink is not None:
                     self.sink.write(result.rendered)
-                self.frames_done += 1
                 self.dropped += result.skipped
                 if progress is not None:
                     progress(1)
