@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -96,6 +97,28 @@ def test_a_live_source_that_stalls_ends_at_the_duration(tiny_model, tmp_path):
     assert doc["stopped"] == "stalled" and doc["stalled_s"] >= 3  # not "duration": no frame came for seconds
     assert "no frame came in the last" in done.stderr and "of --duration" in done.stderr
     assert took < 45  # bounded by the duration (a 60 s read timeout used to run it past 60 s)
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_run_whose_live_source_stalls(tiny_model, tmp_path):
+    """No --duration, a long --timeout: the stop is not held until a frame that never comes."""
+    out = tmp_path / "live.json"
+    with StallingCamera(frames=10) as camera:
+        proc = subprocess.Popen(posecli_cmd("video", camera.url, "--timeout", "120", "--out", out, *fast(tiny_model)),
+                                stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                                env={**subprocess_env(), "POSECLI_PROGRESS_SECONDS": "0"})
+        try:
+            while " frames, " not in proc.stderr.readline() and proc.poll() is None:  # the first frame is in
+                pass
+            time.sleep(3.0)  # 10 frames at 10 fps, then stalled
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(30) == 143
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    doc = json.loads(out.read_text())
+    assert doc["complete"] is False and 1 <= len(doc["frames"]) <= 10
 
 
 @pytest.mark.slow

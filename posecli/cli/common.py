@@ -314,7 +314,7 @@ def _on_signal(signum, frame) -> None:
         from ..io.streams import wake_streams
 
         _Signals.holder.pending = exc
-        wake_streams(exc)  # a read waiting on a FIFO or pipe is a safe point: it raises there
+        wake_streams(exc)  # a wait on a FIFO, a pipe or a stalled source is a safe point: it raises there
         return
     raise exc
 
@@ -389,7 +389,10 @@ class SafeInterrupts:
 @contextlib.contextmanager
 def safe_interrupts():
     """Hold SIGINT, SIGTERM and SIGHUP for :meth:`SafeInterrupts.check` while the block runs."""
+    from ..io.streams import clear_stop
+
     state = SafeInterrupts()
+    clear_stop()  # a stop held by an earlier command (in this process) is not this one's
     try:
         previous = {sig: signal.signal(sig, _on_signal) for sig in _STOP_SIGNALS}
     except ValueError:  # not the main thread: leave signals as they are

@@ -39,6 +39,18 @@ def wake_streams(exc: BaseException) -> None:
     _stop.set()
 
 
+def held_stop() -> BaseException | None:
+    """The stop signal held for a safe point (see :func:`wake_streams`), if any: a wait
+    that may last (a stalled live source) raises it."""
+    return _stop_with[0] if _stop.is_set() and _stop_with else None
+
+
+def clear_stop() -> None:
+    """Forget a held stop signal (a new command starts)."""
+    _stop.clear()
+    _stop_with.clear()
+
+
 def read_regular(path: str | Path, limit: int) -> bytes:
     """The bytes of ``path`` if it is a regular file of at most ``limit`` bytes; else
     ``OSError`` (a FIFO, a device, a folder, a file too large): never blocks."""
@@ -89,15 +101,13 @@ def read_whole(path: Path, limit: int, what: str) -> bytes:
 def _read_stream(fd: int, limit: int, path: Path) -> bytes:
     """Read a non-blocking stream to its end: poll in slices, give up when idle too long or
     when a stop signal came. A FIFO that never had a writer reports no event (not EOF)."""
-    _stop.clear()
-    _stop_with.clear()
     chunks: list[bytes] = []
     size, idle = 0, 0.0
     poller = select.poll()
     poller.register(fd, select.POLLIN | select.POLLPRI)
     while size <= limit:
-        if _stop.is_set() and _stop_with:
-            raise _stop_with[0]
+        if held_stop() is not None:
+            raise held_stop()
         if not poller.poll(int(_SLICE_S * 1000)):
             idle += _SLICE_S
             if idle >= STREAM_IDLE_S:

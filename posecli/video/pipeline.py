@@ -35,6 +35,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..formats.render import Renderer
+from ..io.streams import held_stop
 from ..types import Frame
 from .track import Tracker
 
@@ -199,6 +200,9 @@ class Pipeline:
             except queue.Empty:
                 if self._stop.is_set():
                     return _End()
+                held = held_stop()
+                if held is not None:  # Ctrl-C or SIGTERM while the source stalls: stop now
+                    raise held
                 if (self.give_up_at is not None and time.monotonic() >= self.give_up_at
                         and self._frames_in <= self._frames_out):
                     self.gave_up = True
