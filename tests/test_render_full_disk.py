@@ -60,7 +60,7 @@ def _render(clip: Path, folder: Path, model: Path, preexec=None) -> subprocess.C
     cmd = posecli_cmd("video", clip, "--out", folder / "v.json", "--render", folder / "v.mp4", "-m", model,
                       "--device", "cpu", "--height", "64", "-q")
     return subprocess.run(cmd, capture_output=True, text=True, env=subprocess_env(), timeout=300,
-                          preexec_fn=preexec)
+                          preexec_fn=preexec, check=False)
 
 
 def _check(done: subprocess.CompletedProcess, folder: Path, old: bytes) -> None:

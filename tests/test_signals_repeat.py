@@ -41,8 +41,11 @@ def _check_outputs(folder: Path, stderr: str) -> None:
         assert "nothing written" in stderr, stderr[-500:]
         return
     doc = json.loads(out.read_text())
-    assert doc["complete"] is False
-    assert _frames_in(render) == len(doc["frames"]) > 0
+    assert doc["complete"] is False and doc["frames_done"] == len(doc["frames"])
+    if doc["frames"]:  # stopped before the first frame: no video at all (none with 0 frames)
+        assert _frames_in(render) == len(doc["frames"])
+    else:
+        assert not render.exists()
 
 
 def _run_killed_by_group(cmd: list[str], cwd: Path, sig: int, gap_s: float) -> tuple[int, str]:
@@ -100,9 +103,9 @@ def test_gnu_timeout_keeps_valid_json_and_a_playable_video(sig, tiny_model, tmp_
     for attempt in range(5):
         work = tmp_path / f"run{attempt}"
         work.mkdir()
-        cmd = ["timeout", "-s", sig, "3", *posecli_cmd("video", clip, "--out", work / "t.json",
+        cmd = ["timeout", "-s", sig, "5", *posecli_cmd("video", clip, "--out", work / "t.json",
                                                        "--render", work / "t.mp4", "-m", tiny_model, *OPTS)]
-        done = subprocess.run(cmd, capture_output=True, text=True, env=subprocess_env(), cwd=work, timeout=120)
+        done = subprocess.run(cmd, capture_output=True, text=True, env=subprocess_env(), cwd=work, timeout=120, check=False)
         assert done.returncode == 124, done.stderr[-500:]  # timeout's own code: it stopped the run
         _check_outputs(work, done.stderr)
 
@@ -129,7 +132,7 @@ _HANDLERS = textwrap.dedent("""
                                                ("later", 130, ["one request"])])
 def test_a_second_signal_later_still_stops_at_once(when, code, lines):
     done = subprocess.run([sys.executable, "-c", _HANDLERS, when], capture_output=True, text=True,
-                          env=subprocess_env(), timeout=60)
+                          env=subprocess_env(), timeout=60, check=False)
     assert done.returncode == code, done.stderr
     assert done.stdout.split("\n")[:-1] == lines
     assert ("Stopped at once (second signal)" in done.stderr) == (when == "later")

@@ -30,7 +30,7 @@ def _make(ffmpeg_exe: str, path, *args) -> None:
 
 def _frames_ffprobe(ffprobe: str, path) -> int:
     done = subprocess.run([ffprobe, "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
-                           "stream=nb_read_frames", "-of", "csv=p=0", str(path)], capture_output=True, text=True)
+                           "stream=nb_read_frames", "-of", "csv=p=0", str(path)], capture_output=True, text=True, check=False)
     return int(done.stdout.strip())
 
 

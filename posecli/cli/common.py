@@ -274,8 +274,10 @@ _STOP_SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal,
 
 # The same stop signal again within this many seconds is the same request: GNU `timeout`
 # (and `kill -INT -- -PGID`) delivers one stop both to the process and to its group, which the
-# process may see as two signals microseconds apart. A person's second Ctrl-C comes later.
-SAME_REQUEST_S = 1.0
+# process may see as two signals microseconds apart, or, its main thread busy on a loaded
+# machine, handled a second or more apart. A person's second Ctrl-C, when the first stop
+# hangs, comes later.
+SAME_REQUEST_S = 2.0
 
 
 class _Signals:

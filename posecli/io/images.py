@@ -3,7 +3,6 @@ checked and named in every error."""
 
 from __future__ import annotations
 
-import os
 import re
 import struct
 from dataclasses import dataclass

@@ -301,6 +301,8 @@ class VideoSink:
     codec, the audio), once. When OpenCV cannot write ``path``'s container, MJPG in ``.avi``
     is tried; when nothing works, :class:`OutputError`. ``path`` is the file actually written.
 
+    Closed before any frame was written, it leaves no file (``path`` is then None).
+
     ``audio_from``: a media file whose first audio stream is copied into the video on
     :meth:`close` (re-encoded to AAC when the container refuses the codec), cut to the
     video's length; needs FFmpeg and an FFmpeg container. ``audio_aligned=False``: the frames
@@ -426,6 +428,8 @@ class VideoSink:
 
     def close(self, commit: bool = True) -> None:
         """Finish the file; rename it into place (``commit``) or delete it."""
+        if not self.frames and (self._proc is not None or self._writer is not None):
+            commit, self.path = False, None  # stopped before the first frame: no video, none replaced
         if self._proc is not None:
             proc, self._proc = self._proc, None
             try:

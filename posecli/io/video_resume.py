@@ -64,7 +64,7 @@ class FfmpegTail:
             return None
         return cls(proc, first, rate, size_wh)
 
-    def isOpened(self) -> bool:  # noqa: N802 - OpenCV's name
+    def isOpened(self) -> bool:  # OpenCV's name
         return True
 
     def read(self) -> tuple[bool, np.ndarray | None]:
