@@ -267,9 +267,8 @@ def read_opencv_camera(path: str | Path) -> Camera:
         raise InputError("no such file", path=path)
     try:
         fs = cv2.FileStorage(str(path), cv2.FILE_STORAGE_READ)
-    except cv2.error as exc:
-        raise InputError(f"not an OpenCV FileStorage file ({str(exc).strip().splitlines()[-1][:120]})",
-                         path=path) from None
+    except (cv2.error, SystemError):  # OpenCV's parser raises through a SystemError on junk
+        raise InputError("not an OpenCV FileStorage file (an OpenPose camera .xml)", path=path) from None
     try:
         mats = {key: fs.getNode(key).mat() for key in ("CameraMatrix", "Intrinsics", "Distortion")}
     finally:
