@@ -19,7 +19,7 @@ metres in the calibration's world frame; ``cameras`` of a person: the cameras it
 TRC: the marker file as Pose2Sim writes it: tab separated, five header lines, metres, Y up
 (the calibration's Z-up world turned as Pose2Sim does: X, Y, Z = world Y, Z, X), markers
 named as Pose2Sim's OpenSim setups expect (``r_shoulder`` -> ``RShoulder``, ``nose`` ->
-``Nose``), missing points as empty fields. A TRC holds one person: the one seen in the most
+``Nose``), missing points as ``NaN`` (as OpenSim writes them; its reader miscounts empty fields). A TRC holds one person: the one seen in the most
 frames (JSON and CSV hold everyone).
 
 CSV: a row per frame, person and keypoint: ``frame, time, person, keypoint, x, y, z,
@@ -142,7 +142,7 @@ def _write_trc(f: AtomicFile, name: str, frames, skeleton: Skeleton, fps: float)
         for k in range(n):
             xyz = None if person is None else person.xyz[k]
             if xyz is None or not np.isfinite(xyz).all():
-                cells += ["", "", ""]
+                cells += ["NaN", "NaN", "NaN"]
             else:
                 x, y, z = xyz[1], xyz[2], xyz[0]  # Z up -> Y up, as Pose2Sim turns it
                 cells += [f"{x:.{DIGITS_M}f}", f"{y:.{DIGITS_M}f}", f"{z:.{DIGITS_M}f}"]
