@@ -111,7 +111,7 @@ class ThreeDRun:
                 raise InputError(f"offset {o} is past its {i.frame_count} frames", path=i.path)
         if self.options.offsets is None and len(set(counts)) > 1:
             listing = ", ".join(f"{i.path.name}: {i.frame_count}" for i in self.inputs)
-            raise InputError(f"the inputs have different frame counts ({listing}); give offsets to align them",
+            raise InputError(f"the inputs have different frame counts ({listing}); give offsets=N1,N2,.. (frames to skip at each start) to align them",
                              param="offsets")
         count = min(counts)
         return min(count, self.options.max_frames) if self.options.max_frames else count
@@ -205,7 +205,8 @@ def _probe_2d(path: Path) -> _Input:
         raise InputError("no frames in these results", path=path)
     sizes = {tuple(f.size_wh) for f in frames if f.size_wh and f.size_wh[0]}
     times = [f.timestamp for f in frames if f.timestamp is not None]
-    fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else None
+    # the rate from the frames' times (written to 0.1 ms): 30.0016 -> 30.0, 29.97 stays
+    fps = round((len(times) - 1) / (times[-1] - times[0]), 2) if len(times) > 1 and times[-1] > times[0] else None
     last = max((f.index for f in frames if f.index is not None), default=len(frames) - 1)
     return _Input(path, next(iter(sizes)) if len(sizes) == 1 else None, last + 1, fps, frames)
 
