@@ -136,3 +136,24 @@ def test_opensim_reads_every_frame_and_marker_of_the_trc(tmp_path, rig):
     rows, cols, labels = out.stdout.splitlines()[0].split()
     assert (int(rows), int(cols)) == (15, 18) and labels.split(",")[:2] == ["Nose", "Neck"]
     assert 1.4 < float(out.stdout.splitlines()[1]) < 1.9  # the nose's Y: up
+
+
+@pytest.mark.slow
+def test_the_shared_demo_videos_end_to_end(tmp_path):
+    from tests.conftest import SHARED
+
+    demo = SHARED / "data" / "multiview-single"
+    if not (demo / "calibration" / "Calib.toml").exists():
+        pytest.skip("the shared multi-view demo is not here")
+    videos = [demo / "videos" / f"cam0{i}.mp4" for i in range(1, 5)]
+    out = tmp_path / "demo.json"
+    result = run("3d", *videos, "-c", demo / "calibration" / "Calib.toml", "-o", out, "--max-frames", "4", "-q")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text())
+    assert len(doc["frames"]) == 4
+    subject = max((p for f in doc["frames"] for p in f["people"]), key=lambda p: len(p["cameras"]))
+    neck = subject["keypoints"]["neck"]
+    assert neck is not None and 1.2 < neck[2] < 1.7 and neck[3] < 30  # a standing adult's neck, Z up
+    # the videos are 1080 wide, the calibration says 1088 (encoder padding): accepted; three videos are not
+    result = run("3d", *videos[:3], "-c", demo / "calibration" / "Calib.toml", "-o", out)
+    assert result.exit_code == 1 and "4 cameras in the calibration for 3 inputs" in result.output
