@@ -131,7 +131,8 @@ def test_opensim_reads_every_frame_and_marker_of_the_trc(tmp_path, rig):
     code = ("import opensim, sys; t = opensim.TimeSeriesTableVec3(sys.argv[1]); "
             "print(t.getNumRows(), t.getNumColumns(), ','.join(t.getColumnLabels())); "
             "r = t.getRowAtIndex(0); print(r[0][1])")
-    out = subprocess.run([consumer_python(), "-c", code, str(trc)], capture_output=True, text=True, timeout=300)
+    out = subprocess.run([consumer_python(), "-c", code, str(trc)], capture_output=True, text=True, timeout=300,
+                         check=False)
     assert out.returncode == 0, out.stderr[-2000:]
     rows, cols, labels = out.stdout.splitlines()[0].split()
     assert (int(rows), int(cols)) == (15, 18) and labels.split(",")[:2] == ["Nose", "Neck"]
