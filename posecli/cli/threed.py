@@ -26,7 +26,8 @@ Examples:
   posecli 3d cam01.mp4 cam02.mp4 cam03.mp4 cam04.mp4 -c Calib.toml -o poses3d.json -o poses3d.trc
   posecli 3d --from-2d cam01.json cam02.json cam03.json -c Calib.toml -o poses3d.csv
   posecli 3d --from-2d openpose/cam01/ openpose/cam02/ -c cameras/ -o poses3d.trc   # OpenPose JSON, XML
-  posecli 3d a.mp4 b.mp4 -c rig.toml -o out.json --offsets 0,12                     # b starts 12 frames later
+  posecli 3d a.mp4 b.mp4 -c rig.toml -o out.json --offsets 0,12                     # skip b's first 12
+  posecli 3d a.mp4 b.mp4 c.mp4 -c rig.toml -o out.json --offsets auto                # estimated, reported
 
 \b
 Inputs are given in the calibration's camera order. --calibration: a Pose2Sim/anipose TOML
@@ -37,10 +38,10 @@ docs/calibration.md and docs/3d.md.
 """
 
 
-def parse_offsets(value: str | None) -> tuple[int, ...] | None:
-    """``"0,12,3"`` -> (0, 12, 3) (click errors name --offsets)."""
-    if value is None:
-        return None
+def parse_offsets(value: str | None) -> tuple[int, ...] | str | None:
+    """``"0,12,3"`` -> (0, 12, 3); ``"auto"`` stays (click errors name --offsets)."""
+    if value is None or value.strip().lower() == "auto":
+        return None if value is None else "auto"
     try:
         offsets = tuple(int(v) for v in value.split(","))
     except ValueError:
@@ -59,7 +60,8 @@ def parse_offsets(value: str | None) -> tuple[int, ...] | None:
 @click.option("--from-2d", "from_2d", is_flag=True,
               help="INPUTS are 2D results: posecli JSON files or folders of OpenPose JSON, one per camera.")
 @click.option("--offsets", default=None, metavar="N1,N2,..",
-              help="Frames to skip at the start of each input to align them [default: aligned].")
+              help="Frames to skip at the start of each input to align them, or auto (estimated from "
+                   "the 2D and the calibration, up to 60 frames either way; reported) [default: aligned].")
 @click.option("--max-frames", type=click.IntRange(min=1), default=None, metavar="N",
               help="Stop after N frames.")
 @click.option("--fps", type=FiniteFloat(min=0, max=1000, min_open=True), default=None,
