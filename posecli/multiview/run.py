@@ -98,7 +98,8 @@ class ThreeDRun:
         check_sizes([c for c, _ in known], [i.size_wh for _, i in known], [str(i.path) for _, i in known],
                     options.calibration[0])
         self.auto = options.offsets == "auto"
-        self.offsets = [0] * len(self.inputs) if self.auto or options.offsets is None else list(options.offsets)
+        given = options.offsets is not None and not self.auto
+        self.offsets = list(options.offsets) if given else [0] * len(self.inputs)
         self.count = self._aligned_count()
         self.sync = None  # the Offsets estimate, with auto offsets
         rates = [i.fps for i in self.inputs if i.fps]
@@ -137,7 +138,8 @@ class ThreeDRun:
         if self.auto:
             views = self._aligned_automatically(progress)
         else:
-            views = [self._views_of(c, progress, self.offsets[c], self.count) for c in range(len(self.inputs))]
+            views = [self._views_of(c, progress, self.offsets[c], self.count)
+                     for c in range(len(self.inputs))]
         self.skeleton = next((p.skeleton for v in views for frame in v for p in frame), None)
         if self.skeleton is None:
             raise InputError("nobody was found in any camera: no 3D to make", path=self.options.inputs[0])
@@ -192,7 +194,8 @@ class ThreeDRun:
         if self.options.max_frames:
             self.count = min(self.count, self.options.max_frames)
         if self.count < 1:
-            raise InputError(f"the estimated offsets {self.offsets} leave no frame in common", param="offsets")
+            raise InputError(f"the estimated offsets {self.offsets} leave no frame in common",
+                             param="offsets")
         return [v[o: o + self.count] for v, o in zip(whole, self.offsets, strict=True)]
 
     def _views_of(self, c: int, progress, first: int, count: int) -> list[list[Person]]:

@@ -3,11 +3,12 @@
 With calibrated cameras the geometry says when two views show the same instant: a person of
 camera 0 at frame t and the same person in camera c at frame t + lag triangulate consistently
 (a small two-view reprojection error) only when the lag is right, as soon as people move. Per
-frame the best-matching pair of the few tallest people of each view counts; for each camera
-the lag with the lowest median over the frames they share wins (searched up to ``max_lag`` frames either way, and at most a third of the shortest input,
-so that two thirds of the frames always overlap). A correlation of keypoint speeds (Pose2Sim's
-way) needs long clips with a clear movement: on the 100-frame shared demo it picked lags of
-2-11 frames for cameras that are in sync, while the geometry finds 0.
+frame the best-matching pair of the few tallest people of each view counts; for each camera the
+lag with the lowest median over the frames they share wins (searched up to ``max_lag`` frames
+either way, and at most a third of the shortest input, so that two thirds of the frames always
+overlap). A correlation of keypoint speeds (Pose2Sim's way) needs long clips with a clear
+movement: on the 100-frame shared demo it picked lags of 2-11 frames for cameras that are in
+sync, while the geometry finds 0.
 
 Offsets come back as frames to skip at the start of each input (the smallest is 0), with each
 camera's median error at the chosen lag and at lag 0, which say how much to trust it (a

@@ -33,7 +33,6 @@ import numpy as np
 
 from .calibration import Camera, project_many
 
-
 MAX_COORDINATE_M = 1e6  # a point farther than this came from (nearly) parallel rays: missing
 MAX_ERROR_PX = 1e6  # reprojection errors are capped here (sums of them stay finite)
 
