@@ -7,8 +7,10 @@ frame the best-matching pair of the few tallest people of each view counts; for 
 lag with the lowest median over the frames they share wins (searched up to ``max_lag`` frames
 either way, and at most a third of the shortest input, so that two thirds of the frames always
 overlap). A correlation of keypoint speeds (Pose2Sim's way) needs long clips with a clear
-movement: on the 100-frame shared demo it picked lags of 2-11 frames for cameras that are in
-sync, while the geometry finds 0.
+movement: on the 100-frame shared demo it wandered (11,0,4,2 with correlations 0.3-0.5, and
+other settings gave other lags). The geometry says 0,2,4,1 there (cam03's median two-view
+error 16.2 -> 12.9 px); whether the demo's phones were a few frames apart is not known, so
+``posecli 3d`` keeps frames aligned unless asked (``--offsets auto``).
 
 Offsets come back as frames to skip at the start of each input (the smallest is 0), with each
 camera's median error at the chosen lag and at lag 0, which say how much to trust it (a
