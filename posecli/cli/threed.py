@@ -57,6 +57,8 @@ def parse_offsets(value: str | None) -> tuple[int, ...] | str | None:
               help="Pose2Sim/anipose TOML, or OpenPose camera XML files (a folder, or repeat -c).")
 @click.option("--out", "-o", "outs", multiple=True, required=True, type=click.Path(path_type=Path),
               help="Output file: .json, .trc or .csv (repeat for several).")
+@click.option("--render", "-r", type=click.Path(path_type=Path), default=None,
+              help="Check video (.mp4, .avi): every camera's frame with the 3D drawn back on it, side by side.")
 @click.option("--from-2d", "from_2d", is_flag=True,
               help="INPUTS are 2D results: posecli JSON files or folders of OpenPose JSON, one per camera.")
 @click.option("--offsets", default=None, metavar="N1,N2,..",
@@ -75,7 +77,7 @@ def parse_offsets(value: str | None) -> tuple[int, ...] | str | None:
 @click.option("--verbose", "-v", is_flag=True, help=VERBOSE_HELP)
 @estimator_options
 @mode_option("fast")
-def threed_command(inputs, calibration, outs, from_2d, offsets, max_frames, fps, max_people, smooth, no_limbs,
+def threed_command(inputs, calibration, outs, render, from_2d, offsets, max_frames, fps, max_people, smooth, no_limbs,
                    quiet, verbose, **est_opts):
     """Triangulate the people that several calibrated cameras see into 3D (metres, the
     calibration's world frame), with ids across frames and bones that keep their length.
@@ -87,7 +89,7 @@ def threed_command(inputs, calibration, outs, from_2d, offsets, max_frames, fps,
 
     try:
         options = ThreeDOptions(tuple(inputs), tuple(calibration), tuple(outs), from_2d=from_2d,
-                                offsets=parse_offsets(offsets), max_frames=max_frames, fps=fps,
+                                offsets=parse_offsets(offsets), max_frames=max_frames, fps=fps, render=render,
                                 config=reconstruction_config(max_people=max_people, smooth_hz=smooth,
                                                              limbs=not no_limbs))
     except PoseError as exc:

@@ -36,7 +36,8 @@ class ThreeDOptions:
     frames to skip at its start so that all cameras are aligned (None: frame-aligned;
     ``"auto"``: estimated from the 2D, :mod:`posecli.multiview.sync`, up to
     ``max_lag`` frames either way).
-    ``max_frames``: stop after this many aligned frames. ``fps``: overrides the inputs' rate."""
+    ``max_frames``: stop after this many aligned frames. ``fps``: overrides the inputs' rate.
+    ``render``: a check video (.mp4, .avi): every camera with the 3D drawn back on it (videos only)."""
 
     inputs: tuple[Path, ...]
     calibration: tuple[Path, ...]
@@ -46,6 +47,7 @@ class ThreeDOptions:
     max_frames: int | None = None
     fps: float | None = None
     max_lag: int = 60
+    render: Path | None = None
     config: ReconstructionConfig = field(default_factory=ReconstructionConfig)
 
     def __post_init__(self) -> None:
@@ -63,6 +65,12 @@ class ThreeDOptions:
                                  param="offsets")
             if any(o < 0 for o in self.offsets):
                 raise InputError(f"offsets={list(self.offsets)}: frames to skip are >= 0", param="offsets")
+        if self.render is not None and self.from_2d:
+            raise InputError("render=...: the check video draws on the videos; it needs videos, not 2D results",
+                             param="render")
+        if self.render is not None and Path(self.render).suffix.lower() not in (".mp4", ".avi", ".mov", ".mkv",
+                                                                                  ".m4v"):
+            raise InputError(f"render={self.render}: use .mp4 or .avi", param="render")
         if self.max_frames is not None and self.max_frames < 1:
             raise InputError(f"max_frames={self.max_frames}: expected >= 1", param="max_frames")
         if self.fps is not None and not (np.isfinite(self.fps) and 0 < self.fps <= 1000):
@@ -104,9 +112,11 @@ class ThreeDRun:
         self.sync = None  # the Offsets estimate, with auto offsets
         rates = [i.fps for i in self.inputs if i.fps]
         self.fps = options.fps or (rates[0] if rates else DEFAULT_FPS)
-        check_distinct(options.inputs, [("outs", o) for o in options.outs])  # OutputConflict: a usage mistake
-        for out in options.outs:
-            check_writable(out)
+        outs = [("out", o) for o in options.outs] + [("render", options.render)]
+        check_distinct(options.inputs, outs)  # OutputConflict: a usage mistake
+        for _, out in outs:
+            if out is not None:
+                check_writable(out)
         self.frames: list[Frame3D] = []
         self.skeleton: Skeleton | None = None
 
@@ -154,6 +164,11 @@ class ThreeDRun:
         finish(self.frames, pixels, self.cameras, self.skeleton, self.fps, self.options.config.limbs)
         write_outputs(self.options.outs, self.frames, self.skeleton, [c.name for c in self.cameras], self.fps,
                       {"offsets": self.offsets, "offsets_estimated": self.auto})
+        if self.options.render is not None:
+            from .render import render_check
+
+            render_check(self.options.render, [i.path for i in self.inputs], self.offsets, self.cameras,
+                         self.frames, self.skeleton, self.fps)
         return self
 
     def summary(self) -> list[str]:

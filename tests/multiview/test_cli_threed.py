@@ -84,6 +84,7 @@ def test_openpose_folders_and_offsets(tmp_path, rig):
     ("output type", 2, "unknown 3D output type '.txt'"),
     ("out is input", 2, "cam01.json"),
     ("one input", 2, "3D needs at least two cameras"),
+    ("render from 2d", 2, "--render ...: the check video draws on the videos"),
 ])
 def test_refusals_are_one_line_and_write_nothing(tmp_path, rig, case, code, message):
     cams, toml = rig
@@ -109,6 +110,8 @@ def test_refusals_are_one_line_and_write_nothing(tmp_path, rig, case, code, mess
         args += ["-o", tmp_path / "p.txt"]
     elif case == "out is input":
         args += ["-o", inputs[0]]
+    elif case == "render from 2d":
+        args += ["--render", tmp_path / "check.mp4"]
     elif case == "one input":
         args = ["3d", "--from-2d", inputs[0], "-c", toml, "-o", out]
     before = sorted(p.name for p in tmp_path.iterdir())
@@ -148,8 +151,15 @@ def test_the_shared_demo_videos_end_to_end(tmp_path):
         pytest.skip("the shared multi-view demo is not here")
     videos = [demo / "videos" / f"cam0{i}.mp4" for i in range(1, 5)]
     out = tmp_path / "demo.json"
-    result = run("3d", *videos, "-c", demo / "calibration" / "Calib.toml", "-o", out, "--max-frames", "4", "-q")
+    check = tmp_path / "check.mp4"
+    result = run("3d", *videos, "-c", demo / "calibration" / "Calib.toml", "-o", out, "--max-frames", "4", "-q",
+                 "--render", check)
     assert result.exit_code == 0, result.output
+    import cv2
+
+    cap = cv2.VideoCapture(str(check))
+    ok, image = cap.read()
+    assert ok and image.shape[0] == 540 and image.shape[1] > 4 * 250 and cap.get(cv2.CAP_PROP_FRAME_COUNT) == 4
     doc = json.loads(out.read_text())
     assert len(doc["frames"]) == 4
     subject = max((p for f in doc["frames"] for p in f["people"]), key=lambda p: len(p["cameras"]))
