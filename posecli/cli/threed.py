@@ -11,6 +11,7 @@ from .common import (
     VERBOSE_HELP,
     FiniteFloat,
     build_estimator,
+    describe_setup,
     estimator_kwargs,
     estimator_options,
     fail,
@@ -58,7 +59,8 @@ def parse_offsets(value: str | None) -> tuple[int, ...] | str | None:
 @click.option("--out", "-o", "outs", multiple=True, required=True, type=click.Path(path_type=Path),
               help="Output file: .json, .trc or .csv (repeat for several).")
 @click.option("--render", "-r", type=click.Path(path_type=Path), default=None,
-              help="Check video (.mp4, .avi): every camera's frame with the 3D drawn back on it, side by side.")
+              help="Check video (.mp4, .avi): every camera's frame with the 3D drawn back on it, "
+                   "side by side.")
 @click.option("--from-2d", "from_2d", is_flag=True,
               help="INPUTS are 2D results: posecli JSON files or folders of OpenPose JSON, one per camera.")
 @click.option("--offsets", default=None, metavar="N1,N2,..",
@@ -77,8 +79,8 @@ def parse_offsets(value: str | None) -> tuple[int, ...] | str | None:
 @click.option("--verbose", "-v", is_flag=True, help=VERBOSE_HELP)
 @estimator_options
 @mode_option("fast")
-def threed_command(inputs, calibration, outs, render, from_2d, offsets, max_frames, fps, max_people, smooth, no_limbs,
-                   quiet, verbose, **est_opts):
+def threed_command(inputs, calibration, outs, render, from_2d, offsets, max_frames, fps, max_people, smooth,
+                   no_limbs, quiet, verbose, **est_opts):
     """Triangulate the people that several calibrated cameras see into 3D (metres, the
     calibration's world frame), with ids across frames and bones that keep their length.
 
@@ -115,3 +117,8 @@ def threed_command(inputs, calibration, outs, render, from_2d, offsets, max_fram
             raise interrupted_exit(exc) from None
     for line in job.summary():
         say(line, quiet=quiet)
+    if verbose:
+        if job.estimator is not None:
+            for line in describe_setup(job.estimator):
+                say(line)
+        say(f"2D {job.seconds_2d:.2f} s, 3D {job.seconds_3d:.2f} s (association, triangulation, ids, bones)")

@@ -9,6 +9,7 @@ writes every output at the end, atomically: an interrupted run leaves nothing ha
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from .calibration import Camera, check_sizes, load_calibration, with_sizes
 from .outputs import format_of, write_outputs
 from .reconstruct import Frame3D, ReconstructionConfig, Reconstructor, finish
 
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v")  # what --render writes
 DEFAULT_FPS = 30.0  # 2D results that do not say their rate (OpenPose folders)
 
 
@@ -66,10 +68,9 @@ class ThreeDOptions:
             if any(o < 0 for o in self.offsets):
                 raise InputError(f"offsets={list(self.offsets)}: frames to skip are >= 0", param="offsets")
         if self.render is not None and self.from_2d:
-            raise InputError("render=...: the check video draws on the videos; it needs videos, not 2D results",
-                             param="render")
-        if self.render is not None and Path(self.render).suffix.lower() not in (".mp4", ".avi", ".mov", ".mkv",
-                                                                                  ".m4v"):
+            raise InputError("render=...: the check video draws on the videos; it needs videos, "
+                             "not 2D results", param="render")
+        if self.render is not None and Path(self.render).suffix.lower() not in VIDEO_SUFFIXES:
             raise InputError(f"render={self.render}: use .mp4 or .avi", param="render")
         if self.max_frames is not None and self.max_frames < 1:
             raise InputError(f"max_frames={self.max_frames}: expected >= 1", param="max_frames")
@@ -118,6 +119,7 @@ class ThreeDRun:
             if out is not None:
                 check_writable(out)
         self.frames: list[Frame3D] = []
+        self.seconds_2d = self.seconds_3d = 0.0  # the 2D (reading it, with from_2d) and the 3D stage
         self.skeleton: Skeleton | None = None
 
     def _aligned_count(self) -> int:
@@ -145,6 +147,7 @@ class ThreeDRun:
         return self.count * len(self.inputs)
 
     def run(self, progress: Callable[[int], None] | None = None) -> ThreeDRun:
+        started = time.perf_counter()
         if self.auto:
             views = self._aligned_automatically(progress)
         else:
@@ -153,6 +156,8 @@ class ThreeDRun:
         self.skeleton = next((p.skeleton for v in views for frame in v for p in frame), None)
         if self.skeleton is None:
             raise InputError("nobody was found in any camera: no 3D to make", path=self.options.inputs[0])
+        self.seconds_2d = time.perf_counter() - started
+        started = time.perf_counter()
         recon = Reconstructor(self.cameras, self.skeleton, self.options.config)
         pixels: dict[tuple[int, int, int], np.ndarray] = {}
         for t in range(self.count):
@@ -162,6 +167,7 @@ class ThreeDRun:
                 for i, p in enumerate(people):
                     pixels[t, c, i] = p.xy
         finish(self.frames, pixels, self.cameras, self.skeleton, self.fps, self.options.config.limbs)
+        self.seconds_3d = time.perf_counter() - started
         write_outputs(self.options.outs, self.frames, self.skeleton, [c.name for c in self.cameras], self.fps,
                       {"offsets": self.offsets, "offsets_estimated": self.auto})
         if self.options.render is not None:
