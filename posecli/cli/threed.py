@@ -10,6 +10,7 @@ from ..errors import OutputConflict, PoseError
 from .common import (
     VERBOSE_HELP,
     FiniteFloat,
+    Terminated,
     build_estimator,
     describe_setup,
     estimator_kwargs,
@@ -118,7 +119,7 @@ def threed_command(inputs, calibration, outs, render, from_2d, offsets, max_fram
         except PoseError as exc:
             raise fail(exc) from None
         except KeyboardInterrupt as exc:
-            say("Interrupted: nothing written.")
+            say(f"{'Terminated' if isinstance(exc, Terminated) else 'Interrupted'}: nothing written.")
             raise interrupted_exit(exc) from None
     for line in job.summary():
         say(line, quiet=quiet)

@@ -168,3 +168,33 @@ def test_the_shared_demo_videos_end_to_end(tmp_path):
     # the videos are 1080 wide, the calibration says 1088 (encoder padding): accepted; three videos are not
     result = run("3d", *videos[:3], "-c", demo / "calibration" / "Calib.toml", "-o", out)
     assert result.exit_code == 1 and "4 cameras in the calibration for 3 inputs" in result.output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig, code", [(2, 130), (15, 143)])
+def test_a_signal_during_the_2d_writes_nothing(sig, code, tiny_model, tmp_path):
+    import time
+
+    from tests.helpers import posecli_cmd, subprocess_env, temp_files, write_video
+
+    cams = [type(c)(c.name, (160, 120), c.K, c.dist, c.R, c.t) for c in ring(3)]
+    write_toml(cams, tmp_path / "rig.toml")
+    videos = [write_video(tmp_path / f"{c.name}.mp4", 200, size_wh=(160, 120)) for c in cams]
+    out = tmp_path / "p.json"
+    out.write_text("precious")
+    cmd = posecli_cmd("3d", *videos, "-c", tmp_path / "rig.toml", "-o", out, "-o", tmp_path / "p.trc",
+                      "-m", tiny_model, "--device", "cpu", "--height", "768", "--scales", "1,0.9")
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=subprocess_env(),
+                            cwd=tmp_path)
+    try:
+        time.sleep(6)  # the model loaded, the 2D under way
+        assert proc.poll() is None, "finished before the signal"
+        proc.send_signal(sig)
+        stderr = proc.communicate(timeout=60)[1].decode(errors="replace")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == code, stderr[-500:]
+    assert "nothing written" in stderr and "Traceback" not in stderr
+    assert out.read_text() == "precious" and not (tmp_path / "p.trc").exists() and not temp_files(tmp_path)
