@@ -217,6 +217,10 @@ def load_calibration(paths: str | Path | Sequence[str | Path]) -> list[Camera]:
         return cameras
     if len(paths) == 1 and paths[0].suffix.lower() == ".toml":
         return read_toml(paths[0])
+    if len(paths) == 1 and paths[0].name.lower().endswith(".qca.txt"):
+        from .qualisys import read_qca
+
+        return read_qca(paths[0])
     for p in paths:
         if p.suffix.lower() == ".toml":
             raise InputError("give one TOML calibration, or several OpenPose XML files", path=p)
