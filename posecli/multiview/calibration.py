@@ -9,6 +9,7 @@ Formats read (:func:`load_calibration` picks by the path):
 * a folder of OpenPose camera parameter files, or several such files: one OpenCV FileStorage XML
   per camera (``CameraMatrix`` 3x4 extrinsics ``[R|t]`` in metres, ``Intrinsics`` 3x3,
   ``Distortion`` up to 8 coefficients); the camera is named after the file.
+* ``*.qca.txt``: a Qualisys calibration (:mod:`posecli.multiview.qualisys`).
 
 Every camera is checked once (:func:`check_camera`): finite numbers, an invertible K, a proper
 rotation, a positive size; a whole rig by :func:`check_rig` (distinct names, at least two cameras).
