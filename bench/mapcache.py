@@ -1,7 +1,7 @@
 """Network outputs cached on disk per input image, for accuracy experiments on a shared CPU.
 
 ``cached(model, folder)`` makes ``model.run`` and ``model.submit`` look each (3, H, W) input
-of a batch up in ``folder`` by a hash of its bytes (and the model's name and precision), run
+of a batch up in ``folder`` by a hash of its bytes (and the model's name, precision and runtime), run
 only the missing ones (as one batch) and store their maps as ``.npz``. Parser, fusion and
 mode experiments then cost no network time, and every variant sees exactly the maps a run
 without the cache would give (the inputs are the same bytes). Timings measured through a
@@ -19,7 +19,7 @@ import numpy as np
 
 def _key(model, item: np.ndarray) -> str:
     h = hashlib.sha1()
-    h.update(f"{model.info.name}|{model.info.precision}|{item.shape}|{item.dtype}".encode())
+    h.update(f"{model.info.name}|{model.info.precision}|{model.runtime}|{item.shape}|{item.dtype}".encode())
     h.update(np.ascontiguousarray(item).tobytes())
     return h.hexdigest()
 
