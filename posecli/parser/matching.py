@@ -26,14 +26,21 @@ _TIE_BREAK = 1e-9
 def match_optimal(pairs: LimbPairs, peaks: Peaks) -> Matches:
     """Maximum-score matching of the valid pairs of each limb; grouped by limb in skeleton
     order, strongest first within a limb (as :func:`~posecli.parser.limbs.match_greedy`)."""
-    del peaks  # the candidates' identities are in the pairs
     empty = np.zeros(0, dtype=np.intp)
     v = np.flatnonzero(pairs.valid)
     if v.size == 0:
         return Matches(empty, empty, empty, np.zeros(0))
-    v = v[np.argsort(pairs.limb[v], kind="stable")]
-    bounds = np.flatnonzero(np.diff(pairs.limb[v])) + 1
-    chosen = [_best(pairs, rows) for rows in np.split(v, bounds)]
+    v = v[np.lexsort((-pairs.score[v], pairs.limb[v]))]  # by limb, strongest first
+    # Limbs where no candidate is in two valid pairs keep all of them: only the others
+    # (people close together) need the assignment solver.
+    m = peaks.count
+    limb = pairs.limb[v]
+    shared = np.zeros(int(limb.max()) + 1, dtype=bool)
+    for ends in (pairs.a[v], pairs.b[v]):
+        keys, counts = np.unique(limb * m + ends, return_counts=True)
+        shared[keys[counts > 1] // m] = True
+    bounds = np.flatnonzero(np.diff(limb)) + 1
+    chosen = [_best(pairs, rows) if shared[pairs.limb[rows[0]]] else rows for rows in np.split(v, bounds)]
     sel = np.concatenate(chosen)
     return Matches(pairs.limb[sel], pairs.a[sel], pairs.b[sel], pairs.score[sel])
 
