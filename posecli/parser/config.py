@@ -47,7 +47,6 @@ _MAX_UPSAMPLE = 16
 # value makes the parser allocate without bound (samples, radii, peaks, smoothing kernels).
 _BOUNDS: dict[str, tuple[float, float]] = {
     "smooth_sigma": (0.0, 50.0),
-    "refine_sigma": (0.0, 50.0),
     "nms_radius": (1, 64),
     "refine_radius": (1, 64),
     "max_peaks": (1, 10_000),
@@ -89,10 +88,6 @@ class ParserConfig:
     #: "log_hessian" (2-D Newton step on the log of the 3x3 neighbourhood with the mixed
     #: derivative, as in DARK: exact for tilted, elongated Gaussians too).
     refine: str = "log_quadratic"
-    #: Gaussian smoothing (sigma, input pixels) of the map the log-domain refinements fit,
-    #: when it should differ from ``smooth_sigma`` (0: fit the peak-test map). DARK smooths
-    #: with the training targets' sigma so that the network's peak becomes Gaussian again.
-    refine_sigma: float = 0.0
     #: Half window of the "centroid" refinement (analysis pixels; 3 = OpenPose's 7x7).
     refine_radius: int = 3
     #: At most this many peaks per part, the strongest (OpenPose's POSE_MAX_PEOPLE).

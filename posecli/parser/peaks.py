@@ -232,14 +232,10 @@ def find_peaks(heatmaps_hwc: np.ndarray, stride: int, config: ParserConfig) -> P
         keep = _keep_strongest(part, score, k, config.max_peaks)
         part, r, c, score = part[keep], r[keep], c[keep], score[keep]
         counts = np.bincount(part, minlength=k)
-    # 4. Sub-pixel refinement on the smoothed map (or one smoothed for it alone, DARK's way).
+    # 4. Sub-pixel refinement on the smoothed map.
     dy = dx = 0.0
     if part.size and config.refine in ("log_quadratic", "log_hessian"):
-        fit = smooth
-        if config.refine_sigma > 0:
-            sigma = config.refine_sigma * f / stride
-            fit = cv_hwc(raw, lambda m, dst: cv2.GaussianBlur(m, (0, 0), sigma, dst=dst), "refine")
-        v, inside = _neighbourhood(fit, r, c, part, 1)
+        v, inside = _neighbourhood(smooth, r, c, part, 1)
         dy, dx, gain = _refine_log_quadratic(v, inside, config.refine == "log_hessian")
         score = score * gain
     elif part.size and config.refine == "centroid":
