@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from posecli.inference.estimator import unflip_maps
+from posecli.maps import unflip_maps
 from posecli.parser import parse
 from posecli.skeleton import COCO18
 from tests.helpers import STRIDE, make_person, render, scene

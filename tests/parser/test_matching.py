@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from posecli.errors import ParserError
+from posecli.errors import ConfigError
 from posecli.parser import ParserConfig, parse
 from posecli.parser.limbs import LimbPairs, match_greedy
 from posecli.parser.matching import match_optimal
@@ -100,6 +100,6 @@ def test_optimal_matching_leaves_invalid_pairs_and_lone_candidates_alone():
     assert match_optimal(none, peaks).a.size == 0
 
 
-def test_an_unknown_matching_is_a_parser_error():
-    with pytest.raises(ParserError, match="matching"):
+def test_an_unknown_matching_is_a_config_error():
+    with pytest.raises(ConfigError, match="matching"):
         ParserConfig(matching="hungarian")
