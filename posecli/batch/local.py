@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
 
 from ..errors import OutputConflict, OutputError, PoseError
+from ..formats.layouts import check_layout
 from ..formats.maps import write_maps
 from ..formats.records import FORMATS, openpose_record, result_suffix
 from ..formats.render import Renderer
@@ -48,6 +49,7 @@ class Job:
     render: Path | None
     rel: Path
     fmt: str = "posecli"
+    layout: str = "coco18"  # the openpose format's keypoint order (posecli.formats.layouts)
 
     def is_done(self) -> bool:
         """True when every output of the job exists (outputs only appear when complete)."""
@@ -96,7 +98,7 @@ def describe_failure(exc: BaseException, path: Path) -> str:
 
 
 def plan_batch(directory: str | Path, out: str | Path, *, recursive: bool = False, fmt: str = "posecli",
-               render: bool = False, overwrite: bool = False) -> BatchPlan:
+               render: bool = False, overwrite: bool = False, layout: str = "coco18") -> BatchPlan:
     """The jobs for every image and video in ``directory`` (sub-folders with ``recursive``).
 
     Results go to ``out`` mirroring the folder structure: ``out/sub/name.json`` (openpose:
@@ -117,7 +119,7 @@ def plan_batch(directory: str | Path, out: str | Path, *, recursive: bool = Fals
                              "give another folder", path=out)
     listing = list_inputs(root, recursive=recursive, exclude=out)
     plan = BatchPlan(root, out, unsupported=listing.skipped, failed=list(listing.problems))
-    jobs = _jobs(listing.files, root, out, fmt, render)
+    jobs = [replace(job, layout=check_layout(layout)) for job in _jobs(listing.files, root, out, fmt, render)]
     # Results of this plan found among the inputs (an --out above the folder, with -R) are
     # ours, never inputs: a rerun must find the same inputs.
     produced = {os.path.realpath(p) for job in jobs for p in (job.result, job.render) if p is not None}
@@ -230,7 +232,7 @@ def _run_image(estimator, job: Job, renderer: Renderer, decoded=None, maps: Path
         with AtomicFile(job.render, "wb") as f:
             f.write(buf.tobytes())
     if job.fmt == "openpose":
-        write_json_atomic(job.result, openpose_record(frame))
+        write_json_atomic(job.result, openpose_record(frame, job.layout))
     else:
         writer = ResultWriter(job.fmt, job.result, model=estimator.model.info.name, skeleton=estimator.skeleton)
         try:
@@ -243,9 +245,7 @@ def _run_image(estimator, job: Job, renderer: Renderer, decoded=None, maps: Path
 
 
 def _run_video(estimator, job: Job, options: VideoOptions, progress, on_start, maps: Path | None) -> JobResult:
-    from dataclasses import replace
-
-    options = replace(options, fmt=job.fmt)
+    options = replace(options, fmt=job.fmt, layout=job.layout)
     # A per-frame folder is filled under a temporary name and renamed when complete.
     with result_target(job.result, folder=job.fmt == "openpose") as target:
         run = VideoRun(estimator, job.input, target, options=options, render=job.render, keep_partial=False,

@@ -28,7 +28,7 @@ from .common import (
     say,
     sigterm_as_interrupt,
 )
-from .outputs import build_renderer, maps_option, people_kwargs, people_options, render_style_options
+from .outputs import build_renderer, layout_option, maps_option, people_kwargs, people_options, render_style_options
 from .wording import as_flags
 
 EPILOG = """\b
@@ -51,6 +51,7 @@ Run the same command again after an interruption: finished inputs are skipped.
 @click.option("--render", "-r", is_flag=True, help="Also write NAME_rendered.jpg / NAME_rendered.mp4.")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="posecli", show_default=True,
               help="posecli, openpose (videos: a folder of per-frame files), coco or csv (NAME.csv).")
+@layout_option
 @click.option("--overwrite", is_flag=True, help="Redo inputs whose results already exist.")
 @click.option("--track/--no-track", default=True, show_default=True, help="Person ids across video frames.")
 @click.option("--smooth", is_flag=True, help="One-Euro filter tracked keypoints in videos.")
@@ -69,7 +70,7 @@ Run the same command again after an interruption: finished inputs are skipped.
 @maps_option
 @estimator_options
 @mode_option("balanced")
-def batch_command(directory, out, recursive, render, fmt, overwrite, track, smooth, batch_size, quiet, verbose,
+def batch_command(directory, out, recursive, render, fmt, layout, overwrite, track, smooth, batch_size, quiet, verbose,
                   engine, address, workers, max_people, part_candidates, background, thickness, radius, min_score,
                   show_ids, show_boxes, maps_dir, **est_opts):
     """Find people in every image and video in DIRECTORY; one result file per input.
@@ -100,7 +101,8 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
         except MissingExtraError as exc:
             raise fail(MissingExtraError(exc.module, exc.extra, "--engine ray")) from None
     try:
-        plan = plan_batch(directory, out, recursive=recursive, fmt=fmt, render=render, overwrite=overwrite)
+        plan = plan_batch(directory, out, recursive=recursive, fmt=fmt, render=render, overwrite=overwrite,
+                          layout=layout)
         if plan.todo:
             check_writable(out, is_dir=True)  # before any work, not once per input
             if maps_dir is not None:

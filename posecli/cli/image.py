@@ -29,7 +29,7 @@ from .common import (
     safe_interrupts,
     say,
 )
-from .outputs import build_renderer, maps_option, people_kwargs, people_options, render_style_options
+from .outputs import build_renderer, layout_option, maps_option, people_kwargs, people_options, render_style_options
 from .progress import echo_above
 
 EPILOG = """\b
@@ -58,6 +58,7 @@ ALPHA_EXTENSIONS = (".png", ".webp", ".tif", ".tiff")
                    "or csv (a row per person and keypoint).")
 @click.option("--render", "-r", type=click.Path(), default=None,
               help="Annotated image file (one photo) or directory (several).")
+@layout_option
 @click.option("--keep-alpha", is_flag=True,
               help="The annotated image keeps the photo's transparency (opaque where drawn); PNG, WebP or TIFF.")
 @click.option("--verbose", "-v", is_flag=True, help="Say which model and provider ran, and the time per photo.")
@@ -67,7 +68,7 @@ ALPHA_EXTENSIONS = (".png", ".webp", ".tif", ".tiff")
 @maps_option
 @estimator_options
 @mode_option("accurate")
-def image_command(photos, out, fmt, render, keep_alpha, verbose, quiet, max_people, part_candidates, background,
+def image_command(photos, out, fmt, layout, render, keep_alpha, verbose, quiet, max_people, part_candidates, background,
                   thickness, radius, min_score, show_ids, show_boxes, maps_dir, **est_opts):
     """Find people in PHOTOS and write their skeletons.
 
@@ -121,7 +122,7 @@ def image_command(photos, out, fmt, render, keep_alpha, verbose, quiet, max_peop
 
     model_name = est.model.info.name
     try:
-        writer = None if out_is_dir else ResultWriter(fmt, out, model=model_name, skeleton=est.skeleton)
+        writer = None if out_is_dir else ResultWriter(fmt, out, model=model_name, skeleton=est.skeleton, layout=layout)
     except PoseError as exc:
         raise fail(exc) from None
     failed = done = 0
@@ -138,7 +139,8 @@ def image_command(photos, out, fmt, render, keep_alpha, verbose, quiet, max_peop
                     if maps is not None:
                         maps.add(frame)
                     if result is not None:
-                        one = ResultWriter(fmt, result, model=model_name, skeleton=est.skeleton)
+                        one = ResultWriter(fmt, result, model=model_name, skeleton=est.skeleton,
+                                           layout=layout)
                         try:
                             one.add(frame)
                             one.close()

@@ -74,3 +74,14 @@ def maps_option(func):
         help="Save the network's heatmaps and PAFs (float16 .npz, with the letterbox to map cells to pixels) "
              "per image or frame into DIR; read them with posecli.read_maps. Large: a warning says when a "
              "video gets more than 1 GB per minute.")(func)
+
+
+def layout_option(func):
+    """--layout: the keypoint order of --format openpose (posecli.formats.layouts)."""
+    from ..formats.layouts import DEFAULT_LAYOUT, LAYOUTS
+
+    return click.option(
+        "--layout", type=click.Choice(list(LAYOUTS)), default=DEFAULT_LAYOUT, show_default=True,
+        help="Keypoint order of --format openpose: coco18 (CMU's COCO), body25 (CMU's BODY_25, what most "
+             "OpenPose readers assume: MidHip between the hips, feet 0,0,0) or coco17 (COCO's order, "
+             "Pose2Sim's COCO_17).")(func)

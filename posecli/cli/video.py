@@ -32,7 +32,7 @@ from .common import (
     safe_interrupts,
     say,
 )
-from .outputs import build_renderer, maps_option, people_kwargs, people_options, render_style_options
+from .outputs import build_renderer, layout_option, maps_option, people_kwargs, people_options, render_style_options
 
 
 def quiet_opencv() -> None:
@@ -111,6 +111,7 @@ def parse_tracker_options(values: tuple[str, ...]):
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="posecli", show_default=True,
               help="posecli (named keypoints), openpose (CMU 1.3 JSON per frame), coco (keypoint results) "
                    "or csv (a row per frame, person and keypoint).")
+@layout_option
 @click.option("--start", type=FiniteFloat(min=0, max=MAX_SECONDS), default=None, metavar="S",
               help="Start at S seconds.")
 @click.option("--end", type=FiniteFloat(min=0, max=MAX_SECONDS), default=None, metavar="S",
@@ -151,7 +152,7 @@ def parse_tracker_options(values: tuple[str, ...]):
 @maps_option
 @estimator_options
 @mode_option("fast")
-def video_command(source, out, render, fmt, start, end, step, track, no_track, tracker_options, smooth, batch_size,
+def video_command(source, out, render, fmt, layout, start, end, step, track, no_track, tracker_options, smooth, batch_size,
                   follow, realtime, fps, duration, max_frames, reconnect, timeout_s, show, quiet, verbose, max_people,
                   part_candidates, background, thickness, radius, min_score, show_ids, show_boxes, maps_dir,
                   **est_opts):
@@ -235,7 +236,7 @@ def video_command(source, out, render, fmt, start, end, step, track, no_track, t
         try:
             est = build_estimator(people_kwargs(max_people, part_candidates, keep_maps=maps_dir is not None),
                                   **est_opts)
-            options = VideoOptions(fmt=fmt, start=start, end=end, step=step, track=not no_track,
+            options = VideoOptions(fmt=fmt, layout=layout, start=start, end=end, step=step, track=not no_track,
                                    smooth=OneEuroConfig() if smooth else None, tracker=tracker_config,
                                    offline=track == "offline",
                                    batch_size=batch_size or est.model.default_batch_size, follow=follow,

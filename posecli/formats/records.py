@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from ..types import Frame, Person
+from .layouts import DEFAULT_LAYOUT, layout_candidates, layout_flat
 
 FORMATS = ("posecli", "openpose", "coco", "csv")
 NATIVE_VERSION = "posecli/1"
@@ -66,13 +67,13 @@ def skeleton_record(skeleton) -> dict:
     }
 
 
-def openpose_record(frame: Frame) -> dict:
-    """CMU OpenPose 1.3 JSON for one frame."""
+def openpose_record(frame: Frame, layout: str = DEFAULT_LAYOUT) -> dict:
+    """CMU OpenPose 1.3 JSON for one frame, keypoints in ``layout``'s order (:mod:`.layouts`)."""
     people = []
     for p in frame.people:
         people.append({
             "person_id": [int(p.track_id) if p.track_id is not None else -1],
-            "pose_keypoints_2d": [round(v, 3) for v in p.to_openpose()],
+            "pose_keypoints_2d": [round(v, 3) for v in layout_flat(p, layout)],
             "face_keypoints_2d": [],
             "hand_left_keypoints_2d": [],
             "hand_right_keypoints_2d": [],
@@ -86,7 +87,8 @@ def openpose_record(frame: Frame) -> dict:
     if candidates is not None:
         # CMU's layout: one object, part index (as a string) -> flat x, y, score, x, y, score, ...
         rec["part_candidates"] = [{
-            str(k): [round(float(v), 3) for v in c.reshape(-1)] for k, c in enumerate(candidates.values())
+            str(k): [round(float(v), 3) for v in c.reshape(-1)]
+            for k, c in enumerate(layout_candidates(candidates, layout))
         }]
     return rec
 

@@ -38,6 +38,7 @@ class VideoOptions:
     """
 
     fmt: str = "posecli"
+    layout: str = "coco18"  # the openpose format's keypoint order (posecli.formats.layouts)
     start: float | None = None
     end: float | None = None
     step: int = 1
@@ -125,7 +126,7 @@ class VideoRun:
         try:
             self.writer = ResultWriter(options.fmt, out, model=estimator.model.info.name,
                                        skeleton=estimator.skeleton, kind="frames", per_file_dir=per_frame,
-                                       source=header)
+                                       source=header, layout=options.layout)
         except BaseException:
             self._release_source()
             raise
