@@ -29,7 +29,16 @@ from .common import (
     safe_interrupts,
     say,
 )
-from .outputs import build_renderer, layout_option, maps_option, people_kwargs, people_options, render_style_options
+from .outputs import (
+    angles_option,
+    build_renderer,
+    check_format_options,
+    layout_option,
+    maps_option,
+    people_kwargs,
+    people_options,
+    render_style_options,
+)
 from .progress import echo_above
 
 EPILOG = """\b
@@ -40,6 +49,8 @@ Examples:
   posecli image photo.jpg --format coco --scales 1,0.75 --flip
   posecli image photo.jpg --mode fast                        # one pass, no zoom-in: ~5x faster
   posecli image photo.jpg --format csv --out photo.csv       # a row per person and keypoint
+  posecli image photo.jpg --format csv --angles --out a.csv  # and a row per joint/segment angle
+  posecli image photo.jpg --format openpose --layout body25 --out photo_keypoints.json
   posecli image group.jpg --max-people 1 --part-candidates   # the strongest person; every peak
   posecli image photo.jpg --render skel.png --background black --thickness 6 --min-score 0.3
   posecli image cutout.png --render cutout_pose.png --keep-alpha --boxes
@@ -59,6 +70,7 @@ ALPHA_EXTENSIONS = (".png", ".webp", ".tif", ".tiff")
 @click.option("--render", "-r", type=click.Path(), default=None,
               help="Annotated image file (one photo) or directory (several).")
 @layout_option
+@angles_option
 @click.option("--keep-alpha", is_flag=True,
               help="The annotated image keeps the photo's transparency (opaque where drawn); PNG, WebP or TIFF.")
 @click.option("--verbose", "-v", is_flag=True, help="Say which model and provider ran, and the time per photo.")
@@ -68,7 +80,7 @@ ALPHA_EXTENSIONS = (".png", ".webp", ".tif", ".tiff")
 @maps_option
 @estimator_options
 @mode_option("accurate")
-def image_command(photos, out, fmt, layout, render, keep_alpha, verbose, quiet, max_people, part_candidates, background,
+def image_command(photos, out, fmt, layout, angles, render, keep_alpha, verbose, quiet, max_people, part_candidates, background,
                   thickness, radius, min_score, show_ids, show_boxes, maps_dir, **est_opts):
     """Find people in PHOTOS and write their skeletons.
 
@@ -77,6 +89,7 @@ def image_command(photos, out, fmt, layout, render, keep_alpha, verbose, quiet, 
     (x.jpg.json, x.png.json), then get -2, -3 in the order given.
     """
     estimator_kwargs(**est_opts)  # every option checked before any work
+    check_format_options(fmt, layout, angles)
     # Strings first: a trailing slash ("--out poses/") asks for a directory, and Path drops it.
     out_is_dir = out is not None and (_names_dir(out) or (fmt == "openpose" and len(photos) > 1))
     render_is_dir = render is not None and (_names_dir(render) or len(photos) > 1)
@@ -122,7 +135,8 @@ def image_command(photos, out, fmt, layout, render, keep_alpha, verbose, quiet, 
 
     model_name = est.model.info.name
     try:
-        writer = None if out_is_dir else ResultWriter(fmt, out, model=model_name, skeleton=est.skeleton, layout=layout)
+        writer = None if out_is_dir else ResultWriter(fmt, out, model=model_name, skeleton=est.skeleton, layout=layout,
+                                                       angles=angles)
     except PoseError as exc:
         raise fail(exc) from None
     failed = done = 0
@@ -140,7 +154,7 @@ def image_command(photos, out, fmt, layout, render, keep_alpha, verbose, quiet, 
                         maps.add(frame)
                     if result is not None:
                         one = ResultWriter(fmt, result, model=model_name, skeleton=est.skeleton,
-                                           layout=layout)
+                                           layout=layout, angles=angles)
                         try:
                             one.add(frame)
                             one.close()

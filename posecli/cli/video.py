@@ -32,7 +32,16 @@ from .common import (
     safe_interrupts,
     say,
 )
-from .outputs import build_renderer, layout_option, maps_option, people_kwargs, people_options, render_style_options
+from .outputs import (
+    angles_option,
+    build_renderer,
+    check_format_options,
+    layout_option,
+    maps_option,
+    people_kwargs,
+    people_options,
+    render_style_options,
+)
 
 
 def quiet_opencv() -> None:
@@ -52,6 +61,9 @@ Examples:
   posecli video clip.mp4 --format openpose --out poses/        # clip_000000000000_keypoints.json ...
   posecli video clip.mp4 --start 10 --end 20 --step 2 --height 192
   posecli video clip.mp4 --format csv --out poses.csv         # a row per frame, person and keypoint
+  posecli video clip.mp4 --format csv --angles --out a.csv    # and Sports2D's joint/segment angles
+  posecli video clip.mp4 --trc trc/ --out poses.json          # trc/clip_px_person01.trc ... (Sports2D)
+  posecli video clip.mp4 --format openpose --layout body25 --out poses/   # BODY_25 order (pose-format)
   posecli video dance.mp4 --follow largest --render solo.mp4  # one dancer; H.264 with the clip's sound
   posecli video clip.mp4 --follow 3 --max-people 4            # track id 3 only
   posecli video clip.mp4 --render skel.mp4 --background black --min-score 0.3 --boxes
@@ -112,6 +124,10 @@ def parse_tracker_options(values: tuple[str, ...]):
               help="posecli (named keypoints), openpose (CMU 1.3 JSON per frame), coco (keypoint results) "
                    "or csv (a row per frame, person and keypoint).")
 @layout_option
+@angles_option
+@click.option("--trc", "trc_dir", type=click.Path(path_type=Path), default=None, metavar="DIR",
+              help="Also write a pixel TRC per tracked person, DIR/<clip>_px_person<ID>.trc, as Sports2D reads "
+                   "it (its load_trc_px): every frame, markers RShoulder, Hip... in pixels, y down.")
 @click.option("--start", type=FiniteFloat(min=0, max=MAX_SECONDS), default=None, metavar="S",
               help="Start at S seconds.")
 @click.option("--end", type=FiniteFloat(min=0, max=MAX_SECONDS), default=None, metavar="S",
@@ -152,7 +168,7 @@ def parse_tracker_options(values: tuple[str, ...]):
 @maps_option
 @estimator_options
 @mode_option("fast")
-def video_command(source, out, render, fmt, layout, start, end, step, track, no_track, tracker_options, smooth, batch_size,
+def video_command(source, out, render, fmt, layout, angles, trc_dir, start, end, step, track, no_track, tracker_options, smooth, batch_size,
                   follow, realtime, fps, duration, max_frames, reconnect, timeout_s, show, quiet, verbose, max_people,
                   part_candidates, background, thickness, radius, min_score, show_ids, show_boxes, maps_dir,
                   **est_opts):
@@ -182,6 +198,9 @@ def video_command(source, out, render, fmt, layout, start, end, step, track, no_
         raise click.UsageError("--start, --end and --step select parts of files: "
                                "stop a camera or stream with --duration or --max-frames")
     tracker_config = parse_tracker_options(tracker_options)
+    check_format_options(fmt, layout, angles)
+    if trc_dir is not None and no_track:
+        raise click.UsageError("--trc writes a file per tracked person: drop --no-track")
     if no_track and (track == "offline" or tracker_options):
         raise click.UsageError("--no-track turns tracking off: drop --track offline and -T")
     if spec.live and track == "offline":
@@ -219,6 +238,8 @@ def video_command(source, out, render, fmt, layout, start, end, step, track, no_
             check_writable(out.parent, is_dir=True)  # "--out poses/": the folder is made
         if out is not None:
             check_writable(out, is_dir=fmt == "openpose")
+        if trc_dir is not None:
+            check_writable(trc_dir, is_dir=True)
     except OutputConflict as exc:
         raise click.UsageError(str(exc)) from None
     except PoseError as exc:
@@ -236,14 +257,14 @@ def video_command(source, out, render, fmt, layout, start, end, step, track, no_
         try:
             est = build_estimator(people_kwargs(max_people, part_candidates, keep_maps=maps_dir is not None),
                                   **est_opts)
-            options = VideoOptions(fmt=fmt, layout=layout, start=start, end=end, step=step, track=not no_track,
+            options = VideoOptions(fmt=fmt, layout=layout, angles=angles, start=start, end=end, step=step, track=not no_track,
                                    smooth=OneEuroConfig() if smooth else None, tracker=tracker_config,
                                    offline=track == "offline",
                                    batch_size=batch_size or est.model.default_batch_size, follow=follow,
                                    renderer=renderer, realtime=realtime, fps=fps, duration=duration,
                                    max_frames=max_frames, reconnect=reconnect, timeout_s=timeout_s)
             job = VideoRun(est, spec, out, options=options, render=render, keep_partial=True, maps_dir=maps_dir,
-                           on_note=lambda line: say(f"Note: {line}", quiet=quiet), window=window)
+                           on_note=lambda line: say(f"Note: {line}", quiet=quiet), window=window, trc_dir=trc_dir)
         except PoseError as exc:
             if window is not None:
                 window.close()
@@ -299,6 +320,8 @@ def video_command(source, out, render, fmt, layout, start, end, step, track, no_
         say(f"Note: {job.render_note}", quiet=quiet)
     if job.render_path is not None:
         say(f"annotated video: {job.render_path}", quiet=quiet)
+    if trc_dir is not None:
+        say(f"TRC: {len(job.trc_paths)} tracked people written to {shown_path(trc_dir)}", quiet=quiet)
     for path, message in job.unreadable:
         report_error(InputError(message, path=path))
     if job.unreadable:

@@ -47,6 +47,8 @@ PARAM_FLAGS = {
     "timeout_s": "--timeout",
     "maps_dir": "--write-maps",
     "layout": "--layout",
+    "trc_dir": "--trc",
+    "angles": "--angles",
 }
 # name=VALUE with VALUE quoted, or bare up to a space or punctuation that ends a clause
 _ASSIGNMENT = re.compile(r"(?<![\w.-])(" + "|".join(PARAM_FLAGS) + r")=('[^']*'|\"[^\"]*\"|[^\s,;:)]+)")

@@ -119,14 +119,18 @@ def coco_image_id(path: str | Path, fallback: int) -> int:
     return int(stem) if re.fullmatch(r"\d{1,18}", stem) else fallback
 
 
+def source_stem(source: str | Path) -> str:
+    """The name results of ``source`` start with: a file's stem; a stream URL's host, port and path."""
+    text = str(source)
+    if "://" in text:
+        return re.sub(r"[^A-Za-z0-9._-]+", "_", text.split("://", 1)[1].split("?", 1)[0]).strip("_") or "stream"
+    return Path(text).stem
+
+
 def openpose_filename(source: str | Path, index: int | None = None) -> str:
     """``<image>_keypoints.json``, or ``<video>_<12-digit frame>_keypoints.json`` (a stream URL's
     host, port and path stand for the video's name)."""
-    text = str(source)
-    if "://" in text:
-        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", text.split("://", 1)[1].split("?", 1)[0]).strip("_") or "stream"
-    else:
-        stem = Path(text).stem
+    stem = source_stem(source)
     if index is None:
         return f"{stem}_keypoints.json"
     return f"{stem}_{index:012d}_keypoints.json"

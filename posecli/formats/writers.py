@@ -103,12 +103,13 @@ class ResultWriter:
     ``out``: a file path, a directory (``openpose``: one file per frame), or None
     (stdout). ``kind``: ``images`` or ``frames`` (video), the native list's key.
     ``layout``: the keypoint order of the ``openpose`` format (:mod:`posecli.formats.layouts`).
+    ``angles``: the ``csv`` format also has each person's joint and segment angles (:mod:`posecli.angles`).
     Call :meth:`add` per frame and :meth:`close` once.
     """
 
     def __init__(self, fmt: str, out: str | Path | None, *, model: str = "", skeleton=None,
                  kind: str = "images", per_file_dir: bool = False, source: dict | None = None,
-                 layout: str = DEFAULT_LAYOUT):
+                 layout: str = DEFAULT_LAYOUT, angles: bool = False):
         if fmt not in FORMATS:
             raise OutputError(f"unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
         self.fmt = fmt
@@ -126,7 +127,7 @@ class ResultWriter:
         elif fmt == "coco":
             self._stream = JsonStream(self.out, None)
         elif fmt == "csv":
-            self._stream = CsvStream(self.out)
+            self._stream = CsvStream(self.out, angles=angles)
         else:
             header = {"version": NATIVE_VERSION, "model": model}
             if skeleton is not None:

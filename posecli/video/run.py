@@ -8,7 +8,9 @@ from pathlib import Path
 
 from ..errors import InputError, OutputError
 from ..formats.maps import MapsWriter
+from ..formats.records import source_stem
 from ..formats.render import Renderer
+from ..formats.trc import TrcWriter
 from ..formats.writers import ResultWriter
 from ..io.sources import open_source
 from ..io.video import VideoSink, VideoSource, decode_threads_for
@@ -39,6 +41,7 @@ class VideoOptions:
 
     fmt: str = "posecli"
     layout: str = "coco18"  # the openpose format's keypoint order (posecli.formats.layouts)
+    angles: bool = False  # the csv format's angle rows (posecli.angles)
     start: float | None = None
     end: float | None = None
     step: int = 1
@@ -70,7 +73,8 @@ class VideoRun:
 
     ``out``: a JSON file, a folder (``openpose``: one file per frame) or None (stdout).
     ``maps_dir``: a folder for each frame's maps (:mod:`posecli.formats.maps`; the
-    estimator must keep them).
+    estimator must keep them). ``trc_dir``: a folder for a pixel TRC per tracked person
+    (:mod:`posecli.formats.trc`; ``trc_paths`` after the run).
     ``video``: any SOURCE (see :func:`~posecli.io.sources.parse_source`). ``on_note``:
     receives a line at each reconnection of a live source. ``window``: an object whose
     ``show(result)`` returns False to stop (``--show``).
@@ -83,13 +87,15 @@ class VideoRun:
     def __init__(self, estimator, video: str | Path, out: str | Path | None = None, *,
                  options: VideoOptions = VideoOptions(), render: str | Path | None = None,
                  keep_partial: bool = True, maps_dir: str | Path | None = None,
-                 on_note: Callable[[str], None] | None = None, window=None):
+                 on_note: Callable[[str], None] | None = None, window=None, trc_dir: str | Path | None = None):
         if options.smooth is not None and not options.track:
             raise InputError("smoothing follows tracked people: it needs tracking on")
         if options.follow is not None and not options.track:
             raise InputError("following one person uses tracking: it needs tracking on")
         if maps_dir is not None and not getattr(estimator, "keep_maps", False):
             raise InputError("maps_dir needs an estimator made with keep_maps=True")
+        if trc_dir is not None and not options.track:
+            raise InputError("trc_dir writes a file per tracked person: it needs tracking on", param="track")
         if options.duration is not None and not options.duration > 0:
             raise InputError(f"duration must be a positive number of seconds, got {options.duration}", param="duration")
         if options.max_frames is not None and options.max_frames < 1:
@@ -126,13 +132,18 @@ class VideoRun:
         try:
             self.writer = ResultWriter(options.fmt, out, model=estimator.model.info.name,
                                        skeleton=estimator.skeleton, kind="frames", per_file_dir=per_frame,
-                                       source=header, layout=options.layout)
+                                       source=header, layout=options.layout,
+                                       angles=options.angles)
         except BaseException:
             self._release_source()
             raise
         self.sink: VideoSink | None = None
         self.maps: MapsWriter | None = None
+        self.trc: TrcWriter | None = None
+        self.trc_paths: list[Path] = []
         try:
+            if trc_dir is not None:
+                self.trc = TrcWriter(trc_dir, source_stem(self.source_name), estimator.skeleton)
             if maps_dir is not None:
                 self.maps = MapsWriter(maps_dir, estimator.skeleton)
             if render is not None:
@@ -196,6 +207,8 @@ class VideoRun:
                 if self.maps is not None:
                     self.maps.add(result.frame)
                 self.writer.add(result.frame, image_id=result.index)
+                if self.trc is not None:
+                    self.trc.add(result.frame)
                 if self.sink is not None:
                     self.sink.write(result.rendered)
                 self.frames_done += 1
@@ -241,6 +254,8 @@ class VideoRun:
         try:
             if self.sink is not None:
                 self.sink.close(commit=complete or self.keep_partial)
+            if self.trc is not None and (complete or self.keep_partial):
+                self.trc_paths = self.trc.close()
         finally:
             try:
                 self.writer.close(complete=complete, keep_partial=self.keep_partial, trailer=trailer)
