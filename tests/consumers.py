@@ -50,3 +50,37 @@ def run_consumer(script: str, *args, stdin: str | None = None, timeout: float = 
                           capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+# A Pose2Sim project from its own demo's Config.toml: argv project folder, Calib.toml, folder of
+# per-camera OpenPose folders (cam01/, cam02/...), pose model. Figures and plots off, no marker
+# augmentation, OpenSim's simple model (>10 times faster inverse kinematics).
+POSE2SIM_PROJECT = """
+import shutil, sys
+from pathlib import Path
+import rtoml
+import Pose2Sim
+project, calib, poses, model = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
+cfg = rtoml.load(Path(Pose2Sim.__file__).parent / "Demo_SinglePerson" / "Config.toml")
+cfg["project"].update(project_dir=str(project), frame_rate=60, frame_range="all", multi_person=False)
+cfg["pose"].update(pose_model=model, display_detection=False)
+cfg["personAssociation"]["single_person"]["tracked_keypoint"] = "RShoulder" if model == "COCO_17" else "Neck"  # COCO-17 has no neck
+cfg["triangulation"].update(show_interp_indices=False, make_c3d=False)
+cfg["filtering"].update(display_figures=False, save_filt_plots=False, make_c3d=False)
+cfg["kinematics"].update(use_augmentation=False, use_simple_model=True, parallel_workers_kinematics=False)
+(project / "calibration").mkdir(parents=True)
+shutil.copy(calib, project / "calibration" / "Calib.toml")
+for cam in sorted(p for p in poses.iterdir() if p.is_dir()):
+    shutil.copytree(cam, project / "pose" / f"{cam.name}_json")
+(project / "Config.toml").write_text(rtoml.dumps(cfg))
+print("{}")
+"""
+
+# Pose2Sim's steps (argv[2:]) run in the project folder argv[1], as its demo does.
+POSE2SIM_RUN = """
+import os, sys
+os.chdir(sys.argv[1])
+from Pose2Sim import Pose2Sim
+for step in sys.argv[2:]:
+    getattr(Pose2Sim, step)()
+print("{}")
+"""
