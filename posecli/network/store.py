@@ -1,6 +1,8 @@
 """The user's model store: a directory of imported ONNX models.
 
-Location: ``$POSECLI_MODELS`` if set, else ``$XDG_CACHE_HOME/posecli/models``, else
+Location: ``$POSECLI_MODELS`` if set; else, for posecli run from a source checkout, the
+checkout's ``models/store`` when it holds models (where ``make demo`` puts them, so the
+checkout's ``.venv/bin/posecli`` finds them); else ``$XDG_CACHE_HOME/posecli/models``, else
 ``~/.cache/posecli/models``. A model named ``NAME`` is stored as ``NAME.onnx`` (float32)
 and, when imported with INT8 quantization, ``NAME.int8.onnx`` beside it.
 """
@@ -14,17 +16,31 @@ from pathlib import Path
 from ..errors import ModelError
 
 DEFAULT_MODEL = "human-pose-estimation-0001"
+CHECKOUT_STORE = Path("models") / "store"  # where the Makefile keeps a checkout's models
 PRECISION_SUFFIX = {"fp32": ".onnx", "int8": ".int8.onnx", "fp16": ".fp16.onnx"}
 
 
 def store_dir() -> Path:
-    """The model store directory (not created here)."""
+    """The model store directory (not created here; see the module docstring)."""
     env = os.environ.get("POSECLI_MODELS")
     if env:
         return Path(env).expanduser()
+    checkout = checkout_store()
+    if checkout is not None:
+        return checkout
     cache = os.environ.get("XDG_CACHE_HOME")
     base = Path(cache).expanduser() if cache else Path.home() / ".cache"
     return base / "posecli" / "models"
+
+
+def checkout_store() -> Path | None:
+    """``models/store`` of the source checkout posecli runs from, when it holds models; else None
+    (an installed wheel has no checkout around it)."""
+    root = Path(__file__).resolve().parents[2]
+    store = root / CHECKOUT_STORE
+    if not (root / "pyproject.toml").is_file() or not store.is_dir():
+        return None
+    return store if any(store.glob("*.onnx")) else None
 
 
 def model_path(name: str, precision: str = "fp32", store: Path | None = None) -> Path:
@@ -106,4 +122,5 @@ def first_run_hint(name: str) -> str:
     if missing:
         reqs = extra_requirements("import") or missing
         install = "pip install " + " ".join(f"'{r}'" for r in reqs) + " && "
-    return f"; run: {install}posecli models download (from a copy of its OpenVINO IR: posecli models download --from DIR)"
+    return (f"; run: {install}posecli models download (from a copy of its OpenVINO IR: posecli models download "
+            "--from DIR), or set POSECLI_MODELS to a folder that has it")

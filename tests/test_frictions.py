@@ -1,0 +1,106 @@
+"""What tripped new users up (issue 25), each as the user met it: a real process or CliRunner."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import struct
+import subprocess
+import termios
+
+import pytest
+
+from .helpers import fast, photo, photo_clip, posecli_cmd, run, subprocess_env
+
+
+def _on_pty(cmd: list[str], rows: int, cols: int, env: dict) -> str:
+    """Run ``cmd`` with stderr on a pseudo-terminal of ``rows`` x ``cols``; what it wrote there."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=slave, stdin=subprocess.DEVNULL, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:  # the child closed its end
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=120)
+    os.close(master)
+    assert proc.returncode == 0, b"".join(chunks).decode(errors="replace")
+    return b"".join(chunks).decode(errors="replace")
+
+
+@pytest.mark.slow
+def test_progress_in_a_terminal_of_size_0x0(tmp_path, tiny_model):
+    clip = photo_clip(tmp_path / "c.mp4", photo(tmp_path / "p.jpg", size_hw=(224, 320)), 12)
+    env = {**subprocess_env(), "POSECLI_PROGRESS_SECONDS": "0"}
+    text = _on_pty(posecli_cmd("video", clip, "--out", tmp_path / "o.json", *fast(tiny_model)), 0, 0, env)
+    assert "12/12 frames" in text
+
+
+def test_final_progress_line_once(capsys):
+    from posecli.cli.progress import LogProgress
+
+    bar = LogProgress(3, desc="files", unit="file", interval=0)
+    for _ in range(3):
+        bar.update(1)
+    bar.close()
+    lines = [line for line in capsys.readouterr().err.splitlines() if "3/3" in line]
+    assert len(lines) == 1, lines
+
+
+def _checkout(tmp_path, tiny_model):
+    """A source checkout as `make demo` leaves it: the package, pyproject.toml and the model in
+    models/store (here the tiny model under the default model's name)."""
+    import shutil
+
+    from posecli.network.store import DEFAULT_MODEL
+
+    from .conftest import REPO
+
+    root = tmp_path / "checkout"
+    shutil.copytree(REPO / "posecli", root / "posecli", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "pyproject.toml", root / "pyproject.toml")
+    (root / "models" / "store").mkdir(parents=True)
+    shutil.copy(tiny_model, root / "models" / "store" / f"{DEFAULT_MODEL}.onnx")
+    env = {k: v for k, v in os.environ.items() if k != "POSECLI_MODELS"}
+    env.update(PYTHONPATH=str(root), HOME=str(tmp_path / "home"), XDG_CACHE_HOME=str(tmp_path / "home" / ".cache"))
+    return root, env
+
+
+@pytest.mark.slow
+def test_checkout_finds_the_model_make_demo_downloaded(tmp_path, tiny_model):
+    import sys
+
+    root, env = _checkout(tmp_path, tiny_model)
+    image = photo(tmp_path / "x.jpg")
+    proc = subprocess.run([sys.executable, "-m", "posecli", "image", str(image), "--device", "cpu", "--height", "64"],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    listing = subprocess.run([sys.executable, "-m", "posecli", "models", "list"], capture_output=True, text=True,
+                             env=env, cwd=tmp_path, timeout=300)
+    assert f"store: {root / 'models' / 'store'}" in listing.stdout
+    assert not (tmp_path / "home").exists()  # HOME stays clean
+
+
+def test_missing_model_message_names_posecli_models(tmp_path, monkeypatch):
+    monkeypatch.setenv("POSECLI_MODELS", str(tmp_path / "empty"))
+    result = run("image", photo(tmp_path / "x.jpg"))
+    assert result.exit_code == 1 and "POSECLI_MODELS" in result.output
+
+
+@pytest.mark.slow
+def test_models_info_describes_what_the_commands_run(default_model, default_model_int8):
+    import json
+
+    from posecli.inference.estimator import PoseEstimator
+
+    info = json.loads(run("models", "info", "--device", "cpu", "--json").output)
+    est = PoseEstimator(None, device="cpu")
+    assert info["path"] == str(est.model.path) and info["precision"] == est.model.info.precision == "int8"
+    assert info["runtime"] == est.model.runtime
