@@ -104,3 +104,45 @@ def test_models_info_describes_what_the_commands_run(default_model, default_mode
     est = PoseEstimator(None, device="cpu")
     assert info["path"] == str(est.model.path) and info["precision"] == est.model.info.precision == "int8"
     assert info["runtime"] == est.model.runtime
+
+
+def test_evaluate_estimator_names_itself_and_the_eval_extra(monkeypatch, tmp_path):
+    import sys
+
+    import posecli
+    from posecli.errors import MissingExtraError
+
+    monkeypatch.setitem(sys.modules, "pycocotools.coco", None)
+    ann = {"images": [], "annotations": [], "categories": [{"id": 1, "name": "person"}]}
+    with pytest.raises(MissingExtraError, match=r"^evaluate_estimator\(\) needs .*'posecli\[eval\]'"):
+        posecli.evaluate_estimator(object(), ann, tmp_path)
+
+
+def test_several_photos_with_a_file_named_render_is_a_usage_error(tmp_path, tiny_model):
+    a, b = photo(tmp_path / "a.jpg"), photo(tmp_path / "b.jpg", seed=1)
+    result = run("image", a, b, "--render", tmp_path / "one.jpg", *fast(tiny_model))
+    assert result.exit_code == 2 and "give a folder" in result.output
+    assert not (tmp_path / "one.jpg").exists()
+    result = run("image", a, b, "--format", "openpose", "--out", tmp_path / "p.json", *fast(tiny_model))
+    assert result.exit_code == 2 and not (tmp_path / "p.json").exists()
+    result = run("image", a, b, "--render", f"{tmp_path / 'shots'}/", *fast(tiny_model))  # a folder: fine
+    assert result.exit_code == 0 and len(list((tmp_path / "shots").iterdir())) == 2
+
+
+def test_a_folder_given_to_image_points_to_batch_or_a_glob(tmp_path, tiny_model):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    photo(folder / "a.jpg")
+    result = run("image", folder, *fast(tiny_model))
+    assert result.exit_code == 1 and "posecli batch" in result.output and "*.jpg" in result.output
+
+
+def test_unknown_model_points_to_models_list(tmp_path, tiny_model, monkeypatch):
+    import shutil
+
+    store = tmp_path / "store"
+    store.mkdir()
+    shutil.copy(tiny_model, store / "mine.onnx")
+    monkeypatch.setenv("POSECLI_MODELS", str(store))
+    result = run("image", photo(tmp_path / "x.jpg"), "-m", "mnie", "--device", "cpu")
+    assert result.exit_code == 1 and "posecli models list" in result.output and "mine" in result.output

@@ -58,6 +58,7 @@ Examples:
 """
 
 ALPHA_EXTENSIONS = (".png", ".webp", ".tif", ".tiff")
+FOLDER_HINT = " (for a folder: posecli batch {folder} --out poses/, or a glob: posecli image '{folder}/*.jpg')"
 
 
 @click.command("image", epilog=EPILOG)
@@ -84,12 +85,16 @@ def image_command(photos, out, fmt, layout, angles, render, keep_alpha, verbose,
                   thickness, radius, min_score, show_ids, show_boxes, maps_dir, **est_opts):
     """Find people in PHOTOS and write their skeletons.
 
-    Keypoints are in image pixels; missing ones are null (posecli format). With --out a
+    Keypoints are in image pixels; missing ones are null (posecli format). Several photos with
+    --render (or --format openpose --out) need a folder: a name with an extension is refused. With --out a
     directory, two photos that would share a result name keep their extension
     (x.jpg.json, x.png.json), then get -2, -3 in the order given.
     """
     estimator_kwargs(**est_opts)  # every option checked before any work
     check_format_options(fmt, layout, angles)
+    _check_one_file_per_photo(photos, render, "--render", "annotated image")
+    if fmt == "openpose":
+        _check_one_file_per_photo(photos, out, "--out", "OpenPose file")
     # Strings first: a trailing slash ("--out poses/") asks for a directory, and Path drops it.
     out_is_dir = out is not None and (_names_dir(out) or (fmt == "openpose" and len(photos) > 1))
     render_is_dir = render is not None and (_names_dir(render) or len(photos) > 1)
@@ -175,7 +180,8 @@ def image_command(photos, out, fmt, layout, angles, render, keep_alpha, verbose,
                     raise  # disk full, output gone: stop rather than fail every photo after it
                 except PoseError as exc:
                     failed += 1
-                    echo_above(bar, f"Error: {exc}")
+                    hint = FOLDER_HINT.format(folder=shown_path(photo)) if Path(photo).is_dir() else ""
+                    echo_above(bar, f"Error: {exc}{hint}")
                 bar.update(1)
             bar.close()
             if writer is not None:
@@ -235,6 +241,16 @@ def _kept(done: int, total: int, out: Path | None, out_is_dir: bool, writer, fmt
         return f"nothing written to {shown_path(out)}"
     marked = ' (marked "complete": false)' if fmt == "posecli" else ""
     return f"{writer.count} of {total} photos written to {shown_path(out)}{marked}"
+
+
+def _check_one_file_per_photo(photos, value: str | None, flag: str, what: str) -> None:
+    """Several photos make one ``what`` each: a ``flag`` that looks like a file name (has an
+    extension, is not a folder) is a usage error rather than a folder named like a file."""
+    if value is None or len(photos) < 2 or _names_dir(value) or not Path(value).suffix:
+        return
+    folder = Path(value).with_suffix("").name or "out"
+    raise click.UsageError(f"{flag} {value} names one file, but {len(photos)} photos make one {what} each: "
+                           f"give a folder (e.g. {flag} {folder}/)")
 
 
 def _names_dir(value: str) -> bool:

@@ -101,12 +101,20 @@ def resolve_model(ref: str | None, precision: str = "fp32", store: Path | None =
         return path
     has_some = any(model_path(ref, p, store).exists() for p in PRECISION_SUFFIX)
     if not has_some:
-        raise ModelError(f"model '{ref}' is not in the model store{first_run_hint(ref)}", path=path.parent)
+        hint = first_run_hint(ref) or _known_models(store)
+        raise ModelError(f"model '{ref}' is not in the model store{hint}", path=path.parent)
     if ref == DEFAULT_MODEL:
         hint = f" (make it with: posecli models download --precision {precision})"
     else:
         hint = f" (import it with precision={precision!r})"
     raise ModelError(f"model '{ref}' ({precision}) is not in the model store{hint}", path=path)
+
+
+def _known_models(store: Path | None) -> str:
+    """What the store holds, for a name that is not there."""
+    names = sorted({m.name for m in list_models(store)})
+    held = f"it has: {', '.join(names)}" if names else "it is empty"
+    return f" ({held}; posecli models list shows them, with their paths)"
 
 
 def first_run_hint(name: str) -> str:
