@@ -146,3 +146,42 @@ def test_unknown_model_points_to_models_list(tmp_path, tiny_model, monkeypatch):
     monkeypatch.setenv("POSECLI_MODELS", str(store))
     result = run("image", photo(tmp_path / "x.jpg"), "-m", "mnie", "--device", "cpu")
     assert result.exit_code == 1 and "posecli models list" in result.output and "mine" in result.output
+
+
+def _batch_folder(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    p = photo(folder / "a.jpg", size_hw=(224, 320))
+    photo_clip(folder / "clip.mp4", p, 6)
+    return folder
+
+
+def test_batch_render_takes_a_folder_like_image_and_video(tmp_path, tiny_model):
+    folder = _batch_folder(tmp_path)
+    result = run("batch", folder, "--out", tmp_path / "out", "--render", tmp_path / "drawn", "-q", *fast(tiny_model))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "drawn").iterdir()) == ["a_rendered.jpg", "clip_rendered.mp4"]
+    assert not list((tmp_path / "out").glob("*_rendered*"))
+    # the old flag still works: beside the results
+    result = run("batch", folder, "--out", tmp_path / "out2", "-q", *fast(tiny_model), "--render")
+    assert result.exit_code == 0 and (tmp_path / "out2" / "a_rendered.jpg").exists()
+
+
+def test_batch_track_takes_online_offline_like_video(tmp_path, tiny_model):
+    folder = _batch_folder(tmp_path)
+    for i, args in enumerate((["--track", "offline"], ["--track"], ["--no-track"], ["--track", "online"])):
+        result = run("batch", folder, "--out", tmp_path / f"o{i}", "-q", *args, *fast(tiny_model))
+        assert result.exit_code == 0, (args, result.output)
+    result = run("batch", folder, "--out", tmp_path / "x", "--no-track", "--track", "offline", *fast(tiny_model))
+    assert result.exit_code == 2
+
+
+def test_batch_runs_videos_in_video_mode_and_says_frames_per_second(tmp_path, tiny_model):
+    folder = _batch_folder(tmp_path)
+    result = run("batch", folder, "--out", tmp_path / "o", "--verbose", *fast(tiny_model))
+    assert result.exit_code == 0, result.output
+    assert "mode balanced" in result.output and "videos: mode fast" in result.output
+    assert "videos: 6 frames in" in result.output and "frames/s" in result.output
+    result = run("batch", folder, "--out", tmp_path / "o2", "--verbose", "--mode", "balanced", *fast(tiny_model))
+    assert "videos: mode" not in result.output  # --mode given: everything in that mode
+    assert "fast mode, as posecli video" in " ".join(run("batch", "--help").output.split())

@@ -98,13 +98,14 @@ def describe_failure(exc: BaseException, path: Path) -> str:
 
 
 def plan_batch(directory: str | Path, out: str | Path, *, recursive: bool = False, fmt: str = "posecli",
-               render: bool = False, overwrite: bool = False, layout: str = "coco18") -> BatchPlan:
+               render: bool = False, overwrite: bool = False, layout: str = "coco18",
+               render_dir: str | Path | None = None) -> BatchPlan:
     """The jobs for every image and video in ``directory`` (sub-folders with ``recursive``).
 
     Results go to ``out`` mirroring the folder structure: ``out/sub/name.json`` (openpose:
     ``name_keypoints.json`` for an image, folder ``name/`` of per-frame files for a video;
     csv: ``name.csv``);
-    annotated outputs to ``out/sub/name_rendered.jpg`` / ``.mp4``. Inputs whose outputs
+    annotated outputs to ``out/sub/name_rendered.jpg`` / ``.mp4`` (``render_dir/sub/...`` when given). Inputs whose outputs
     exist are put in ``done`` unless ``overwrite``. Two inputs with the same name but
     different extensions in one folder keep the extension in their result names; names
     that still clash (``a.jpg`` and ``a.jpg.jpg`` beside ``a.png``) get ``-2``, ``-3`` in
@@ -119,7 +120,8 @@ def plan_batch(directory: str | Path, out: str | Path, *, recursive: bool = Fals
                              "give another folder", path=out)
     listing = list_inputs(root, recursive=recursive, exclude=out)
     plan = BatchPlan(root, out, unsupported=listing.skipped, failed=list(listing.problems))
-    jobs = [replace(job, layout=check_layout(layout)) for job in _jobs(listing.files, root, out, fmt, render)]
+    rendered = None if not render else Path(render_dir) if render_dir is not None else out
+    jobs = [replace(job, layout=check_layout(layout)) for job in _jobs(listing.files, root, out, fmt, rendered)]
     # Results of this plan found among the inputs (an --out above the folder, with -R) are
     # ours, never inputs: a rerun must find the same inputs.
     produced = {os.path.realpath(p) for job in jobs for p in (job.result, job.render) if p is not None}
@@ -142,8 +144,9 @@ def plan_batch(directory: str | Path, out: str | Path, *, recursive: bool = Fals
     return plan
 
 
-def _jobs(files: list[Path], root: Path, out: Path, fmt: str, render: bool) -> list[Job]:
-    """One job per input, result names unique across the whole plan (see :func:`plan_batch`)."""
+def _jobs(files: list[Path], root: Path, out: Path, fmt: str, render: Path | None) -> list[Job]:
+    """One job per input, result names unique across the whole plan (see :func:`plan_batch`);
+    annotated outputs under ``render`` (None: none)."""
     by_folder: dict[Path, list[Path]] = {}
     for path in files:
         by_folder.setdefault(path.parent, []).append(path)
@@ -163,7 +166,8 @@ def _jobs(files: list[Path], root: Path, out: Path, fmt: str, render: bool) -> l
                 result = folder / (name if kind == "video" else f"{name}_keypoints.json")
             else:
                 result = folder / f"{name}{result_suffix(fmt)}"
-            rendered = folder / f"{name}{RENDER_SUFFIX}{'.mp4' if kind == 'video' else '.jpg'}" if render else None
+            rendered = (render / rel.parent / f"{name}{RENDER_SUFFIX}{'.mp4' if kind == 'video' else '.jpg'}"
+                        if render is not None else None)
             keys = {str(p).lower() for p in (result, rendered) if p is not None}
             if kind == "video" and rendered is not None:
                 keys.add(str(rendered.with_suffix(".avi")).lower())
@@ -203,10 +207,11 @@ def run_job(estimator, job: Job, *, video: VideoOptions | None = None,
     mirroring the folder: ``maps_dir/sub/photo.jpg.npz``, ``maps_dir/sub/clip.mp4/clip_<frame>.npz``;
     they are written before the result, so a finished result has its maps.
     """
-    try:
-        job.result.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create folder ({exc.strerror})", path=job.result.parent) from None
+    for folder in {job.result.parent, *([job.render.parent] if job.render is not None else [])}:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create folder ({exc.strerror})", path=folder) from None
     maps = None if maps_dir is None else Path(maps_dir) / job.rel.parent / job.rel.name
     if job.kind == "video":
         return _run_video(estimator, job, video or VideoOptions(), progress, on_start, maps)

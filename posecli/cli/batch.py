@@ -13,6 +13,7 @@ from ..io.video import quiet_ffmpeg
 from .common import (
     FORMAT_CHOICE,
     VERBOSE_HELP,
+    VIDEO_MODE,
     Terminated,
     batch_size_help,
     build_estimator,
@@ -38,6 +39,7 @@ Examples:
   posecli batch footage/ --out poses/ --format openpose   # clip.mp4 -> poses/clip/clip_000000000000_keypoints.json
   posecli batch footage/ --out tables/ --format csv       # clip.mp4 -> tables/clip.csv
   posecli batch photos/ --out poses/ --render --background black --max-people 1
+  posecli batch footage/ --out poses/ --render drawn/ --track offline   # annotated copies in drawn/
   posecli batch footage/ --out /shared/poses/ --engine ray --address auto   # on a Ray cluster (docs/ray.md)
 Run the same command again after an interruption: finished inputs are skipped.
 """
@@ -48,12 +50,18 @@ Run the same command again after an interruption: finished inputs are skipped.
 @click.option("--out", "-o", type=click.Path(path_type=Path), required=True,
               help="Folder for the results, mirroring DIRECTORY's structure.")
 @click.option("--recursive", "-R", is_flag=True, help="Also process sub-folders.")
-@click.option("--render", "-r", is_flag=True, help="Also write NAME_rendered.jpg / NAME_rendered.mp4.")
+@click.option("--render", "-r", is_flag=False, flag_value="", default=None, metavar="[DIR]",
+              help="Also write NAME_rendered.jpg / NAME_rendered.mp4: beside the results, or mirroring "
+                   "DIRECTORY under DIR (a folder, as image and video --render take a path).")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="posecli", show_default=True,
               help="posecli, openpose (videos: a folder of per-frame files), coco or csv (NAME.csv).")
 @layout_option
 @click.option("--overwrite", is_flag=True, help="Redo inputs whose results already exist.")
-@click.option("--track/--no-track", default=True, show_default=True, help="Person ids across video frames.")
+@click.option("--track", type=click.Choice(["online", "offline"]), default="online", show_default=True,
+              is_flag=False, flag_value="online",
+              help="Person ids across video frames: online, or offline (looks ahead: joins fragments, "
+                   "fills short gaps; --engine local), as posecli video.")
+@click.option("--no-track", is_flag=True, help="No person ids.")
 @click.option("--smooth", is_flag=True, help="One-Euro filter tracked keypoints in videos.")
 @click.option("--batch-size", type=click.IntRange(1, 256), default=None, metavar="N",
               help=batch_size_help("Video frames per network run"))
@@ -69,8 +77,9 @@ Run the same command again after an interruption: finished inputs are skipped.
 @render_style_options
 @maps_option
 @estimator_options
-@mode_option("balanced")
-def batch_command(directory, out, recursive, render, fmt, layout, overwrite, track, smooth, batch_size, quiet, verbose,
+@mode_option("balanced", note=f"Videos run in {VIDEO_MODE} mode, as posecli video runs them, unless --mode is "
+                               "given. ")
+def batch_command(directory, out, recursive, render, fmt, layout, overwrite, track, no_track, smooth, batch_size, quiet, verbose,
                   engine, address, workers, max_people, part_candidates, background, thickness, radius, min_score,
                   show_ids, show_boxes, maps_dir, **est_opts):
     """Find people in every image and video in DIRECTORY; one result file per input.
@@ -85,8 +94,13 @@ def batch_command(directory, out, recursive, render, fmt, layout, overwrite, tra
 
     quiet_ffmpeg()
     estimator_kwargs(**est_opts)  # every option checked before any work
-    if smooth and not track:
+    if smooth and no_track:
         raise click.UsageError("--smooth follows tracked people: drop --no-track")
+    if no_track and track == "offline":
+        raise click.UsageError("--no-track turns tracking off: drop --track offline")
+    if engine == "ray" and track == "offline":
+        raise click.UsageError("--track offline goes with --engine local")
+    render_dir = Path(render) if render else None
     renderer = build_renderer(background, thickness, radius, min_score, show_ids, show_boxes)
     extra = people_kwargs(max_people, part_candidates, keep_maps=maps_dir is not None)
     if engine == "local" and (address is not None or workers is not None):
@@ -101,12 +115,14 @@ def batch_command(directory, out, recursive, render, fmt, layout, overwrite, tra
         except MissingExtraError as exc:
             raise fail(MissingExtraError(exc.module, exc.extra, "--engine ray")) from None
     try:
-        plan = plan_batch(directory, out, recursive=recursive, fmt=fmt, render=render, overwrite=overwrite,
-                          layout=layout)
+        plan = plan_batch(directory, out, recursive=recursive, fmt=fmt, render=render is not None,
+                          overwrite=overwrite, layout=layout, render_dir=render_dir)
         if plan.todo:
             check_writable(out, is_dir=True)  # before any work, not once per input
             if maps_dir is not None:
                 check_writable(maps_dir, is_dir=True)
+            if render_dir is not None:
+                check_writable(render_dir, is_dir=True)
     except OutputConflict as exc:
         raise click.UsageError(str(exc)) from None
     except PoseError as exc:
@@ -125,7 +141,7 @@ def batch_command(directory, out, recursive, render, fmt, layout, overwrite, tra
             _summary(plan, 0, [], [], quiet)
         return
     if engine == "ray":
-        video = VideoOptions(fmt=fmt, track=track, smooth=OneEuroConfig() if smooth else None,
+        video = VideoOptions(fmt=fmt, track=not no_track, smooth=OneEuroConfig() if smooth else None,
                              batch_size=batch_size or 1, renderer=renderer)
         started = time.monotonic()
         try:
@@ -146,12 +162,17 @@ def batch_command(directory, out, recursive, render, fmt, layout, overwrite, tra
         except KeyboardInterrupt as exc:
             say("Interrupted before the first input; nothing written.")
             raise interrupted_exit(exc) from None
-        video = VideoOptions(fmt=fmt, track=track, smooth=OneEuroConfig() if smooth else None,
+        video = VideoOptions(fmt=fmt, track=not no_track, smooth=OneEuroConfig() if smooth else None,
+                             offline=track == "offline",
                              batch_size=batch_size or est.model.default_batch_size, renderer=renderer)
+        video_est = _video_estimator(est, plan, est_opts, extra)
         if verbose:
             for line in describe_setup(est):
                 say(line)
+            if video_est is not est:
+                say(f"videos: mode {video_est.mode}, zoom-in {'on' if video_est.zoom else 'off'}")
         started = time.monotonic()
+        video_frames, video_seconds = 0, 0.0
         noted: set[str] = set()
         files_bar = progress_bar(len(plan.todo), quiet, desc="files", unit="file")
         ahead = Prefetch(est, plan.todo).start()  # the next photo decodes while this one runs
@@ -162,11 +183,15 @@ def batch_command(directory, out, recursive, render, fmt, layout, overwrite, tra
                 try:
                     if job.kind == "video":
                         frames_bar = progress_bar(None, quiet, desc=job.rel.name, leave=False, position=1)
-                    result = run_job(est, job, video=video, decoded=ahead.take(job), maps_dir=maps_dir,
+                    t0 = time.monotonic()
+                    result = run_job(video_est if job.kind == "video" else est, job, video=video, decoded=ahead.take(job), maps_dir=maps_dir,
                                      progress=None if frames_bar is None else
                                      (lambda n, bar=frames_bar: (bar.update(n), interrupts.check())),
                                      on_start=None if frames_bar is None else _set_total(frames_bar))
                     processed += 1
+                    if job.kind == "video":
+                        video_frames += result.frames
+                        video_seconds += time.monotonic() - t0
                     if result.warning:
                         warned.append((job.input, result.warning))
                         _report(files_bar, f"Warning: {shown_path(job.input)}: {result.warning}")
@@ -189,7 +214,25 @@ def batch_command(directory, out, recursive, render, fmt, layout, overwrite, tra
     if verbose:
         for line in describe_done(est, processed, "inputs", started):
             say(line)
+        if video_frames:
+            say(f"videos: {video_frames} frames in {video_seconds:.1f} s "
+                f"({video_frames / max(video_seconds, 1e-9):.1f} frames/s)")
     _summary(plan, processed, warned, failed, quiet)
+
+
+def _video_estimator(est, plan, est_opts: dict, extra: dict):
+    """The estimator for the plan's videos: ``est`` in posecli video's mode (same model, loaded
+    once), unless --mode or --zoom was given or there are no videos."""
+    from click.core import ParameterSource
+
+    from ..inference.estimator import PoseEstimator
+
+    chosen = click.get_current_context().get_parameter_source("mode") != ParameterSource.DEFAULT
+    if chosen or est_opts.get("zoom") is not None or not any(j.kind == "video" for j in plan.todo):
+        return est
+    kwargs = {**estimator_kwargs(**{**est_opts, "mode": VIDEO_MODE}), **extra}
+    kwargs.pop("model")
+    return PoseEstimator(est.model, **kwargs)
 
 
 def _set_total(bar):

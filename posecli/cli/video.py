@@ -16,6 +16,7 @@ from ..io.video import quiet_ffmpeg
 from .common import (
     FORMAT_CHOICE,
     VERBOSE_HELP,
+    VIDEO_MODE,
     FiniteFloat,
     Terminated,
     batch_size_help,
@@ -167,7 +168,7 @@ def parse_tracker_options(values: tuple[str, ...]):
 @render_style_options
 @maps_option
 @estimator_options
-@mode_option("fast")
+@mode_option(VIDEO_MODE)
 def video_command(source, out, render, fmt, layout, angles, trc_dir, start, end, step, track, no_track, tracker_options, smooth, batch_size,
                   follow, realtime, fps, duration, max_frames, reconnect, timeout_s, show, quiet, verbose, max_people,
                   part_candidates, background, thickness, radius, min_score, show_ids, show_boxes, maps_dir,
