@@ -234,7 +234,7 @@ def video_command(source, out, render, fmt, layout, angles, trc_dir, start, end,
         out = out / (spec.stem + result_suffix(fmt))
     try:
         inputs = [Path(source)] if spec.kind == "file" else []
-        check_distinct(inputs, [("--out", out), ("--render", render)])
+        check_distinct(inputs, [("--out", out), ("--render", render), ("--trc", trc_dir)])
         if out is not None and out_is_dir and fmt != "openpose":
             check_writable(out.parent, is_dir=True)  # "--out poses/": the folder is made
         if out is not None:

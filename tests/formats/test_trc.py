@@ -103,6 +103,14 @@ def test_cli_trc_into_a_file_is_an_error(tmp_path, tiny_model):
     assert r.exit_code == 1 and r.output.startswith("Error:") and "Traceback" not in r.output
 
 
+def test_cli_trc_on_the_out_file_is_a_usage_error(tmp_path, tiny_model):
+    clip = photo_clip(tmp_path / "c.mp4", photo_path(tmp_path), 3)
+    r = run("video", clip, "--trc", tmp_path / "p.json", "--out", tmp_path / "p.json", *fast(tiny_model))
+    assert r.exit_code == 2 and not (tmp_path / "p.json").exists()
+    r = run("video", clip, "--trc", clip, *fast(tiny_model))
+    assert r.exit_code == 2 and clip.is_file()
+
+
 def photo_path(tmp_path):
     from ..helpers import photo
 
