@@ -79,3 +79,37 @@ def test_angles_equal_sports2d_on_the_same_keypoints():
 
 def test_every_sports2d_angle_is_in_the_table():
     assert len(ANGLES) == 28
+
+
+def test_angles_in_every_csv_of_a_batch(tmp_path, tiny_model):
+    from .helpers import fast, photo, photo_clip, run
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    photo_clip(folder / "clip.mp4", photo(folder / "a.jpg", size_hw=(224, 320)), 3)
+    result = run("batch", folder, "--out", tmp_path / "out", "--format", "csv", "--angles", "-q", *fast(tiny_model))
+    assert result.exit_code == 0, result.output
+    for name in ("a.csv", "clip.csv"):
+        assert (tmp_path / "out" / name).read_text().splitlines()[0].endswith(",angle")
+    result = run("batch", folder, "--out", tmp_path / "o2", "--angles", *fast(tiny_model))
+    assert result.exit_code == 2 and "--format csv" in result.output
+
+
+def test_csv_angle_rows_read_back(tmp_path):
+    import csv
+
+    from posecli.formats.csv import read_csv_frames
+    from posecli.formats.writers import ResultWriter
+
+    from .factories import frame
+
+    p = person({"r_hip": (100, 100), "r_knee": (100, 200), "r_ankle": (120, 300)})
+    writer = ResultWriter("csv", tmp_path / "a.csv", angles=True)
+    writer.add(frame(p))
+    writer.close()
+    rows = list(csv.DictReader(open(tmp_path / "a.csv")))
+    knee = [r for r in rows if r["keypoint"] == "right knee"]
+    assert len(knee) == 1 and float(knee[0]["angle"]) == pytest.approx(person_angles(p)["right knee"], abs=0.01)
+    assert [r for r in rows if r["keypoint"] == "left knee"][0]["angle"] == ""  # no left leg found
+    back = read_csv_frames(tmp_path / "a.csv")[0]["people"][0]["keypoints"]
+    assert set(back) == set(COCO18.parts)  # angle rows are not keypoints

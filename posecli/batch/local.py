@@ -50,6 +50,7 @@ class Job:
     rel: Path
     fmt: str = "posecli"
     layout: str = "coco18"  # the openpose format's keypoint order (posecli.formats.layouts)
+    angles: bool = False  # the csv format's angle rows (posecli.angles)
 
     def is_done(self) -> bool:
         """True when every output of the job exists (outputs only appear when complete)."""
@@ -99,7 +100,7 @@ def describe_failure(exc: BaseException, path: Path) -> str:
 
 def plan_batch(directory: str | Path, out: str | Path, *, recursive: bool = False, fmt: str = "posecli",
                render: bool = False, overwrite: bool = False, layout: str = "coco18",
-               render_dir: str | Path | None = None) -> BatchPlan:
+               render_dir: str | Path | None = None, angles: bool = False) -> BatchPlan:
     """The jobs for every image and video in ``directory`` (sub-folders with ``recursive``).
 
     Results go to ``out`` mirroring the folder structure: ``out/sub/name.json`` (openpose:
@@ -121,7 +122,7 @@ def plan_batch(directory: str | Path, out: str | Path, *, recursive: bool = Fals
     listing = list_inputs(root, recursive=recursive, exclude=out)
     plan = BatchPlan(root, out, unsupported=listing.skipped, failed=list(listing.problems))
     rendered = None if not render else Path(render_dir) if render_dir is not None else out
-    jobs = [replace(job, layout=check_layout(layout)) for job in _jobs(listing.files, root, out, fmt, rendered)]
+    jobs = [replace(job, layout=check_layout(layout), angles=angles) for job in _jobs(listing.files, root, out, fmt, rendered)]
     # Results of this plan found among the inputs (an --out above the folder, with -R) are
     # ours, never inputs: a rerun must find the same inputs.
     produced = {os.path.realpath(p) for job in jobs for p in (job.result, job.render) if p is not None}
@@ -239,7 +240,8 @@ def _run_image(estimator, job: Job, renderer: Renderer, decoded=None, maps: Path
     if job.fmt == "openpose":
         write_json_atomic(job.result, openpose_record(frame, job.layout))
     else:
-        writer = ResultWriter(job.fmt, job.result, model=estimator.model.info.name, skeleton=estimator.skeleton)
+        writer = ResultWriter(job.fmt, job.result, model=estimator.model.info.name, skeleton=estimator.skeleton,
+                              angles=job.angles)
         try:
             writer.add(frame)
         except BaseException:
@@ -250,7 +252,7 @@ def _run_image(estimator, job: Job, renderer: Renderer, decoded=None, maps: Path
 
 
 def _run_video(estimator, job: Job, options: VideoOptions, progress, on_start, maps: Path | None) -> JobResult:
-    options = replace(options, fmt=job.fmt, layout=job.layout)
+    options = replace(options, fmt=job.fmt, layout=job.layout, angles=job.angles)
     # A per-frame folder is filled under a temporary name and renamed when complete.
     with result_target(job.result, folder=job.fmt == "openpose") as target:
         run = VideoRun(estimator, job.input, target, options=options, render=job.render, keep_partial=False,

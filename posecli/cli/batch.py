@@ -29,7 +29,16 @@ from .common import (
     say,
     sigterm_as_interrupt,
 )
-from .outputs import build_renderer, layout_option, maps_option, people_kwargs, people_options, render_style_options
+from .outputs import (
+    angles_option,
+    build_renderer,
+    check_format_options,
+    layout_option,
+    maps_option,
+    people_kwargs,
+    people_options,
+    render_style_options,
+)
 from .wording import as_flags
 
 EPILOG = """\b
@@ -56,6 +65,7 @@ Run the same command again after an interruption: finished inputs are skipped.
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="posecli", show_default=True,
               help="posecli, openpose (videos: a folder of per-frame files), coco or csv (NAME.csv).")
 @layout_option
+@angles_option
 @click.option("--overwrite", is_flag=True, help="Redo inputs whose results already exist.")
 @click.option("--track", type=click.Choice(["online", "offline"]), default="online", show_default=True,
               is_flag=False, flag_value="online",
@@ -79,7 +89,7 @@ Run the same command again after an interruption: finished inputs are skipped.
 @estimator_options
 @mode_option("balanced", note=f"Videos run in {VIDEO_MODE} mode, as posecli video runs them, unless --mode is "
                                "given. ")
-def batch_command(directory, out, recursive, render, fmt, layout, overwrite, track, no_track, smooth, batch_size, quiet, verbose,
+def batch_command(directory, out, recursive, render, fmt, layout, angles, overwrite, track, no_track, smooth, batch_size, quiet, verbose,
                   engine, address, workers, max_people, part_candidates, background, thickness, radius, min_score,
                   show_ids, show_boxes, maps_dir, **est_opts):
     """Find people in every image and video in DIRECTORY; one result file per input.
@@ -94,6 +104,7 @@ def batch_command(directory, out, recursive, render, fmt, layout, overwrite, tra
 
     quiet_ffmpeg()
     estimator_kwargs(**est_opts)  # every option checked before any work
+    check_format_options(fmt, layout, angles)
     if smooth and no_track:
         raise click.UsageError("--smooth follows tracked people: drop --no-track")
     if no_track and track == "offline":
@@ -116,7 +127,8 @@ def batch_command(directory, out, recursive, render, fmt, layout, overwrite, tra
             raise fail(MissingExtraError(exc.module, exc.extra, "--engine ray")) from None
     try:
         plan = plan_batch(directory, out, recursive=recursive, fmt=fmt, render=render is not None,
-                          overwrite=overwrite, layout=layout, render_dir=render_dir)
+                          overwrite=overwrite, layout=layout, render_dir=render_dir,
+                          angles=angles)
         if plan.todo:
             check_writable(out, is_dir=True)  # before any work, not once per input
             if maps_dir is not None:

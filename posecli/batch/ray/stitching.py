@@ -172,7 +172,7 @@ def join_video(job: Job, parts: list[Path], options: VideoOptions | None = None,
     with result_target(job.result, folder=job.fmt == "openpose") as target:
         writer = ResultWriter(job.fmt, target, model=first.model, skeleton=first.skeleton, kind="frames",
                               per_file_dir=job.fmt == "openpose", source={"video": first.info},
-                              layout=job.layout)
+                              layout=job.layout, angles=job.angles)
         try:
             joined = join_ranges(chunks(), min_similarity, options.tracker.min_area)
             while True:
