@@ -147,3 +147,44 @@ def test_video_trc_and_angles_match_the_json(tmp_path, default_model, shared_dir
     assert len(angles) == sum(len(f["people"]) for f in doc["frames"]) > 0
     assert all(r["angle"] == "" or -180 <= float(r["angle"]) < 180 for r in angles)
     assert any(r["angle"] != "" and not math.isnan(float(r["angle"])) for r in angles)
+
+
+SPORTS2D_CLI = """
+import sys
+from Sports2D.Sports2D import main
+sys.argv = ["sports2d"] + sys.argv[1:]
+main()
+print("{}")
+"""
+
+
+@pytest.mark.slow
+def test_sports2d_runs_on_posecli_trc_and_finds_posecli_angles(tmp_path, default_model, shared_dir):
+    """Sports2D's whole pipeline, fed posecli's TRC (its --load_trc_px), computes the same angles as
+    posecli's CSV; only its time-series post-processing (the first frame filled from the next,
+    angles turned by 180 degrees for continuity) differs, on a few values."""
+    import csv
+
+    clip = shared_dir / "data" / "multiview-single" / "videos" / "cam01.mp4"
+    invoke("video", clip, "--max-people", "1", "--device", "cpu", "--format", "csv", "--angles",
+           "--out", tmp_path / "a.csv", "--trc", tmp_path / "trc")
+    trc = tmp_path / "trc" / "cam01_px_person00.trc"
+    run_consumer(SPORTS2D_CLI, "--video_input", clip, "--load_trc_px", trc, "--nb_persons_to_detect", "1",
+                 "--person_ordering_method", "greatest_displacement", "--show_realtime_results", "false",
+                 "--show_graphs", "false", "--save_graphs", "false", "--save_vid", "false", "--save_img", "false",
+                 "--to_meters", "false", "--visible_side", "right", "--do_ik", "false", "--filter", "false",
+                 "--reject_outliers", "false", "--result_dir", tmp_path / "s2d", timeout=600)
+    (mot,) = (tmp_path / "s2d").rglob("*_angles_person00.mot")
+    lines = mot.read_text().splitlines()
+    start = lines.index("endheader") + 1
+    names = lines[start].split("\t")[1:]
+    theirs = [dict(zip(names, line.split("\t")[1:])) for line in lines[start + 1:]]
+    ours: dict = {}
+    for row in csv.DictReader(open(tmp_path / "a.csv")):
+        if row["angle"] and row["id"] == "0":
+            ours.setdefault(int(row["frame"]), {})[row["keypoint"]] = float(row["angle"])
+    assert len(theirs) == 100 and set(names) == {k for angles in ours.values() for k in angles}
+    pairs = [(float(v), ours[f][k]) for f, row in enumerate(theirs) for k, v in row.items()
+             if v and k in ours.get(f, {})]
+    same = [abs((a - b + 90) % 180 - 90) < 0.05 for a, b in pairs]
+    assert len(pairs) > 1000 and sum(same) >= 0.95 * len(pairs)
