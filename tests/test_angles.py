@@ -107,9 +107,10 @@ def test_csv_angle_rows_read_back(tmp_path):
     writer = ResultWriter("csv", tmp_path / "a.csv", angles=True)
     writer.add(frame(p))
     writer.close()
-    rows = list(csv.DictReader(open(tmp_path / "a.csv")))
+    with open(tmp_path / "a.csv") as f:
+        rows = list(csv.DictReader(f))
     knee = [r for r in rows if r["keypoint"] == "right knee"]
     assert len(knee) == 1 and float(knee[0]["angle"]) == pytest.approx(person_angles(p)["right knee"], abs=0.01)
-    assert [r for r in rows if r["keypoint"] == "left knee"][0]["angle"] == ""  # no left leg found
+    assert next(r for r in rows if r["keypoint"] == "left knee")["angle"] == ""  # no left leg found
     back = read_csv_frames(tmp_path / "a.csv")[0]["people"][0]["keypoints"]
     assert set(back) == set(COCO18.parts)  # angle rows are not keypoints

@@ -80,10 +80,10 @@ def test_checkout_finds_the_model_make_demo_downloaded(tmp_path, tiny_model):
     root, env = _checkout(tmp_path, tiny_model)
     image = photo(tmp_path / "x.jpg")
     proc = subprocess.run([sys.executable, "-m", "posecli", "image", str(image), "--device", "cpu", "--height", "64"],
-                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr
     listing = subprocess.run([sys.executable, "-m", "posecli", "models", "list"], capture_output=True, text=True,
-                             env=env, cwd=tmp_path, timeout=300)
+                             env=env, cwd=tmp_path, timeout=300, check=False)
     assert f"store: {root / 'models' / 'store'}" in listing.stdout
     assert not (tmp_path / "home").exists()  # HOME stays clean
 

@@ -118,7 +118,7 @@ PF_NAMES = {"Nose": "nose", "Neck": "neck", "RShoulder": "r_shoulder", "RElbow":
 
 def _pose_format(folder, frame_index: int) -> dict:
     proc = subprocess.run([consumer_python(), "-c", POSE_FORMAT_READ, str(folder), str(frame_index)],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 

@@ -130,7 +130,6 @@ def test_video_trc_and_angles_match_the_json(tmp_path, default_model, shared_dir
     files = sorted((tmp_path / "trc").glob("*.trc"))
     ids = sorted({p["id"] for f in doc["frames"] for p in f["people"] if p["id"] is not None})
     assert [f.name for f in files] == [f"cam01_px_person{i:02d}.trc" for i in ids] and files
-    names = markers(COCO18)
     got = run_consumer(SPORTS2D_READ_TRC, files[0])
     assert len(got["frames"]) == len(doc["frames"]) == 8
     for row, f in enumerate(doc["frames"]):
@@ -142,7 +141,8 @@ def test_video_trc_and_angles_match_the_json(tmp_path, default_model, shared_dir
             assert got["xy"][row][m] == pytest.approx(want, abs=0.01), (row, part)
     import csv
 
-    rows = list(csv.DictReader(open(tmp_path / "a.csv")))
+    with open(tmp_path / "a.csv") as f:
+        rows = list(csv.DictReader(f))
     angles = [r for r in rows if r["keypoint"] == "right knee"]
     assert len(angles) == sum(len(f["people"]) for f in doc["frames"]) > 0
     assert all(r["angle"] == "" or -180 <= float(r["angle"]) < 180 for r in angles)
@@ -180,9 +180,10 @@ def test_sports2d_runs_on_posecli_trc_and_finds_posecli_angles(tmp_path, default
     names = lines[start].split("\t")[1:]
     theirs = [dict(zip(names, line.split("\t")[1:])) for line in lines[start + 1:]]
     ours: dict = {}
-    for row in csv.DictReader(open(tmp_path / "a.csv")):
-        if row["angle"] and row["id"] == "0":
-            ours.setdefault(int(row["frame"]), {})[row["keypoint"]] = float(row["angle"])
+    with open(tmp_path / "a.csv") as f:
+        for row in csv.DictReader(f):
+            if row["angle"] and row["id"] == "0":
+                ours.setdefault(int(row["frame"]), {})[row["keypoint"]] = float(row["angle"])
     assert len(theirs) == 100 and set(names) == {k for angles in ours.values() for k in angles}
     pairs = [(float(v), ours[f][k]) for f, row in enumerate(theirs) for k, v in row.items()
              if v and k in ours.get(f, {})]
