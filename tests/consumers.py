@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from .helpers import consumer_python
+from tests.helpers import consumer_python
 
 # Sports2D's own angle computation on keypoints given as JSON on stdin:
 # {"names": [...], "people": [[[x, y], ...], ...], "angles": [...]} -> [[degrees | null, ...], ...]

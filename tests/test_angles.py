@@ -12,9 +12,9 @@ from posecli.angles import ANGLES, angle_names, marker_name, markers, person_ang
 from posecli.skeleton import BODY25, COCO18
 from posecli.types import Person
 
-from .consumers import SPORTS2D_ANGLES, run_consumer
-from .factories import person
-from .helpers import make_person
+from tests.consumers import SPORTS2D_ANGLES, run_consumer
+from tests.helpers import person
+from tests.helpers import make_person
 
 
 def test_marker_names_are_sports2d_names():
@@ -82,7 +82,7 @@ def test_every_sports2d_angle_is_in_the_table():
 
 
 def test_angles_in_every_csv_of_a_batch(tmp_path, tiny_model):
-    from .helpers import fast, photo, photo_clip, run
+    from tests.helpers import fast, photo, photo_clip, run
 
     folder = tmp_path / "in"
     folder.mkdir()
@@ -101,7 +101,7 @@ def test_csv_angle_rows_read_back(tmp_path):
     from posecli.formats.csv import read_csv_frames
     from posecli.formats.writers import ResultWriter
 
-    from .factories import frame
+    from tests.helpers import frame
 
     p = person({"r_hip": (100, 100), "r_knee": (100, 200), "r_ankle": (120, 300)})
     writer = ResultWriter("csv", tmp_path / "a.csv", angles=True)

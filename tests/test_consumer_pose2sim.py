@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .consumers import POSE2SIM_PROJECT, POSE2SIM_RUN, run_consumer
-from .helpers import consumer_python, invoke
+from tests.consumers import POSE2SIM_PROJECT, POSE2SIM_RUN, run_consumer
+from tests.helpers import consumer_python, invoke
 
 STEPS = ("personAssociation", "triangulation", "filtering", "kinematics")
 CAMERAS = 4

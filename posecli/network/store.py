@@ -104,7 +104,7 @@ def resolve_model(ref: str | None, precision: str = "fp32", store: Path | None =
         hint = first_run_hint(ref) or _known_models(store)
         raise ModelError(f"model '{ref}' is not in the model store{hint}", path=path.parent)
     if ref == DEFAULT_MODEL:
-        hint = f" (make it with: posecli models download --precision {precision})"
+        hint = f" (make it with: download_model(precisions=['{precision}']))"
     else:
         hint = f" (import it with precision={precision!r})"
     raise ModelError(f"model '{ref}' ({precision}) is not in the model store{hint}", path=path)
@@ -114,11 +114,12 @@ def _known_models(store: Path | None) -> str:
     """What the store holds, for a name that is not there."""
     names = sorted({m.name for m in list_models(store)})
     held = f"it has: {', '.join(names)}" if names else "it is empty"
-    return f" ({held}; posecli models list shows them, with their paths)"
+    return f" ({held}; list_models() shows them, with their paths)"
 
 
 def first_run_hint(name: str) -> str:
-    """What to run to get model ``name`` into the store, or "" for a model posecli cannot fetch."""
+    """What to run to get model ``name`` into the store (:func:`posecli.network.download.download_model`),
+    or "" for a model posecli cannot fetch."""
     if name != DEFAULT_MODEL:
         return ""
     import importlib.util
@@ -130,5 +131,5 @@ def first_run_hint(name: str) -> str:
     if missing:
         reqs = extra_requirements("import") or missing
         install = "pip install " + " ".join(f"'{r}'" for r in reqs) + " && "
-    return (f"; run: {install}posecli models download (from a copy of its OpenVINO IR: posecli models download "
-            "--from DIR), or set POSECLI_MODELS to a folder that has it")
+    return (f"; run: {install}download_model() (from a copy of its OpenVINO IR: download_model(source=DIR)), "
+            "or set POSECLI_MODELS to a folder that has it")

@@ -14,8 +14,8 @@ from posecli.formats.records import openpose_record
 from posecli.formats.writers import ResultWriter
 from posecli.skeleton import BODY25, COCO17_NAMES, COCO18
 
-from ..factories import frame, person
-from ..helpers import consumer_python, invoke, photo
+from tests.helpers import frame, person
+from tests.helpers import consumer_python, invoke, photo
 
 # Every COCO-18 part at a distinct place: x = 10 * (index + 1), y = 100 + index.
 EVERY = {name: (10.0 * (k + 1), 100.0 + k) for k, name in enumerate(COCO18.parts)}
@@ -85,7 +85,7 @@ def test_unknown_layout_is_a_typed_error(tmp_path):
 
 
 def test_cli_unknown_layout_is_a_usage_error(tmp_path, tiny_model):
-    from ..helpers import fast, run
+    from tests.helpers import fast, run
 
     result = run("image", photo(tmp_path / "a.jpg"), "--format", "openpose", "--layout", "body_25",
                  *fast(tiny_model))

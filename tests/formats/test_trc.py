@@ -12,9 +12,9 @@ from posecli.angles import marker_name, markers
 from posecli.formats.trc import TrcWriter, trc_name
 from posecli.skeleton import COCO18
 
-from ..consumers import SPORTS2D_READ_TRC, run_consumer
-from ..factories import frame, person
-from ..helpers import fast, invoke, photo_clip, run
+from tests.consumers import SPORTS2D_READ_TRC, run_consumer
+from tests.helpers import frame, person
+from tests.helpers import fast, invoke, photo_clip, run
 
 MISSING = -1e9  # how the reader script marks NaN
 PART_OF = {marker_name(p): k for k, p in enumerate(COCO18.parts)}
@@ -112,7 +112,7 @@ def test_cli_trc_on_the_out_file_is_a_usage_error(tmp_path, tiny_model):
 
 
 def photo_path(tmp_path):
-    from ..helpers import photo
+    from tests.helpers import photo
 
     p = tmp_path / "p.jpg"
     return p if p.exists() else photo(p, size_hw=(224, 320))
