@@ -5,6 +5,8 @@ Run with the consumers' venv (Pose2Sim 0.10.49), not posecli's:
     .venv-consumers/bin/python bench/consumers/pose2sim_baseline.py \
         --calibration Calib.toml --openpose cam01/ cam02/ ... --project OUT/ [--pose-model COCO]
 
+(``--openpose`` also takes posecli 2D JSON files, written out as OpenPose JSON first.)
+
 Lays out a Pose2Sim project in OUT (the demo's Config.toml from the package, ``calibration/``,
 ``pose/camNN_json/``), runs ``personAssociation`` and ``triangulation`` with the demo's settings,
 and prints one JSON line: {"trc": path, "seconds": ..., "log": ...}. ``--pose-model COCO`` reads
@@ -38,6 +40,21 @@ def _to_coco17(src: Path, dst: Path) -> None:
         (dst / f.name).write_text(json.dumps(data))
 
 
+def _from_posecli(src: Path, dst: Path) -> None:
+    """A posecli 2D JSON as OpenPose 1.3 JSON per frame (what ``posecli video --format openpose``
+    writes: ``pose_keypoints_2d`` x, y, c in the skeleton's order, 0, 0, 0 where missing)."""
+    dst.mkdir(parents=True, exist_ok=True)
+    data = json.loads(src.read_text())
+    names = data["skeleton"]["keypoints"]
+    for fr in data["frames"]:
+        people = []
+        for p in fr.get("people", []):
+            kp = [p["keypoints"].get(n) or [0.0, 0.0, 0.0] for n in names]
+            people.append({"person_id": [-1], "pose_keypoints_2d": [float(v) for k in kp for v in k[:3]]})
+        name = f"{src.stem}_{int(fr['frame']):012d}_keypoints.json"
+        (dst / name).write_text(json.dumps({"version": 1.3, "people": people}))
+
+
 def layout(project: Path, calibration: Path, openpose: list[Path], pose_model: str) -> None:
     """A Pose2Sim project: Config.toml (the demo's), calibration/Calib.toml, pose/camNN_json/."""
     import Pose2Sim
@@ -50,8 +67,18 @@ def layout(project: Path, calibration: Path, openpose: list[Path], pose_model: s
     shutil.copy(calibration, project / "calibration" / "Calib.toml")
     for i, folder in enumerate(openpose, 1):
         dst = project / "pose" / f"cam{i:02d}_json"
+        if folder.is_file():  # a posecli 2D JSON
+            _from_posecli(folder, dst)
+            folder = dst
+            if pose_model.upper() != "COCO_17":
+                continue
+            tmp = dst.with_name(dst.name + "_coco18")
+            dst.rename(tmp)
+            folder = tmp
         if pose_model.upper() == "COCO_17":
             _to_coco17(folder, dst)
+            if folder.name.endswith("_coco18"):
+                shutil.rmtree(folder)
         else:
             shutil.copytree(folder, dst)
 
@@ -78,7 +105,7 @@ def run(project: Path, pose_model: str) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--calibration", type=Path, required=True)
-    ap.add_argument("--openpose", type=Path, nargs="+", required=True, help="one folder per camera, in order")
+    ap.add_argument("--openpose", type=Path, nargs="+", required=True, help="per camera, in order: an OpenPose JSON folder (COCO-18) or a posecli 2D JSON file")
     ap.add_argument("--project", type=Path, required=True)
     ap.add_argument("--pose-model", default="COCO", choices=["COCO", "COCO_17"])
     ap.add_argument("--frame-range", default="all", help="'all' or Pose2Sim's 'auto' (trims bad frames)")
