@@ -1,0 +1,146 @@
+"""One person's 3D keypoints over time: zero-phase smoothing, and bones that keep their length.
+
+Shapes: T frames, K keypoints; ``xyz`` (T, K, 3) metres, NaN where missing.
+
+* :func:`smooth`: a Butterworth low-pass run forwards and backwards (no lag) over each stretch
+  of frames where a keypoint is present; stretches too short to filter are left as they are.
+* :func:`bone_lengths`: each bone's length as the median over the frames that have both ends.
+* :func:`keep_lengths`: every frame moved to those lengths by a few rounds of constraint
+  projection (each bone's two ends pulled or pushed along the bone, the end with the larger
+  reprojection error moving more), which keeps each frame close to what was triangulated
+  while the skeleton stops stretching.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..skeleton import Skeleton
+
+# The arm and leg segments the limb-length figures are about (COCO names).
+ARM_LEG_BONES: tuple[tuple[str, str], ...] = (
+    ("r_shoulder", "r_elbow"), ("r_elbow", "r_wrist"), ("l_shoulder", "l_elbow"), ("l_elbow", "l_wrist"),
+    ("r_hip", "r_knee"), ("r_knee", "r_ankle"), ("l_hip", "l_knee"), ("l_knee", "l_ankle"),
+)
+
+
+@dataclass(frozen=True)
+class LimbConfig:
+    """``cutoff_hz``: the low-pass cutoff (None: no smoothing); ``order``: the Butterworth order;
+    ``iterations``: rounds of length projection (0: lengths left as triangulated);
+    ``min_frames``: a bone measured in fewer frames keeps its lengths free."""
+
+    cutoff_hz: float | None = 6.0
+    order: int = 2
+    iterations: int = 20
+    min_frames: int = 5
+
+    def __post_init__(self) -> None:
+        if self.cutoff_hz is not None and not (np.isfinite(self.cutoff_hz) and self.cutoff_hz > 0):
+            raise ValueError(f"cutoff_hz={self.cutoff_hz!r}: expected a finite number > 0 or None")
+        if not 1 <= self.order <= 8:
+            raise ValueError(f"order={self.order!r}: expected 1 to 8")
+        if self.iterations < 0 or self.min_frames < 1:
+            raise ValueError("iterations must be >= 0 and min_frames >= 1")
+
+
+def bones_of(skeleton: Skeleton) -> list[tuple[int, int]]:
+    """The (parent, child) keypoint pairs whose lengths are kept: the skeleton's drawn limbs."""
+    return [skeleton.limbs[i] for i in skeleton.drawn_limbs]
+
+
+def smooth(xyz: np.ndarray, fps: float, cutoff_hz: float, order: int = 2) -> np.ndarray:
+    """(T, K, 3) low-passed without lag (see the module doc); a new array."""
+    from scipy.signal import butter, filtfilt
+
+    out = np.array(xyz, dtype=np.float64)
+    nyquist = fps / 2
+    if cutoff_hz >= nyquist:
+        return out
+    b, a = butter(order, cutoff_hz / nyquist)
+    pad = 3 * max(len(a), len(b))
+    present = np.isfinite(out).all(axis=2)  # (T, K)
+    for k in range(out.shape[1]):
+        for start, stop in _runs(present[:, k]):
+            if stop - start > pad:
+                out[start:stop, k] = filtfilt(b, a, out[start:stop, k], axis=0)
+    return out
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """``[start, stop)`` of each run of True in a 1D bool array."""
+    edges = np.diff(np.concatenate([[0], mask.astype(int), [0]]))
+    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True))
+
+
+def bone_lengths(xyz: np.ndarray, bones: list[tuple[int, int]], min_frames: int = 5) -> np.ndarray:
+    """(B,) the median length of each bone over T frames (NaN where measured in fewer than ``min_frames``)."""
+    out = np.full(len(bones), np.nan)
+    for i, (p, c) in enumerate(bones):
+        d = np.linalg.norm(xyz[:, c] - xyz[:, p], axis=-1)
+        d = d[np.isfinite(d)]
+        if len(d) >= min_frames:
+            out[i] = float(np.median(d))
+    return out
+
+
+def keep_lengths(xyz: np.ndarray, bones: list[tuple[int, int]], lengths: np.ndarray,
+                 error_px: np.ndarray | None = None, iterations: int = 20) -> np.ndarray:
+    """(T, K, 3) with each bone moved to ``lengths`` (B,) (see the module doc). ``error_px``
+    (T, K): how much each keypoint may move relative to the other end (None: equally)."""
+    out = np.array(xyz, dtype=np.float64)
+    if error_px is None:
+        mobility = np.ones(out.shape[:2])
+    else:
+        mobility = np.nan_to_num(np.asarray(error_px, dtype=np.float64), nan=1.0) + 1.0
+    for _ in range(iterations):
+        for (p, c), length in zip(bones, lengths, strict=True):
+            if not np.isfinite(length):
+                continue
+            d = out[:, c] - out[:, p]  # (T, 3)
+            norm = np.linalg.norm(d, axis=-1)
+            ok = np.isfinite(norm) & (norm > 1e-9)
+            if not ok.any():
+                continue
+            stretch = np.where(ok, (norm - length) / np.where(ok, norm, 1.0), 0.0)[:, None] * d  # (T, 3)
+            wp, wc = mobility[:, p], mobility[:, c]
+            share = (wp / (wp + wc))[:, None]
+            out[ok, p] += (share * stretch)[ok]
+            out[ok, c] -= ((1 - share) * stretch)[ok]
+    return out
+
+
+def consistent_track(xyz: np.ndarray, error_px: np.ndarray | None, skeleton: Skeleton, fps: float,
+                     config: LimbConfig | None = None) -> np.ndarray:
+    """One track's (T, K, 3): smoothed, then bones held at their median lengths."""
+    config = config or LimbConfig()
+    out = np.asarray(xyz, dtype=np.float64)
+    if config.cutoff_hz is not None and fps > 0:
+        out = smooth(out, fps, config.cutoff_hz, config.order)
+    if config.iterations:
+        bones = bones_of(skeleton)
+        lengths = bone_lengths(out, bones, config.min_frames)
+        out = keep_lengths(out, bones, lengths, error_px, config.iterations)
+    return out
+
+
+def length_spread(xyz: np.ndarray, skeleton: Skeleton, off_by: float = 0.2) -> tuple[float, float]:
+    """The two limb figures of the 8 arm and leg bones over (T, K, 3): the median over bones of
+    IQR/median of the length, and the fraction of (bone, frame) lengths off their bone's
+    median by more than ``off_by``."""
+    spreads, off, total = [], 0, 0
+    for a, b in ARM_LEG_BONES:
+        d = np.linalg.norm(xyz[:, skeleton.index(b)] - xyz[:, skeleton.index(a)], axis=-1)
+        d = d[np.isfinite(d)]
+        if len(d) < 2:
+            continue
+        med = np.median(d)
+        q1, q3 = np.percentile(d, [25, 75])
+        spreads.append((q3 - q1) / med)
+        off += int((np.abs(d - med) > off_by * med).sum())
+        total += len(d)
+    if not spreads:
+        return float("nan"), float("nan")
+    return float(np.median(spreads)), off / total

@@ -1,0 +1,201 @@
+"""``posecli 3d`` as one library call: several videos (or their 2D results) and a calibration -> 3D files.
+
+:class:`ThreeDOptions` is checked once when built; :class:`ThreeDRun` checks the inputs
+against the calibration and the outputs (before any work: camera count, sizes, frame counts,
+offsets, writable and distinct outputs), then :meth:`ThreeDRun.run` computes the 2D of each
+camera (posecli's video pipeline), the 3D frame by frame, the per-track consistency, and
+writes every output at the end, atomically: an interrupted run leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError, OutputConflict
+from ..io.atomic import check_writable
+from ..io.outputs import check_distinct
+from ..skeleton import Skeleton
+from ..types import Frame, Person
+from .calibration import Camera, check_sizes, load_calibration, with_sizes
+from .outputs import format_of, write_outputs
+from .reconstruct import Frame3D, ReconstructionConfig, Reconstructor, finish
+
+DEFAULT_FPS = 30.0  # 2D results that do not say their rate (OpenPose folders)
+
+
+@dataclass(frozen=True)
+class ThreeDOptions:
+    """What ``posecli 3d`` does. ``inputs``: one video per camera, or with ``from_2d`` one 2D
+    result per camera (a posecli JSON file or a folder of OpenPose JSON files), in the
+    calibration's camera order. ``calibration``: a TOML file, a folder of OpenPose XML files or
+    several XML files. ``outs``: output files (.json, .trc, .csv). ``offsets``: per camera, the
+    frames to skip at its start so that all cameras are aligned (None: frame-aligned).
+    ``max_frames``: stop after this many aligned frames. ``fps``: overrides the inputs' rate."""
+
+    inputs: tuple[Path, ...]
+    calibration: tuple[Path, ...]
+    outs: tuple[Path, ...]
+    from_2d: bool = False
+    offsets: tuple[int, ...] | None = None
+    max_frames: int | None = None
+    fps: float | None = None
+    config: ReconstructionConfig = field(default_factory=ReconstructionConfig)
+
+    def __post_init__(self) -> None:
+        if len(self.inputs) < 2:
+            raise InputError(f"{len(self.inputs)} input(s): 3D needs at least two cameras", param="inputs")
+        if not self.outs:
+            raise InputError("no output: give at least one of .json, .trc, .csv", param="outs")
+        for out in self.outs:
+            format_of(out)
+        if self.offsets is not None:
+            if len(self.offsets) != len(self.inputs):
+                raise InputError(f"offsets={list(self.offsets)}: one per input ({len(self.inputs)})", param="offsets")
+            if any(o < 0 for o in self.offsets):
+                raise InputError(f"offsets={list(self.offsets)}: frames to skip are >= 0", param="offsets")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise InputError(f"max_frames={self.max_frames}: expected >= 1", param="max_frames")
+        if self.fps is not None and not (np.isfinite(self.fps) and 0 < self.fps <= 1000):
+            raise InputError(f"fps={self.fps}: expected a number in (0, 1000]", param="fps")
+
+
+@dataclass
+class _Input:
+    """One camera's input: its name, size, frame count, rate, and (2D results) its frames."""
+
+    path: Path
+    size_wh: tuple[int, int] | None
+    frame_count: int
+    fps: float | None
+    frames: list[Frame] | None = None
+
+
+class ThreeDRun:
+    """One ``posecli 3d`` job (see the module doc). ``estimator``: the 2D estimator for videos
+    (None with ``from_2d``). After :meth:`run`: ``frames`` (the 3D), ``skeleton``."""
+
+    def __init__(self, options: ThreeDOptions, estimator=None):
+        self.options = options
+        self.estimator = estimator
+        cameras = load_calibration(options.calibration)
+        if len(cameras) != len(options.inputs):
+            raise InputError(f"{len(cameras)} cameras in the calibration for {len(options.inputs)} inputs",
+                             path=options.calibration[0])
+        self.inputs = [(_probe_2d if options.from_2d else _probe_video)(p) for p in options.inputs]
+        sizes = [i.size_wh or c.size_wh for i, c in zip(self.inputs, cameras, strict=True)]
+        self.cameras: list[Camera] = with_sizes(cameras, sizes)
+        known = [(c, i) for c, i in zip(self.cameras, self.inputs, strict=True) if i.size_wh is not None]
+        check_sizes([c for c, _ in known], [i.size_wh for _, i in known], [str(i.path) for _, i in known],
+                    options.calibration[0])
+        self.offsets = list(options.offsets or [0] * len(self.inputs))
+        self.count = self._aligned_count()
+        rates = [i.fps for i in self.inputs if i.fps]
+        self.fps = options.fps or (rates[0] if rates else DEFAULT_FPS)
+        try:
+            check_distinct(options.inputs, [("outs", o) for o in options.outs])
+        except OutputConflict:
+            raise
+        for out in options.outs:
+            check_writable(out)
+        self.frames: list[Frame3D] = []
+        self.skeleton: Skeleton | None = None
+
+    def _aligned_count(self) -> int:
+        counts = [i.frame_count - o for i, o in zip(self.inputs, self.offsets, strict=True)]
+        for i, o in zip(self.inputs, self.offsets, strict=True):
+            if o >= i.frame_count:
+                raise InputError(f"offset {o} is past its {i.frame_count} frames", path=i.path)
+        if self.options.offsets is None and len(set(counts)) > 1:
+            listing = ", ".join(f"{i.path.name}: {i.frame_count}" for i in self.inputs)
+            raise InputError(f"the inputs have different frame counts ({listing}); give offsets to align them",
+                             param="offsets")
+        count = min(counts)
+        return min(count, self.options.max_frames) if self.options.max_frames else count
+
+    @property
+    def expected(self) -> int:
+        """2D frames to compute (for a progress bar): every camera's aligned frames."""
+        return 0 if self.options.from_2d else self.count * len(self.inputs)
+
+    def run(self, progress: Callable[[int], None] | None = None) -> ThreeDRun:
+        views = [self._views_of(c, progress) for c in range(len(self.inputs))]
+        self.skeleton = next((p.skeleton for v in views for frame in v for p in frame), None)
+        if self.skeleton is None:
+            raise InputError("nobody was found in any camera: no 3D to make", path=self.options.inputs[0])
+        recon = Reconstructor(self.cameras, self.skeleton, self.options.config)
+        pixels: dict[tuple[int, int, int], np.ndarray] = {}
+        for t in range(self.count):
+            per_camera = [v[t] for v in views]
+            self.frames.append(recon.frame(per_camera, self.offsets_index(t), t / self.fps))
+            for c, people in enumerate(per_camera):
+                for i, p in enumerate(people):
+                    pixels[t, c, i] = p.xy
+        finish(self.frames, pixels, self.cameras, self.skeleton, self.fps, self.options.config.limbs)
+        write_outputs(self.options.outs, self.frames, self.skeleton, [c.name for c in self.cameras], self.fps,
+                      {"offsets": self.offsets})
+        return self
+
+    def offsets_index(self, t: int) -> int:
+        """The frame number of aligned frame ``t``: the first camera's own index."""
+        return t + self.offsets[0]
+
+    def _views_of(self, c: int, progress) -> list[list[Person]]:
+        """Camera ``c``'s people in each aligned frame."""
+        first, inp = self.offsets[c], self.inputs[c]
+        if inp.frames is not None:
+            by_index = {f.index if f.index is not None else n: f for n, f in enumerate(inp.frames)}
+            return [list(by_index[first + t].people) if first + t in by_index else [] for t in range(self.count)]
+        from ..io.video import VideoSource
+        from ..video.pipeline import Pipeline
+        from ..video.run import tune_decoding
+
+        source = VideoSource(inp.path, first_frame=first, stop_frame=first + self.count)
+        tune_decoding(source, self.estimator)
+        out: list[list[Person]] = [[] for _ in range(self.count)]
+        for result in Pipeline(self.estimator, source, source=str(inp.path)):
+            t = result.index - first
+            if 0 <= t < self.count:
+                out[t] = list(result.frame.people)
+            if progress is not None:
+                progress(1)
+        return out
+
+
+def _probe_video(path: Path) -> _Input:
+    from ..io.video import VideoSource
+
+    source = VideoSource(path)
+    if not source.frame_count:
+        raise InputError("cannot tell how many frames this video has", path=path)
+    return _Input(Path(path), source.size_wh, source.frame_count, source.fps or None)
+
+
+def _probe_2d(path: Path) -> _Input:
+    """A posecli JSON file or a folder of OpenPose ``*_keypoints.json`` files, read whole."""
+    from ..formats.readers import load_openpose_json, load_posecli_json
+
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(path.glob("*.json"))
+        if not files:
+            raise InputError("no OpenPose JSON files in this folder", path=path)
+        frames = [load_openpose_json(f) for f in files]
+        for n, frame in enumerate(frames):
+            frame.index = n
+        return _Input(path, None, len(frames), None, frames)
+    frames = load_posecli_json(path)
+    if not frames:
+        raise InputError("no frames in these results", path=path)
+    sizes = {tuple(f.size_wh) for f in frames if f.size_wh and f.size_wh[0]}
+    times = [f.timestamp for f in frames if f.timestamp is not None]
+    fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else None
+    last = max((f.index for f in frames if f.index is not None), default=len(frames) - 1)
+    return _Input(path, next(iter(sizes)) if len(sizes) == 1 else None, last + 1, fps, frames)
+
+
+def camera_names(cameras: Sequence[Camera]) -> list[str]:
+    return [c.name for c in cameras]

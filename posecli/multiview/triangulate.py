@@ -1,0 +1,187 @@
+"""Robust triangulation of one person's keypoints seen by several calibrated cameras.
+
+Shapes: C cameras, K keypoints. ``xy`` (C, K, 2) pixels as the videos show them (distorted),
+NaN where a camera did not see the keypoint; ``conf`` (C, K) the 2D confidences.
+
+Steps, vectorised over keypoints:
+
+1. Each pixel is undistorted to normalised image coordinates (``cv2.undistortPoints``), so the
+   linear system is well conditioned and lens distortion is out of it.
+2. Confidence-weighted DLT: each view adds two rows ``w (u P3 - P1)``, ``w (v P3 - P2)`` with
+   ``P = [R | t]``; the point is the smallest right singular vector.
+3. Consensus (RANSAC over pairs, exhaustive: C(C-1)/2 hypotheses, 6 for 4 cameras): every
+   pair of usable views is triangulated and reprojected into all views; a view agrees with
+   the pair when its error is under ``threshold_px``. Per keypoint, of the pairs that agree
+   with themselves, the one with most views agreeing wins (ties: the smaller summed error), and
+   the point is triangulated from those views (all usable views when no pair agrees). Least squares over all views cannot do this with 3 cameras: one bad view pulls the
+   point until every view shares its error, and no view looks worse than the others.
+4. Then the views kept are checked relative to each other: while a keypoint keeps more than
+   ``min_views`` views and its worst view's error exceeds both ``threshold_px`` and ``ratio``
+   times the median error of its other views, that view goes and the point is triangulated
+   again. No fixed count of views is dropped; two views that disagree cannot be told apart,
+   their point is kept with its error (``max_error_px`` drops it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .calibration import Camera
+
+
+@dataclass(frozen=True)
+class TriangulationConfig:
+    """``min_confidence``: 2D keypoints below this are not used. ``threshold_px``: a view whose
+    reprojection error is under this is never dropped. ``ratio``: a view is dropped when its
+    error is over ``ratio`` x the median of the other views' errors (and over ``threshold_px``).
+    ``min_views``: views a point keeps at least (2). ``max_error_px``: a point whose mean error
+    over its views stays above this is reported missing (None: kept)."""
+
+    min_confidence: float = 0.3
+    threshold_px: float = 20.0
+    ratio: float = 3.0
+    min_views: int = 2
+    max_error_px: float | None = 100.0
+
+    def __post_init__(self) -> None:
+        for name in ("min_confidence", "threshold_px", "ratio"):
+            value = getattr(self, name)
+            if not np.isfinite(value) or value < 0:
+                raise ValueError(f"{name}={value!r}: expected a finite number >= 0")
+        if self.min_views < 2:
+            raise ValueError(f"min_views={self.min_views!r}: a point needs at least 2 views")
+        if self.max_error_px is not None and not (np.isfinite(self.max_error_px) and self.max_error_px > 0):
+            raise ValueError(f"max_error_px={self.max_error_px!r}: expected a finite number > 0 or None")
+
+
+@dataclass
+class Points3D:
+    """One person's triangulation. ``xyz`` (K, 3) metres, NaN where missing; ``error_px`` (K,)
+    mean reprojection error over the views used (NaN where missing); ``used`` (C, K) bool,
+    the views each point kept; ``view_error_px`` (C, K) each view's error (NaN where unused)."""
+
+    xyz: np.ndarray
+    error_px: np.ndarray
+    used: np.ndarray
+    view_error_px: np.ndarray
+
+
+def dlt(extrinsics: np.ndarray, uv: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted linear triangulation. ``extrinsics`` (C, 3, 4) ``[R|t]``; ``uv`` (C, K, 2)
+    normalised coordinates; ``weights`` (C, K), 0 where a view is not used.
+    Returns (K, 3); NaN where fewer than two views have weight."""
+    uv = np.nan_to_num(uv)
+    w = weights[..., None]  # (C, K, 1)
+    p1, p2, p3 = (extrinsics[:, None, i, :] for i in range(3))  # (C, 1, 4)
+    rows_u = w * (uv[..., 0:1] * p3 - p1)  # (C, K, 4)
+    rows_v = w * (uv[..., 1:2] * p3 - p2)
+    A = np.concatenate([rows_u, rows_v], axis=0).transpose(1, 0, 2)  # (K, 2C, 4)
+    _, _, vh = np.linalg.svd(A)
+    hom = vh[:, -1, :]  # (K, 4)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        xyz = hom[:, :3] / hom[:, 3:4]
+    enough = (weights > 0).sum(axis=0) >= 2
+    xyz[~enough | ~np.isfinite(xyz).all(axis=1)] = np.nan
+    return xyz
+
+
+def reprojection_errors(cameras: Sequence[Camera], xyz: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """(C, K) pixel distance between each camera's projection of ``xyz`` (K, 3) and ``xy``
+    (C, K, 2); inf where the point is behind the camera, NaN where either is missing."""
+    out = np.full(xy.shape[:2], np.nan)
+    for c, cam in enumerate(cameras):
+        err = np.linalg.norm(cam.project(xyz) - xy[c], axis=-1)
+        out[c] = np.where(cam.depth(xyz) > 0, err, np.inf)
+    return out
+
+
+def triangulate(cameras: Sequence[Camera], xy: np.ndarray, conf: np.ndarray,
+                config: TriangulationConfig | None = None, uv: np.ndarray | None = None) -> Points3D:
+    """One person's keypoints (see the module doc). ``uv``: the normalised coordinates of
+    ``xy`` when the caller has them already (:func:`normalise`)."""
+    config = config or TriangulationConfig()
+    xy = np.asarray(xy, dtype=np.float64)
+    conf = np.asarray(conf, dtype=np.float64)
+    if uv is None:
+        uv = normalise(cameras, xy)
+    extrinsics = np.stack([cam.Rt for cam in cameras])
+    usable = np.isfinite(uv).all(axis=-1) & (conf >= config.min_confidence) & (conf > 0)
+    used = _consensus(cameras, extrinsics, uv, xy, np.where(usable, conf, 0.0), config.threshold_px)
+    while True:
+        xyz = dlt(extrinsics, uv, np.where(used, conf, 0.0))
+        errors = np.where(used, reprojection_errors(cameras, xyz, xy), np.nan)
+        drop = _worst_view_to_drop(errors, used, config)
+        if drop is None:
+            break
+        view, points = drop
+        used[view, points] = False
+    n_views = used.sum(axis=0)
+    with np.errstate(invalid="ignore"):
+        mean_error = np.where(n_views >= 2, np.nansum(np.where(used, errors, 0.0), axis=0) / np.maximum(n_views, 1),
+                              np.nan)
+    bad = ~np.isfinite(mean_error) | ~np.isfinite(xyz).all(axis=1)
+    if config.max_error_px is not None:
+        bad |= mean_error > config.max_error_px
+    xyz[bad] = np.nan
+    mean_error[bad] = np.nan
+    used[:, bad] = False
+    return Points3D(xyz, mean_error, used, np.where(used, errors, np.nan))
+
+
+def _worst_view_to_drop(errors: np.ndarray, used: np.ndarray, config: TriangulationConfig):
+    """``(view (P,), points (P,))``: for each point whose worst view should go, that view; None if none."""
+    n_views = used.sum(axis=0)
+    filled = np.where(used, np.nan_to_num(errors, nan=np.inf, posinf=1e12), -1.0)
+    worst = filled.argmax(axis=0)  # (K,)
+    k = np.arange(errors.shape[1])
+    worst_err = filled[worst, k]
+    others = np.where(used, errors, np.nan)
+    others[worst, k] = np.nan
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            median_others = np.nanmedian(others, axis=0)
+    median_others = np.nan_to_num(median_others, nan=0.0, posinf=1e12)
+    limit = np.maximum(config.threshold_px, config.ratio * median_others)
+    points = np.flatnonzero((n_views > config.min_views) & (worst_err > limit))
+    if not len(points):
+        return None
+    return worst[points], points
+
+
+def _consensus(cameras, extrinsics: np.ndarray, uv: np.ndarray, xy: np.ndarray, weights: np.ndarray,
+               threshold_px: float) -> np.ndarray:
+    """(C, K) bool: per keypoint, the views that agree with the best pair (see the module doc);
+    every usable view where no pair agrees with itself."""
+    usable = weights > 0
+    n_cams, n_points = usable.shape
+    best = usable.copy()
+    best_count = np.zeros(n_points, dtype=int)
+    best_cost = np.full(n_points, np.inf)
+    if n_cams < 3:
+        return best
+    for i in range(n_cams):
+        for j in range(i + 1, n_cams):
+            pair = np.zeros_like(usable)
+            pair[[i, j]] = True
+            xyz = dlt(extrinsics, uv, np.where(pair, weights, 0.0))
+            err = reprojection_errors(cameras, xyz, xy)
+            agree = usable & (np.nan_to_num(err, nan=np.inf) <= threshold_px)
+            count = agree.sum(axis=0)
+            cost = np.where(agree, np.nan_to_num(err, nan=0.0, posinf=0.0), 0.0).sum(axis=0)
+            consistent = agree[i] & agree[j]  # the pair agrees with itself (epipolar consistency)
+            better = consistent & ((count > best_count) | ((count == best_count) & (cost < best_cost)))
+            best[:, better] = agree[:, better]
+            best_count = np.where(better, count, best_count)
+            best_cost = np.where(better, cost, best_cost)
+    return best
+
+
+def normalise(cameras: Sequence[Camera], xy: np.ndarray) -> np.ndarray:
+    """(C, ..., 2) pixels -> normalised coordinates, camera by camera (NaN kept)."""
+    return np.stack([cam.undistort(xy[c]) for c, cam in enumerate(cameras)])
