@@ -10,7 +10,8 @@ groups merge only when the mean score over all their cross pairs stays under the
 
 :class:`Tracker3D`: 3D ids that last: each new person is matched to the tracks by the distance
 of their 3D centroids (an optimal assignment, as :mod:`posecli.video.track` does in 2D), gated
-in metres per second of gap; a track unseen for ``max_gap_s`` ends.
+in metres per second of gap; the tracks seen most recently choose first; a track unseen for
+``max_gap_s`` ends.
 """
 
 from __future__ import annotations
@@ -177,19 +178,21 @@ class Tracker3D:
         self._tracks = [t for t in self._tracks if time - t.time <= self.config.max_gap_s]
         centroids = [np.nanmean(p, axis=0) if np.isfinite(p).any() else None for p in people_xyz]
         ids: list[int | None] = [None] * len(people_xyz)
+        # the tracks seen most recently choose first (a stale track's wider gate must not win)
+        for age in sorted({t.time for t in self._tracks}, reverse=True):
+            tracks = [t for t in self._tracks if t.time == age]
+            live = [i for i, c in enumerate(centroids) if c is not None and ids[i] is None]
+            gate = self.config.gate_m + self.config.speed_mps * max(time - age, 0.0)
+            sim = np.zeros((len(tracks), len(live)))
+            for r, track in enumerate(tracks):
+                for col, i in enumerate(live):
+                    dist = float(np.linalg.norm(centroids[i] - track.centroid))
+                    sim[r, col] = 1.0 - dist / gate if dist < gate else 0.0
+            for r, col in assign(sim, 1e-9):
+                track, i = tracks[r], live[col]
+                track.centroid, track.time = centroids[i], time
+                ids[i] = track.id
         live = [i for i, c in enumerate(centroids) if c is not None]
-        sim = np.zeros((len(self._tracks), len(live)))
-        for r, track in enumerate(self._tracks):
-            gate = self.config.gate_m + self.config.speed_mps * max(time - track.time, 0.0)
-            for col, i in enumerate(live):
-                dist = float(np.linalg.norm(centroids[i] - track.centroid))
-                sim[r, col] = 1.0 - dist / gate if dist < gate else 0.0
-        matched = assign(sim, 1e-9)
-        for r, col in matched:
-            track = self._tracks[r]
-            i = live[col]
-            track.centroid, track.time = centroids[i], time
-            ids[i] = track.id
         for col, i in enumerate(live):
             if ids[i] is None:
                 self._tracks.append(_Track(self._next_id, centroids[i], time))

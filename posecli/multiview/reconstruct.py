@@ -18,7 +18,7 @@ from ..types import Person
 from .associate import AssociationConfig, Tracker3D, Tracker3DConfig, group_views
 from .calibration import Camera
 from .limbs import LimbConfig, consistent_track
-from .triangulate import TriangulationConfig, reprojection_errors, triangulate
+from .triangulate import TriangulationConfig, point_compliance, reprojection_errors, triangulate
 
 
 @dataclass
@@ -51,6 +51,7 @@ class ReconstructionConfig:
     triangulation: TriangulationConfig = field(default_factory=TriangulationConfig)
     tracking: Tracker3DConfig = field(default_factory=Tracker3DConfig)
     limbs: LimbConfig = field(default_factory=LimbConfig)
+    duplicate_m: float = 0.25  # two 3D people closer than this (mean over common keypoints) are one
 
 
 class Reconstructor:
@@ -77,10 +78,31 @@ class Reconstructor:
             pts = triangulate(self.cameras, gxy, gconf, self.config.triangulation)
             if np.isfinite(pts.xyz).any():
                 people.append(Person3D(None, pts.xyz, pts.error_px, pts.used, group.members))
+        people = _without_duplicates(people, self.config.duplicate_m)
         ids = self.tracker.update([p.xyz for p in people], time)
         for person, pid in zip(people, ids, strict=True):
             person.id = pid
         return Frame3D(index, time, people)
+
+
+def _without_duplicates(people: list[Person3D], distance_m: float) -> list[Person3D]:
+    """One 3D person per body: a camera that split someone in two gives a second, smaller group
+    at the same place; the person seen by more cameras (then with the lower error) stays."""
+    def rank(p: Person3D):
+        return -len(p.members), float(np.nanmedian(p.error_px)) if np.isfinite(p.error_px).any() else np.inf
+
+    kept: list[Person3D] = []
+    for person in sorted(people, key=rank):
+        close = False
+        for other in kept:
+            d = np.linalg.norm(person.xyz - other.xyz, axis=1)
+            d = d[np.isfinite(d)]
+            if len(d) and float(np.mean(d)) < distance_m:
+                close = True
+                break
+        if not close:
+            kept.append(person)
+    return kept
 
 
 def finish(frames: list[Frame3D], views_xy: dict[tuple[int, int, int], np.ndarray] | None, cameras: Sequence[Camera],
@@ -98,11 +120,12 @@ def finish(frames: list[Frame3D], views_xy: dict[tuple[int, int, int], np.ndarra
     for members in tracks.values():
         span = members[-1][0] - members[0][0] + 1
         xyz = np.full((span, k, 3), np.nan)
-        err = np.full((span, k), np.nan)
+        compliance = np.full((span, k, 3, 3), np.nan)
         first = members[0][0]
         for t, person in members:
-            xyz[t - first], err[t - first] = person.xyz, person.error_px
-        out = consistent_track(xyz, err, skeleton, fps, config)
+            xyz[t - first] = person.xyz
+            compliance[t - first] = point_compliance(cameras, person.xyz, person.used)
+        out = consistent_track(xyz, compliance, skeleton, fps, config)
         for t, person in members:
             person.xyz = out[t - first]
             if views_xy is not None:

@@ -94,3 +94,12 @@ def test_ids_last_across_frames_and_swapped_order():
     # a gap longer than max_gap_s starts a new id; a person without points has none
     later = tracker.update([a, np.full((18, 3), np.nan)], 5.0)
     assert later[0] not in first and later[1] is None
+
+
+def test_a_stale_track_does_not_take_a_recent_one():
+    tracker = Tracker3D()
+    a = skeleton_3d(center=(0, 0))
+    first = tracker.update([a, a + [0.3, 0, 0]], 0.0)  # two tracks; the second is not seen again
+    for f in range(1, 40):
+        ids = tracker.update([a + [0.01 * f, 0, 0]], f / 60)
+        assert ids == [first[0]]
