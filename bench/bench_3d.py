@@ -80,15 +80,41 @@ def two_d(mode: str, out: Path) -> list[Path]:
     return paths
 
 
-def posecli_3d(inputs: list[Path], calibration: Path, outs: list[Path]) -> float:
-    """``posecli 3d --from-2d`` on 2D JSON files; returns its wall seconds."""
-    cmd = [sys.executable, "-m", "posecli", "3d", "--from-2d", *map(str, inputs), "--calibration", str(calibration),
-           "-q"]
-    for out in outs:
-        cmd += ["--out", str(out)]
+def posecli_3d(inputs: list[Path], calibration: Path, work: Path) -> tuple[Path, Path, float]:
+    """posecli 3d's library call on 2D JSON files (what ``posecli 3d --from-2d`` runs):
+    ``(json, trc, seconds of the 3D stage)``; the 2D files are read before the clock starts."""
+    from posecli.multiview.run import ThreeDOptions, ThreeDRun
+
+    work.mkdir(parents=True, exist_ok=True)
+    outs = (work / "3d.json", work / "3d.trc")
+    job = ThreeDRun(ThreeDOptions(inputs=tuple(inputs), calibration=(calibration,), outs=outs, from_2d=True))
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, env=_env(), capture_output=True, text=True)
-    return time.perf_counter() - t0
+    job.run()
+    return outs[0], outs[1], time.perf_counter() - t0
+
+
+def stage_times(mode: str, inputs: list[Path], work: Path, rounds: int) -> dict:
+    """Median seconds of the 2D stage (posecli's video pipeline over the 4 videos, tracking on, as
+    ``posecli video`` runs) and of the 3D stage on its results, interleaved in one process."""
+    import statistics
+
+    from posecli import PoseEstimator, iter_video_poses
+
+    est = PoseEstimator(mode=mode)
+    times: dict[str, list[float]] = {"2d": [], "3d": []}
+    for r in range(rounds + 1):  # the first round warms up (model load, runtime choice)
+        t0 = time.perf_counter()
+        for cam in CAMERAS:
+            for _ in iter_video_poses(est, DEMO / "videos" / f"{cam}.mp4"):
+                pass
+        t2d = time.perf_counter() - t0
+        t3d = posecli_3d(inputs, CALIBRATION, work / f"round{r}")[2]
+        if r:
+            times["2d"].append(t2d)
+            times["3d"].append(t3d)
+    s2d, s3d = statistics.median(times["2d"]), statistics.median(times["3d"])
+    return {"two_d_s": round(s2d, 2), "three_d_s": round(s3d, 3), "ratio": round(s3d / s2d, 4),
+            "target": TARGETS["time_ratio"], "met": s3d / s2d <= TARGETS["time_ratio"], "rounds": rounds}
 
 
 def consumer_python() -> str | None:
@@ -103,7 +129,8 @@ def _consumer(script: str, *args: str) -> dict:
     done = subprocess.run([py, str(CONSUMERS / script), *args], capture_output=True, text=True,
                           env={**os.environ, "MPLBACKEND": "Agg"})
     if done.returncode != 0:
-        raise RuntimeError(f"{script} failed: {(done.stderr or done.stdout).strip()[-800:]}")
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        raise RuntimeError(f"{script}: {(lines or ['no output'])[-1][-600:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -125,10 +152,11 @@ def opensim_ik(trc: Path, out: Path) -> dict | None:
 # Figures
 # ---------------------------------------------------------------------------------------------
 def figures(xyz, cams, people_2d) -> dict:
-    """Limb consistency and reprojection of (F, K, 3) world points."""
+    """Limb consistency, coverage and reprojection of (F, K, 3) world points."""
     limbs = metrics_3d.limb_consistency(xyz)
     reproj = metrics_3d.reprojection(xyz, cams, people_2d)
     return {"iqr_over_median": limbs["iqr_over_median"], "off_20pct": limbs["off_20pct"],
+            "coverage": metrics_3d.coverage(xyz),
             "reprojection_median_px": reproj["median_px"], "reprojection_p90_px": reproj["p90_px"],
             "worst_segment": limbs["worst_segment"], "segments": limbs["segments"],
             "cameras": reproj["cameras"]}
@@ -166,7 +194,7 @@ def _pass(value, target) -> bool | None:
 def compare(ours: dict, theirs: dict | None) -> list[dict]:
     """One row per target: posecli 3d, Pose2Sim measured here, the issue's Pose2Sim, the target."""
     rows = []
-    for key in ("iqr_over_median", "off_20pct", "reprojection_median_px", "reprojection_p90_px"):
+    for key in ("iqr_over_median", "off_20pct", "coverage", "reprojection_median_px", "reprojection_p90_px"):
         target = TARGETS.get(key)
         rows.append({"figure": key, "posecli_3d": ours.get(key), "pose2sim_here": (theirs or {}).get(key),
                      "pose2sim_issue": ISSUE_POSE2SIM.get(key), "target": target,
@@ -207,7 +235,89 @@ def pose2sim_only(report: dict) -> dict:
     return out
 
 
-SECTIONS = [("3d_pose2sim", pose2sim_only)]
+def _ik_row(ik: dict | None) -> dict | None:
+    return None if ik is None else {k: v for k, v in ik.items() if k != "mot"}
+
+
+def posecli_default(report: dict) -> dict:
+    """posecli 3d on the default 2D: every figure, Pose2Sim beside it, the stage times."""
+    if why := _demo_missing():
+        return {"skipped": why}
+    repeat, _ = settings(report)
+    cams = metrics_3d.read_cameras(CALIBRATION)
+    with tempfile.TemporaryDirectory(prefix="bench3d-") as tmp:
+        work = Path(tmp)
+        inputs = two_d(DEFAULT_2D_MODE, work / "2d")
+        people = [metrics_3d.posecli_2d_people(p) for p in inputs]
+        js, trc, seconds = posecli_3d(inputs, CALIBRATION, work / "ours")
+        ours = figures(metrics_3d.posecli_3d_keypoints(js)[0], cams, people)
+        ours["trc_same_as_json"] = _same(metrics_3d.trc_keypoints(trc), metrics_3d.posecli_3d_keypoints(js)[0])
+
+        def run_ours(sub_inputs, calib, sub):
+            return metrics_3d.posecli_3d_keypoints(posecli_3d(sub_inputs, calib, sub)[0])[0]
+
+        out = {"title": "posecli 3d on the shared demo (2D: posecli video, default mode)",
+               "notes": ["2D and 3D measured from the files by bench/metrics_3d.py; Pose2Sim 0.10.49 "
+                         "(demo settings) on the same 2D in the consumers' venv."],
+               "held_out": held_out(run_ours, inputs, cams, people, work / "held")}
+        theirs, their_ik = None, None
+        if consumer_python():
+            p2s = pose2sim(inputs, CALIBRATION, work / "p2s")
+            theirs = figures(metrics_3d.trc_keypoints(Path(p2s["trc"])), cams, people)
+            try:
+                their_ik = opensim_ik(Path(p2s["trc"]), work / "ik_p2s")
+            except RuntimeError as exc:
+                their_ik = {"error": str(exc)[-300:]}
+            try:
+                our_ik = opensim_ik(trc, work / "ik_ours")
+            except RuntimeError as exc:
+                our_ik = {"error": str(exc)[-300:]}
+            out["opensim_ik"] = [{"trc": "posecli 3d", **(_ik_row(our_ik) or {})},
+                                 {"trc": "Pose2Sim", **(_ik_row(their_ik) or {})}]
+        out["targets"] = compare(ours, theirs)
+        out["stage_times"] = stage_times(DEFAULT_2D_MODE, inputs, work / "timed", max(1, min(repeat, 3)))
+        out["segments"] = ours.pop("segments")
+        out["cameras"] = ours.pop("cameras")
+        out["posecli_3d"] = {k: v for k, v in ours.items()}
+    return out
+
+
+def modes(report: dict) -> dict:
+    """posecli 3d's figures for each 2D mode (fast, balanced, accurate): to choose its default."""
+    if why := _demo_missing():
+        return {"skipped": why}
+    cams = metrics_3d.read_cameras(CALIBRATION)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench3d-") as tmp:
+        for mode in MODES_2D:
+            work = Path(tmp) / mode
+            inputs = two_d(mode, work / "2d")
+            people = [metrics_3d.posecli_2d_people(p) for p in inputs]
+            js, _, seconds = posecli_3d(inputs, CALIBRATION, work / "ours")
+            f = figures(metrics_3d.posecli_3d_keypoints(js)[0], cams, people)
+            row = {"mode": mode, **{k: f[k] for k in ("iqr_over_median", "off_20pct", "coverage",
+                                                      "reprojection_median_px", "reprojection_p90_px")}}
+            if consumer_python():
+                p2s = figures(metrics_3d.trc_keypoints(Path(pose2sim(inputs, CALIBRATION, work / "p2s")["trc"])),
+                              cams, people)
+                row.update({"pose2sim_iqr_over_median": p2s["iqr_over_median"],
+                            "pose2sim_reprojection_median_px": p2s["reprojection_median_px"]})
+            rows.append(row)
+    return {"title": "posecli 3d per 2D mode (each mode's own 2D is the reference for its reprojection)",
+            "rows": rows}
+
+
+def _same(a, b) -> bool:
+    """Whether two (F, K, 3) arrays agree to 0.1 mm where both have points, and miss the same."""
+    import numpy as np
+
+    n = min(len(a), len(b))
+    a, b = a[:n], b[:n]
+    both = np.isfinite(a) & np.isfinite(b)
+    return bool((np.isfinite(a) == np.isfinite(b)).all() and np.allclose(a[both], b[both], atol=1e-4))
+
+
+SECTIONS = [("3d", posecli_default), ("3d_modes", modes), ("3d_pose2sim", pose2sim_only)]
 
 
 if __name__ == "__main__":

@@ -282,3 +282,10 @@ def _stats(v: np.ndarray) -> dict:
         return {"median_px": None, "p90_px": None, "mean_px": None}
     return {"median_px": round(float(np.median(v)), 2), "p90_px": round(float(np.percentile(v, 90)), 2),
             "mean_px": round(float(np.mean(v)), 2)}
+
+
+def coverage(xyz: np.ndarray, names=COCO18) -> float:
+    """Share of frames with all 8 segments' ends present (a method must not win by dropping frames)."""
+    ends = sorted({names.index(n) for _, a, b in SEGMENTS for n in (a, b)})
+    ok = np.isfinite(xyz[:, ends]).all(axis=(1, 2))
+    return round(float(ok.mean()), 4) if len(ok) else 0.0

@@ -48,7 +48,11 @@ def run(trc: Path, out: Path, simple: bool = False) -> dict:
     setup = get_opensim_setup_dir()
     perform_scaling(local, POSE_MODEL, out, setup, use_simple_model=simple, subject_height=height,
                     subject_mass=MASS_KG)
-    perform_IK(local, out, setup, POSE_MODEL)
+    try:
+        perform_IK(local, out, setup, POSE_MODEL)
+    except RuntimeError:  # OpenSim says why in its log, not in the exception
+        reasons = [ln for ln in log.read_text(errors="replace").splitlines() if "[error]" in ln or "Failed" in ln]
+        raise SystemExit(f"Error: {trc}: OpenSim IK failed: {' | '.join(reasons[-2:])[-600:]}") from None
     seconds = time.perf_counter() - t0
     opensim.Logger.removeFileSink()
     rms, worst = [], []
