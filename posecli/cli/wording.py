@@ -46,6 +46,7 @@ PARAM_FLAGS = {
     "reconnect": "--reconnect",
     "timeout_s": "--timeout",
     "maps_dir": "--write-maps",
+    "offsets": "--offsets",
 }
 # name=VALUE with VALUE quoted, or bare up to a space or punctuation that ends a clause
 _ASSIGNMENT = re.compile(r"(?<![\w.-])(" + "|".join(PARAM_FLAGS) + r")=('[^']*'|\"[^\"]*\"|[^\s,;:)]+)")

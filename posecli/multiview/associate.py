@@ -55,32 +55,38 @@ class Group:
     cost_px: float = 0.0
 
 
-def pair_cost(cam_a: Camera, cam_b: Camera, xy_a: np.ndarray, xy_b: np.ndarray, uv_a: np.ndarray,
-              uv_b: np.ndarray, ok_a: np.ndarray, ok_b: np.ndarray) -> np.ndarray:
-    """(A, B) mean two-view reprojection error (px) between the A people of one camera and
-    the B of another; inf where they share fewer than :data:`MIN_COMMON_KEYPOINTS` keypoints.
-    ``xy_*`` (N, K, 2) pixels, ``uv_*`` normalised, ``ok_*`` (N, K) usable keypoints."""
-    n_a, n_b = len(xy_a), len(xy_b)
-    cost = np.full((n_a, n_b), np.inf)
-    if not n_a or not n_b:
-        return cost
-    k = xy_a.shape[1]
-    ext = np.stack([cam_a.Rt, cam_b.Rt])
-    # every (a, b) pair at once: (A*B*K) points, two views
-    ia, ib = np.meshgrid(np.arange(n_a), np.arange(n_b), indexing="ij")
-    ia, ib = ia.reshape(-1), ib.reshape(-1)
-    uv = np.stack([uv_a[ia].reshape(-1, 2), uv_b[ib].reshape(-1, 2)])
-    both = (ok_a[ia] & ok_b[ib]).reshape(-1)
-    xyz = dlt(ext, uv, np.where(both, 1.0, 0.0)[None].repeat(2, axis=0))
-    xy = np.stack([xy_a[ia].reshape(-1, 2), xy_b[ib].reshape(-1, 2)])
-    err = reprojection_errors([cam_a, cam_b], xyz, xy).max(axis=0)  # (A*B*K,)
-    err = np.where(both, err, np.nan).reshape(n_a * n_b, k)
-    common = np.isfinite(err).sum(axis=1) + np.isinf(err).sum(axis=1)
-    with np.errstate(invalid="ignore"):
-        mean = np.where(common >= MIN_COMMON_KEYPOINTS,
-                        np.nansum(np.nan_to_num(err, posinf=1e9), axis=1) / np.maximum(common, 1), np.inf)
-    cost[ia, ib] = mean
-    return cost
+def pair_costs(cameras: Sequence[Camera], xy: Sequence[np.ndarray], uv: Sequence[np.ndarray],
+               ok: Sequence[np.ndarray]) -> dict[tuple[int, int], np.ndarray]:
+    """{(a, b): (N_a, N_b)} for every camera pair a < b: the mean two-view reprojection error
+    (px) of each person of camera a with each of camera b; inf where they share fewer than
+    :data:`MIN_COMMON_KEYPOINTS` keypoints. ``xy[c]`` (N_c, K, 2) pixels, ``uv[c]``
+    normalised, ``ok[c]`` (N_c, K) usable keypoints. Every candidate of the frame is
+    triangulated in one pass (two views each)."""
+    n_cams = len(cameras)
+    k = next((p.shape[1] for p in xy if len(p)), 0)
+    costs = {(a, b): np.full((len(xy[a]), len(xy[b])), np.inf) for a in range(n_cams) for b in range(a + 1, n_cams)}
+    items = [(a, b, i, j) for (a, b), c in costs.items() for i in range(c.shape[0]) for j in range(c.shape[1])]
+    if not items or not k:
+        return costs
+    m = len(items)
+    uv_all = np.full((n_cams, m, k, 2), np.nan)
+    xy_all = np.full((n_cams, m, k, 2), np.nan)
+    weights = np.zeros((n_cams, m, k))
+    for n, (a, b, i, j) in enumerate(items):
+        both = ok[a][i] & ok[b][j]
+        for cam, person in ((a, i), (b, j)):
+            uv_all[cam, n], xy_all[cam, n] = uv[cam][person], xy[cam][person]
+            weights[cam, n] = both
+    xyz = dlt(np.stack([c.Rt for c in cameras]), uv_all.reshape(n_cams, -1, 2), weights.reshape(n_cams, -1))
+    err = reprojection_errors(cameras, xyz, xy_all.reshape(n_cams, -1, 2))  # (C, M*K)
+    err = np.where(weights.reshape(n_cams, -1) > 0, err, -1.0).max(axis=0).reshape(m, k)  # worse of the two
+    used = err >= 0
+    common = used.sum(axis=1)
+    total = np.where(used, np.nan_to_num(err, posinf=1e9, nan=1e9), 0.0).sum(axis=1)
+    mean = np.where(common >= MIN_COMMON_KEYPOINTS, total / np.maximum(common, 1), np.inf)
+    for n, (a, b, i, j) in enumerate(items):
+        costs[a, b][i, j] = mean[n]
+    return costs
 
 
 def group_views(cameras: Sequence[Camera], xy: Sequence[np.ndarray], conf: Sequence[np.ndarray],
@@ -91,14 +97,11 @@ def group_views(cameras: Sequence[Camera], xy: Sequence[np.ndarray], conf: Seque
     n_cams = len(cameras)
     uv = [cam.undistort(p) if len(p) else p for cam, p in zip(cameras, xy, strict=True)]
     ok = [np.isfinite(p).all(axis=-1) & (s >= config.min_confidence) for p, s in zip(xy, conf, strict=True)]
-    costs: dict[tuple[int, int], np.ndarray] = {}
+    costs = pair_costs(cameras, xy, uv, ok)
     edges = []
-    for a in range(n_cams):
-        for b in range(a + 1, n_cams):
-            c = pair_cost(cameras[a], cameras[b], xy[a], xy[b], uv[a], uv[b], ok[a], ok[b])
-            costs[a, b] = c
-            for i, j in zip(*np.nonzero(c <= config.gate_px), strict=True):
-                edges.append((float(c[i, j]), (a, int(i)), (b, int(j))))
+    for (a, b), c in costs.items():
+        for i, j in zip(*np.nonzero(c <= config.gate_px), strict=True):
+            edges.append((float(c[i, j]), (a, int(i)), (b, int(j))))
     # greedy average-linkage merging, best pair first
     cluster_of: dict[tuple[int, int], int] = {}
     clusters: dict[int, dict[int, int]] = {}

@@ -65,17 +65,7 @@ class Camera:
 
     def project(self, xyz: np.ndarray) -> np.ndarray:
         """(..., 3) world points -> (..., 2) pixels with distortion; NaN in, NaN out."""
-        import cv2
-
-        xyz = np.asarray(xyz, dtype=np.float64)
-        flat = xyz.reshape(-1, 3)
-        out = np.full((len(flat), 2), np.nan)
-        ok = np.isfinite(flat).all(axis=1)
-        if ok.any():
-            rvec, _ = cv2.Rodrigues(self.R)
-            pts, _ = cv2.projectPoints(flat[ok], rvec, self.t, self.K, self.dist)
-            out[ok] = pts.reshape(-1, 2)
-        return out.reshape(*xyz.shape[:-1], 2)
+        return project_many([self], xyz[None])[0]
 
     def undistort(self, xy: np.ndarray) -> np.ndarray:
         """(..., 2) pixels -> (..., 2) normalised image coordinates (distortion removed, K divided out)."""
@@ -93,6 +83,31 @@ class Camera:
     def depth(self, xyz: np.ndarray) -> np.ndarray:
         """(..., 3) world points -> (...,) depth along the optical axis (positive in front)."""
         return np.asarray(xyz, dtype=np.float64) @ self.R[2] + self.t[2]
+
+
+def project_many(cameras: Sequence[Camera], xyz: np.ndarray) -> np.ndarray:
+    """(C, N, 3) world points, a row per camera -> (C, N, 2) pixels with distortion (OpenCV's
+    model: k1 k2 p1 p2 [k3 [k4 k5 k6]]), every camera in one pass; NaN in, NaN out."""
+    xyz = np.asarray(xyz, dtype=np.float64)
+    shape = xyz.shape
+    pts = xyz.reshape(len(cameras), -1, 3)
+    R = np.stack([c.R for c in cameras])
+    t = np.stack([c.t for c in cameras])
+    dist = np.zeros((len(cameras), 8))
+    for i, c in enumerate(cameras):
+        dist[i, : min(c.dist.size, 8)] = c.dist[:8]
+    K = np.stack([c.K for c in cameras])
+    xc = np.einsum("cij,cnj->cni", R, pts) + t[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x, y = xc[..., 0] / xc[..., 2], xc[..., 1] / xc[..., 2]
+    k1, k2, p1, p2, k3, k4, k5, k6 = (dist[:, i, None] for i in range(8))
+    r2 = x * x + y * y
+    radial = (1 + r2 * (k1 + r2 * (k2 + r2 * k3))) / (1 + r2 * (k4 + r2 * (k5 + r2 * k6)))
+    xd = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
+    yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
+    u = K[:, 0, 0, None] * xd + K[:, 0, 1, None] * yd + K[:, 0, 2, None]
+    v = K[:, 1, 1, None] * yd + K[:, 1, 2, None]
+    return np.stack([u, v], axis=-1).reshape(*shape[:-1], 2)
 
 
 def make_camera(name: str, size_wh, K, dist, R, t, path: str | Path | None = None) -> Camera:

@@ -19,8 +19,10 @@ metres in the calibration's world frame; ``cameras`` of a person: the cameras it
 TRC: the marker file as Pose2Sim writes it: tab separated, five header lines, metres, Y up
 (the calibration's Z-up world turned as Pose2Sim does: X, Y, Z = world Y, Z, X), markers
 named as Pose2Sim's OpenSim setups expect (``r_shoulder`` -> ``RShoulder``, ``nose`` ->
-``Nose``), missing points as empty fields. A TRC holds one person: the one seen in the most
-frames (JSON and CSV hold everyone).
+``Nose``). A TRC holds one person, the one seen in the most frames (JSON and CSV hold
+everyone), from its first to its last frame, each keypoint's gaps filled by linear
+interpolation as Pose2Sim does (OpenSim's inverse kinematics stops at a frame without
+markers); a keypoint never seen is ``NaN`` (OpenSim's reader miscounts empty fields).
 
 CSV: a row per frame, person and keypoint: ``frame, time, person, keypoint, x, y, z,
 reprojection_px, cameras`` (cameras: names joined by ``+``); missing points have empty cells.
@@ -124,28 +126,45 @@ def main_track(frames: Sequence[Frame3D]) -> int | None:
     return counts.most_common(1)[0][0] if counts else None
 
 
+def trc_track(frames: Sequence[Frame3D], track: int | None, num_parts: int) -> tuple[list[Frame3D], np.ndarray]:
+    """The frames from ``track``'s first to last appearance and its (T, K, 3) points there,
+    each keypoint's gaps filled by linear interpolation (its ends held at the nearest value),
+    as Pose2Sim fills them: OpenSim's inverse kinematics stops at a frame without markers."""
+    rows = [n for n, f in enumerate(frames) if any(p.id == track for p in f.people)]
+    if not rows:
+        return [], np.zeros((0, num_parts, 3))
+    span = list(frames[rows[0]: rows[-1] + 1])
+    xyz = np.full((len(span), num_parts, 3), np.nan)
+    for t, frame in enumerate(span):
+        person = next((p for p in frame.people if p.id == track), None)
+        if person is not None:
+            xyz[t] = person.xyz
+    times = np.arange(len(span))
+    for k in range(num_parts):
+        seen = np.isfinite(xyz[:, k]).all(axis=1)
+        if seen.any() and not seen.all():
+            for axis in range(3):
+                xyz[:, k, axis] = np.interp(times, times[seen], xyz[seen, k, axis])
+    return span, xyz
+
+
 def _write_trc(f: AtomicFile, name: str, frames, skeleton: Skeleton, fps: float) -> None:
-    track = main_track(frames)
     markers = [marker_name(p) for p in skeleton.parts]
     n = len(markers)
+    span, xyz = trc_track(frames, main_track(frames), n)
     rate = f"{fps:g}"
-    first = frames[0].index if frames else 0
+    first = span[0].index if span else 0
     lines = [f"PathFileType\t4\t(X/Y/Z)\t{name}",
              "DataRate\tCameraRate\tNumFrames\tNumMarkers\tUnits\tOrigDataRate\tOrigDataStartFrame\tOrigNumFrames",
-             f"{rate}\t{rate}\t{len(frames)}\t{n}\tm\t{rate}\t{first + 1}\t{len(frames)}",
+             f"{rate}\t{rate}\t{len(span)}\t{n}\tm\t{rate}\t{first + 1}\t{len(span)}",
              "Frame#\tTime\t" + "\t\t\t".join(markers) + "\t\t",
              "\t\t" + "\t".join(f"X{i + 1}\tY{i + 1}\tZ{i + 1}" for i in range(n))]
     f.write("\n".join(lines) + "\n")
-    for frame in frames:
-        person = next((p for p in frame.people if p.id == track), None)
+    for frame, points in zip(span, xyz, strict=True):
         cells = [str(frame.index + 1), f"{frame.time:.6f}"]
-        for k in range(n):
-            xyz = None if person is None else person.xyz[k]
-            if xyz is None or not np.isfinite(xyz).all():
-                cells += ["", "", ""]
-            else:
-                x, y, z = xyz[1], xyz[2], xyz[0]  # Z up -> Y up, as Pose2Sim turns it
-                cells += [f"{x:.{DIGITS_M}f}", f"{y:.{DIGITS_M}f}", f"{z:.{DIGITS_M}f}"]
+        for x, y, z in points[:, [1, 2, 0]]:  # Z up -> Y up, as Pose2Sim turns it
+            cells += ["NaN", "NaN", "NaN"] if not np.isfinite([x, y, z]).all() else \
+                [f"{x:.{DIGITS_M}f}", f"{y:.{DIGITS_M}f}", f"{z:.{DIGITS_M}f}"]
         f.write("\t".join(cells) + "\n")
 
 

@@ -139,6 +139,19 @@ class ThreeDRun:
                       {"offsets": self.offsets})
         return self
 
+    def summary(self) -> list[str]:
+        """A few lines on the result: frames, people, reprojection error, views used."""
+        people = [p for f in self.frames for p in f.people]
+        ids = {p.id for p in people if p.id is not None}
+        errors = np.concatenate([p.error_px for p in people]) if people else np.zeros(0)
+        errors = errors[np.isfinite(errors)]
+        views = [int(n) for p in people for n in p.used.sum(axis=0) if n]
+        lines = [f"3D: {len(self.frames)} frames, {len(ids)} people"
+                 + (f", reprojection median {np.median(errors):.1f} px" if len(errors) else "")
+                 + (f", {np.mean(views):.2f} of {len(self.cameras)} cameras per point" if views else "")]
+        lines += [f"wrote {out}" for out in self.options.outs]
+        return lines
+
     def offsets_index(self, t: int) -> int:
         """The frame number of aligned frame ``t``: the first camera's own index."""
         return t + self.offsets[0]
@@ -197,5 +210,14 @@ def _probe_2d(path: Path) -> _Input:
     return _Input(path, next(iter(sizes)) if len(sizes) == 1 else None, last + 1, fps, frames)
 
 
-def camera_names(cameras: Sequence[Camera]) -> list[str]:
-    return [c.name for c in cameras]
+def reconstruction_config(max_people: int | None = None, smooth_hz: float | None = None,
+                          limbs: bool = True) -> ReconstructionConfig:
+    """The 3D settings from the few a user chooses (the rest at their reference values)."""
+    from .associate import AssociationConfig
+    from .limbs import LimbConfig
+
+    try:
+        return ReconstructionConfig(association=AssociationConfig(max_people=max_people),
+                                    limbs=LimbConfig(cutoff_hz=smooth_hz, iterations=20 if limbs else 0))
+    except ValueError as exc:
+        raise InputError(str(exc)) from None

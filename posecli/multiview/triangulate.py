@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .calibration import Camera
+from .calibration import Camera, project_many
 
 
 @dataclass(frozen=True)
@@ -80,8 +80,9 @@ def dlt(extrinsics: np.ndarray, uv: np.ndarray, weights: np.ndarray) -> np.ndarr
     rows_u = w * (uv[..., 0:1] * p3 - p1)  # (C, K, 4)
     rows_v = w * (uv[..., 1:2] * p3 - p2)
     A = np.concatenate([rows_u, rows_v], axis=0).transpose(1, 0, 2)  # (K, 2C, 4)
-    _, _, vh = np.linalg.svd(A)
-    hom = vh[:, -1, :]  # (K, 4)
+    # the smallest right singular vector of A: the eigenvector of A^T A with the smallest eigenvalue
+    _, vectors = np.linalg.eigh(np.einsum("kri,krj->kij", A, A))
+    hom = vectors[:, :, 0]  # (K, 4)
     with np.errstate(divide="ignore", invalid="ignore"):
         xyz = hom[:, :3] / hom[:, 3:4]
     enough = (weights > 0).sum(axis=0) >= 2
@@ -92,11 +93,10 @@ def dlt(extrinsics: np.ndarray, uv: np.ndarray, weights: np.ndarray) -> np.ndarr
 def reprojection_errors(cameras: Sequence[Camera], xyz: np.ndarray, xy: np.ndarray) -> np.ndarray:
     """(C, K) pixel distance between each camera's projection of ``xyz`` (K, 3) and ``xy``
     (C, K, 2); inf where the point is behind the camera, NaN where either is missing."""
-    out = np.full(xy.shape[:2], np.nan)
-    for c, cam in enumerate(cameras):
-        err = np.linalg.norm(cam.project(xyz) - xy[c], axis=-1)
-        out[c] = np.where(cam.depth(xyz) > 0, err, np.inf)
-    return out
+    tiled = np.broadcast_to(xyz, (len(cameras), *xyz.shape))
+    err = np.linalg.norm(project_many(cameras, tiled) - xy, axis=-1)
+    depth = np.einsum("cj,kj->ck", np.stack([c.R[2] for c in cameras]), xyz) + np.array([c.t[2] for c in cameras])[:, None]
+    return np.where(depth > 0, err, np.where(np.isnan(depth), np.nan, np.inf))
 
 
 def triangulate(cameras: Sequence[Camera], xy: np.ndarray, conf: np.ndarray,
@@ -139,20 +139,23 @@ def _worst_view_to_drop(errors: np.ndarray, used: np.ndarray, config: Triangulat
     worst = filled.argmax(axis=0)  # (K,)
     k = np.arange(errors.shape[1])
     worst_err = filled[worst, k]
-    others = np.where(used, errors, np.nan)
-    others[worst, k] = np.nan
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            median_others = np.nanmedian(others, axis=0)
-    median_others = np.nan_to_num(median_others, nan=0.0, posinf=1e12)
+    others = np.where(used, np.nan_to_num(errors, nan=np.inf, posinf=1e12), np.inf)
+    others[worst, k] = np.inf
+    median_others = _median_finite(others)
     limit = np.maximum(config.threshold_px, config.ratio * median_others)
     points = np.flatnonzero((n_views > config.min_views) & (worst_err > limit))
     if not len(points):
         return None
     return worst[points], points
+
+
+def _median_finite(values: np.ndarray) -> np.ndarray:
+    """(K,) the median over axis 0 of the finite entries of (C, K) (inf marks absent); 0 where none."""
+    ordered = np.sort(values, axis=0)
+    n = np.isfinite(values).sum(axis=0)
+    lo = np.take_along_axis(ordered, np.maximum((n - 1) // 2, 0)[None], axis=0)[0]
+    hi = np.take_along_axis(ordered, np.maximum(n // 2, 0)[None], axis=0)[0]
+    return np.where(n > 0, (lo + hi) / 2, 0.0)
 
 
 def _consensus(cameras, extrinsics: np.ndarray, uv: np.ndarray, xy: np.ndarray, weights: np.ndarray,
@@ -166,20 +169,25 @@ def _consensus(cameras, extrinsics: np.ndarray, uv: np.ndarray, xy: np.ndarray, 
     best_cost = np.full(n_points, np.inf)
     if n_cams < 3:
         return best
-    for i in range(n_cams):
-        for j in range(i + 1, n_cams):
-            pair = np.zeros_like(usable)
-            pair[[i, j]] = True
-            xyz = dlt(extrinsics, uv, np.where(pair, weights, 0.0))
-            err = reprojection_errors(cameras, xyz, xy)
-            agree = usable & (np.nan_to_num(err, nan=np.inf) <= threshold_px)
-            count = agree.sum(axis=0)
-            cost = np.where(agree, np.nan_to_num(err, nan=0.0, posinf=0.0), 0.0).sum(axis=0)
-            consistent = agree[i] & agree[j]  # the pair agrees with itself (epipolar consistency)
-            better = consistent & ((count > best_count) | ((count == best_count) & (cost < best_cost)))
-            best[:, better] = agree[:, better]
-            best_count = np.where(better, count, best_count)
-            best_cost = np.where(better, cost, best_cost)
+    pairs = [(i, j) for i in range(n_cams) for j in range(i + 1, n_cams)]
+    # every pair hypothesis at once: (P*K) points
+    w = np.zeros((n_cams, len(pairs), n_points))
+    for h, (i, j) in enumerate(pairs):
+        w[[i, j], h] = weights[[i, j]]
+    tiled_uv = np.repeat(uv[:, None], len(pairs), axis=1).reshape(n_cams, -1, 2)
+    xyz = dlt(extrinsics, tiled_uv, w.reshape(n_cams, -1))
+    tiled_xy = np.repeat(xy[:, None], len(pairs), axis=1).reshape(n_cams, -1, 2)
+    err_all = reprojection_errors(cameras, xyz, tiled_xy).reshape(n_cams, len(pairs), n_points)
+    for h, (i, j) in enumerate(pairs):
+        err = err_all[:, h]
+        agree = usable & (np.nan_to_num(err, nan=np.inf) <= threshold_px)
+        count = agree.sum(axis=0)
+        cost = np.where(agree, np.nan_to_num(err, nan=0.0, posinf=0.0), 0.0).sum(axis=0)
+        consistent = agree[i] & agree[j]  # the pair agrees with itself (epipolar consistency)
+        better = consistent & ((count > best_count) | ((count == best_count) & (cost < best_cost)))
+        best[:, better] = agree[:, better]
+        best_count = np.where(better, count, best_count)
+        best_cost = np.where(better, cost, best_cost)
     return best
 
 

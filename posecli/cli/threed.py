@@ -1,0 +1,111 @@
+"""``posecli 3d``: several calibrated cameras of one scene -> 3D keypoints per person and frame."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..errors import OutputConflict, PoseError
+from .common import (
+    VERBOSE_HELP,
+    FiniteFloat,
+    build_estimator,
+    estimator_kwargs,
+    estimator_options,
+    fail,
+    interrupted_exit,
+    mode_option,
+    progress_bar,
+    safe_interrupts,
+    say,
+)
+
+EPILOG = """\b
+Examples:
+  posecli 3d cam01.mp4 cam02.mp4 cam03.mp4 cam04.mp4 -c Calib.toml -o poses3d.json -o poses3d.trc
+  posecli 3d --from-2d cam01.json cam02.json cam03.json -c Calib.toml -o poses3d.csv
+  posecli 3d --from-2d openpose/cam01/ openpose/cam02/ -c cameras/ -o poses3d.trc   # OpenPose JSON, XML
+  posecli 3d a.mp4 b.mp4 -c rig.toml -o out.json --offsets 0,12                     # b starts 12 frames later
+
+\b
+Inputs are given in the calibration's camera order. --calibration: a Pose2Sim/anipose TOML
+file, or OpenPose camera files (a folder of .xml, or -c once per file). Outputs (--out, any
+number; the extension picks the format): .json (posecli 3D JSON), .trc (OpenSim, Pose2Sim,
+Blender; Y up; the person seen most), .csv (a row per frame, person and keypoint). See
+docs/calibration.md and docs/3d.md.
+"""
+
+
+def parse_offsets(value: str | None) -> tuple[int, ...] | None:
+    """``"0,12,3"`` -> (0, 12, 3) (click errors name --offsets)."""
+    if value is None:
+        return None
+    try:
+        offsets = tuple(int(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"'{value}': expected whole frame counts separated by commas, e.g. 0,12,3",
+                                 param_hint="--offsets") from None
+    return offsets
+
+
+@click.command("3d", epilog=EPILOG)
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--calibration", "-c", "calibration", multiple=True, required=True, type=click.Path(path_type=Path),
+              help="Pose2Sim/anipose TOML, or OpenPose camera XML files (a folder, or repeat -c).")
+@click.option("--out", "-o", "outs", multiple=True, required=True, type=click.Path(path_type=Path),
+              help="Output file: .json, .trc or .csv (repeat for several).")
+@click.option("--from-2d", "from_2d", is_flag=True,
+              help="INPUTS are 2D results: posecli JSON files or folders of OpenPose JSON, one per camera.")
+@click.option("--offsets", default=None, metavar="N1,N2,..",
+              help="Frames to skip at the start of each input to align them [default: aligned].")
+@click.option("--max-frames", type=click.IntRange(min=1), default=None, metavar="N", help="Stop after N frames.")
+@click.option("--fps", type=FiniteFloat(min=0, max=1000, min_open=True), default=None,
+              help="Frame rate [default: the videos', or 30 for OpenPose folders].")
+@click.option("--max-people", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Keep the N people seen by the most cameras in each frame.")
+@click.option("--smooth", type=FiniteFloat(min=0, max=1000, min_open=True), default=None, metavar="HZ",
+              help="Zero-phase low-pass of each 3D keypoint at HZ (e.g. 6) [default: off].")
+@click.option("--no-limbs", is_flag=True, help="Leave bone lengths as triangulated.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or notes.")
+@click.option("--verbose", "-v", is_flag=True, help=VERBOSE_HELP)
+@estimator_options
+@mode_option("fast")
+def threed_command(inputs, calibration, outs, from_2d, offsets, max_frames, fps, max_people, smooth, no_limbs,
+                   quiet, verbose, **est_opts):
+    """Triangulate the people that several calibrated cameras see into 3D (metres, the
+    calibration's world frame), with ids across frames and bones that keep their length.
+
+    INPUTS: one video per camera, or with --from-2d one 2D result per camera. Nothing is
+    written until the 3D is complete; Ctrl-C leaves existing outputs as they were.
+    """
+    from ..multiview.run import ThreeDOptions, ThreeDRun, reconstruction_config
+
+    try:
+        options = ThreeDOptions(tuple(inputs), tuple(calibration), tuple(outs), from_2d=from_2d,
+                                offsets=parse_offsets(offsets), max_frames=max_frames, fps=fps,
+                                config=reconstruction_config(max_people=max_people, smooth_hz=smooth,
+                                                             limbs=not no_limbs))
+    except PoseError as exc:
+        raise click.UsageError(fail(exc).message) from None
+    if not from_2d:
+        estimator_kwargs(**est_opts)  # every option checked before any work
+    with safe_interrupts() as interrupts:
+        try:
+            job = ThreeDRun(options)
+            if not from_2d:
+                job.estimator = build_estimator(**est_opts)
+            bar = progress_bar(job.expected or None, quiet or from_2d, desc="2D")
+            try:
+                job.run(progress=lambda n: (bar.update(n), interrupts.check()))
+            finally:
+                bar.close()
+        except OutputConflict as exc:
+            raise click.UsageError(fail(exc).message) from None
+        except PoseError as exc:
+            raise fail(exc) from None
+        except KeyboardInterrupt as exc:
+            say("Interrupted: nothing written.")
+            raise interrupted_exit(exc) from None
+    for line in job.summary():
+        say(line, quiet=quiet)
