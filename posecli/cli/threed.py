@@ -51,7 +51,8 @@ def parse_offsets(value: str | None) -> tuple[int, ...] | None:
 
 @click.command("3d", epilog=EPILOG)
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--calibration", "-c", "calibration", multiple=True, required=True, type=click.Path(path_type=Path),
+@click.option("--calibration", "-c", "calibration", multiple=True, required=True,
+              type=click.Path(path_type=Path),
               help="Pose2Sim/anipose TOML, or OpenPose camera XML files (a folder, or repeat -c).")
 @click.option("--out", "-o", "outs", multiple=True, required=True, type=click.Path(path_type=Path),
               help="Output file: .json, .trc or .csv (repeat for several).")
@@ -59,7 +60,8 @@ def parse_offsets(value: str | None) -> tuple[int, ...] | None:
               help="INPUTS are 2D results: posecli JSON files or folders of OpenPose JSON, one per camera.")
 @click.option("--offsets", default=None, metavar="N1,N2,..",
               help="Frames to skip at the start of each input to align them [default: aligned].")
-@click.option("--max-frames", type=click.IntRange(min=1), default=None, metavar="N", help="Stop after N frames.")
+@click.option("--max-frames", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Stop after N frames.")
 @click.option("--fps", type=FiniteFloat(min=0, max=1000, min_open=True), default=None,
               help="Frame rate [default: the videos', or 30 for OpenPose folders].")
 @click.option("--max-people", type=click.IntRange(min=1), default=None, metavar="N",

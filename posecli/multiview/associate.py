@@ -64,8 +64,10 @@ def pair_costs(cameras: Sequence[Camera], xy: Sequence[np.ndarray], uv: Sequence
     triangulated in one pass (two views each)."""
     n_cams = len(cameras)
     k = next((p.shape[1] for p in xy if len(p)), 0)
-    costs = {(a, b): np.full((len(xy[a]), len(xy[b])), np.inf) for a in range(n_cams) for b in range(a + 1, n_cams)}
-    items = [(a, b, i, j) for (a, b), c in costs.items() for i in range(c.shape[0]) for j in range(c.shape[1])]
+    costs = {(a, b): np.full((len(xy[a]), len(xy[b])), np.inf)
+             for a in range(n_cams) for b in range(a + 1, n_cams)}
+    items = [(a, b, i, j) for (a, b), c in costs.items()
+             for i in range(c.shape[0]) for j in range(c.shape[1])]
     if not items or not k:
         return costs
     m = len(items)
@@ -94,7 +96,6 @@ def group_views(cameras: Sequence[Camera], xy: Sequence[np.ndarray], conf: Seque
     """The 3D people of one frame. ``xy[c]`` (N_c, K, 2) pixels (NaN where missing),
     ``conf[c]`` (N_c, K). A group has people from at least two cameras."""
     config = config or AssociationConfig()
-    n_cams = len(cameras)
     uv = [cam.undistort(p) if len(p) else p for cam, p in zip(cameras, xy, strict=True)]
     ok = [np.isfinite(p).all(axis=-1) & (s >= config.min_confidence) for p, s in zip(xy, conf, strict=True)]
     costs = pair_costs(cameras, xy, uv, ok)

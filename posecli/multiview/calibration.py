@@ -18,18 +18,19 @@ A bad file raises one :class:`~posecli.errors.InputError` naming it, before any 
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import tomllib
 
 from ..errors import InputError
 
 ROTATION_TOLERANCE = 1e-3  # |R R^T - I| and |det R - 1| above this: not a rotation
 MAX_DISTORTION = 8  # OpenCV's rational model: k1 k2 p1 p2 k3 k4 k5 k6
-SIZE_SLACK_PX = 16  # encoders pad frames to 16: a 1080-high video of a 1088-high calibration is the same camera
+# encoders pad frames to 16: a 1080-wide video of a 1088-wide calibration is the same camera
+SIZE_SLACK_PX = 16
 
 
 @dataclass(frozen=True)
@@ -153,19 +154,22 @@ def check_camera(camera: Camera, path: str | Path | None = None) -> None:
         # OpenCV accepts 4, 5, 8 (and 12, 14 we do not read): pad the in-between lengths with zeros
         object.__setattr__(camera, "dist", np.concatenate([camera.dist, np.zeros(8 - camera.dist.size)]))
     if camera.dist.size > MAX_DISTORTION:
-        raise InputError(f"{where}: {camera.dist.size} distortion coefficients (at most {MAX_DISTORTION})", path=path)
+        raise InputError(f"{where}: {camera.dist.size} distortion coefficients (at most {MAX_DISTORTION})",
+                         path=path)
     for label, arr in (("matrix", camera.K), ("distortions", camera.dist), ("rotation", camera.R),
                        ("translation", camera.t)):
         if not np.isfinite(arr).all():
             raise InputError(f"{where}: {label} has non-finite values", path=path)
     K = camera.K
     if K[0, 0] <= 0 or K[1, 1] <= 0 or abs(np.linalg.det(K)) < 1e-9 or not np.allclose(K[2], [0, 0, 1]):
-        raise InputError(f"{where}: matrix is not an intrinsic matrix (positive focal lengths, last row 0 0 1)",
+        raise InputError(f"{where}: matrix is not an intrinsic matrix "
+                         "(positive focal lengths, last row 0 0 1)",
                          path=path)
     R = camera.R
     if (np.abs(R @ R.T - np.eye(3)).max() > ROTATION_TOLERANCE
             or abs(np.linalg.det(R) - 1) > ROTATION_TOLERANCE):
-        raise InputError(f"{where}: rotation is not a rotation matrix (orthonormal, determinant 1)", path=path)
+        raise InputError(f"{where}: rotation is not a rotation matrix (orthonormal, determinant 1)",
+                         path=path)
 
 
 def check_rig(cameras: Sequence[Camera], path: str | Path | None = None) -> None:
@@ -244,7 +248,8 @@ def read_toml(path: str | Path) -> list[Camera]:
         size = table["size"]
         if not isinstance(size, list) or len(size) != 2:
             raise InputError(f"camera '{key}': size must be [width, height]", path=path)
-        cameras.append(make_camera(str(table.get("name", key)), size, table["matrix"], table.get("distortions"),
+        cameras.append(make_camera(str(table.get("name", key)), size, table["matrix"],
+                                   table.get("distortions"),
                                    table["rotation"], table["translation"], path))
     check_rig(cameras, path)
     return cameras

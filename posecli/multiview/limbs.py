@@ -103,7 +103,8 @@ def bone_lengths(xyz: np.ndarray, bones: list[tuple[int, int]], min_frames: int 
 
 
 def keep_lengths(xyz: np.ndarray, bones: list[tuple[int, int]], lengths: np.ndarray,
-                 compliance: np.ndarray | None = None, iterations: int = 20, tolerance: float = 0.0) -> np.ndarray:
+                 compliance: np.ndarray | None = None, iterations: int = 20,
+                 tolerance: float = 0.0) -> np.ndarray:
     """(T, K, 3) with each bone moved to ``lengths`` (B,) (see the module doc).
 
     ``compliance``: how each keypoint may move, (T, K) (a scale: the larger moves more) or

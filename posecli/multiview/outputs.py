@@ -50,13 +50,16 @@ FORMATS_3D = {".json": "json", ".trc": "trc", ".csv": "csv"}
 CSV_COLUMNS_3D = ("frame", "time", "person", "keypoint", "x", "y", "z", "reprojection_px", "cameras")
 DIGITS_M = 5  # 10 micrometres
 DIGITS_PX = 2
+TRC_COLUMNS = "\t".join(("DataRate", "CameraRate", "NumFrames", "NumMarkers", "Units", "OrigDataRate",
+                         "OrigDataStartFrame", "OrigNumFrames"))
 
 
 def format_of(path: str | Path) -> str:
     """``json``, ``trc`` or ``csv`` from the extension (:class:`OutputError` otherwise)."""
     fmt = FORMATS_3D.get(Path(path).suffix.lower())
     if fmt is None:
-        raise OutputError(f"unknown 3D output type '{Path(path).suffix}' (use {', '.join(FORMATS_3D)})", path=path)
+        raise OutputError(f"unknown 3D output type '{Path(path).suffix}' (use {', '.join(FORMATS_3D)})",
+                          path=path)
     return fmt
 
 
@@ -126,7 +129,8 @@ def main_track(frames: Sequence[Frame3D]) -> int | None:
     return counts.most_common(1)[0][0] if counts else None
 
 
-def trc_track(frames: Sequence[Frame3D], track: int | None, num_parts: int) -> tuple[list[Frame3D], np.ndarray]:
+def trc_track(frames: Sequence[Frame3D], track: int | None,
+              num_parts: int) -> tuple[list[Frame3D], np.ndarray]:
     """The frames from ``track``'s first to last appearance and its (T, K, 3) points there,
     each keypoint's gaps filled by linear interpolation (its ends held at the nearest value),
     as Pose2Sim fills them: OpenSim's inverse kinematics stops at a frame without markers."""
@@ -155,7 +159,7 @@ def _write_trc(f: AtomicFile, name: str, frames, skeleton: Skeleton, fps: float)
     rate = f"{fps:g}"
     first = span[0].index if span else 0
     lines = [f"PathFileType\t4\t(X/Y/Z)\t{name}",
-             "DataRate\tCameraRate\tNumFrames\tNumMarkers\tUnits\tOrigDataRate\tOrigDataStartFrame\tOrigNumFrames",
+             TRC_COLUMNS,
              f"{rate}\t{rate}\t{len(span)}\t{n}\tm\t{rate}\t{first + 1}\t{len(span)}",
              "Frame#\tTime\t" + "\t\t\t".join(markers) + "\t\t",
              "\t\t" + "\t".join(f"X{i + 1}\tY{i + 1}\tZ{i + 1}" for i in range(n))]

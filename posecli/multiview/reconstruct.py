@@ -57,7 +57,8 @@ class ReconstructionConfig:
 class Reconstructor:
     """Frame after frame: the 2D people of each camera -> :class:`Frame3D`."""
 
-    def __init__(self, cameras: Sequence[Camera], skeleton: Skeleton, config: ReconstructionConfig | None = None):
+    def __init__(self, cameras: Sequence[Camera], skeleton: Skeleton,
+                 config: ReconstructionConfig | None = None):
         self.cameras = list(cameras)
         self.skeleton = skeleton
         self.config = config or ReconstructionConfig()
@@ -105,7 +106,8 @@ def _without_duplicates(people: list[Person3D], distance_m: float) -> list[Perso
     return kept
 
 
-def finish(frames: list[Frame3D], views_xy: dict[tuple[int, int, int], np.ndarray] | None, cameras: Sequence[Camera],
+def finish(frames: list[Frame3D], views_xy: dict[tuple[int, int, int], np.ndarray] | None,
+           cameras: Sequence[Camera],
            skeleton: Skeleton, fps: float, config: LimbConfig | None = None) -> list[Frame3D]:
     """Each track smoothed and its bones held at their median length (in place, and returned).
     ``views_xy`` {(frame position, camera, 2D person): (K, 2) pixels}: when given, each

@@ -9,13 +9,13 @@ writes every output at the end, atomically: an interrupted run leaves nothing ha
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, OutputConflict
+from ..errors import InputError
 from ..io.atomic import check_writable
 from ..io.outputs import check_distinct
 from ..skeleton import Skeleton
@@ -54,7 +54,8 @@ class ThreeDOptions:
             format_of(out)
         if self.offsets is not None:
             if len(self.offsets) != len(self.inputs):
-                raise InputError(f"offsets={list(self.offsets)}: one per input ({len(self.inputs)})", param="offsets")
+                raise InputError(f"offsets={list(self.offsets)}: one per input ({len(self.inputs)})",
+                                 param="offsets")
             if any(o < 0 for o in self.offsets):
                 raise InputError(f"offsets={list(self.offsets)}: frames to skip are >= 0", param="offsets")
         if self.max_frames is not None and self.max_frames < 1:
@@ -95,10 +96,7 @@ class ThreeDRun:
         self.count = self._aligned_count()
         rates = [i.fps for i in self.inputs if i.fps]
         self.fps = options.fps or (rates[0] if rates else DEFAULT_FPS)
-        try:
-            check_distinct(options.inputs, [("outs", o) for o in options.outs])
-        except OutputConflict:
-            raise
+        check_distinct(options.inputs, [("outs", o) for o in options.outs])  # OutputConflict: a usage mistake
         for out in options.outs:
             check_writable(out)
         self.frames: list[Frame3D] = []
@@ -111,7 +109,8 @@ class ThreeDRun:
                 raise InputError(f"offset {o} is past its {i.frame_count} frames", path=i.path)
         if self.options.offsets is None and len(set(counts)) > 1:
             listing = ", ".join(f"{i.path.name}: {i.frame_count}" for i in self.inputs)
-            raise InputError(f"the inputs have different frame counts ({listing}); give offsets to align them",
+            raise InputError(f"the inputs have different frame counts ({listing}); give offsets=N1,N2,.. "
+                             "(frames to skip at each start) to align them",
                              param="offsets")
         count = min(counts)
         return min(count, self.options.max_frames) if self.options.max_frames else count
@@ -161,7 +160,8 @@ class ThreeDRun:
         first, inp = self.offsets[c], self.inputs[c]
         if inp.frames is not None:
             by_index = {f.index if f.index is not None else n: f for n, f in enumerate(inp.frames)}
-            return [list(by_index[first + t].people) if first + t in by_index else [] for t in range(self.count)]
+            return [list(by_index[first + t].people) if first + t in by_index else []
+                    for t in range(self.count)]
         from ..io.video import VideoSource
         from ..video.pipeline import Pipeline
         from ..video.run import tune_decoding
@@ -205,7 +205,10 @@ def _probe_2d(path: Path) -> _Input:
         raise InputError("no frames in these results", path=path)
     sizes = {tuple(f.size_wh) for f in frames if f.size_wh and f.size_wh[0]}
     times = [f.timestamp for f in frames if f.timestamp is not None]
-    fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else None
+    # the rate from the frames' times (written to 0.1 ms): 30.0016 -> 30.0, 29.97 stays
+    fps = None
+    if len(times) > 1 and times[-1] > times[0]:
+        fps = round((len(times) - 1) / (times[-1] - times[0]), 2)
     last = max((f.index for f in frames if f.index is not None), default=len(frames) - 1)
     return _Input(path, next(iter(sizes)) if len(sizes) == 1 else None, last + 1, fps, frames)
 

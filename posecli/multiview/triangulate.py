@@ -8,13 +8,15 @@ Steps, vectorised over keypoints:
 1. Each pixel is undistorted to normalised image coordinates (``cv2.undistortPoints``), so the
    linear system is well conditioned and lens distortion is out of it.
 2. Confidence-weighted DLT: each view adds two rows ``w (u P3 - P1)``, ``w (v P3 - P2)`` with
-   ``P = [R | t]``; the point is the smallest right singular vector.
+   ``P = [R | t]``; the point is the smallest right singular vector (the eigenvector of
+   ``A^T A`` with the smallest eigenvalue).
 3. Consensus (RANSAC over pairs, exhaustive: C(C-1)/2 hypotheses, 6 for 4 cameras): every
    pair of usable views is triangulated and reprojected into all views; a view agrees with
    the pair when its error is under ``threshold_px``. Per keypoint, of the pairs that agree
    with themselves, the one with most views agreeing wins (ties: the smaller summed error), and
-   the point is triangulated from those views (all usable views when no pair agrees). Least squares over all views cannot do this with 3 cameras: one bad view pulls the
-   point until every view shares its error, and no view looks worse than the others.
+   the point is triangulated from those views (all usable views when no pair agrees). Least
+   squares over all views cannot do this with 3 cameras: one bad view pulls the point until
+   every view shares its error, and no view looks worse than the others.
 4. Then the views kept are checked relative to each other: while a keypoint keeps more than
    ``min_views`` views and its worst view's error exceeds both ``threshold_px`` and ``ratio``
    times the median error of its other views, that view goes and the point is triangulated
@@ -36,8 +38,9 @@ from .calibration import Camera, project_many
 class TriangulationConfig:
     """``min_confidence``: 2D keypoints below this are not used. ``threshold_px``: a view whose
     reprojection error is under this is never dropped (15, Pose2Sim's value: on the shared
-    demo 20 kept more views but put the bone-held skeleton 12.2 px from the 2D, 15 px 11.7). ``ratio``: a view is dropped when its
-    error is over ``ratio`` x the median of the other views' errors (and over ``threshold_px``).
+    demo 20 kept more views but put the bone-held skeleton 12.2 px from the 2D, 15 px 11.7).
+    ``ratio``: a view is dropped when its error is over ``ratio`` x the median of the other
+    views' errors (and over ``threshold_px``).
     ``min_views``: views a point keeps at least (2). ``max_error_px``: a point whose mean error
     over its views stays above this is reported missing (None: kept)."""
 
@@ -95,7 +98,8 @@ def reprojection_errors(cameras: Sequence[Camera], xyz: np.ndarray, xy: np.ndarr
     (C, K, 2); inf where the point is behind the camera, NaN where either is missing."""
     tiled = np.broadcast_to(xyz, (len(cameras), *xyz.shape))
     err = np.linalg.norm(project_many(cameras, tiled) - xy, axis=-1)
-    depth = np.einsum("cj,kj->ck", np.stack([c.R[2] for c in cameras]), xyz) + np.array([c.t[2] for c in cameras])[:, None]
+    depth = (np.einsum("cj,kj->ck", np.stack([c.R[2] for c in cameras]), xyz)
+             + np.array([c.t[2] for c in cameras])[:, None])
     return np.where(depth > 0, err, np.where(np.isnan(depth), np.nan, np.inf))
 
 
@@ -121,7 +125,8 @@ def triangulate(cameras: Sequence[Camera], xy: np.ndarray, conf: np.ndarray,
         used[view, points] = False
     n_views = used.sum(axis=0)
     with np.errstate(invalid="ignore"):
-        mean_error = np.where(n_views >= 2, np.nansum(np.where(used, errors, 0.0), axis=0) / np.maximum(n_views, 1),
+        mean_error = np.where(n_views >= 2,
+                              np.nansum(np.where(used, errors, 0.0), axis=0) / np.maximum(n_views, 1),
                               np.nan)
     bad = ~np.isfinite(mean_error) | ~np.isfinite(xyz).all(axis=1)
     if config.max_error_px is not None:

@@ -51,3 +51,39 @@ def skeleton_3d(center=(0.0, 0.0), facing: float = 0.0, scale: float = 1.0) -> n
 def project_all(cameras, xyz: np.ndarray) -> np.ndarray:
     """(C, ..., 2) pixels of ``xyz`` (..., 3) in each camera."""
     return np.stack([cam.project(xyz) for cam in cameras])
+
+
+def walking_scene(frames: int = 20, fps: float = 30.0):
+    """Two people walking past each other: (T, 2, 18, 3) metres."""
+    t = np.arange(frames)[:, None, None] / fps
+    a = skeleton_3d(center=(-0.8, -0.3), facing=0.3)[None] + t * np.array([0.6, 0.0, 0.0])
+    b = skeleton_3d(center=(0.8, 0.4), facing=2.5, scale=0.95)[None] + t * np.array([-0.5, 0.1, 0.0])
+    return np.stack([a, b], axis=1)
+
+
+def write_2d_results(folder, cameras, people_xyz, fps: float = 30.0, fmt: str = "posecli", noise_px: float = 1.0,
+                     lead: dict | None = None, seed: int = 0) -> list:
+    """Each camera's 2D of ``people_xyz`` (T, N, K, 3) as a posecli JSON file (or an OpenPose
+    folder), people in a shuffled order per frame. ``lead`` {camera index: frames}: that camera
+    started earlier (empty frames first)."""
+    from pathlib import Path
+
+    from posecli.formats.writers import ResultWriter
+    from posecli.types import Frame, Person
+
+    rng = np.random.default_rng(seed)
+    paths = []
+    for c, cam in enumerate(cameras):
+        path = Path(folder) / (f"{cam.name}.json" if fmt == "posecli" else cam.name)
+        writer = ResultWriter(fmt, path, skeleton=COCO18, kind="frames", per_file_dir=fmt == "openpose")
+        extra = (lead or {}).get(c, 0)
+        for n in range(extra + len(people_xyz)):
+            people = []
+            if n >= extra:
+                for i in rng.permutation(people_xyz.shape[1]):
+                    xy = cam.project(people_xyz[n - extra, i]) + rng.normal(0, noise_px, (18, 2))
+                    people.append(Person(xy, np.full(18, 0.9), 1.0, COCO18))
+            writer.add(Frame(people, cam.size_wh, source=f"{cam.name}.mp4", index=n, timestamp=n / fps))
+        writer.close()
+        paths.append(path)
+    return paths

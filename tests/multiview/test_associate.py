@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from posecli.multiview.associate import AssociationConfig, Tracker3D, group_views
-from tests.multiview.scenes import project_all, ring, skeleton_3d
+from tests.multiview.scenes import ring, skeleton_3d
 
 
 def scene(rng, centers, cams, noise_px=2.0):

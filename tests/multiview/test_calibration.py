@@ -16,9 +16,8 @@ from posecli.multiview.calibration import (
     with_sizes,
     write_toml,
 )
-from tests.multiview.scenes import ring, skeleton_3d
-
 from tests.conftest import SHARED
+from tests.multiview.scenes import ring, skeleton_3d
 
 DEMO = SHARED / "data" / "multiview-single" / "calibration"
 
