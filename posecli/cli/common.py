@@ -180,14 +180,15 @@ MODE_HELP = {
 }
 
 
-def mode_option(default: str):
-    """``--mode fast|balanced|accurate`` with this command's default, said in --help."""
+def mode_option(default: str, why: str | None = None):
+    """``--mode fast|balanced|accurate`` with this command's default, said in --help (``why``:
+    this command's reason for it, else the mode's usual one)."""
     from ..inference.modes import MODES
 
     ladder = "; ".join(f"{m.name}: {m.summary}" for m in MODES.values())
     return click.option(
         "--mode", type=click.Choice(list(MODES)), default=default, show_default=True,
-        help=f"Speed/accuracy setting ({ladder}). {default} by default here: {MODE_HELP[default]}. "
+        help=f"Speed/accuracy setting ({ladder}). {default} by default here: {why or MODE_HELP[default]}. "
              "--height, --scales, --flip and --zoom override it.")
 
 

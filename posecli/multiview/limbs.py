@@ -36,7 +36,9 @@ class LimbConfig:
     ``tolerance``: a bone within this fraction of its median length is left as it is, one
     outside is brought to the edge of that band (0: every bone exactly at its median);
     ``min_frames``: a bone measured in fewer frames keeps its lengths free; ``bones``: which
-    bones keep their length (:func:`bones_of`)."""
+    bones keep their length (:func:`bones_of`); ``max_gap_frames``: a keypoint missing for at
+    most this many frames is filled by linear interpolation (Pose2Sim's default, 10; 0: never),
+    reported with no views and no reprojection error."""
 
     cutoff_hz: float | None = None
     order: int = 2
@@ -44,6 +46,7 @@ class LimbConfig:
     tolerance: float = 0.03
     min_frames: int = 5
     bones: str = "limbs"
+    max_gap_frames: int = 10
 
     def __post_init__(self) -> None:
         if self.cutoff_hz is not None and not (np.isfinite(self.cutoff_hz) and self.cutoff_hz > 0):
@@ -54,7 +57,7 @@ class LimbConfig:
             raise ValueError(f"bones={self.bones!r}: expected 'limbs' or 'all'")
         if not (np.isfinite(self.tolerance) and 0 <= self.tolerance < 1):
             raise ValueError(f"tolerance={self.tolerance!r}: expected a fraction in [0, 1)")
-        if self.iterations < 0 or self.min_frames < 1:
+        if self.iterations < 0 or self.min_frames < 1 or self.max_gap_frames < 0:
             raise ValueError("iterations must be >= 0 and min_frames >= 1")
 
 
@@ -143,10 +146,15 @@ def keep_lengths(xyz: np.ndarray, bones: list[tuple[int, int]], lengths: np.ndar
 
 def consistent_track(xyz: np.ndarray, compliance: np.ndarray | None, skeleton: Skeleton, fps: float,
                      config: LimbConfig | None = None) -> np.ndarray:
-    """One track's (T, K, 3): smoothed, then bones held at their median lengths
-    (``compliance``: see :func:`keep_lengths`)."""
+    """One track's (T, K, 3): short gaps filled, smoothed, then bones held at their median
+    lengths (``compliance``: see :func:`keep_lengths`)."""
     config = config or LimbConfig()
-    out = np.asarray(xyz, dtype=np.float64)
+    out, filled = fill_gaps(np.asarray(xyz, dtype=np.float64), config.max_gap_frames)
+    if compliance is not None and filled.any() and np.asarray(compliance).ndim == 4:
+        compliance = np.array(compliance, dtype=np.float64)
+        known = np.isfinite(compliance).all(axis=(2, 3))
+        if known.any():  # a filled point is a guess: it moves freely (10x a measured point's give)
+            compliance[filled] = 10 * np.mean(compliance[known], axis=0)
     if config.cutoff_hz is not None and fps > 0:
         out = smooth(out, fps, config.cutoff_hz, config.order)
     if config.iterations:
@@ -154,6 +162,25 @@ def consistent_track(xyz: np.ndarray, compliance: np.ndarray | None, skeleton: S
         lengths = bone_lengths(out, bones, config.min_frames)
         out = keep_lengths(out, bones, lengths, compliance, config.iterations, config.tolerance)
     return out
+
+
+def fill_gaps(xyz: np.ndarray, max_gap: int) -> tuple[np.ndarray, np.ndarray]:
+    """(T, K, 3) with each keypoint's gaps of at most ``max_gap`` frames, between two frames
+    that have it, filled by linear interpolation; and the (T, K) bool mask of filled points."""
+    out = np.array(xyz, dtype=np.float64)
+    filled = np.zeros(out.shape[:2], dtype=bool)
+    if max_gap < 1:
+        return out, filled
+    frames = np.arange(len(out))
+    for k in range(out.shape[1]):
+        seen = np.isfinite(out[:, k]).all(axis=1)
+        for start, stop in _runs(~seen):
+            if start == 0 or stop == len(out) or stop - start > max_gap:
+                continue
+            for axis in range(3):
+                out[start:stop, k, axis] = np.interp(frames[start:stop], frames[seen], out[seen, k, axis])
+            filled[start:stop, k] = True
+    return out, filled
 
 
 def length_spread(xyz: np.ndarray, skeleton: Skeleton, off_by: float = 0.2) -> tuple[float, float]:

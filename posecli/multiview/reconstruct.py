@@ -129,7 +129,7 @@ def finish(frames: list[Frame3D], views_xy: dict[tuple[int, int, int], np.ndarra
             compliance[t - first] = point_compliance(cameras, person.xyz, person.used)
         out = consistent_track(xyz, compliance, skeleton, fps, config)
         for t, person in members:
-            person.xyz = out[t - first]
+            person.xyz = out[t - first]  # (a filled point keeps used all False: no views, no error)
             if views_xy is not None:
                 person.error_px = _error_against_views(person, t, views_xy, cameras)
     return frames

@@ -9,6 +9,7 @@ writes every output at the end, atomically: an interrupted run leaves nothing ha
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from .calibration import Camera, check_sizes, load_calibration, with_sizes
 from .outputs import format_of, write_outputs
 from .reconstruct import Frame3D, ReconstructionConfig, Reconstructor, finish
 
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v")  # what --render writes
 DEFAULT_FPS = 30.0  # 2D results that do not say their rate (OpenPose folders)
 
 
@@ -33,16 +35,21 @@ class ThreeDOptions:
     result per camera (a posecli JSON file or a folder of OpenPose JSON files), in the
     calibration's camera order. ``calibration``: a TOML file, a folder of OpenPose XML files or
     several XML files. ``outs``: output files (.json, .trc, .csv). ``offsets``: per camera, the
-    frames to skip at its start so that all cameras are aligned (None: frame-aligned).
-    ``max_frames``: stop after this many aligned frames. ``fps``: overrides the inputs' rate."""
+    frames to skip at its start so that all cameras are aligned (None: frame-aligned;
+    ``"auto"``: estimated from the 2D, :mod:`posecli.multiview.sync`, up to
+    ``max_lag`` frames either way).
+    ``max_frames``: stop after this many aligned frames. ``fps``: overrides the inputs' rate.
+    ``render``: a check video (.mp4, .avi): every camera with the 3D drawn back on it (videos only)."""
 
     inputs: tuple[Path, ...]
     calibration: tuple[Path, ...]
     outs: tuple[Path, ...]
     from_2d: bool = False
-    offsets: tuple[int, ...] | None = None
+    offsets: tuple[int, ...] | str | None = None
     max_frames: int | None = None
     fps: float | None = None
+    max_lag: int = 60
+    render: Path | None = None
     config: ReconstructionConfig = field(default_factory=ReconstructionConfig)
 
     def __post_init__(self) -> None:
@@ -52,12 +59,19 @@ class ThreeDOptions:
             raise InputError("no output: give at least one of .json, .trc, .csv", param="outs")
         for out in self.outs:
             format_of(out)
-        if self.offsets is not None:
+        if isinstance(self.offsets, str) and self.offsets != "auto":
+            raise InputError(f"offsets={self.offsets!r}: expected frame counts or 'auto'", param="offsets")
+        if self.offsets is not None and self.offsets != "auto":
             if len(self.offsets) != len(self.inputs):
                 raise InputError(f"offsets={list(self.offsets)}: one per input ({len(self.inputs)})",
                                  param="offsets")
             if any(o < 0 for o in self.offsets):
                 raise InputError(f"offsets={list(self.offsets)}: frames to skip are >= 0", param="offsets")
+        if self.render is not None and self.from_2d:
+            raise InputError("render=...: the check video draws on the videos; it needs videos, "
+                             "not 2D results", param="render")
+        if self.render is not None and Path(self.render).suffix.lower() not in VIDEO_SUFFIXES:
+            raise InputError(f"render={self.render}: use .mp4 or .avi", param="render")
         if self.max_frames is not None and self.max_frames < 1:
             raise InputError(f"max_frames={self.max_frames}: expected >= 1", param="max_frames")
         if self.fps is not None and not (np.isfinite(self.fps) and 0 < self.fps <= 1000):
@@ -92,14 +106,20 @@ class ThreeDRun:
         known = [(c, i) for c, i in zip(self.cameras, self.inputs, strict=True) if i.size_wh is not None]
         check_sizes([c for c, _ in known], [i.size_wh for _, i in known], [str(i.path) for _, i in known],
                     options.calibration[0])
-        self.offsets = list(options.offsets or [0] * len(self.inputs))
+        self.auto = options.offsets == "auto"
+        given = options.offsets is not None and not self.auto
+        self.offsets = list(options.offsets) if given else [0] * len(self.inputs)
         self.count = self._aligned_count()
+        self.sync = None  # the Offsets estimate, with auto offsets
         rates = [i.fps for i in self.inputs if i.fps]
         self.fps = options.fps or (rates[0] if rates else DEFAULT_FPS)
-        check_distinct(options.inputs, [("outs", o) for o in options.outs])  # OutputConflict: a usage mistake
-        for out in options.outs:
-            check_writable(out)
+        outs = [("out", o) for o in options.outs] + [("render", options.render)]
+        check_distinct(options.inputs, outs)  # OutputConflict: a usage mistake
+        for _, out in outs:
+            if out is not None:
+                check_writable(out)
         self.frames: list[Frame3D] = []
+        self.seconds_2d = self.seconds_3d = 0.0  # the 2D (reading it, with from_2d) and the 3D stage
         self.skeleton: Skeleton | None = None
 
     def _aligned_count(self) -> int:
@@ -107,6 +127,8 @@ class ThreeDRun:
         for i, o in zip(self.inputs, self.offsets, strict=True):
             if o >= i.frame_count:
                 raise InputError(f"offset {o} is past its {i.frame_count} frames", path=i.path)
+        if self.auto:
+            return max(counts)  # each input read whole; aligned once the offsets are known
         if self.options.offsets is None and len(set(counts)) > 1:
             listing = ", ".join(f"{i.path.name}: {i.frame_count}" for i in self.inputs)
             raise InputError(f"the inputs have different frame counts ({listing}); give offsets=N1,N2,.. "
@@ -118,13 +140,24 @@ class ThreeDRun:
     @property
     def expected(self) -> int:
         """2D frames to compute (for a progress bar): every camera's aligned frames."""
-        return 0 if self.options.from_2d else self.count * len(self.inputs)
+        if self.options.from_2d:
+            return 0
+        if self.auto:
+            return sum(i.frame_count for i in self.inputs)
+        return self.count * len(self.inputs)
 
     def run(self, progress: Callable[[int], None] | None = None) -> ThreeDRun:
-        views = [self._views_of(c, progress) for c in range(len(self.inputs))]
+        started = time.perf_counter()
+        if self.auto:
+            views = self._aligned_automatically(progress)
+        else:
+            views = [self._views_of(c, progress, self.offsets[c], self.count)
+                     for c in range(len(self.inputs))]
         self.skeleton = next((p.skeleton for v in views for frame in v for p in frame), None)
         if self.skeleton is None:
             raise InputError("nobody was found in any camera: no 3D to make", path=self.options.inputs[0])
+        self.seconds_2d = time.perf_counter() - started
+        started = time.perf_counter()
         recon = Reconstructor(self.cameras, self.skeleton, self.options.config)
         pixels: dict[tuple[int, int, int], np.ndarray] = {}
         for t in range(self.count):
@@ -134,8 +167,14 @@ class ThreeDRun:
                 for i, p in enumerate(people):
                     pixels[t, c, i] = p.xy
         finish(self.frames, pixels, self.cameras, self.skeleton, self.fps, self.options.config.limbs)
+        self.seconds_3d = time.perf_counter() - started
         write_outputs(self.options.outs, self.frames, self.skeleton, [c.name for c in self.cameras], self.fps,
-                      {"offsets": self.offsets})
+                      {"offsets": self.offsets, "offsets_estimated": self.auto})
+        if self.options.render is not None:
+            from .render import render_check
+
+            render_check(self.options.render, [i.path for i in self.inputs], self.offsets, self.cameras,
+                         self.frames, self.skeleton, self.fps)
         return self
 
     def summary(self) -> list[str]:
@@ -148,6 +187,12 @@ class ThreeDRun:
         lines = [f"3D: {len(self.frames)} frames, {len(ids)} people"
                  + (f", reprojection median {np.median(errors):.1f} px" if len(errors) else "")
                  + (f", {np.mean(views):.2f} of {len(self.cameras)} cameras per point" if views else "")]
+        if self.sync is not None:
+            sync = self.sync
+            errors = ", ".join(f"{e:.1f}" for e in sync.error_px[1:])
+            zero = ", ".join(f"{e:.1f}" for e in sync.error_at_zero_px[1:])
+            lines.append(f"offsets estimated from the 2D: {','.join(map(str, sync.frames))} "
+                         f"(two-view error with the first camera {errors} px; {zero} px without offsets)")
         lines += [f"wrote {out}" for out in self.options.outs]
         return lines
 
@@ -155,23 +200,42 @@ class ThreeDRun:
         """The frame number of aligned frame ``t``: the first camera's own index."""
         return t + self.offsets[0]
 
-    def _views_of(self, c: int, progress) -> list[list[Person]]:
-        """Camera ``c``'s people in each aligned frame."""
-        first, inp = self.offsets[c], self.inputs[c]
+    def _aligned_automatically(self, progress) -> list[list[list[Person]]]:
+        """Every input's people in all its frames, the offsets estimated, the views aligned."""
+        from .sync import estimate_offsets
+
+        whole = [self._views_of(c, progress, 0, i.frame_count) for c, i in enumerate(self.inputs)]
+        skeleton = next((p.skeleton for v in whole for frame in v for p in frame), None)
+        if skeleton is None:
+            raise InputError("nobody was found in any camera: no 3D to make", path=self.options.inputs[0])
+        self.sync = estimate_offsets(self.cameras, whole, skeleton.num_parts, self.options.max_lag)
+        self.offsets = list(self.sync.frames)
+        counts = [len(v) - o for v, o in zip(whole, self.offsets, strict=True)]
+        self.count = min(counts)
+        if self.options.max_frames:
+            self.count = min(self.count, self.options.max_frames)
+        if self.count < 1:
+            raise InputError(f"the estimated offsets {self.offsets} leave no frame in common",
+                             param="offsets")
+        return [v[o: o + self.count] for v, o in zip(whole, self.offsets, strict=True)]
+
+    def _views_of(self, c: int, progress, first: int, count: int) -> list[list[Person]]:
+        """Camera ``c``'s people in its frames ``first`` to ``first + count``."""
+        inp = self.inputs[c]
         if inp.frames is not None:
             by_index = {f.index if f.index is not None else n: f for n, f in enumerate(inp.frames)}
             return [list(by_index[first + t].people) if first + t in by_index else []
-                    for t in range(self.count)]
+                    for t in range(count)]
         from ..io.video import VideoSource
         from ..video.pipeline import Pipeline
         from ..video.run import tune_decoding
 
-        source = VideoSource(inp.path, first_frame=first, stop_frame=first + self.count)
+        source = VideoSource(inp.path, first_frame=first, stop_frame=first + count)
         tune_decoding(source, self.estimator)
-        out: list[list[Person]] = [[] for _ in range(self.count)]
+        out: list[list[Person]] = [[] for _ in range(count)]
         for result in Pipeline(self.estimator, source, source=str(inp.path)):
             t = result.index - first
-            if 0 <= t < self.count:
+            if 0 <= t < count:
                 out[t] = list(result.frame.people)
             if progress is not None:
                 progress(1)

@@ -33,6 +33,9 @@ import numpy as np
 
 from .calibration import Camera, project_many
 
+MAX_COORDINATE_M = 1e6  # a point farther than this came from (nearly) parallel rays: missing
+MAX_ERROR_PX = 1e6  # reprojection errors are capped here (sums of them stay finite)
+
 
 @dataclass(frozen=True)
 class TriangulationConfig:
@@ -89,7 +92,9 @@ def dlt(extrinsics: np.ndarray, uv: np.ndarray, weights: np.ndarray) -> np.ndarr
     with np.errstate(divide="ignore", invalid="ignore"):
         xyz = hom[:, :3] / hom[:, 3:4]
     enough = (weights > 0).sum(axis=0) >= 2
-    xyz[~enough | ~np.isfinite(xyz).all(axis=1)] = np.nan
+    with np.errstate(invalid="ignore"):
+        far = ~(np.abs(xyz) < MAX_COORDINATE_M).all(axis=1)  # parallel rays meet at infinity
+    xyz[~enough | far] = np.nan
     return xyz
 
 
@@ -97,7 +102,8 @@ def reprojection_errors(cameras: Sequence[Camera], xyz: np.ndarray, xy: np.ndarr
     """(C, K) pixel distance between each camera's projection of ``xyz`` (K, 3) and ``xy``
     (C, K, 2); inf where the point is behind the camera, NaN where either is missing."""
     tiled = np.broadcast_to(xyz, (len(cameras), *xyz.shape))
-    err = np.linalg.norm(project_many(cameras, tiled) - xy, axis=-1)
+    with np.errstate(over="ignore", invalid="ignore"):  # a point on a camera's plane projects to infinity
+        err = np.minimum(np.linalg.norm(project_many(cameras, tiled) - xy, axis=-1), MAX_ERROR_PX)
     depth = (np.einsum("cj,kj->ck", np.stack([c.R[2] for c in cameras]), xyz)
              + np.array([c.t[2] for c in cameras])[:, None])
     return np.where(depth > 0, err, np.where(np.isnan(depth), np.nan, np.inf))
@@ -185,7 +191,7 @@ def _consensus(cameras, extrinsics: np.ndarray, uv: np.ndarray, xy: np.ndarray, 
     err_all = reprojection_errors(cameras, xyz, tiled_xy).reshape(n_cams, len(pairs), n_points)
     for h, (i, j) in enumerate(pairs):
         err = err_all[:, h]
-        agree = usable & (np.nan_to_num(err, nan=np.inf) <= threshold_px)
+        agree = usable & (np.nan_to_num(err, nan=np.inf, posinf=np.inf) <= threshold_px)
         count = agree.sum(axis=0)
         cost = np.where(agree, np.nan_to_num(err, nan=0.0, posinf=0.0), 0.0).sum(axis=0)
         consistent = agree[i] & agree[j]  # the pair agrees with itself (epipolar consistency)

@@ -84,6 +84,7 @@ def test_openpose_folders_and_offsets(tmp_path, rig):
     ("output type", 2, "unknown 3D output type '.txt'"),
     ("out is input", 2, "cam01.json"),
     ("one input", 2, "3D needs at least two cameras"),
+    ("render from 2d", 2, "--render ...: the check video draws on the videos"),
 ])
 def test_refusals_are_one_line_and_write_nothing(tmp_path, rig, case, code, message):
     cams, toml = rig
@@ -109,6 +110,8 @@ def test_refusals_are_one_line_and_write_nothing(tmp_path, rig, case, code, mess
         args += ["-o", tmp_path / "p.txt"]
     elif case == "out is input":
         args += ["-o", inputs[0]]
+    elif case == "render from 2d":
+        args += ["--render", tmp_path / "check.mp4"]
     elif case == "one input":
         args = ["3d", "--from-2d", inputs[0], "-c", toml, "-o", out]
     before = sorted(p.name for p in tmp_path.iterdir())
@@ -148,8 +151,15 @@ def test_the_shared_demo_videos_end_to_end(tmp_path):
         pytest.skip("the shared multi-view demo is not here")
     videos = [demo / "videos" / f"cam0{i}.mp4" for i in range(1, 5)]
     out = tmp_path / "demo.json"
-    result = run("3d", *videos, "-c", demo / "calibration" / "Calib.toml", "-o", out, "--max-frames", "4", "-q")
+    check = tmp_path / "check.mp4"
+    result = run("3d", *videos, "-c", demo / "calibration" / "Calib.toml", "-o", out, "--max-frames", "4", "-q",
+                 "--render", check)
     assert result.exit_code == 0, result.output
+    import cv2
+
+    cap = cv2.VideoCapture(str(check))
+    ok, image = cap.read()
+    assert ok and image.shape[0] == 540 and image.shape[1] > 4 * 250 and cap.get(cv2.CAP_PROP_FRAME_COUNT) == 4
     doc = json.loads(out.read_text())
     assert len(doc["frames"]) == 4
     subject = max((p for f in doc["frames"] for p in f["people"]), key=lambda p: len(p["cameras"]))
@@ -158,3 +168,33 @@ def test_the_shared_demo_videos_end_to_end(tmp_path):
     # the videos are 1080 wide, the calibration says 1088 (encoder padding): accepted; three videos are not
     result = run("3d", *videos[:3], "-c", demo / "calibration" / "Calib.toml", "-o", out)
     assert result.exit_code == 1 and "4 cameras in the calibration for 3 inputs" in result.output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig, code", [(2, 130), (15, 143)])
+def test_a_signal_during_the_2d_writes_nothing(sig, code, tiny_model, tmp_path):
+    import time
+
+    from tests.helpers import posecli_cmd, subprocess_env, temp_files, write_video
+
+    cams = [type(c)(c.name, (160, 120), c.K, c.dist, c.R, c.t) for c in ring(3)]
+    write_toml(cams, tmp_path / "rig.toml")
+    videos = [write_video(tmp_path / f"{c.name}.mp4", 200, size_wh=(160, 120)) for c in cams]
+    out = tmp_path / "p.json"
+    out.write_text("precious")
+    cmd = posecli_cmd("3d", *videos, "-c", tmp_path / "rig.toml", "-o", out, "-o", tmp_path / "p.trc",
+                      "-m", tiny_model, "--device", "cpu", "--height", "768", "--scales", "1,0.9")
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=subprocess_env(),
+                            cwd=tmp_path)
+    try:
+        time.sleep(6)  # the model loaded, the 2D under way
+        assert proc.poll() is None, "finished before the signal"
+        proc.send_signal(sig)
+        stderr = proc.communicate(timeout=60)[1].decode(errors="replace")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == code, stderr[-500:]
+    assert "nothing written" in stderr and "Traceback" not in stderr
+    assert out.read_text() == "precious" and not (tmp_path / "p.trc").exists() and not temp_files(tmp_path)
