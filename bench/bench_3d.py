@@ -83,14 +83,15 @@ def two_d(mode: str, out: Path) -> list[Path]:
     return paths
 
 
-def posecli_3d(inputs: list[Path], calibration: Path, work: Path) -> tuple[Path, Path, float]:
-    """posecli 3d's library call on 2D JSON files (what ``posecli 3d --from-2d`` runs):
+def posecli_3d(inputs: list[Path], calibration: Path, work: Path, limbs: bool = True) -> tuple[Path, Path, float]:
+    """posecli 3d's library call on 2D JSON files (what ``posecli 3d --from-2d [--no-limbs]`` runs):
     ``(json, trc, seconds of the 3D stage)``; the 2D files are read before the clock starts."""
-    from posecli.multiview.run import ThreeDOptions, ThreeDRun
+    from posecli.multiview.run import ThreeDOptions, ThreeDRun, reconstruction_config
 
     work.mkdir(parents=True, exist_ok=True)
     outs = (work / "3d.json", work / "3d.trc")
-    job = ThreeDRun(ThreeDOptions(inputs=tuple(inputs), calibration=(calibration,), outs=outs, from_2d=True))
+    job = ThreeDRun(ThreeDOptions(inputs=tuple(inputs), calibration=(calibration,), outs=outs, from_2d=True,
+                                  config=reconstruction_config(limbs=limbs)))
     t0 = time.perf_counter()
     job.run()
     return outs[0], outs[1], time.perf_counter() - t0
@@ -278,11 +279,26 @@ def posecli_default(report: dict) -> dict:
             out["opensim_ik"] = [{"trc": "posecli 3d", **(_ik_row(our_ik) or {})},
                                  {"trc": "Pose2Sim", **(_ik_row(their_ik) or {})}]
         out["targets"] = compare(ours, theirs)
+        out["limb_step"] = _limb_step(inputs, cams, people, ours, out["held_out"]["median_px"], work / "nolimbs")
         out["stage_times"] = stage_times(DEFAULT_2D_MODE, inputs, work / "timed", max(1, min(repeat, 3)))
         out["segments"] = ours.pop("segments")
         out["cameras"] = ours.pop("cameras")
         out["posecli_3d"] = {k: v for k, v in ours.items()}
     return out
+
+
+def _limb_step(inputs, cams, people, ours: dict, held_px: float, work: Path) -> list[dict]:
+    """What holding bone lengths does: the figures with and without it (``--no-limbs``)."""
+    js, _, _ = posecli_3d(inputs, CALIBRATION, work / "all", limbs=False)
+    free = figures(metrics_3d.posecli_3d_keypoints(js)[0], cams, people)
+
+    def run_free(sub_inputs, calib, sub):
+        return metrics_3d.posecli_3d_keypoints(posecli_3d(sub_inputs, calib, sub, limbs=False)[0])[0]
+
+    free_held = held_out(run_free, inputs, cams, people, work / "held")["median_px"]
+    keys = ("iqr_over_median", "off_20pct", "reprojection_median_px", "reprojection_p90_px")
+    return [{"3d": "posecli 3d", **{k: ours[k] for k in keys}, "held_out_median_px": held_px},
+            {"3d": "posecli 3d --no-limbs", **{k: free[k] for k in keys}, "held_out_median_px": free_held}]
 
 
 def modes(report: dict) -> dict:
