@@ -130,7 +130,7 @@ def consumer_python() -> str | None:
 
 def _consumer(script: str, *args: str) -> dict:
     py = consumer_python()
-    done = subprocess.run([py, str(CONSUMERS / script), *args], capture_output=True, text=True,
+    done = subprocess.run([py, str(CONSUMERS / script), *args], check=False, capture_output=True, text=True,
                           env={**os.environ, "MPLBACKEND": "Agg"})
     if done.returncode != 0:
         lines = (done.stderr or done.stdout).strip().splitlines()
@@ -253,7 +253,7 @@ def posecli_default(report: dict) -> dict:
         work = Path(tmp)
         inputs = two_d(DEFAULT_2D_MODE, work / "2d")
         people = [metrics_3d.posecli_2d_people(p) for p in inputs]
-        js, trc, seconds = posecli_3d(inputs, CALIBRATION, work / "ours")
+        js, trc, _ = posecli_3d(inputs, CALIBRATION, work / "ours")
         ours = figures(metrics_3d.posecli_3d_keypoints(js)[0], cams, people)
         ours["trc_matches_json"] = _same(metrics_3d.trc_keypoints(trc), metrics_3d.posecli_3d_keypoints(js)[0])
 
@@ -261,8 +261,8 @@ def posecli_default(report: dict) -> dict:
             return metrics_3d.posecli_3d_keypoints(posecli_3d(sub_inputs, calib, sub)[0])[0]
 
         out = {"title": "posecli 3d on the shared demo (2D: posecli video, default mode)",
-               "notes": ["2D and 3D measured from the files by bench/metrics_3d.py; Pose2Sim 0.10.49 "
-                         "(demo settings) on the same 2D in the consumers' venv."],
+               "notes": [("2D and 3D measured from the files by bench/metrics_3d.py; Pose2Sim 0.10.49 "
+                          "(demo settings) on the same 2D in the consumers' venv.")],
                "held_out": held_out(run_ours, inputs, cams, people, work / "held")}
         theirs, their_ik = None, None
         if consumer_python():
@@ -312,7 +312,7 @@ def modes(report: dict) -> dict:
             work = Path(tmp) / mode
             inputs = two_d(mode, work / "2d")
             people = [metrics_3d.posecli_2d_people(p) for p in inputs]
-            js, _, seconds = posecli_3d(inputs, CALIBRATION, work / "ours")
+            js, _, _ = posecli_3d(inputs, CALIBRATION, work / "ours")
             f = figures(metrics_3d.posecli_3d_keypoints(js)[0], cams, people)
             row = {"mode": mode, **{k: f[k] for k in ("iqr_over_median", "off_20pct", "coverage",
                                                       "reprojection_median_px", "reprojection_p90_px")}}

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import json
 import math
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import tomllib
 
 # The 8 segments whose length must not change: upper arm, forearm, thigh, shank, both sides.
 SEGMENTS = (

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import shutil
 import statistics
@@ -44,7 +45,7 @@ def run(trc: Path, out: Path, simple: bool = False) -> dict:
     t0 = time.perf_counter()
     q, _, _, _, _ = read_trc(local)
     height = compute_height(q)
-    height = DEFAULT_HEIGHT_M if not height or height != height else float(height)
+    height = float(height) if height and math.isfinite(height) else DEFAULT_HEIGHT_M
     setup = get_opensim_setup_dir()
     perform_scaling(local, POSE_MODEL, out, setup, use_simple_model=simple, subject_height=height,
                     subject_mass=MASS_KG)
