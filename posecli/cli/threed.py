@@ -33,10 +33,10 @@ Examples:
 
 \b
 Inputs are given in the calibration's camera order. --calibration: a Pose2Sim/anipose TOML
-file, or OpenPose camera files (a folder of .xml, or -c once per file). Outputs (--out, any
-number; the extension picks the format): .json (posecli 3D JSON), .trc (OpenSim, Pose2Sim,
-Blender; Y up; the person seen most), .csv (a row per frame, person and keypoint). See
-docs/calibration.md and docs/3d.md.
+file, OpenPose camera files (a folder of .xml, or -c once per file), or a Qualisys .qca.txt.
+Outputs (--out, any number; the extension picks the format): .json (posecli 3D JSON), .trc
+(OpenSim, Pose2Sim, Blender; Y up; the person seen most), .csv (a row per frame, person and
+keypoint). See docs/calibration.md and docs/3d.md.
 """
 
 
@@ -61,7 +61,8 @@ def parse_offsets(value: str | None) -> tuple[int, ...] | str | None:
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--calibration", "-c", "calibration", multiple=True, required=True,
               type=click.Path(path_type=Path),
-              help="Pose2Sim/anipose TOML, or OpenPose camera XML files (a folder, or repeat -c).")
+              help="Pose2Sim/anipose TOML, OpenPose camera XML files (a folder, or repeat -c), "
+                   "or a Qualisys .qca.txt.")
 @click.option("--out", "-o", "outs", multiple=True, required=True, type=click.Path(path_type=Path),
               help="Output file: .json, .trc or .csv (repeat for several).")
 @click.option("--render", "-r", type=click.Path(path_type=Path), default=None,

@@ -9,6 +9,7 @@ Formats read (:func:`load_calibration` picks by the path):
 * a folder of OpenPose camera parameter files, or several such files: one OpenCV FileStorage XML
   per camera (``CameraMatrix`` 3x4 extrinsics ``[R|t]`` in metres, ``Intrinsics`` 3x3,
   ``Distortion`` up to 8 coefficients); the camera is named after the file.
+* ``*.qca.txt``: a Qualisys calibration (:mod:`posecli.multiview.qualisys`).
 
 Every camera is checked once (:func:`check_camera`): finite numbers, an invertible K, a proper
 rotation, a positive size; a whole rig by :func:`check_rig` (distinct names, at least two cameras).
@@ -217,6 +218,10 @@ def load_calibration(paths: str | Path | Sequence[str | Path]) -> list[Camera]:
         return cameras
     if len(paths) == 1 and paths[0].suffix.lower() == ".toml":
         return read_toml(paths[0])
+    if len(paths) == 1 and paths[0].name.lower().endswith(".qca.txt"):
+        from .qualisys import read_qca
+
+        return read_qca(paths[0])
     for p in paths:
         if p.suffix.lower() == ".toml":
             raise InputError("give one TOML calibration, or several OpenPose XML files", path=p)

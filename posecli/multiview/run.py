@@ -156,6 +156,12 @@ class ThreeDRun:
         self.skeleton = next((p.skeleton for v in views for frame in v for p in frame), None)
         if self.skeleton is None:
             raise InputError("nobody was found in any camera: no 3D to make", path=self.options.inputs[0])
+        for c, v in enumerate(views):
+            other = next((p.skeleton for frame in v for p in frame
+                          if p.skeleton.name != self.skeleton.name), None)
+            if other is not None:
+                raise InputError(f"skeleton '{other.name}' here, '{self.skeleton.name}' in another input: "
+                                 "the cameras' 2D must use one skeleton", path=self.options.inputs[c])
         self.seconds_2d = time.perf_counter() - started
         started = time.perf_counter()
         recon = Reconstructor(self.cameras, self.skeleton, self.options.config)

@@ -121,3 +121,21 @@ def test_bad_openpose_xml(tmp_path):
         load_calibration([tmp_path / "junk.xml"])
     with pytest.raises(InputError, match="no such file"):
         load_calibration([tmp_path / "nope.xml", tmp_path / "c1.xml"])
+
+
+@pytest.mark.skipif(not (DEMO / "Calib.qca.txt").exists(), reason="shared demo not here")
+def test_qualisys_file_gives_the_same_cameras_as_pose2sims_toml():
+    toml, qca = read_toml(DEMO / "Calib.toml"), load_calibration(DEMO / "Calib.qca.txt")
+    xyz = skeleton_3d(center=(-1.0, 0.0))
+    for a, b in zip(toml, qca, strict=True):
+        assert a.name == b.name and a.size_wh == b.size_wh
+        np.testing.assert_allclose(a.project(xyz), b.project(xyz), atol=1e-6)
+
+
+def test_bad_qualisys_file(tmp_path):
+    (tmp_path / "a.qca.txt").write_text("<calibration><cameras><camera serial='c1'/></cameras></calibration>")
+    with pytest.raises(InputError, match="camera 'c1': missing fov_video"):
+        load_calibration(tmp_path / "a.qca.txt")
+    (tmp_path / "b.qca.txt").write_text("not xml")
+    with pytest.raises(InputError, match="not a Qualisys calibration"):
+        load_calibration(tmp_path / "b.qca.txt")

@@ -84,6 +84,8 @@ def test_openpose_folders_and_offsets(tmp_path, rig):
     ("output type", 2, "unknown 3D output type '.txt'"),
     ("out is input", 2, "cam01.json"),
     ("one input", 2, "3D needs at least two cameras"),
+    ("3d as 2d", 1, "3D results (posecli 3d), not 2D keypoints"),
+    ("two skeletons", 1, "the cameras' 2D must use one skeleton"),
     ("render from 2d", 2, "--render ...: the check video draws on the videos"),
 ])
 def test_refusals_are_one_line_and_write_nothing(tmp_path, rig, case, code, message):
@@ -110,6 +112,16 @@ def test_refusals_are_one_line_and_write_nothing(tmp_path, rig, case, code, mess
         args += ["-o", tmp_path / "p.txt"]
     elif case == "out is input":
         args += ["-o", inputs[0]]
+    elif case == "3d as 2d":
+        assert run("3d", "--from-2d", *inputs, "-c", toml, "-o", tmp_path / "made.json").exit_code == 0
+        args = ["3d", "--from-2d", tmp_path / "made.json", *inputs[1:], "-c", toml, "-o", out]
+    elif case == "two skeletons":
+        doc = json.loads(inputs[1].read_text())
+        doc["skeleton"]["name"] = "body25"
+        for frame in doc["frames"]:
+            for person in frame["people"]:
+                person["keypoints"] = {"nose": [10, 10, 0.9]}
+        inputs[1].write_text(json.dumps(doc))
     elif case == "render from 2d":
         args += ["--render", tmp_path / "check.mp4"]
     elif case == "one input":
