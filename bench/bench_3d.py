@@ -23,7 +23,8 @@ the default mode, ``DIR/<mode>/camNN.json`` for the others) instead of running `
 ``POSECLI_BENCH_3D_IK=full|simple|off`` picks Pose2Sim's OpenSim model for IK (full, the demo's,
 by default); ``POSECLI_CONSUMERS_PYTHON`` another consumers' python.
 
-Run alone: ``python -m bench --only 3d`` (sections ``3d``, ``3d_modes``).
+Run alone: ``python -m bench --only 3d`` (sections ``3d``, ``3d_modes``, ``3d_videos``: the
+videos end to end at ``posecli 3d``'s own default mode, ``3d_pose2sim``).
 """
 
 from __future__ import annotations
@@ -343,7 +344,37 @@ def _same(a, b) -> bool:
     return bool(np.isfinite(a[has]).all() and np.allclose(a[has], b[has], atol=1e-4))
 
 
-SECTIONS = [("3d", posecli_default), ("3d_modes", modes), ("3d_pose2sim", pose2sim_only)]
+def videos_end_to_end(report: dict) -> dict:
+    """``posecli 3d VIDEO x4`` at its own default 2D mode: the run's own 2D and 3D stage times, and
+    its figures against ``posecli video`` at that mode (the same 2D)."""
+    if why := _demo_missing():
+        return {"skipped": why}
+    from posecli import PoseEstimator
+    from posecli.cli.threed import threed_command
+    from posecli.multiview.run import ThreeDOptions, ThreeDRun
+
+    mode = next(p.default for p in threed_command.params if p.name == "mode")
+    cams = metrics_3d.read_cameras(CALIBRATION)
+    with tempfile.TemporaryDirectory(prefix="bench3d-") as tmp:
+        work = Path(tmp)
+        outs = (work / "3d.json", work / "3d.trc")
+        videos = tuple(DEMO / "videos" / f"{c}.mp4" for c in CAMERAS)
+        job = ThreeDRun(ThreeDOptions(inputs=videos, calibration=(CALIBRATION,), outs=outs),
+                        estimator=PoseEstimator(mode=mode))
+        job.run()
+        people = [metrics_3d.posecli_2d_people(p) for p in two_d(mode, work / "2d")]
+        f = figures(metrics_3d.posecli_3d_keypoints(outs[0])[0], cams, people)
+    ratio = job.seconds_3d / job.seconds_2d
+    return {"title": f"posecli 3d on the 4 demo videos (its default 2D mode: {mode})",
+            "mode": mode, "two_d_s": round(job.seconds_2d, 1), "three_d_s": round(job.seconds_3d, 2),
+            "ratio": round(ratio, 4), "ratio_met": ratio <= TARGETS["time_ratio"],
+            **{k: f[k] for k in ("iqr_over_median", "off_20pct", "coverage", "reprojection_median_px",
+                                 "reprojection_p90_px")},
+            "cameras": f["cameras"]}
+
+
+SECTIONS = [("3d", posecli_default), ("3d_modes", modes), ("3d_videos", videos_end_to_end),
+            ("3d_pose2sim", pose2sim_only)]
 
 
 if __name__ == "__main__":
