@@ -364,13 +364,19 @@ def videos_end_to_end(report: dict) -> dict:
         job.run()
         people = [metrics_3d.posecli_2d_people(p) for p in two_d(mode, work / "2d")]
         f = figures(metrics_3d.posecli_3d_keypoints(outs[0])[0], cams, people)
+        ik = None
+        if consumer_python():
+            try:
+                ik = _ik_row(opensim_ik(outs[1], work / "ik"))
+            except RuntimeError as exc:
+                ik = {"error": str(exc)[-300:]}
     ratio = job.seconds_3d / job.seconds_2d
     return {"title": f"posecli 3d on the 4 demo videos (its default 2D mode: {mode})",
             "mode": mode, "two_d_s": round(job.seconds_2d, 1), "three_d_s": round(job.seconds_3d, 2),
             "ratio": round(ratio, 4), "ratio_met": ratio <= TARGETS["time_ratio"],
             **{k: f[k] for k in ("iqr_over_median", "off_20pct", "coverage", "reprojection_median_px",
                                  "reprojection_p90_px")},
-            "cameras": f["cameras"]}
+            "opensim_ik": ik, "cameras": f["cameras"]}
 
 
 SECTIONS = [("3d", posecli_default), ("3d_modes", modes), ("3d_videos", videos_end_to_end),
