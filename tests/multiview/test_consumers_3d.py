@@ -1,7 +1,7 @@
 """posecli 3d's TRC in real clients: OpenSim's own reader and OpenSim inverse kinematics.
 
-The shared demo (Pose2Sim's Demo_SinglePerson, 4 cameras) cut to its first frames: ``posecli video``
-per camera (default mode), then ``posecli 3d --from-2d``, then the consumers' venv (OpenSim 4.6,
+The shared demo (Pose2Sim's Demo_SinglePerson, 4 cameras) cut to its first frames: ``posecli 3d`` on
+the videos as a user runs it (its own 2D at its default mode), then the consumers' venv (OpenSim 4.6,
 Pose2Sim 0.10.49) reads and uses the TRC in its own process. Slow (a few minutes on 2 cores).
 """
 
@@ -45,21 +45,16 @@ def _run(cmd: list, **kw) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def demo_3d(tmp_path_factory, shared_dir) -> dict:
-    """posecli 3d's JSON and TRC of the demo's first FRAMES frames (2D made here, default mode)."""
+    """posecli 3d's JSON and TRC of the demo's first FRAMES frames, from the videos."""
     consumer_python()  # skip before minutes of 2D when the consumers' venv is missing
     demo = shared_dir / "data" / "multiview-single"
     if not (demo / "calibration" / "Calib.toml").is_file():
         pytest.skip(f"the shared multi-camera demo is missing ({demo})")
     tmp = tmp_path_factory.mktemp("demo3d")
-    inputs = []
-    for n in range(1, 5):
-        out = tmp / f"cam0{n}.json"
-        _run(posecli_cmd("video", demo / "videos" / f"cam0{n}.mp4", "--max-frames", FRAMES, "-q", "--out", out),
-             env=subprocess_env())
-        inputs.append(out)
     js, trc = tmp / "demo.json", tmp / "demo.trc"
-    _run(posecli_cmd("3d", "--from-2d", *inputs, "-c", demo / "calibration" / "Calib.toml", "-o", js, "-o", trc,
-                     "-q"), env=subprocess_env())
+    videos = [demo / "videos" / f"cam0{n}.mp4" for n in range(1, 5)]
+    _run(posecli_cmd("3d", *videos, "-c", demo / "calibration" / "Calib.toml", "--max-frames", FRAMES,
+                     "-o", js, "-o", trc, "-q"), env=subprocess_env())
     return {"json": js, "trc": trc, "dir": tmp}
 
 
