@@ -84,4 +84,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except (OSError, ValueError, RuntimeError, KeyError) as exc:  # one line, as posecli reports errors
+        print(f"Error: {' '.join(str(exc).split())[:600]}", file=sys.stderr)
+        sys.exit(1)

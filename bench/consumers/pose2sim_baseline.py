@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 # COCO-17 index -> COCO-18 index (COCO-18 has the neck at 1 and right/left swapped blocks).
+MARKER = ".pose2sim_baseline"  # a project folder this script made (and may remake)
 FRAME_RATE = 60  # the demo videos; Pose2Sim cannot read them from the JSON folders and would say 30
 COCO17_FROM_COCO18 = [0, 15, 14, 17, 16, 5, 2, 6, 3, 7, 4, 11, 8, 12, 9, 13, 10]
 
@@ -59,9 +60,12 @@ def layout(project: Path, calibration: Path, openpose: list[Path], pose_model: s
     """A Pose2Sim project: Config.toml (the demo's), calibration/Calib.toml, pose/camNN_json/."""
     import Pose2Sim
 
-    if project.exists():
+    if project.exists() and any(project.iterdir()):
+        if not (project / MARKER).is_file():  # never delete a folder this script did not make
+            raise ValueError(f"{project}: not empty and not a project of this script; give a new folder")
         shutil.rmtree(project)
     (project / "calibration").mkdir(parents=True)
+    (project / MARKER).write_text("made by bench/consumers/pose2sim_baseline.py; remade on each run\n")
     demo = Path(Pose2Sim.__file__).resolve().parent / "Demo_SinglePerson" / "Config.toml"
     shutil.copy(demo, project / "Config.toml")
     shutil.copy(calibration, project / "calibration" / "Calib.toml")
@@ -121,4 +125,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except (OSError, ValueError, RuntimeError, KeyError) as exc:  # one line, as posecli reports errors
+        print(f"Error: {' '.join(str(exc).split())[:600]}", file=sys.stderr)
+        sys.exit(1)
