@@ -51,6 +51,7 @@ ISSUE_POSE2SIM = {"iqr_over_median": 0.111, "off_20pct": 0.129, "reprojection_me
                   "reprojection_p90_px": 59.0, "ik_rms_m": 0.12}
 ROOT = Path(__file__).resolve().parents[1]
 CONSUMERS = Path(__file__).resolve().parent / "consumers"
+_RUN_2D: list[tempfile.TemporaryDirectory] = []  # this run's 2D folder, shared by the sections, made on first use
 TWO_D_SECONDS: dict[str, float] = {}  # posecli video's wall time over the 4 videos, per mode, when run here
 
 
@@ -63,15 +64,20 @@ def _env() -> dict:
     return env
 
 
-def two_d(mode: str, out: Path) -> list[Path]:
-    """``posecli video`` (``--mode mode``) per camera into ``out/camNN.json``; reused from
-    ``$POSECLI_BENCH_3D_2D`` when there."""
+def two_d(mode: str) -> list[Path]:
+    """``posecli video`` (``--mode mode``) per camera: ``camNN.json`` paths, made once per bench
+    run (in a folder removed at exit), or reused from ``$POSECLI_BENCH_3D_2D`` when there."""
     cache = os.environ.get("POSECLI_BENCH_3D_2D")
     if cache:
         base = Path(cache) if mode == DEFAULT_2D_MODE else Path(cache) / mode
         found = [base / f"{c}.json" for c in CAMERAS]
         if all(p.is_file() for p in found):
             return found
+    if not _RUN_2D:
+        _RUN_2D.append(tempfile.TemporaryDirectory(prefix="bench3d-2d-"))
+    out = Path(_RUN_2D[0].name) / mode
+    if all((out / f"{c}.json").is_file() for c in CAMERAS):
+        return [out / f"{c}.json" for c in CAMERAS]
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     t0 = time.perf_counter()
@@ -223,7 +229,7 @@ def pose2sim_only(report: dict) -> dict:
     cams = metrics_3d.read_cameras(CALIBRATION)
     with tempfile.TemporaryDirectory(prefix="bench3d-") as tmp:
         work = Path(tmp)
-        inputs = two_d(DEFAULT_2D_MODE, work / "2d")
+        inputs = two_d(DEFAULT_2D_MODE)
         people = [metrics_3d.posecli_2d_people(p) for p in inputs]
         p2s = pose2sim(inputs, CALIBRATION, work / "p2s")
         xyz = metrics_3d.trc_keypoints(Path(p2s["trc"]))
@@ -252,7 +258,7 @@ def posecli_default(report: dict) -> dict:
     cams = metrics_3d.read_cameras(CALIBRATION)
     with tempfile.TemporaryDirectory(prefix="bench3d-") as tmp:
         work = Path(tmp)
-        inputs = two_d(DEFAULT_2D_MODE, work / "2d")
+        inputs = two_d(DEFAULT_2D_MODE)
         people = [metrics_3d.posecli_2d_people(p) for p in inputs]
         js, trc, _ = posecli_3d(inputs, CALIBRATION, work / "ours")
         ours = figures(metrics_3d.posecli_3d_keypoints(js)[0], cams, people)
@@ -311,7 +317,7 @@ def modes(report: dict) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench3d-") as tmp:
         for mode in MODES_2D:
             work = Path(tmp) / mode
-            inputs = two_d(mode, work / "2d")
+            inputs = two_d(mode)
             people = [metrics_3d.posecli_2d_people(p) for p in inputs]
             js, _, _ = posecli_3d(inputs, CALIBRATION, work / "ours")
             f = figures(metrics_3d.posecli_3d_keypoints(js)[0], cams, people)
@@ -362,7 +368,7 @@ def videos_end_to_end(report: dict) -> dict:
         job = ThreeDRun(ThreeDOptions(inputs=videos, calibration=(CALIBRATION,), outs=outs),
                         estimator=PoseEstimator(mode=mode))
         job.run()
-        people = [metrics_3d.posecli_2d_people(p) for p in two_d(mode, work / "2d")]
+        people = [metrics_3d.posecli_2d_people(p) for p in two_d(mode)]
         f = figures(metrics_3d.posecli_3d_keypoints(outs[0])[0], cams, people)
         ik = None
         if consumer_python():

@@ -100,3 +100,18 @@ def test_opensim_ik_marker_error_below_pose2sims(demo_3d):
     assert ik["frames"] == len(frames)  # OpenSim solved every frame
     assert Path(ik["mot"]).is_file()
     assert ik["rms_median_m"] < IK_RMS_POSE2SIM_M, ik
+
+
+def test_pose2sim_baseline_never_deletes_a_folder_it_did_not_make(tmp_path, shared_dir):
+    """The bench's Pose2Sim runner remakes its project folder: a user's folder given by mistake stays."""
+    py = consumer_python()
+    keep = tmp_path / "mine"
+    keep.mkdir()
+    (keep / "precious.txt").write_text("keep me")
+    calib = shared_dir / "data" / "multiview-single" / "calibration" / "Calib.toml"
+    done = subprocess.run([py, str(REPO / "bench" / "consumers" / "pose2sim_baseline.py"), "--calibration",
+                           str(calib), "--openpose", str(tmp_path), str(tmp_path), "--project", str(keep)],
+                          check=False, capture_output=True, text=True, env={**subprocess_env(), "MPLBACKEND": "Agg"})
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == f"Error: {keep}: not empty and not a project of this script; give a new folder"
+    assert (keep / "precious.txt").read_text() == "keep me"
