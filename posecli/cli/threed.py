@@ -35,7 +35,8 @@ Examples:
 Inputs are given in the calibration's camera order. --calibration: a Pose2Sim/anipose TOML
 file, OpenPose camera files (a folder of .xml, or -c once per file), or a Qualisys .qca.txt.
 Outputs (--out, any number; the extension picks the format): .json (posecli 3D JSON), .trc
-(OpenSim, Pose2Sim, Blender; Y up; the person seen most), .csv (a row per frame, person and
+(OpenSim, Pose2Sim, Blender; Y up; the person seen most, or one file per person when the name
+holds {id}: walk_{id}.trc), .csv (a row per frame, person and
 keypoint). See docs/calibration.md and docs/3d.md.
 """
 

@@ -22,7 +22,8 @@ named as Pose2Sim's OpenSim setups expect (``r_shoulder`` -> ``RShoulder``, ``no
 ``Nose``). A TRC holds one person, the one seen in the most frames (JSON and CSV hold
 everyone), from its first to its last frame, each keypoint's gaps filled by linear
 interpolation as Pose2Sim does (OpenSim's inverse kinematics stops at a frame without
-markers); a keypoint never seen is ``NaN`` (OpenSim's reader miscounts empty fields).
+markers); a keypoint never seen is ``NaN`` (OpenSim's reader miscounts empty fields). A name
+with ``{id}`` (``walk_{id}.trc``) gives one TRC per person instead, as Pose2Sim writes them.
 
 CSV: a row per frame, person and keypoint: ``frame, time, person, keypoint, x, y, z,
 reprojection_px, cameras`` (cameras: names joined by ``+``); missing points have empty cells.
@@ -50,6 +51,7 @@ FORMATS_3D = {".json": "json", ".trc": "trc", ".csv": "csv"}
 CSV_COLUMNS_3D = ("frame", "time", "person", "keypoint", "x", "y", "z", "reprojection_px", "cameras")
 DIGITS_M = 5  # 10 micrometres
 DIGITS_PX = 2
+ID_FIELD = "{id}"  # in a TRC output's name: one file per person
 TRC_COLUMNS = "\t".join(("DataRate", "CameraRate", "NumFrames", "NumMarkers", "Units", "OrigDataRate",
                          "OrigDataStartFrame", "OrigNumFrames"))
 
@@ -97,12 +99,16 @@ def write_outputs(paths: Sequence[str | Path], frames: Sequence[Frame3D], skelet
     try:
         for path in paths:
             fmt = format_of(path)
+            if fmt == "trc":
+                for target, track in trc_targets(path, frames):
+                    f = AtomicFile(target)
+                    files.append(f)
+                    _write_trc(f, Path(target).name, frames, skeleton, fps, track)
+                continue
             f = AtomicFile(path)
             files.append(f)
             if fmt == "json":
                 _write_json(f, frames, skeleton, camera_names, fps, extra or {})
-            elif fmt == "trc":
-                _write_trc(f, Path(path).name, frames, skeleton, fps)
             else:
                 _write_csv(f, frames, skeleton, camera_names)
         for f in files:
@@ -152,10 +158,21 @@ def trc_track(frames: Sequence[Frame3D], track: int | None,
     return span, xyz
 
 
-def _write_trc(f: AtomicFile, name: str, frames, skeleton: Skeleton, fps: float) -> None:
+def trc_targets(path: str | Path, frames: Sequence[Frame3D]) -> list[tuple[Path, int | None]]:
+    """``(file, track id)`` for a TRC output: the main person to ``path``; or, when its name
+    holds ``{id}``, every person to its own file (ids by frames seen, most first)."""
+    path = Path(path)
+    if ID_FIELD not in path.name:
+        return [(path, main_track(frames))]
+    counts = Counter(p.id for frame in frames for p in frame.people if p.id is not None)
+    return [(path.with_name(path.name.replace(ID_FIELD, str(track))), track)
+            for track, _ in counts.most_common()]
+
+
+def _write_trc(f: AtomicFile, name: str, frames, skeleton: Skeleton, fps: float, track: int | None) -> None:
     markers = [marker_name(p) for p in skeleton.parts]
     n = len(markers)
-    span, xyz = trc_track(frames, main_track(frames), n)
+    span, xyz = trc_track(frames, track, n)
     rate = f"{fps:g}"
     first = span[0].index if span else 0
     lines = [f"PathFileType\t4\t(X/Y/Z)\t{name}",

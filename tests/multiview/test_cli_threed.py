@@ -210,3 +210,14 @@ def test_a_signal_during_the_2d_writes_nothing(sig, code, tiny_model, tmp_path):
     assert proc.returncode == code, stderr[-500:]
     assert "nothing written" in stderr and "Traceback" not in stderr
     assert out.read_text() == "precious" and not (tmp_path / "p.trc").exists() and not temp_files(tmp_path)
+
+
+def test_one_trc_per_person_with_an_id_field(tmp_path, rig):
+    cams, toml = rig
+    inputs = write_2d_results(tmp_path, cams, walking_scene(frames=8))
+    result = run("3d", "--from-2d", *inputs, "-c", toml, "-o", tmp_path / "walk_{id}.trc")
+    assert result.exit_code == 0, result.output
+    made = sorted(p.name for p in tmp_path.glob("walk_*.trc"))
+    assert made == ["walk_0.trc", "walk_1.trc"]
+    first = [(tmp_path / name).read_text().splitlines()[5].split("\t")[3] for name in made]
+    assert first[0] != first[1]  # two people, two noses
