@@ -69,7 +69,7 @@ def two_d(mode: str) -> list[Path]:
     run (in a folder removed at exit), or reused from ``$POSECLI_BENCH_3D_2D`` when there."""
     cache = os.environ.get("POSECLI_BENCH_3D_2D")
     if cache:
-        base = Path(cache) if mode == DEFAULT_2D_MODE else Path(cache) / mode
+        base = Path(cache).resolve() if mode == DEFAULT_2D_MODE else Path(cache).resolve() / mode
         found = [base / f"{c}.json" for c in CAMERAS]
         if all(p.is_file() for p in found):
             return found
@@ -137,8 +137,9 @@ def consumer_python() -> str | None:
 
 def _consumer(script: str, *args: str) -> dict:
     py = consumer_python()
-    done = subprocess.run([py, str(CONSUMERS / script), *args], check=False, capture_output=True, text=True,
-                          env={**os.environ, "MPLBACKEND": "Agg"})
+    with tempfile.TemporaryDirectory(prefix="bench3d-cwd-") as cwd:  # OpenSim logs into its cwd
+        done = subprocess.run([py, str(CONSUMERS / script), *args], check=False, capture_output=True, text=True,
+                              env={**os.environ, "MPLBACKEND": "Agg"}, cwd=cwd)
     if done.returncode != 0:
         lines = (done.stderr or done.stdout).strip().splitlines()
         raise RuntimeError(f"{script}: {(lines or ['no output'])[-1][-600:]}")

@@ -68,7 +68,7 @@ def _main_person_frames(js: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def test_opensim_reads_every_frame_and_marker(demo_3d):
     py = consumer_python()
-    done = _run([py, "-c", _READ_TRC, demo_3d["trc"]])
+    done = _run([py, "-c", _READ_TRC, demo_3d["trc"]], cwd=demo_3d["dir"])  # OpenSim logs into its cwd
     table = json.loads(done.stdout.strip().splitlines()[-1])
     frames, xyz = _main_person_frames(demo_3d["json"])
     markers, _, _ = metrics_3d.read_trc(demo_3d["trc"])
@@ -93,7 +93,7 @@ def test_opensim_ik_marker_error_below_pose2sims(demo_3d):
     py = consumer_python()
     script = REPO / "bench" / "consumers" / "opensim_ik.py"
     # Pose2Sim's kinematics step on the demo's full model (the demo's setting, as the 0.12 m was measured)
-    done = _run([py, script, demo_3d["trc"], "--out", demo_3d["dir"] / "ik"],
+    done = _run([py, script, demo_3d["trc"], "--out", demo_3d["dir"] / "ik"], cwd=demo_3d["dir"],
                 env={**subprocess_env(), "MPLBACKEND": "Agg"})
     ik = json.loads(done.stdout.strip().splitlines()[-1])
     frames, _ = _main_person_frames(demo_3d["json"])
@@ -111,7 +111,8 @@ def test_pose2sim_baseline_never_deletes_a_folder_it_did_not_make(tmp_path, shar
     calib = shared_dir / "data" / "multiview-single" / "calibration" / "Calib.toml"
     done = subprocess.run([py, str(REPO / "bench" / "consumers" / "pose2sim_baseline.py"), "--calibration",
                            str(calib), "--openpose", str(tmp_path), str(tmp_path), "--project", str(keep)],
-                          check=False, capture_output=True, text=True, env={**subprocess_env(), "MPLBACKEND": "Agg"})
+                          check=False, capture_output=True, text=True, env={**subprocess_env(), "MPLBACKEND": "Agg"},
+                          cwd=tmp_path)
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1] == f"Error: {keep}: not empty and not a project of this script; give a new folder"
     assert (keep / "precious.txt").read_text() == "keep me"
