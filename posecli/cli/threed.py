@@ -6,21 +6,19 @@ from pathlib import Path
 
 import click
 
-from ..errors import OutputConflict, PoseError
+from ..multiview import DEFAULT_MODE
 from .common import (
     VERBOSE_HELP,
+    CommandReport,
     FiniteFloat,
-    Terminated,
-    build_estimator,
     describe_setup,
-    estimator_kwargs,
     estimator_options,
-    fail,
-    interrupted_exit,
+    estimator_settings,
     mode_option,
     progress_bar,
     safe_interrupts,
     say,
+    usage_errors,
 )
 
 EPILOG = """\b
@@ -41,9 +39,9 @@ keypoint). See docs/calibration.md and docs/3d.md.
 """
 
 
-# From the measurement of the shared demo (bench_3d): against each mode's own 2D, balanced put the
-# 3D 8.6 px from the 2D (fast 11.7) with the 8 limbs present in 99% of frames (fast 91%).
-THREE_D_MODE_WHY = "a keypoint a few pixels off is centimetres in 3D (shared demo: 8.6 px against fast's 11.7)"
+# posecli.multiview.DEFAULT_MODE says where the figures come from
+THREE_D_MODE_WHY = ("a keypoint a few pixels off is centimetres in 3D "
+                    "(shared demo: 8.6 px against fast's 11.7)")
 
 
 def parse_offsets(value: str | None) -> tuple[int, ...] | str | None:
@@ -86,7 +84,7 @@ def parse_offsets(value: str | None) -> tuple[int, ...] | str | None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or notes.")
 @click.option("--verbose", "-v", is_flag=True, help=VERBOSE_HELP)
 @estimator_options
-@mode_option("balanced", THREE_D_MODE_WHY)
+@mode_option(DEFAULT_MODE, THREE_D_MODE_WHY)
 def threed_command(inputs, calibration, outs, render, from_2d, offsets, max_frames, fps, max_people, smooth,
                    no_limbs, quiet, verbose, **est_opts):
     """Triangulate the people that several calibrated cameras see into 3D (metres, the
@@ -97,32 +95,17 @@ def threed_command(inputs, calibration, outs, render, from_2d, offsets, max_fram
     """
     from ..multiview.run import ThreeDOptions, ThreeDRun, reconstruction_config
 
-    try:
+    estimator = None if from_2d else estimator_settings(**est_opts)
+    with usage_errors():
         options = ThreeDOptions(tuple(inputs), tuple(calibration), tuple(outs), from_2d=from_2d,
                                 offsets=parse_offsets(offsets), max_frames=max_frames, fps=fps, render=render,
+                                estimator=estimator,
                                 config=reconstruction_config(max_people=max_people, smooth_hz=smooth,
                                                              limbs=not no_limbs))
-    except PoseError as exc:
-        raise click.UsageError(fail(exc).message) from None
-    if not from_2d:
-        estimator_kwargs(**est_opts)  # every option checked before any work
-    with safe_interrupts() as interrupts:
-        try:
-            job = ThreeDRun(options)
-            if not from_2d:
-                job.estimator = build_estimator(**est_opts)
-            bar = progress_bar(job.expected or None, quiet or from_2d, desc="2D")
-            try:
-                job.run(progress=lambda n: (bar.update(n), interrupts.check()))
-            finally:
-                bar.close()
-        except OutputConflict as exc:
-            raise click.UsageError(fail(exc).message) from None
-        except PoseError as exc:
-            raise fail(exc) from None
-        except KeyboardInterrupt as exc:
-            say(f"{'Terminated' if isinstance(exc, Terminated) else 'Interrupted'}: nothing written.")
-            raise interrupted_exit(exc) from None
+    with safe_interrupts() as interrupts, ThreeDReporter(quiet) as report:
+        job = ThreeDRun(options)
+        report.bar = progress_bar(job.expected or None, quiet or from_2d, desc="2D")
+        job.run(progress=lambda n: (report.bar.update(n), interrupts.check()))
     for line in job.summary():
         say(line, quiet=quiet)
     if verbose:
@@ -130,3 +113,16 @@ def threed_command(inputs, calibration, outs, render, from_2d, offsets, max_fram
             for line in describe_setup(job.estimator):
                 say(line)
         say(f"2D {job.seconds_2d:.2f} s, 3D {job.seconds_3d:.2f} s (association, triangulation, ids, bones)")
+
+
+class ThreeDReporter(CommandReport):
+    """The progress bar closed however the run ends; an interrupted run wrote nothing."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet, self.bar = quiet, None
+
+    def bars(self) -> tuple:
+        return (self.bar,)
+
+    def interrupted(self, stopped: str) -> None:
+        say(f"{stopped}: nothing written.")

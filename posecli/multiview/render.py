@@ -34,11 +34,12 @@ def projected_people(frame: Frame3D, camera: Camera, c: int, skeleton: Skeleton)
 
 def render_check(path: str | Path, videos: Sequence[Path], offsets: Sequence[int], cameras: Sequence[Camera],
                  frames: Sequence[Frame3D], skeleton: Skeleton, fps: float) -> None:
-    """Write the check video to ``path`` (atomically, as :class:`~posecli.io.video.VideoSink` does)."""
+    """Write the check video to ``path`` (atomically, as :class:`~posecli.io.video_sink.VideoSink` does)."""
     import cv2
 
     from ..formats.render import Renderer
-    from ..io.video import VideoSink, VideoSource
+    from ..io.video import VideoSource
+    from ..io.video_sink import VideoSink
 
     count = len(frames)
     sources = [iter(VideoSource(v, first_frame=o, stop_frame=o + count))

@@ -16,11 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import ConfigError, InputError, OutputError
+from ..inference.options import EstimatorOptions
 from ..io.atomic import check_writable
 from ..io.outputs import check_distinct
 from ..skeleton import Skeleton
 from ..types import Frame, Person
+from . import DEFAULT_MODE
 from .calibration import Camera, check_sizes, load_calibration, with_sizes
 from .outputs import format_of, write_outputs
 from .reconstruct import Frame3D, ReconstructionConfig, Reconstructor, finish
@@ -39,7 +41,8 @@ class ThreeDOptions:
     ``"auto"``: estimated from the 2D, :mod:`posecli.multiview.sync`, up to
     ``max_lag`` frames either way).
     ``max_frames``: stop after this many aligned frames. ``fps``: overrides the inputs' rate.
-    ``render``: a check video (.mp4, .avi): every camera with the 3D drawn back on it (videos only)."""
+    ``render``: a check video (.mp4, .avi): every camera with the 3D drawn back on it (videos only).
+    ``estimator``: the 2D settings for videos (None: the defaults at ``mode='balanced'``)."""
 
     inputs: tuple[Path, ...]
     calibration: tuple[Path, ...]
@@ -50,32 +53,36 @@ class ThreeDOptions:
     fps: float | None = None
     max_lag: int = 60
     render: Path | None = None
+    estimator: EstimatorOptions | None = None
     config: ReconstructionConfig = field(default_factory=ReconstructionConfig)
 
     def __post_init__(self) -> None:
         if len(self.inputs) < 2:
-            raise InputError(f"{len(self.inputs)} input(s): 3D needs at least two cameras", param="inputs")
+            raise ConfigError(f"{len(self.inputs)} input(s): 3D needs at least two cameras", param="inputs")
         if not self.outs:
-            raise InputError("no output: give at least one of .json, .trc, .csv", param="outs")
+            raise ConfigError("no output: give at least one of .json, .trc, .csv", param="outs")
         for out in self.outs:
-            format_of(out)
+            try:
+                format_of(out)
+            except OutputError as exc:
+                raise ConfigError(exc.message, param="out") from None
         if isinstance(self.offsets, str) and self.offsets != "auto":
-            raise InputError(f"offsets={self.offsets!r}: expected frame counts or 'auto'", param="offsets")
+            raise ConfigError(f"offsets={self.offsets!r}: expected frame counts or 'auto'", param="offsets")
         if self.offsets is not None and self.offsets != "auto":
             if len(self.offsets) != len(self.inputs):
-                raise InputError(f"offsets={list(self.offsets)}: one per input ({len(self.inputs)})",
+                raise ConfigError(f"offsets={list(self.offsets)}: one per input ({len(self.inputs)})",
                                  param="offsets")
             if any(o < 0 for o in self.offsets):
-                raise InputError(f"offsets={list(self.offsets)}: frames to skip are >= 0", param="offsets")
+                raise ConfigError(f"offsets={list(self.offsets)}: frames to skip are >= 0", param="offsets")
         if self.render is not None and self.from_2d:
-            raise InputError("render=...: the check video draws on the videos; it needs videos, "
+            raise ConfigError("render=...: the check video draws on the videos; it needs videos, "
                              "not 2D results", param="render")
         if self.render is not None and Path(self.render).suffix.lower() not in VIDEO_SUFFIXES:
-            raise InputError(f"render={self.render}: use .mp4 or .avi", param="render")
+            raise ConfigError(f"render={self.render}: use .mp4 or .avi", param="render")
         if self.max_frames is not None and self.max_frames < 1:
-            raise InputError(f"max_frames={self.max_frames}: expected >= 1", param="max_frames")
+            raise ConfigError(f"max_frames={self.max_frames}: expected >= 1", param="max_frames")
         if self.fps is not None and not (np.isfinite(self.fps) and 0 < self.fps <= 1000):
-            raise InputError(f"fps={self.fps}: expected a number in (0, 1000]", param="fps")
+            raise ConfigError(f"fps={self.fps}: expected a number in (0, 1000]", param="fps")
 
 
 @dataclass
@@ -90,8 +97,9 @@ class _Input:
 
 
 class ThreeDRun:
-    """One ``posecli 3d`` job (see the module doc). ``estimator``: the 2D estimator for videos
-    (None with ``from_2d``). After :meth:`run`: ``frames`` (the 3D), ``skeleton``."""
+    """One ``posecli 3d`` job (see the module doc). ``estimator``: a built 2D estimator for
+    videos (None: built from ``options.estimator`` when the 2D starts). After :meth:`run`:
+    ``frames`` (the 3D), ``skeleton``, ``seconds_2d``/``seconds_3d``."""
 
     def __init__(self, options: ThreeDOptions, estimator=None):
         self.options = options
@@ -147,6 +155,8 @@ class ThreeDRun:
         return self.count * len(self.inputs)
 
     def run(self, progress: Callable[[int], None] | None = None) -> ThreeDRun:
+        if self.estimator is None and not self.options.from_2d:
+            self.estimator = (self.options.estimator or EstimatorOptions(mode=DEFAULT_MODE)).build()
         started = time.perf_counter()
         if self.auto:
             views = self._aligned_automatically(progress)
@@ -293,4 +303,4 @@ def reconstruction_config(max_people: int | None = None, smooth_hz: float | None
         return ReconstructionConfig(association=AssociationConfig(max_people=max_people),
                                     limbs=LimbConfig(cutoff_hz=smooth_hz, iterations=20 if limbs else 0))
     except ValueError as exc:
-        raise InputError(str(exc)) from None
+        raise ConfigError(str(exc)) from None
