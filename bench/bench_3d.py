@@ -129,9 +129,8 @@ def stage_times(mode: str, inputs: list[Path], work: Path, rounds: int) -> dict:
 
 
 def consumer_python() -> str | None:
+    """The consumers' venv python (``make consumers``; ``$POSECLI_CONSUMERS_PYTHON``), None when missing."""
     path = os.environ.get("POSECLI_CONSUMERS_PYTHON") or str(ROOT / ".venv-consumers" / "bin" / "python")
-    if not Path(path).exists():
-        path = "/work/main/.venv-consumers/bin/python"  # the main checkout's, for worktrees
     return path if Path(path).exists() else None
 
 
