@@ -289,6 +289,10 @@ def video_command(source, out, render, fmt, start, end, step, track, no_track, t
     if verbose:
         for line in describe_done(est, job.frames_done, "frames", started):
             say(line)
+        if job.sparse_counts is not None:
+            c = job.sparse_counts
+            say(f"network on the whole frame: {c['whole']} frames, on crops: {c['crops']}, "
+                f"not at all: {c['none']} (people carried by optical flow)")
     if job.stopped_early:
         kind = "received" if job.live else "decoded"
         say(f"Warning: {source}: {job.error}; the {job.frames_done} {kind} frames were processed.")

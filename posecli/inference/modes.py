@@ -7,6 +7,8 @@ AP on the shared COCO sets and images per second on a 2-core CPU) are in the REA
 ======== ====== ====== ===== ======= ==============================================
 mode     height scales flip  zoom-in for
 ======== ====== ====== ===== ======= ==============================================
+fastest  model  1      no    no      video on an ordinary CPU, live sources: the network
+                                     on whole frames only now and then (see below)
 fast     model  1      no    no      video: real time on a CPU (``posecli video``)
 balanced model  1      no    yes     folders of photos and videos (``posecli batch``)
 accurate model  1      yes   yes     photos (``posecli image``, ``posecli eval``)
@@ -15,6 +17,10 @@ accurate model  1      yes   yes     photos (``posecli image``, ``posecli eval``
 "model" is the model's own input height (256 for the default model). The first pass stays
 at that height in every mode: a global upscale helps small people but hurts large,
 overlapping ones, and the zoom-in pass gives small people their resolution instead.
+
+``fastest`` is ``fast`` on single images; in a video (:mod:`posecli.video.sparse`) the
+network sees the whole frame only every few frames, at a scene cut or when a person is
+lost, and people are carried between by the optical flow of their keypoints.
 """
 
 from __future__ import annotations
@@ -35,9 +41,13 @@ class Mode:
     flip: bool
     zoom: bool
     summary: str
+    sparse: bool = False  # video: whole-frame network passes only now and then
 
 
 MODES: dict[str, Mode] = {
+    "fastest": Mode("fastest", None, (1.0,), False, False,
+                    "video: fast on a whole frame every few frames, people carried by optical flow between",
+                    sparse=True),
     "fast": Mode("fast", None, (1.0,), False, False,
                  "one pass at the model's height (real time on a CPU)"),
     "balanced": Mode("balanced", None, (1.0,), False, True,

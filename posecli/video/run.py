@@ -76,7 +76,9 @@ class VideoRun:
     After :meth:`run`: ``frames_done``, ``complete``, ``stopped_early``/``error`` (a
     truncated video or a lost stream: every frame that came was processed), ``stopped``
     (why a run ended before its source did: duration, max_frames, window), ``dropped``
-    (frames skipped in real time), ``unreadable`` (frames of a folder that did not decode).
+    (frames skipped in real time), ``unreadable`` (frames of a folder that did not decode),
+    ``sparse_counts`` (mode ``fastest``: frames whose network ran on the whole frame, on
+    crops, not at all; else None).
     """
 
     def __init__(self, estimator, video: str | Path, out: str | Path | None = None, *,
@@ -112,6 +114,7 @@ class VideoRun:
         self.complete = False
         self.stopped: str | None = None
         self.dropped = 0
+        self.sparse_counts: dict | None = None  # mode fastest: frames by how the network ran
         self._closed = False
         per_frame = options.fmt == "openpose"
         if per_frame and out is None:
@@ -186,6 +189,10 @@ class VideoRun:
                             expected_frames=self.expected)
         results = iter(pipeline)
         first_ts: float | None = None
+        if pipeline.sparse is not None:
+            from .sparse import KINDS
+
+            self.sparse_counts = dict.fromkeys(KINDS, 0)
         try:
             for result in results:
                 first_ts = result.timestamp if first_ts is None else first_ts
@@ -199,6 +206,8 @@ class VideoRun:
                     self.sink.write(result.rendered)
                 self.frames_done += 1
                 self.dropped += result.skipped
+                if result.network is not None:
+                    self.sparse_counts[result.network] += 1
                 if progress is not None:
                     progress(1)
                 if self.window is not None and not self.window.show(result):
