@@ -64,12 +64,15 @@ Examples:
   posecli video frames/ --fps 30 --out poses.json              # frame_2.png before frame_10.png
   posecli video 'shots/*.jpg' --render shots.mp4
   posecli video clip.mp4 --realtime --show                     # a clip played as if it were a camera
+  posecli video clip.mp4 --mode fastest -v                     # network on a frame in 5-8: see docs/realtime.md
 
 \b
 SOURCE: a video file; a camera (0, 1, /dev/video0); a stream URL (rtsp, rtmp, http(s), udp,
 tcp; e.g. MPEG-TS or MJPEG); a folder of frames or a quoted glob. Cameras and streams run
 in real time: the network always takes the newest frame, frames that arrive meanwhile are
-dropped (counted in "skipped"), and each frame records "capture_time" and "latency".
+dropped (counted in "skipped"), and each frame records "capture_time" and "latency"; they
+run --mode fastest unless told otherwise (the network on whole frames now and then, people
+carried by optical flow between: fewer frames dropped).
 """
 
 
@@ -150,7 +153,7 @@ def parse_tracker_options(values: tuple[str, ...]):
 @render_style_options
 @maps_option
 @estimator_options
-@mode_option("fast")
+@mode_option("fast", live="fastest")
 def video_command(source, out, render, fmt, start, end, step, track, no_track, tracker_options, smooth, batch_size,
                   follow, realtime, fps, duration, max_frames, reconnect, timeout_s, show, quiet, verbose, max_people,
                   part_candidates, background, thickness, radius, min_score, show_ids, show_boxes, maps_dir,
@@ -197,6 +200,8 @@ def video_command(source, out, render, fmt, start, end, step, track, no_track, t
     renderer = build_renderer(background, thickness, radius, min_score, show_ids, show_boxes)
     if end is not None and start is not None and end <= start:
         raise click.BadParameter(f"{end} is not after --start {start}", param_hint="--end")
+    if est_opts["mode"] is None:  # live: fewer network runs instead of dropped frames
+        est_opts["mode"] = "fastest" if spec.live else "fast"
     estimator_kwargs(**est_opts)  # every option checked before any work
     # A string first: a trailing slash ("--out poses/") asks for a folder, and Path drops it.
     out_is_dir = out is not None and (out.endswith(("/", "\\")) or Path(out).is_dir())

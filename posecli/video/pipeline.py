@@ -121,7 +121,7 @@ class Pipeline:
         self.expected_frames = expected_frames if expected_frames is not None else getattr(frames, "expected_frames", None)
         self.tracker = tracker
         self.renderer = renderer
-        self.sparse = _sparse_runner(estimator, sparse)
+        self.sparse = _sparse_runner(estimator, sparse, None if self.realtime else self.expected_frames)
         self._stop = threading.Event()
         self._batches: queue.Queue = queue.Queue(maxsize=max(1, queue_size))
         # With a runtime that runs several batches at once (OpenVINO), the maps queue holds
@@ -317,7 +317,7 @@ class Pipeline:
                 return False
         return True
 
-def _sparse_runner(estimator, sparse):
+def _sparse_runner(estimator, sparse, expected_frames: int | None):
     """The :class:`~posecli.video.sparse.SparseRunner` of a sparse run, else None."""
     from ..inference.modes import MODES
 
@@ -328,7 +328,7 @@ def _sparse_runner(estimator, sparse):
         return None
     from .sparse import SparseConfig, runner_for
 
-    return runner_for(estimator, sparse if isinstance(sparse, SparseConfig) else None)
+    return runner_for(estimator, sparse if isinstance(sparse, SparseConfig) else None, expected_frames)
 
 
 def _ready(value):

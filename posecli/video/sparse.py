@@ -59,8 +59,8 @@ class SparseConfig:
     ``scene_cut``: image change (0..1, :mod:`posecli.video.scenecut`) that makes a key frame.
     """
 
-    key_frames: int = 4
-    key_s: float = 0.25
+    key_frames: int = 8
+    key_s: float = 0.2
     decay: float = 0.97
     flow_side: int = 640
     fb_error: float = 1.0
@@ -182,7 +182,27 @@ class SparseRunner:
         return t is not None and self._key_t is not None and not (0 <= t - self._key_t < cfg.key_s)
 
 
-def runner_for(estimator, config: SparseConfig | None = None) -> SparseRunner:
-    """A :class:`SparseRunner` whose whole-frame pass is ``estimator``'s (one frame at a time,
-    on the network compiled for latency: the next frame's work depends on this one's people)."""
-    return SparseRunner(lambda image: estimator.parse(estimator.maps(image), image=image), config)
+#: Whole-frame passes assumed for a source of unknown length (a camera, a stream): enough to
+#: move the frame size to the faster runtime at once (see network/backends/mixed.py).
+LIVE_KEY_FRAMES = 10_000
+
+
+def runner_for(estimator, config: SparseConfig | None = None, expected_frames: int | None = None) -> SparseRunner:
+    """A :class:`SparseRunner` whose whole-frame pass is ``estimator``'s, one frame at a time
+    on the network compiled for latency (the frames after it depend on its people).
+
+    ``expected_frames``: frames the video will have (None: unknown, a live source); the
+    runtime is told how many whole-frame passes of the first frame's size are coming.
+    """
+    config = config or SparseConfig()
+    keys = LIVE_KEY_FRAMES if expected_frames is None else -(-expected_frames // config.key_frames)
+    told = []
+
+    def detect(image: np.ndarray) -> Frame:
+        expect = getattr(estimator, "expect", None)
+        if not told and expect is not None:
+            told.append(image.shape)
+            expect(image.shape, keys, 1)
+        return estimator.parse(estimator.maps(image), image=image)
+
+    return SparseRunner(detect, config)
