@@ -68,11 +68,12 @@ def parse_cpuinfo(text: str) -> tuple[str | None, set[str]]:
     return name, flags or set()
 
 
-def cpu_facts(cpuinfo: Path = CPUINFO) -> CpuFacts:
-    """The CPU of this machine (see the module docstring for where each fact comes from)."""
+def cpu_facts(cpuinfo: Path = CPUINFO, machine: str | None = None) -> CpuFacts:
+    """The CPU of this machine (see the module docstring for where each fact comes from);
+    ``cpuinfo``, ``machine``: another machine's /proc/cpuinfo and architecture."""
     import os
 
-    machine = platform.machine() or "unknown"
+    machine = machine or platform.machine() or "unknown"
     try:
         name, flags = parse_cpuinfo(cpuinfo.read_text(errors="replace"))
     except OSError:
