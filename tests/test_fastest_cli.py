@@ -77,3 +77,16 @@ def test_fastest_agrees_with_fast_on_a_real_clip(tmp_path, default_model, mini_s
     assert len(people["fast"]) == len(people["fastest"]) == 40
     assert sum(map(len, people["fast"])) > 0
     assert agreement(people["fastest"], people["fast"]) >= 0.8
+
+
+def test_write_maps_with_fastest_is_a_usage_error_and_live_maps_run_fast(tmp_path, tiny_model):
+    clip = write_video(tmp_path / "clip.avi", 4, size_wh=(160, 120))
+    r = _run("video", clip, "--mode", "fastest", "--write-maps", tmp_path / "maps", "--out", tmp_path / "a.json",
+             *fast(tiny_model))
+    assert r.exit_code == 2 and "--write-maps" in r.output and "--mode fast" in r.output
+    assert not (tmp_path / "maps").exists() and not (tmp_path / "a.json").exists()
+    with MjpegCamera(fps=30) as cam:
+        r = _run("video", cam.url, "--max-frames", "3", "-v", "--write-maps", tmp_path / "m2", "--out",
+                 tmp_path / "c.json", *fast(tiny_model))
+    assert r.exit_code == 0, r.output
+    assert "mode fast:" in r.output and len(list((tmp_path / "m2").glob("*.npz"))) == 3

@@ -155,3 +155,26 @@ def test_a_new_frame_size_is_a_key_frame():
 def test_bad_settings_are_input_errors_naming_the_field(field, value):
     with pytest.raises(InputError, match=field):
         SparseConfig(**{field: value})
+
+
+@pytest.mark.parametrize("size_wh", [(1, 1), (5, 3), (24, 16)])
+def test_tiny_frames_are_carried_without_errors(size_wh):
+    scene = _Scene(n_people=1)
+    runner = SparseRunner(lambda im: Frame([Person(np.full((18, 2), 0.5), np.full(18, 0.5), 1.0, COCO18)],
+                                           (im.shape[1], im.shape[0])),
+                          SparseConfig(key_frames=3, key_s=100.0))
+    for i in range(5):
+        frame, _ = runner(cv2.resize(scene.image(i), size_wh), None)
+        assert frame.size_wh == size_wh
+    assert runner.counts["whole"] >= 2 and sum(runner.counts.values()) == 5  # a lost person: a key frame sooner
+
+
+@pytest.mark.parametrize("channels", [None, 4])
+def test_grey_and_bgra_frames_are_followed(channels):
+    scene = _Scene(n_people=1)
+    convert = (lambda im: cv2.cvtColor(im, cv2.COLOR_BGR2GRAY)) if channels is None else \
+        (lambda im: cv2.cvtColor(im, cv2.COLOR_BGR2BGRA))
+    runner = SparseRunner(scene.detect, SparseConfig(key_frames=4, key_s=100.0))
+    out = scene.run(runner, 4, image_fn=lambda i: convert(scene.image(i)))
+    assert [k for _, k in out] == ["whole", "none", "none", "none"]
+    assert np.nanmax(np.linalg.norm(out[3][0].people[0].xy - scene.truth(3)[0].xy, axis=1)) < 1.0

@@ -201,7 +201,10 @@ def video_command(source, out, render, fmt, start, end, step, track, no_track, t
     if end is not None and start is not None and end <= start:
         raise click.BadParameter(f"{end} is not after --start {start}", param_hint="--end")
     if est_opts["mode"] is None:  # live: fewer network runs instead of dropped frames
-        est_opts["mode"] = "fastest" if spec.live else "fast"
+        est_opts["mode"] = "fastest" if spec.live and maps_dir is None else "fast"
+    elif est_opts["mode"] == "fastest" and maps_dir is not None:
+        raise click.UsageError("--write-maps writes every frame's maps, and --mode fastest runs the network "
+                               "on a few frames only: use --mode fast")
     estimator_kwargs(**est_opts)  # every option checked before any work
     # A string first: a trailing slash ("--out poses/") asks for a folder, and Path drops it.
     out_is_dir = out is not None and (out.endswith(("/", "\\")) or Path(out).is_dir())

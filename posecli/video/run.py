@@ -91,6 +91,9 @@ class VideoRun:
             raise InputError("following one person uses tracking: it needs tracking on")
         if maps_dir is not None and not getattr(estimator, "keep_maps", False):
             raise InputError("maps_dir needs an estimator made with keep_maps=True")
+        if maps_dir is not None and getattr(estimator, "mode", None) == "fastest":
+            raise InputError("maps_dir writes every frame's maps, and mode='fastest' runs the network on "
+                             "a few frames only: use mode='fast'", param="mode")
         if options.duration is not None and not options.duration > 0:
             raise InputError(f"duration must be a positive number of seconds, got {options.duration}", param="duration")
         if options.max_frames is not None and options.max_frames < 1:

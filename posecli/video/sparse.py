@@ -83,12 +83,16 @@ def flow_image(image: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray, fl
     """(small BGR copy, its grey for the flow, their pixels per image pixel) of a BGR (H, W, 3)
     ``image``: scaled (bilinear: the flow's pyramid smooths anyway) so that the longer side is
     at most ``side``."""
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    elif image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
     h, w = image.shape[:2]
     scale = min(1.0, side / max(h, w))
     small = image
     if scale < 1.0:
         small = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_LINEAR)
-    grey = small if small.ndim == 2 else cv2.cvtColor(small[..., :3], cv2.COLOR_BGR2GRAY)
+    grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
     return small, grey, scale
 
 
