@@ -53,12 +53,13 @@ def _run(est, clip: Path) -> dict:
     source = VideoSource(clip)
     tune_decoding(source, est)
     pipeline = Pipeline(est, source, tracker=Tracker(), expected_frames=source.expected_frames)
-    frames, t0 = [], time.perf_counter()
+    frames, t0, cpu0 = [], time.perf_counter(), time.process_time()
     for r in pipeline:
         frames.append(r.frame)
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     ids = {p.track_id for f in frames for p in f.people if p.track_id is not None}
-    return {"frames": frames, "fps": len(frames) / seconds, "ids": len(ids), "counts": pipeline.sparse_counts}
+    return {"frames": frames, "fps": len(frames) / seconds, "cpu_s": cpu / len(frames), "ids": len(ids),
+            "counts": pipeline.sparse_counts}
 
 
 def compare(clip: Path, repeat: int, truth: dict | None = None) -> dict:
@@ -76,11 +77,14 @@ def compare(clip: Path, repeat: int, truth: dict | None = None) -> dict:
     fast, fastest = runs["fast"][0], runs["fastest"][0]
     people = {m: [f.people for f in r["frames"]] for m, r in (("fast", fast), ("fastest", fastest))}
     fps = {m: statistics.median(r["fps"] for r in runs[m]) for m in runs}
+    cpu = {m: statistics.median(r["cpu_s"] for r in runs[m]) for m in runs}
     row = {
         "clip": clip.stem, "size": "x".join(map(str, fast["frames"][0].size_wh)), "frames": len(fast["frames"]),
         "people_per_frame": round(float(np.mean([len(p) for p in people["fast"]])), 2),
         "fast_fps": round(fps["fast"], 1), "fastest_fps": round(fps["fastest"], 1),
         "speed_ratio": round(fps["fastest"] / fps["fast"], 2),
+        "cpu_ms_fast": round(1000 * cpu["fast"], 1), "cpu_ms_fastest": round(1000 * cpu["fastest"], 1),
+        "cpu_ratio": round(cpu["fast"] / cpu["fastest"], 2),
         "agreement": round(agreement(people["fastest"], people["fast"]), 3),
         "fast_next_frame": round(agreement(people["fast"][1:], people["fast"][:-1]), 3),
         "ids_fast": fast["ids"], "ids_fastest": fastest["ids"],
@@ -119,6 +123,9 @@ def fastest(report: dict) -> dict:
         "notes": [f"CPU: {_cpu_name()}, {os.cpu_count()} cores, load at start {os.getloadavg()[0]:.2f} "
                   "(shared machine: frames/s are noisy, ratios are what counts)",
                   "frames/s: whole clip through decode | network | parse+track, each mode run alternately",
+                  "cpu_ms: CPU seconds of the process (all threads) per frame; cpu_ratio = fast / fastest. On a "
+                  "loaded machine the wall ratio is biased toward fast, whose pipeline has more busy threads "
+                  "to claim a share of the cores with; the CPU ratio is the work each mode does",
                   "agreement: per frame, people matched by OKS, matched OKS / larger count, mean over frames",
                   "the demo videos are 1080x1920 H.264 at 60 frames/s: decoding them costs more than fast's "
                   "network on this CPU, which bounds both modes",

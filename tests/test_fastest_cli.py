@@ -52,8 +52,8 @@ def test_files_keep_fast_and_take_fastest_when_asked(tmp_path, tiny_model):
     r = _run("video", clip, "-v", "-q", "--mode", "fastest", "--max-frames", "17", "--out", tmp_path / "b.json",
              *fast(tiny_model))
     assert r.exit_code == 0, r.output
-    # the first frame and every 8th after it (key_frames) run on the whole frame; counted as written
-    assert _counts(r.output) == (3, 0, 14)
+    # the first frame and every 5th after it (key_frames) run on the whole frame; counted as written
+    assert _counts(r.output) == (4, 0, 13)
     assert json.loads((tmp_path / "b.json").read_text())["frames_done"] == 17
 
 

@@ -64,7 +64,7 @@ Examples:
   posecli video frames/ --fps 30 --out poses.json              # frame_2.png before frame_10.png
   posecli video 'shots/*.jpg' --render shots.mp4
   posecli video clip.mp4 --realtime --show                     # a clip played as if it were a camera
-  posecli video clip.mp4 --mode fastest -v                     # network on a frame in 5-8: see docs/realtime.md
+  posecli video clip.mp4 --mode fastest -v                     # network on one frame in 5: docs/realtime.md
 
 \b
 SOURCE: a video file; a camera (0, 1, /dev/video0); a stream URL (rtsp, rtmp, http(s), udp,

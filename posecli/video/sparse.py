@@ -57,15 +57,19 @@ class SparseConfig:
     is not followed.
     ``min_followed``: a person with a smaller fraction of its keypoints followed is lost.
     ``scene_cut``: image change (0..1, :mod:`posecli.video.scenecut`) that makes a key frame.
+    ``min_parts``: people with fewer keypoints are not carried (mostly partial or false
+    detections, which per-frame ``fast`` output shows in a frame here and there: carried,
+    they would last a whole key interval and get track ids).
     """
 
-    key_frames: int = 8
+    key_frames: int = 5
     key_s: float = 0.2
     decay: float = 0.97
     flow_side: int = 640
     fb_error: float = 1.0
     min_followed: float = 0.5
     scene_cut: float = 0.28
+    min_parts: int = 5
 
     def __post_init__(self) -> None:
         if isinstance(self.key_frames, bool) or not isinstance(self.key_frames, int) or self.key_frames < 1:
@@ -75,6 +79,8 @@ class SparseConfig:
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and low <= v <= high):
                 raise InputError(f"{name}={v!r}: must be a number in [{low}, {high}]")
+        if isinstance(self.min_parts, bool) or not isinstance(self.min_parts, int) or self.min_parts < 1:
+            raise InputError(f"min_parts={self.min_parts!r}: must be a whole number of at least 1")
         if not isinstance(self.flow_side, int) or self.flow_side < 32:
             raise InputError(f"flow_side={self.flow_side!r}: must be a whole number of at least 32")
 
@@ -127,6 +133,8 @@ def carry(people: list[Person], before: np.ndarray, after: np.ndarray, scale: fl
         stop = start + len(k)
         m, good = moved[start:stop], ok[start:stop]
         start = stop
+        if 0 < len(k) < config.min_parts:
+            continue  # a partial person: left to the next key frame
         if len(k) == 0 or good.mean() < config.min_followed:
             lost = True
             continue
