@@ -15,7 +15,8 @@ is most of a frame's cost. Each frame, in order:
    at most :attr:`SparseConfig.flow_side` pixels on its longer side, checked by flowing
    back (forward-backward error); a keypoint that fails moves with the median of its
    person's followed keypoints. A person with too few followed keypoints is dropped and
-   the next frame is a key frame. Scores decay by :attr:`SparseConfig.decay` per carried
+   the next frame is a key frame; people with fewer than :attr:`SparseConfig.min_parts`
+   keypoints are not carried. Scores decay by :attr:`SparseConfig.decay` per carried
    frame: a carried keypoint is less sure than a seen one.
 
 :class:`SparseRunner` holds the state; :attr:`SparseRunner.counts` says how many frames
@@ -123,7 +124,7 @@ def carry(people: list[Person], before: np.ndarray, after: np.ndarray, scale: fl
     """
     owners = [np.flatnonzero(p.visible) for p in people]
     xy = np.concatenate([p.xy[k] for p, k in zip(people, owners)]) if people else np.zeros((0, 2))
-    moved, ok = follow_points(before, after, xy * scale, config.fb_error * 1.0)
+    moved, ok = follow_points(before, after, xy * scale, config.fb_error)
     moved /= scale
     out: list[Person] = []
     lost = False
