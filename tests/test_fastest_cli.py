@@ -90,3 +90,17 @@ def test_write_maps_with_fastest_is_a_usage_error_and_live_maps_run_fast(tmp_pat
                  tmp_path / "c.json", *fast(tiny_model))
     assert r.exit_code == 0, r.output
     assert "mode fast:" in r.output and len(list((tmp_path / "m2").glob("*.npz"))) == 3
+
+
+@pytest.mark.parametrize("extra", [["--track", "offline", "--smooth"], ["--follow", "largest"], ["--no-track"],
+                                   ["--step", "3"], ["--batch-size", "4"], ["--format", "csv"],
+                                   ["--realtime"], ["--zoom", "--scales", "1,0.75"]])
+def test_fastest_goes_with_the_other_video_options(tmp_path, tiny_model, extra):
+    clip = write_video(tmp_path / "clip.avi", 12, size_wh=(160, 120), fps=50.0)
+    out = tmp_path / ("out.csv" if "csv" in extra else "out.json")
+    r = _run("video", clip, "--mode", "fastest", "-v", "-q", "--out", out, *extra, *fast(tiny_model))
+    assert r.exit_code == 0, r.output
+    whole, crops, none = _counts(r.output)
+    assert whole >= 1 and out.stat().st_size > 0
+    if "--realtime" not in extra:
+        assert whole + crops + none == (4 if "--step" in extra else 12)
