@@ -35,7 +35,7 @@ def info_command(model, measure, as_json):
         loaded = PoseModel.load(model, device="cpu", precision="auto", runtime="auto")
         fps = {}
         if measure:
-            from ..inference.speed import expected_fps
+            from ..video.speed import expected_fps
 
             fps = expected_fps({m: PoseEstimator(loaded, mode=m) for m in MODES_TIMED})
     except PoseError as exc:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ModelError
+from ..io.atomic import commit_pending
 from .store import DEFAULT_MODEL, model_path, store_dir
 
 _OMZ = "https://storage.openvinotoolkit.org/repositories/open_model_zoo/2021.4/models_bin/3"
@@ -140,7 +141,7 @@ def fetch_ir(
         else:
             _http_fetch(where, part, file, progress, timeout, retries)
         _verify(part, file, where)
-        os.replace(part, final)
+        commit_pending(part, final, "the model file")  # verified: renamed into place
     return folder / remote.xml.name
 
 
@@ -363,7 +364,7 @@ def _unreachable(url: str, reason) -> ModelError:
     else:
         why = getattr(reason, "strerror", None) or str(reason) or type(reason).__name__
     return ModelError(
-        f"cannot download ({why}); no network? A copy of the files works too: --from DIR|URL", path=url)
+        f"cannot download ({why}); no network? A copy of the files works too: source=DIR|URL", path=url)
 
 
 def _disk_full(part: Path, exc: OSError) -> ModelError:
@@ -374,6 +375,6 @@ def _disk_full(part: Path, exc: OSError) -> ModelError:
 
 
 def _version() -> str:
-    from .. import __version__
+    from ..version import __version__
 
     return __version__
