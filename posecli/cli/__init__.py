@@ -40,6 +40,7 @@ def _register() -> None:
         ("evaluate", ("eval_command",)),
         ("train", ("train_command", "export_command")),
         ("info", ("info_command",)),
+        ("threed", ("threed_command",)),
     ):
         if importlib.util.find_spec(f"posecli.cli.{module}") is None:
             continue
