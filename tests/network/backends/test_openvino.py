@@ -451,7 +451,8 @@ def test_the_rewritten_int8_graph_compiles_to_the_kernels_of_the_ir(default_mode
     done = rewrite_for_openvino(model)
     rewritten, maps_after = _kernels(core, model, x)
     ir, _ = _kernels(core, core.read_model(str(IR_XML)), x)
-    assert done == {"convolutions_given_integer_weights": 2, "elu_requantizations_in_one_step": 8}
+    assert done == {"convolutions_given_integer_weights": 2, "elu_requantizations_in_one_step": 8,
+                    "convolution_inputs_as_signed_codes": 9}
     assert as_written.get(("Convolution", "f32")) == 2 and as_written.get(("Subgraph", "u8")) == 8
     assert rewritten == ir  # every convolution in integers, each Elu fused: the IR's kernels
     for a, b in zip(maps_after, maps_before):  # the same rounding steps, OpenVINO's own kernels
@@ -479,7 +480,8 @@ def test_a_float32_model_is_left_as_it_is(default_model):
 
     model = ov.Core().read_model(str(default_model))
     ops = len(model.get_ops())
-    assert rewrite_for_openvino(model) == {"convolutions_given_integer_weights": 0, "elu_requantizations_in_one_step": 0}
+    assert rewrite_for_openvino(model) == {"convolutions_given_integer_weights": 0, "elu_requantizations_in_one_step": 0,
+                                           "convolution_inputs_as_signed_codes": 0}
     assert len(model.get_ops()) == ops
 
 
