@@ -23,8 +23,9 @@ the IR; each rewrite here gives OpenVINO the IR's shape back with the same numbe
   On a CPU with AMX (Intel Xeon, Sapphire Rapids class) OpenVINO ran the IR's as i8
   convolutions and ours as u8 ones. :func:`signed_codes` writes each as codes - 128 with no
   zero point (the same numbers: the maps came out bit-identical), and OpenVINO picks i8 as
-  for the IR: the network alone 3-4 % faster there (median of paired time ratios 0.96-0.97
-  over 7 interleaved blocks, loaded machine), level with the IR (ratio 0.96-0.99).
+  for the IR: the network alone about 3 % faster there (8 interleaved runs, 1 and 2
+  threads: median paired time ratio 0.905-1.003 per run, 0.966 overall, 7 of 8 below 1;
+  a loaded shared machine), level with the IR (0.95-1.01).
 
 After these, the compiled network has the IR's kernels (58 integer convolutions, 9 of them
 with i8 inputs, no separate Elu); AP on the shared COCO sets: 0.754 / 0.411 (0.754 / 0.403 before, onnxruntime float32
