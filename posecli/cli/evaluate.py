@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import InputError, OutputError, PoseError
+from ..errors import InputError, MissingExtraError, OutputError, PoseError
 from ..formats.writers import ResultWriter
 from .common import estimator_options, estimator_settings, fail, mode_option, say
 
@@ -21,7 +21,7 @@ Examples:
 """
 
 # Printed by default, in this order; --json gives all ten.
-_SHOWN = ("ap", "ap50", "ap75", "apm", "apl", "ar")
+_SHOWN = ("ap", "ap50", "ap75", "ap90", "apm", "apl", "ar")
 
 
 @click.command("eval", epilog=EPILOG)
@@ -88,6 +88,8 @@ def _evaluate(est, data: dict, images_dir: Path, limit: int | None, writer, quie
     except BaseException as exc:
         if writer is not None:
             writer.close(complete=False, keep_partial=False)
+        if isinstance(exc, MissingExtraError):
+            raise fail(MissingExtraError(exc.module, exc.extra, "posecli eval")) from None
         if isinstance(exc, PoseError):
             raise fail(exc) from None
         raise

@@ -39,9 +39,11 @@ MAPS_VERSION = 1
 MAPS_WARN_BYTES_PER_MINUTE = 1_000_000_000
 
 
-def maps_filename(source: str | Path, index: int | None = None) -> str:
-    """``<image>.npz``, or ``<video>_<12-digit frame>.npz``."""
-    stem = Path(str(source)).stem
+def maps_filename(source: str | Path, index: int | None = None, name: str | None = None) -> str:
+    """``<image>.npz``, or ``<video>_<12-digit frame>.npz``; ``name`` replaces the source's
+    stem (the distinct name of :func:`posecli.io.outputs.unique_names` when several inputs
+    share a stem)."""
+    stem = Path(str(source)).stem if name is None else name
     return f"{stem}.npz" if index is None else f"{stem}_{index:012d}.npz"
 
 
@@ -111,10 +113,11 @@ class MapsWriter:
             raise OutputError(f"cannot create folder ({exc.strerror})", path=self.folder) from None
         self.count = 0
 
-    def add(self, frame: Frame) -> Path:
+    def add(self, frame: Frame, name: str | None = None) -> Path:
+        """Write ``frame``'s maps as ``<name or stem>[_<frame>].npz`` (see :func:`maps_filename`)."""
         maps = frame.extra.pop("maps", None)
         if maps is None:
             raise OutputError("no maps to write: make the estimator with keep_maps=True", path=self.folder)
-        path = write_maps(self.folder / maps_filename(frame.source, frame.index), maps, self.skeleton)
+        path = write_maps(self.folder / maps_filename(frame.source, frame.index, name), maps, self.skeleton)
         self.count += 1
         return path

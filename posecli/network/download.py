@@ -32,6 +32,7 @@ from pathlib import Path
 from ..errors import ModelError
 from ..io.atomic import commit_pending
 from .store import DEFAULT_MODEL, model_path, store_dir
+from .transfer import MIN_RATE_BPS, RateFloor, RedirectRefused, TooSlow, open_url
 
 _OMZ = "https://storage.openvinotoolkit.org/repositories/open_model_zoo/2021.4/models_bin/3"
 
@@ -260,7 +261,7 @@ def _http_fetch(url: str, part: Path, file: RemoteFile, progress: Progress | Non
         if have:
             headers["Range"] = f"bytes={have}-"
         try:
-            response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+            response = open_url(urllib.request.Request(url, headers=headers), timeout=timeout)  # http(s) redirects only
         except urllib.error.HTTPError as exc:
             exc.close()
             if exc.code == 416 and have and not restarted:  # the range does not fit: start over
@@ -268,6 +269,8 @@ def _http_fetch(url: str, part: Path, file: RemoteFile, progress: Progress | Non
                 restarted = True
                 continue
             raise ModelError(f"HTTP error {exc.code} ({exc.reason})", path=url) from None
+        except RedirectRefused as exc:
+            raise ModelError(str(exc.reason), path=url) from None
         except (urllib.error.URLError, *_TRANSIENT, OSError) as exc:
             reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
             if breaks >= retries or not isinstance(reason, _TRANSIENT):
@@ -282,7 +285,11 @@ def _http_fetch(url: str, part: Path, file: RemoteFile, progress: Progress | Non
                 raise ModelError(
                     f"the server offers {start + int(length)} bytes, expected {file.size}: "
                     f"not the published {file.name}", path=url)
-            complete = _receive(response, part, start, file, progress)
+            try:
+                complete = _receive(response, part, start, file, progress, RateFloor(timeout))
+            except TooSlow as exc:  # a trickle never times out a read: it would never end
+                raise ModelError(f"the transfer crawled at {exc.rate:.0f} bytes/s for {exc.window_s:.0f} s (under "
+                                 f"{MIN_RATE_BPS} bytes/s); run the same command again to resume", path=url) from None
         if complete:
             return
         if breaks >= retries:
@@ -309,23 +316,29 @@ def _start_offset(response, have: int, url: str) -> int:
     return have
 
 
-def _receive(response, part: Path, start: int, file: RemoteFile, progress: Progress | None) -> bool:
+def _receive(response, part: Path, start: int, file: RemoteFile, progress: Progress | None,
+             floor: RateFloor | None = None) -> bool:
     """Write the body (an HTTP response or a file: anything with ``read(n)``) into ``part``
-    from ``start``; True when the file is complete."""
+    from ``start``; True when the file is complete. ``floor``: :class:`TooSlow` when the
+    data comes too slowly (each read returns what has arrived, so a trickle is seen)."""
     done = start
+    read = getattr(response, "read1", None) if floor is not None else None
+    read = read or response.read
     try:
         with open(part, "r+b" if start and part.exists() else "wb") as out:
             out.seek(start)
             out.truncate()
             while done < file.size:
                 try:
-                    chunk = response.read(min(CHUNK, file.size - done))
+                    chunk = read(min(CHUNK, file.size - done))
                 except (ConnectionError, http.client.HTTPException, OSError):
                     break  # the connection broke: keep what arrived, resume from there
                 if not chunk:
                     break  # the server closed early
                 out.write(chunk)
                 done += len(chunk)
+                if floor is not None:
+                    floor.add(len(chunk))
                 if progress:
                     progress(file.name, done, file.size)
             out.flush()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ConfigError, InputError, OutputError
 from ..formats.maps import MapsWriter
+from ..formats.records import source_stem
 from ..formats.render import Renderer
+from ..formats.trc import TrcWriter
 from ..formats.writers import ResultWriter
 from ..io.source_spec import SourceSpec, parse_source
 from ..io.sources import check_selection, open_source
@@ -19,6 +22,12 @@ from .offline import OfflineTracker
 from .pipeline import FrameResult, Pipeline
 from .smooth import OneEuroConfig
 from .track import Tracker, TrackerConfig
+
+# A live source that stalls still ends at ``duration``: this many seconds after it (results
+# still in the stages are waited for), the run stops. No frame for STALLED_S seconds by
+# then: the JSON says "stopped": "stalled" (with "stalled_s"), not "duration".
+DURATION_GRACE_S = 1.0
+STALLED_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -35,11 +44,14 @@ class VideoOptions:
     at its own frame rate (no ``start``/``end``/``step``).
     ``realtime``: newest frame only (None: on for cameras and streams, off for files and
     folders). ``fps``: frame rate of a folder of frames. ``duration``: stop after this
-    many seconds of the source's time (wall time for live sources); ``max_frames``: after
+    many seconds of the source's time (wall time for live sources, which end then even when
+    they stall: ``stopped`` is then ``"stalled"``); ``max_frames``: after
     this many processed frames. ``reconnect``/``timeout_s``: for live sources.
     """
 
     fmt: str = "posecli"
+    layout: str = "coco18"  # the openpose format's keypoint order (posecli.formats.layouts)
+    angles: bool = False  # the csv format's angle rows (posecli.angles)
     start: float | None = None
     end: float | None = None
     step: int = 1
@@ -112,22 +124,30 @@ class VideoRun:
 
     ``out``: a JSON file, a folder (``openpose``: one file per frame) or None (stdout).
     ``maps_dir``: a folder for each frame's maps (:mod:`posecli.formats.maps`; the
-    estimator must keep them).
+    estimator must keep them). ``trc_dir``: a folder for a pixel TRC per tracked person
+    (:mod:`posecli.formats.trc`; ``trc_paths`` after the run).
     ``video``: any SOURCE (see :func:`~posecli.io.sources.parse_source`). ``on_note``:
     receives a line at each reconnection of a live source. ``window``: an object whose
     ``show(result)`` returns False to stop (``--show``).
     After :meth:`run`: ``frames_done``, ``complete``, ``stopped_early``/``error`` (a
     truncated video or a lost stream: every frame that came was processed), ``stopped``
     (why a run ended before its source did: duration, max_frames, window), ``dropped``
-    (frames skipped in real time), ``unreadable`` (frames of a folder that did not decode).
+    (frames skipped in real time), ``unreadable`` (frames of a folder that did not decode),
+    ``sparse_counts`` (mode ``fastest``: frames whose network ran on the whole frame, on
+    crops, not at all; else None).
     """
 
     def __init__(self, estimator, video: str | Path | SourceSpec, out: str | Path | None = None, *,
                  options: VideoOptions = VideoOptions(), render: str | Path | None = None,
                  keep_partial: bool = True, maps_dir: str | Path | None = None,
-                 on_note: Callable[[str], None] | None = None, window=None):
+                 on_note: Callable[[str], None] | None = None, window=None, trc_dir: str | Path | None = None):
         if maps_dir is not None and not getattr(estimator, "keep_maps", False):
             raise InputError("maps_dir needs an estimator made with keep_maps=True")
+        if trc_dir is not None and not options.track:
+            raise ConfigError("trc_dir writes a file per tracked person: drop track=False", param="trc_dir")
+        if maps_dir is not None and getattr(estimator, "mode", None) == "fastest":
+            raise InputError("maps_dir writes every frame's maps, and mode='fastest' runs the network on "
+                             "a few frames only: use mode='fast'", param=("mode", "maps_dir"))
         spec = video if isinstance(video, SourceSpec) else parse_source(video)
         options.check_source(spec)
         self.estimator = estimator
@@ -146,6 +166,8 @@ class VideoRun:
         self.complete = False
         self.stopped: str | None = None
         self.dropped = 0
+        self.sparse_counts: dict | None = None  # mode fastest: frames by how the network ran
+        self.stalled_s = 0.0  # "stalled": seconds without a frame when the duration ran out
         self._closed = False
         per_frame = options.fmt == "openpose"
         if per_frame and out is None:
@@ -159,13 +181,18 @@ class VideoRun:
         try:
             self.writer = ResultWriter(options.fmt, out, model=estimator.model.info.name,
                                        skeleton=estimator.skeleton, kind="frames", per_file_dir=per_frame,
-                                       source=header)
+                                       source=header, layout=options.layout,
+                                       angles=options.angles)
         except BaseException:
             self._release_source()
             raise
         self.sink: VideoSink | None = None
         self.maps: MapsWriter | None = None
+        self.trc: TrcWriter | None = None
+        self.trc_paths: list[Path] = []
         try:
+            if trc_dir is not None:
+                self.trc = TrcWriter(trc_dir, source_stem(self.source_name), estimator.skeleton)
             if maps_dir is not None:
                 self.maps = MapsWriter(maps_dir, estimator.skeleton)
             if render is not None:
@@ -218,19 +245,32 @@ class VideoRun:
                             expected_frames=self.expected)
         results = iter(pipeline)
         first_ts: float | None = None
+        if pipeline.sparse is not None:
+            from .sparse import KINDS
+
+            self.sparse_counts = dict.fromkeys(KINDS, 0)
+        last_at = 0.0  # time.monotonic() of the last result
         try:
             for result in results:
-                first_ts = result.timestamp if first_ts is None else first_ts
+                last_at = time.monotonic()
+                if first_ts is None:
+                    first_ts = result.timestamp
+                    if self.live and opts.duration is not None:  # a source that stalls ends at the duration too
+                        pipeline.give_up_at = last_at + opts.duration + DURATION_GRACE_S
                 if opts.duration is not None and result.timestamp - first_ts >= opts.duration:
                     self.stopped = "duration"
                     break
                 if self.maps is not None:
                     self.maps.add(result.frame)
                 self.writer.add(result.frame, image_id=result.index)
+                self.frames_done += 1  # as the JSON holds it, whatever happens to the video next
+                if self.trc is not None:
+                    self.trc.add(result.frame)
                 if self.sink is not None:
                     self.sink.write(result.rendered)
-                self.frames_done += 1
                 self.dropped += result.skipped
+                if result.network is not None:
+                    self.sparse_counts[result.network] += 1
                 if progress is not None:
                     progress(1)
                 if self.window is not None and not self.window.show(result):
@@ -239,11 +279,16 @@ class VideoRun:
                 if opts.max_frames is not None and self.frames_done >= opts.max_frames:
                     self.stopped = "max_frames"
                     break
-        except BaseException:
+        except BaseException as exc:
             results.close()  # stops the workers now, not when the traceback is dropped
-            self._close(complete=False)
+            # Stopped by a signal: the partial video is kept, as the JSON is. Failed (a full
+            # disk): the video is not complete, and never replaces a previous one.
+            self._close(complete=False, keep_video=isinstance(exc, KeyboardInterrupt))
             raise
         results.close()
+        if pipeline.gave_up:  # the duration ran out: while frames came, or while the source stalled
+            self.stalled_s = time.monotonic() - last_at
+            self.stopped = "duration" if self.stalled_s < STALLED_S else "stalled"
         self._close(complete=True)
         return self
 
@@ -256,7 +301,7 @@ class VideoRun:
         """Close as interrupted unless already closed (for an exception before or after :meth:`run`)."""
         self._close(complete=False)
 
-    def _close(self, complete: bool) -> None:
+    def _close(self, complete: bool, keep_video: bool = True) -> None:
         if self._closed:
             return
         self._closed = True
@@ -265,19 +310,33 @@ class VideoRun:
             trailer["frames_dropped"] = self.dropped
         if self.stopped is not None:
             trailer["stopped"] = self.stopped
+        if self.stopped == "stalled":
+            trailer["stalled_s"] = round(self.stalled_s, 1)
         if self.source.stopped_early:
             trailer["stream_error" if self.live else "decode_error"] = self.source.error
         if self.unreadable:
             trailer["unreadable"] = [{"file": str(p), "error": m} for p, m in self.unreadable]
-        try:
-            if self.sink is not None:
-                self.sink.close(commit=complete or self.keep_partial)
-        finally:
+        # The JSON first, then the video, renamed into place only when the JSON was written
+        # (a full disk never leaves a new video beside an old JSON, nor replaces a good video
+        # with a broken one). Every step runs; the first failure is the one reported.
+        failures: list[BaseException] = []
+        commit_video = complete or (self.keep_partial and keep_video)
+        for step in (lambda: self.writer.close(complete=complete, keep_partial=self.keep_partial, trailer=trailer),
+                     lambda: self.sink is not None and self.sink.close(commit=commit_video and not failures),
+                     lambda: self._close_trc(complete),
+                     self._release_source):
             try:
-                self.writer.close(complete=complete, keep_partial=self.keep_partial, trailer=trailer)
-            finally:
-                self._release_source()
+                step()
+            except BaseException as exc:  # noqa: BLE001 - raised below, after the other steps
+                failures.append(exc)
+        if failures:
+            raise failures[0]
         self.complete = complete
+
+    def _close_trc(self, complete: bool) -> None:
+        """The TRC files, written when the run's results are kept (complete, or partial kept)."""
+        if self.trc is not None and (complete or self.keep_partial):
+            self.trc_paths = self.trc.close()
 
 
 def make_tracker(config: TrackerConfig, smooth: OneEuroConfig | None = None, offline: bool = False):
