@@ -21,7 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import tomllib
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 # The 8 segments whose length must not change: upper arm, forearm, thigh, shank, both sides.
 SEGMENTS = (

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import tomllib
 
 from ..errors import InputError
+from ..io.toml import tomllib
 
 ROTATION_TOLERANCE = 1e-3  # |R R^T - I| and |det R - 1| above this: not a rotation
 MAX_DISTORTION = 8  # OpenCV's rational model: k1 k2 p1 p2 k3 k4 k5 k6
@@ -201,34 +201,6 @@ def check_sizes(cameras: Sequence[Camera], sizes_wh: Sequence[tuple[int, int]], 
 # ---------------------------------------------------------------------------------------------
 # Readers and writer
 # ---------------------------------------------------------------------------------------------
-
-def load_calibration(paths: str | Path | Sequence[str | Path]) -> list[Camera]:
-    """Cameras from a TOML file, a folder of OpenPose XML files, or several XML files."""
-    if isinstance(paths, (str, Path)):
-        paths = [paths]
-    paths = [Path(p) for p in paths]
-    if not paths:
-        raise InputError("no calibration given", param="calibration")
-    if len(paths) == 1 and paths[0].is_dir():
-        files = sorted(p for p in paths[0].iterdir() if p.suffix.lower() in (".xml", ".yml", ".yaml"))
-        if not files:
-            raise InputError("no OpenPose camera files (.xml) in this folder", path=paths[0])
-        cameras = [read_opencv_camera(p) for p in files]
-        check_rig(cameras, paths[0])
-        return cameras
-    if len(paths) == 1 and paths[0].suffix.lower() == ".toml":
-        return read_toml(paths[0])
-    if len(paths) == 1 and paths[0].name.lower().endswith(".qca.txt"):
-        from .qualisys import read_qca
-
-        return read_qca(paths[0])
-    for p in paths:
-        if p.suffix.lower() == ".toml":
-            raise InputError("give one TOML calibration, or several OpenPose XML files", path=p)
-    cameras = [read_opencv_camera(p) for p in paths]
-    check_rig(cameras, paths[0])
-    return cameras
-
 
 def read_toml(path: str | Path) -> list[Camera]:
     """Cameras of a Pose2Sim/anipose TOML calibration, in the file's order."""

@@ -23,7 +23,8 @@ from ..io.outputs import check_distinct
 from ..skeleton import Skeleton
 from ..types import Frame, Person
 from . import DEFAULT_MODE
-from .calibration import Camera, check_sizes, load_calibration, with_sizes
+from .calibration import Camera, check_sizes, with_sizes
+from .loading import load_calibration
 from .outputs import format_of, write_outputs
 from .reconstruct import Frame3D, ReconstructionConfig, Reconstructor, finish
 

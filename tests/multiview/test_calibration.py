@@ -11,11 +11,11 @@ import pytest
 from posecli.errors import InputError
 from posecli.multiview.calibration import (
     check_sizes,
-    load_calibration,
     read_toml,
     with_sizes,
     write_toml,
 )
+from posecli.multiview.loading import load_calibration
 from tests.conftest import SHARED
 from tests.multiview.scenes import ring, skeleton_3d
 
