@@ -43,6 +43,19 @@ Run the same command again after an interruption: finished inputs are skipped.
 """
 
 
+def _refuse_url(directory: Path) -> None:
+    """A stream URL given as DIRECTORY: a usage mistake, worded without its password."""
+    import re
+
+    from ..io.urls import redact
+
+    # click's Path folded "rtsp://" into "rtsp:/": put the scheme back as typed
+    m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*):/+(.*)$", str(directory), re.S)
+    if m and not directory.exists():
+        url = redact(f"{m[1]}://{m[2]}")
+        raise click.UsageError(f"batch takes a folder, not a URL ({url}): for a stream use posecli video URL")
+
+
 @click.command("batch", epilog=EPILOG)
 @click.argument("directory", type=click.Path(path_type=Path, readable=False))
 @click.option("--out", "-o", type=click.Path(path_type=Path), required=True,
@@ -83,6 +96,7 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
     from ..video.smooth import OneEuroConfig
 
     quiet_ffmpeg()
+    _refuse_url(directory)
     estimator_kwargs(**est_opts)  # every option checked before any work
     if smooth and not track:
         raise click.UsageError("--smooth follows tracked people: drop --no-track")

@@ -227,7 +227,7 @@ def video_command(source, out, render, fmt, start, end, step, track, no_track, t
         from ..video.window import Window
 
         try:
-            window = Window(title=f"posecli: {source}")
+            window = Window(title=f"posecli: {spec.text}")
         except PoseError as exc:
             raise click.ClickException(str(exc).replace("show=True", "--show")) from None
 
@@ -291,7 +291,7 @@ def video_command(source, out, render, fmt, start, end, step, track, no_track, t
             say(line)
     if job.stopped_early:
         kind = "received" if job.live else "decoded"
-        say(f"Warning: {source}: {job.error}; the {job.frames_done} {kind} frames were processed.")
+        say(f"Warning: {spec.text}: {job.error}; the {job.frames_done} {kind} frames were processed.")
     if job.realtime:
         say(f"{job.frames_done} frames processed, {job.dropped} dropped (real time).", quiet=quiet)
     if job.render_note and job.render_note != noted:  # learnt while closing (the sound)

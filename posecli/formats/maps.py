@@ -33,6 +33,7 @@ from ..inference.estimator import Maps, base_letterbox
 from ..inference.preprocess import Letterbox
 from ..io.atomic import atomic_path
 from ..io.paths import check_file
+from ..io.urls import url_stem
 from ..types import Frame
 
 MAPS_VERSION = 1
@@ -42,7 +43,8 @@ MAPS_WARN_BYTES_PER_MINUTE = 1_000_000_000
 
 def maps_filename(source: str | Path, index: int | None = None) -> str:
     """``<image>.npz``, or ``<video>_<12-digit frame>.npz``."""
-    stem = Path(str(source)).stem
+    text = str(source)
+    stem = url_stem(text) if "://" in text else Path(text).stem
     return f"{stem}.npz" if index is None else f"{stem}_{index:012d}.npz"
 
 

@@ -6,6 +6,7 @@ import math
 import re
 from pathlib import Path
 
+from ..io.urls import url_stem
 from ..types import Frame, Person
 
 FORMATS = ("posecli", "openpose", "coco", "csv")
@@ -122,7 +123,7 @@ def openpose_filename(source: str | Path, index: int | None = None) -> str:
     host, port and path stand for the video's name)."""
     text = str(source)
     if "://" in text:
-        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", text.split("://", 1)[1].split("?", 1)[0]).strip("_") or "stream"
+        stem = url_stem(text)
     else:
         stem = Path(text).stem
     if index is None:

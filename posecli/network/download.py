@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ModelError
+from ..io.urls import redact, split_credentials
 from .store import DEFAULT_MODEL, model_path, store_dir
 
 _OMZ = "https://storage.openvinotoolkit.org/repositories/open_model_zoo/2021.4/models_bin/3"
@@ -139,7 +140,7 @@ def fetch_ir(
             _copy(where, part, file, progress)
         else:
             _http_fetch(where, part, file, progress, timeout, retries)
-        _verify(part, file, where)
+        _verify(part, file, where if isinstance(where, Path) else redact(where))
         os.replace(part, final)
     return folder / remote.xml.name
 
@@ -206,7 +207,7 @@ def _locate(file: RemoteFile, source: str | Path | None) -> str | Path:
     if scheme == "file":
         text = urllib.request.url2pathname(urllib.parse.urlsplit(text).path)
     elif len(scheme) > 1:  # a one-letter scheme is a Windows drive
-        raise ModelError(f"unsupported source '{text}': give a folder or an http(s) URL")
+        raise ModelError(f"unsupported source '{redact(text)}': give a folder or an http(s) URL")
     folder = Path(text).expanduser()
     if folder.is_file() and folder.suffix.lower() in (".xml", ".bin"):
         folder = folder.parent
@@ -243,7 +244,11 @@ def _copy(src: Path, part: Path, file: RemoteFile, progress: Progress | None) ->
 # -- HTTP with resume -----------------------------------------------------------------------
 def _http_fetch(url: str, part: Path, file: RemoteFile, progress: Progress | None,
                 timeout: float, retries: int) -> None:
-    """Bring ``part`` to ``file.size`` bytes from ``url``, resuming what is there."""
+    """Bring ``part`` to ``file.size`` bytes from ``url``, resuming what is there. A user
+    name and password in ``url`` go as HTTP basic authentication (to that host only, not
+    to where it redirects); messages name the URL with the password hidden."""
+    plain, credentials = split_credentials(url)
+    url = redact(url)  # the name messages use from here on
     breaks = 0
     restarted = False
     while True:
@@ -259,13 +264,18 @@ def _http_fetch(url: str, part: Path, file: RemoteFile, progress: Progress | Non
         if have:
             headers["Range"] = f"bytes={have}-"
         try:
-            response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+            request = urllib.request.Request(plain, headers=headers)
+            if credentials is not None:
+                request.add_unredirected_header("Authorization", _basic_auth(*credentials))
+            response = urllib.request.urlopen(request, timeout=timeout)
         except urllib.error.HTTPError as exc:
             exc.close()
             if exc.code == 416 and have and not restarted:  # the range does not fit: start over
                 part.unlink(missing_ok=True)
                 restarted = True
                 continue
+            if exc.code == 401:
+                raise _unauthorized(url, exc, credentials is not None) from None
             raise ModelError(f"HTTP error {exc.code} ({exc.reason})", path=url) from None
         except (urllib.error.URLError, *_TRANSIENT, OSError) as exc:
             reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
@@ -364,6 +374,21 @@ def _unreachable(url: str, reason) -> ModelError:
         why = getattr(reason, "strerror", None) or str(reason) or type(reason).__name__
     return ModelError(
         f"cannot download ({why}); no network? A copy of the files works too: --from DIR|URL", path=url)
+
+
+def _basic_auth(user: str, password: str) -> str:
+    import base64
+
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+
+
+def _unauthorized(url: str, exc: urllib.error.HTTPError, sent: bool) -> ModelError:
+    """HTTP 401: the server wants credentials, or refused those in the URL."""
+    if sent:
+        why = "the server refused the user name and password given in the URL"
+    else:
+        why = "the server wants a user name and password: give them in the URL, http://USER:PASSWORD@HOST/..."
+    return ModelError(f"{why} (HTTP {exc.code} {exc.reason})", path=url)
 
 
 def _disk_full(part: Path, exc: OSError) -> ModelError:
