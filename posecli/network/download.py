@@ -31,7 +31,7 @@ from pathlib import Path
 
 from ..errors import ModelError
 from ..io.urls import redact, split_credentials
-from .store import DEFAULT_MODEL, model_path, store_dir
+from .store import DEFAULT_MODEL, check_model_name, model_path, store_dir
 
 _OMZ = "https://storage.openvinotoolkit.org/repositories/open_model_zoo/2021.4/models_bin/3"
 
@@ -99,7 +99,7 @@ def remote_model(name: str | None) -> RemoteModel:
 
 def sources_dir(name: str, variant: str, store: Path | None = None) -> Path:
     """Where the verified IR of ``name`` is kept in the store."""
-    return (store or store_dir()) / "sources" / name / variant
+    return (store or store_dir()) / "sources" / check_model_name(name) / check_model_name(variant)
 
 
 def fetch_ir(
@@ -135,6 +135,7 @@ def fetch_ir(
                 progress(file.name, file.size, file.size)
             continue
         part = folder / (file.name + ".part")
+        _refuse_link(part)
         where = _locate(file, source)
         if isinstance(where, Path):
             _copy(where, part, file, progress)
@@ -322,8 +323,11 @@ def _receive(response, part: Path, start: int, file: RemoteFile, progress: Progr
     """Write the body (an HTTP response or a file: anything with ``read(n)``) into ``part``
     from ``start``; True when the file is complete."""
     done = start
+    # O_NOFOLLOW: a link put at the .part's name is refused, never written through
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
     try:
-        with open(part, "r+b" if start and part.exists() else "wb") as out:
+        fd = os.open(part, flags if start else flags | os.O_TRUNC, 0o666)
+        with open(fd, "wb") as out:
             out.seek(start)
             out.truncate()
             while done < file.size:
@@ -342,6 +346,8 @@ def _receive(response, part: Path, start: int, file: RemoteFile, progress: Progr
     except OSError as exc:
         if exc.errno in _NO_SPACE:
             raise _disk_full(part, exc) from None
+        if exc.errno == errno.ELOOP:
+            _refuse_link(part)
         raise ModelError(f"cannot write the model store ({exc.strerror})", path=part) from None
     return done == file.size
 
@@ -355,6 +361,14 @@ def _verify(part: Path, file: RemoteFile, where: str | Path) -> None:
             f"checksum mismatch for {file.name} (sha256 {digest[:16]}..., expected {file.sha256[:16]}...): "
             "damaged in transfer or not the published file; deleted, nothing was imported",
             path=where)
+
+
+def _refuse_link(part: Path) -> None:
+    """A partial download's name taken by a symbolic link: refused (writing through it
+    would overwrite whatever it points to)."""
+    if part.is_symlink():
+        raise ModelError("is a symbolic link, not a partial download: posecli never writes through a link "
+                         "in the model store; delete it and run the command again", path=part)
 
 
 def _sha256(path: Path) -> str:
