@@ -74,7 +74,7 @@ def cached_verdict(store: Path, key: str) -> dict | None:
     try:
         table = json.loads((store / CHOICE_FILE).read_text(encoding="utf-8"))
         verdict = table[key]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):  # junk (deeply nested too): measure again
         return None
     if not isinstance(verdict, dict) or verdict.get("runtime") not in ("onnxruntime", "openvino"):
         return None
@@ -99,7 +99,7 @@ def record_verdict(store: Path, key: str, verdict: dict) -> None:
         table = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(table, dict):
             table = {}
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         table = {}
     table[key] = verdict
     while len(table) > MAX_ENTRIES:
