@@ -48,6 +48,8 @@ def _leaks(*texts: str, folder: Path | None = None) -> list[str]:
      "https://host/v?X-Amz-Signature=***&api_key=***&password=***&keyframe=2"),
     ("Error: tcp://u:PASSWORD@h:5000: connection refused", "Error: tcp://u:***@h:5000: connection refused"),
     ("clip.mp4: no such file", "clip.mp4: no such file"),
+    ("http:/u:PASSWORD@h/x.jpg: no such file", "http:/u:***@h/x.jpg: no such file"),  # through a Path
+    ("C:/Users/me/x.jpg?token=1", "C:/Users/me/x.jpg?token=1"),
 ])
 def test_redact(text, shown):
     assert redact(text) == shown
@@ -97,6 +99,19 @@ def test_a_stream_with_a_password_leaves_it_nowhere(tmp_path, tiny_model):
     refused = run("video", f"tcp://u:PASSWORD@127.0.0.1:{free_port()}", "--timeout", "1", *model)
     assert refused.exit_code == 1 and refused.stderr.startswith("Error: tcp://u:***@127.0.0.1:"), refused.stderr
     assert not _leaks(stdout, stderr, r.stdout, r.stderr, refused.output, folder=out)
+
+
+@pytest.mark.parametrize("args", [
+    ("image", "http://u:PASSWORD@127.0.0.1/x.jpg"),
+    ("eval", "-a", "http://u:PASSWORD@127.0.0.1/a.json", "-i", "."),
+    ("models", "import", "http://u:PASSWORD@127.0.0.1/x.xml"),
+    ("image", "x.jpg", "-m", "http://u:PASSWORD@127.0.0.1/m.onnx"),
+])
+def test_a_url_given_where_a_file_goes_is_named_without_its_password(tmp_path, monkeypatch, args):
+    monkeypatch.chdir(tmp_path)
+    r = run(*args)
+    assert r.exit_code in (1, 2) and "u:***@127.0.0.1" in r.stderr, r.output
+    assert not _leaks(r.output)
 
 
 def test_batch_says_it_takes_no_url_and_hides_the_password(tmp_path):

@@ -31,6 +31,7 @@ from .common import (
 )
 from .outputs import build_renderer, maps_option, people_kwargs, people_options, render_style_options
 from .progress import echo_above
+from .wording import error_text
 
 EPILOG = """\b
 Examples:
@@ -159,7 +160,7 @@ def image_command(photos, out, fmt, render, keep_alpha, verbose, quiet, max_peop
                     raise  # disk full, output gone: stop rather than fail every photo after it
                 except PoseError as exc:
                     failed += 1
-                    echo_above(bar, f"Error: {exc}")
+                    echo_above(bar, f"Error: {error_text(exc)}")  # flags, no password of a URL
                 bar.update(1)
             bar.close()
             if writer is not None:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import re
 
 HIDDEN = "***"
-#: A URL inside any text: a scheme, ``://`` and what follows up to a space or a quote.
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]*")
+#: A URL inside any text: a scheme, ``://`` and what follows up to a space or a quote; also
+#: ``scheme:/`` as a URL reads once it went through a file path (``Path`` folds ``//``).
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/{1,2}[^\s'\"<>]*")
 #: Query parameters whose values are secrets (``password=``, ``access_token=``, ``api-key=``,
 #: ``X-Amz-Signature=``...): the name, or its last ``_``/``-``/``.`` separated word.
 _SECRET_WORDS = ("password", "passwd", "pwd", "pass", "secret", "token", "key", "apikey", "auth",
@@ -24,7 +25,9 @@ _PARAM = re.compile(r"([?&;])([^=&;#]+)=([^&;#]*)")
 
 def _redact_one(url: str) -> str:
     """``url`` with the password of its user info and secret query values hidden."""
-    scheme, _, rest = url.partition("://")
+    scheme, _, rest = url.partition(":")
+    slashes = "//" if rest.startswith("//") else "/"
+    rest = rest[len(slashes):]
     end = len(rest)
     for stop in "/?#":
         at = rest.find(stop)
@@ -35,15 +38,17 @@ def _redact_one(url: str) -> str:
     if at:
         user, colon, password = userinfo.partition(":")
         netloc = f"{user}:{HIDDEN}@{host}" if colon else f"{user}@{host}"
+    elif slashes == "/":  # a file path such as C:/Users/x.jpg: left as it is
+        return url
     tail = _PARAM.sub(lambda m: f"{m[1]}{m[2]}={HIDDEN}" if _SECRET_KEY.match(m[2]) and m[3] else m[0], tail)
-    return f"{scheme}://{netloc}{tail}"
+    return f"{scheme}:{slashes}{netloc}{tail}"
 
 
 def redact(text: str) -> str:
     """``text`` (a URL, or a message holding URLs) with every URL's credentials hidden:
     ``rtsp://admin:***@cam/live``, ``https://h/x?token=***``. Text without a URL is returned as is."""
     text = str(text)
-    if "://" not in text:
+    if ":/" not in text:
         return text
     return _URL.sub(lambda m: _redact_one(m[0]), text)
 
