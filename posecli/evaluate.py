@@ -127,7 +127,7 @@ def load_annotations(annotations: str | Path | dict) -> dict:
         if not isinstance(im, dict) or "id" not in im:
             raise InputError("an entry of 'images' has no 'id'", path=path)
         if im.get("file_name") is not None:
-            _check_file_name(im, path)
+            image_file_name(im, path)
     for ann in data["annotations"]:
         if not isinstance(ann, dict) or not {"image_id", "keypoints", "area"} <= ann.keys():
             raise InputError("an annotation lacks 'image_id', 'keypoints' or 'area' (not a keypoint file?)",
@@ -139,7 +139,7 @@ def load_annotations(annotations: str | Path | dict) -> dict:
     return data
 
 
-def _check_file_name(im: dict, path: Path | None) -> str:
+def image_file_name(im: dict, path: Path | None) -> str:
     """An image's ``file_name`` when it is a relative path that stays inside the images
     folder (no absolute path, no ``..``, no NUL); :class:`InputError` naming the annotation
     file and the entry otherwise. A symbolic link inside the folder that points out of it
@@ -161,7 +161,7 @@ def coco_images(annotations: dict, images_dir: str | Path) -> list[tuple[int, Pa
     root = Path(images_dir)
     out = []
     for im in sorted(annotations["images"], key=lambda im: im["id"]):
-        out.append((int(im["id"]), root / _check_file_name(im, None)))
+        out.append((int(im["id"]), root / image_file_name(im, None)))
     return out
 
 

@@ -69,3 +69,18 @@ def test_deeply_nested_annotation_file_is_one_line_naming_it(tmp_path, tiny_mode
         load_annotations(shallow_but_deep)
     with pytest.raises(InputError, match="nest more than 64"):
         load_annotations(json.loads(shallow_but_deep.read_text()))
+
+
+def test_training_annotations_have_the_same_checks(tmp_path):
+    """``posecli train`` reads COCO files too: the same file_name rule and nesting limit."""
+    from posecli.train.dataset import load_coco_keypoints
+
+    ann = _annotations(tmp_path / "train.json", "../outside.jpg")
+    with pytest.raises(InputError, match="image 7: file_name '../outside.jpg' is not a path inside") as err:
+        load_coco_keypoints(ann)
+    assert err.value.path == str(ann)
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(InputError, match="nested more than 64 levels deep") as err:
+        load_coco_keypoints(deep)
+    assert err.value.path == str(deep)

@@ -192,3 +192,15 @@ def test_the_estimator_takes_a_path_or_a_list_and_names_the_parameter_otherwise(
         assert err.value.param == "image" and "image" in str(err.value)
     with pytest.raises(InputError, match="no such file|not found|does not exist"):
         est(tmp_path / "missing.jpg")
+
+
+# -- results read back -------------------------------------------------------------------------
+@pytest.mark.parametrize("reader", ["load_posecli_json", "load_openpose_json"])
+def test_a_deeply_nested_result_file_is_an_input_error_naming_it(tmp_path, reader):
+    from posecli.formats import readers
+
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"frames": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(InputError, match="nested more than 64 levels deep") as err:
+        getattr(readers, reader)(deep)
+    assert err.value.path == str(deep)

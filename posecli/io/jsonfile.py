@@ -50,7 +50,7 @@ def read_json(path: str | Path, *, max_bytes: int, max_depth: int = MAX_JSON_DEP
     except UnicodeDecodeError:
         raise error(f"not UTF-8 text: not a {what}", path=path) from None
     except json.JSONDecodeError as exc:
-        raise error(f"not JSON ({exc.msg} at line {exc.lineno})", path=path) from None
+        raise error(f"not valid JSON ({exc.msg} at line {exc.lineno})", path=path) from None
     except RecursionError:
         raise error(f"nested more than {max_depth} levels deep: not a {what}", path=path) from None
     if json_depth(value) > max_depth:
