@@ -70,3 +70,19 @@ def test_a_part_file_that_is_a_link_is_never_written_through(tmp_path, how):
     assert err.value.path == str(folder / f"{remote.xml.name}.part")
     assert victim.read_bytes() == b"the user's own file\n"
     assert not (folder / remote.xml.name).exists()
+
+
+def test_a_model_file_that_is_a_link_is_replaced_not_written_through(tmp_path, monkeypatch):
+    pytest.importorskip("openvino")
+    if not (IR_DIR / f"{DEFAULT_MODEL}.xml").is_file():
+        pytest.skip(f"no IR at {IR_DIR}")
+    store = tmp_path / "store"
+    store.mkdir()
+    monkeypatch.setenv("POSECLI_MODELS", str(store))
+    victim = tmp_path / "precious.txt"
+    victim.write_bytes(b"the user's own file\n")
+    (store / "hpe.onnx").symlink_to(victim)
+    r = run("models", "import", IR_DIR, "--name", "hpe", "--precision", "fp32", "--force", "-q")
+    assert r.exit_code == 0, r.output
+    assert victim.read_bytes() == b"the user's own file\n"
+    assert not (store / "hpe.onnx").is_symlink() and (store / "hpe.onnx").stat().st_size > 1_000_000

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from ..errors import ModelError
 from ..io.urls import redact, split_credentials
-from .store import DEFAULT_MODEL, check_model_name, model_path, store_dir
+from .store import DEFAULT_MODEL, check_model_name, model_path, store_dir, unlink_store_link
 
 _OMZ = "https://storage.openvinotoolkit.org/repositories/open_model_zoo/2021.4/models_bin/3"
 
@@ -174,6 +174,7 @@ def download_model(
         target = model_path(remote.name, precision, root)
         converted = force or not target.exists()
         if converted:
+            unlink_store_link(target)  # never written through a link in the store
             import_openvino_ir(xml, target, precision=precision)
         if on_import:
             on_import(precision, target, converted)

@@ -53,6 +53,17 @@ def model_path(name: str, precision: str = "fp32", store: Path | None = None) ->
     return (store or store_dir()) / f"{check_model_name(name)}{suffix}"
 
 
+def unlink_store_link(path: Path) -> None:
+    """Before a model file is written at ``path`` in the store: a symbolic link there is
+    removed (its target is left as it was), so that the new file takes the link's place
+    instead of overwriting whatever the link points to."""
+    if path.is_symlink():
+        try:
+            path.unlink()
+        except OSError as exc:
+            raise ModelError(f"cannot replace the link in the model store ({exc.strerror})", path=path) from None
+
+
 def looks_like_path(ref: str) -> bool:
     """True when a ``--model`` value names a file rather than a model in the store."""
     if os.sep in ref or "/" in ref or ref.endswith(".onnx"):
