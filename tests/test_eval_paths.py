@@ -9,10 +9,10 @@ import pytest
 
 pytest.importorskip("pycocotools")
 
-from posecli.errors import InputError  # noqa: E402
-from posecli.evaluate import coco_images, load_annotations  # noqa: E402
+from posecli.errors import InputError
+from posecli.evaluate import coco_images, load_annotations
 
-from .helpers import fast, photo, run  # noqa: E402
+from .helpers import fast, photo, run
 
 
 def _annotations(path, file_name: str):

@@ -86,12 +86,12 @@ def test_a_stream_with_a_password_leaves_it_nowhere(tmp_path, tiny_model):
     doc = json.loads((out / "p.json").read_text())
     assert doc["video"]["file"].startswith("http://admin:***@127.0.0.1:") and doc["frames"]
     assert {f["file"] for f in doc["frames"]} == {doc["video"]["file"]}
-    assert list((out / "maps").glob("127.0.0.1_*_video.mjpg_000000000000.npz"))
+    assert list((out / "maps").glob("127.0.0.1_*_video.mjpg_000000000*.npz"))  # realtime: frame 0 may be dropped
 
     with MjpegCamera(fps=20) as cam:
         r = subprocess.run(posecli_cmd("video", _with_secrets(cam.url), "--format", "openpose", "--out", out / "op",
                                        "--max-frames", "3", *model),
-                           env=subprocess_env(), capture_output=True, text=True, timeout=60)
+                           check=False, env=subprocess_env(), capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     names = sorted(p.name for p in (out / "op").iterdir())
     assert len(names) == 3 and names[0].startswith("127.0.0.1_") and "admin" not in names[0]
@@ -105,7 +105,7 @@ def test_a_stream_that_cannot_be_opened_is_named_without_its_password(tmp_path, 
     url = f"{scheme}://u:PASSWORD@127.0.0.1:{free_port()}/live?token=SECRET"
     r = subprocess.run(posecli_cmd("video", url, "--timeout", "1", "--out", tmp_path / "p.json", "-m", tiny_model,
                                    "--device", "cpu", "--height", "64"),
-                       env=subprocess_env(), capture_output=True, text=True, timeout=60)
+                       check=False, env=subprocess_env(), capture_output=True, text=True, timeout=60)
     assert r.returncode == 1, r.stderr
     assert f"Error: {scheme}://u:***@127.0.0.1:" in r.stderr and "token=***" in r.stderr, r.stderr
     assert not _leaks(r.stdout, r.stderr, folder=tmp_path)

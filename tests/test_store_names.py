@@ -64,9 +64,8 @@ def test_a_part_file_that_is_a_link_is_never_written_through(tmp_path, how):
     victim.write_bytes(b"the user's own file\n")
     (folder / f"{remote.xml.name}.part").symlink_to(victim)
     files = {p.name: p.read_bytes() for p in IR_DIR.iterdir() if p.suffix in (".xml", ".bin")}
-    with FileServer(files) as server:
-        with pytest.raises(ModelError, match="is a symbolic link") as err:
-            fetch_ir(source=server.url if how == "http" else IR_DIR, store=store)
+    with FileServer(files) as server, pytest.raises(ModelError, match="is a symbolic link") as err:
+        fetch_ir(source=server.url if how == "http" else IR_DIR, store=store)
     assert err.value.path == str(folder / f"{remote.xml.name}.part")
     assert victim.read_bytes() == b"the user's own file\n"
     assert not (folder / remote.xml.name).exists()

@@ -50,7 +50,7 @@ def _refuse_url(directory: Path) -> None:
     from ..io.urls import redact
 
     # click's Path folded "rtsp://" into "rtsp:/": put the scheme back as typed
-    m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*):/+(.*)$", str(directory), re.S)
+    m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*):/+(.*)$", str(directory), re.DOTALL)
     if m and not directory.exists():
         url = redact(f"{m[1]}://{m[2]}")
         raise click.UsageError(f"batch takes a folder, not a URL ({url}): for a stream use posecli video URL")

@@ -15,7 +15,6 @@ from ..io.jsonfile import read_json
 from ..skeleton import PROFILES, Skeleton, get_profile
 from ..types import Frame, Person
 
-
 #: Largest result file read back (a long video's streamed JSON is a few hundred MB).
 MAX_RESULT_BYTES = 4_000_000_000
 

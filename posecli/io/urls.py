@@ -36,7 +36,7 @@ def _redact_one(url: str) -> str:
     netloc, tail = rest[:end], rest[end:]
     userinfo, at, host = netloc.rpartition("@")  # a password may hold an unescaped '@'
     if at:
-        user, colon, password = userinfo.partition(":")
+        user, colon, _ = userinfo.partition(":")
         netloc = f"{user}:{HIDDEN}@{host}" if colon else f"{user}@{host}"
     elif slashes == "/":  # a file path such as C:/Users/x.jpg: left as it is
         return url
