@@ -15,7 +15,7 @@ OUTDIR := out/demo
 export POSECLI_MODELS ?= $(abspath models/store)
 export POSECLI_SHARED := $(SHARED)
 
-.PHONY: venv demo test test-tools bench models clean shared consumers
+.PHONY: venv demo test test-fast test-tools bench models clean shared consumers
 
 # Before anything is installed: is the shared folder there?
 shared:
@@ -74,6 +74,10 @@ test-tools:
 
 test: shared venv consumers test-tools
 	$(PY) -m pytest -q
+
+# The quick loop: every module, no real model, no real processes (those carry the slow marker).
+test-fast: shared venv
+	$(PY) -m pytest -q -m "not slow"
 
 bench: shared venv models
 	$(PY) -m bench

@@ -22,14 +22,15 @@ from posecli.formats.records import coco_records, frame_record
 from posecli.formats.render import Renderer
 from posecli.formats.writers import JsonStream
 from posecli.inference.estimator import PoseEstimator
-from posecli.inference.preprocess import letterbox, to_tensor
+from posecli.maps import letterbox
+from posecli.network.tensor import to_tensor
 from posecli.io.images import read_image
 from posecli.network.metadata import DEFAULT_SIZE_HW as NATIVE_HW  # the default model's input
 from posecli.network.session import PoseModel
 from posecli.network.store import DEFAULT_MODEL, model_path
 from posecli.parser import PRESETS, get_preset, parse
 from posecli.skeleton import COCO18
-from posecli.train.targets import render_heatmaps, render_pafs
+from posecli.maps import render_heatmaps, render_pafs
 from tests.helpers import TEMPLATE
 
 from . import MINI, ms, paired_times, settings, timings

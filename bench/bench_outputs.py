@@ -69,7 +69,7 @@ def _parse_and_records(repeat: int, warmup: int) -> dict:
 def _sinks(repeat: int) -> dict:
     import cv2
 
-    from posecli.io.video import VideoSink
+    from posecli.io.video_sink import VideoSink
 
     photo = cv2.resize(cv2.imread(str(MINI / "000000000785.jpg")), (640, 480))
     frames = [np.roll(photo, 4 * i, axis=1) for i in range(8)]  # a panning shot

@@ -72,7 +72,8 @@ def _rss_mb() -> float:
 # Throughput
 # ---------------------------------------------------------------------------------------------
 def pipeline(report: dict) -> dict:
-    from posecli.inference.preprocess import letterbox, to_tensor
+    from posecli.maps import letterbox
+    from posecli.network.tensor import to_tensor
     from posecli.video.run import VideoOptions, VideoRun
 
     repeat, warmup = settings(report)

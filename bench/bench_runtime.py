@@ -24,7 +24,7 @@ import time
 import cv2
 import numpy as np
 
-from posecli.inference.preprocess import to_tensor
+from posecli.network.tensor import to_tensor
 from posecli.io.images import read_image
 from posecli.network.metadata import DEFAULT_SIZE_HW as NATIVE_HW  # the default model's input
 from posecli.network.session import PoseModel, cuda_usable

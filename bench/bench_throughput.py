@@ -49,7 +49,7 @@ def _openvino_throughput(frame: np.ndarray, height: int, seconds: float = 3.0, c
         import openvino as ov
     except ImportError:
         return None
-    from posecli.inference.preprocess import letterbox
+    from posecli.maps import letterbox
 
     padded, _ = letterbox(frame, height, 8, (128.0, 128.0, 128.0))
     x = np.ascontiguousarray(padded.transpose(2, 0, 1)[None], np.float32)

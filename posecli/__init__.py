@@ -20,13 +20,13 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from .version import __version__
 
 # public name -> module that defines it (the TYPE_CHECKING block below must match: a test checks it)
 _EXPORTS = {
     # estimating
     "PoseEstimator": "inference.estimator",
-    "Maps": "inference.estimator",
+    "Maps": "maps",
     "read_image": "io.images",
     "VideoSource": "io.video",
     "iter_video_poses": "video.run",
@@ -97,7 +97,8 @@ if TYPE_CHECKING:  # for type checkers and go-to-definition; must match _EXPORTS
     from .formats.readers import load_openpose_json, load_posecli_json
     from .formats.render import Renderer, draw
     from .formats.writers import ResultWriter
-    from .inference.estimator import Maps, PoseEstimator
+    from .inference.estimator import PoseEstimator
+    from .maps import Maps
     from .io.images import read_image
     from .io.video import VideoSource
     from .parser import ParserConfig, get_preset, parse

@@ -34,10 +34,12 @@ class PoseError(Exception):
 
     ``path`` (optional) names the file the error is about; ``str(error)`` is then
     ``"<path>: <message>"`` so that callers can report it on one line. ``param``
-    (optional) names the parameter whose value is wrong (``"device"``).
+    (optional) names the parameter whose value is wrong (``"device"``), or a tuple of the
+    parameters that clash; where the message names one alone (``out would overwrite it``),
+    the CLI words it as its flag.
     """
 
-    def __init__(self, message: str, path: str | Path | None = None, *, param: str | None = None):
+    def __init__(self, message: str, path: str | Path | None = None, *, param: str | tuple[str, ...] | None = None):
         self.message = message
         self.path = None if path is None else str(path)
         self.param = param
@@ -65,6 +67,11 @@ class OutputConflict(OutputError):
     mistake: the CLI exits 2 before any work)."""
 
 
+class ConfigError(PoseError, ValueError):
+    """A setting, or a combination of settings, that cannot work (a field of a config or
+    options object; ``param`` names it). The CLI reports it as a usage mistake (exit 2)."""
+
+
 class ParserError(PoseError):
     """Maps given to the parser have the wrong shape or layout."""
 
@@ -83,6 +90,15 @@ class MissingExtraError(PoseError):
         super().__init__(
             f"{purpose} needs the '{module}' package: {plain}pip install 'posecli[{extra}]'"
         )
+
+
+def error_class(name: str) -> type[PoseError]:
+    """The :class:`PoseError` subclass called ``name`` (an error rebuilt from its class name
+    in another process); :class:`PoseError` for any other name."""
+    cls = globals().get(name)
+    if isinstance(cls, type) and issubclass(cls, PoseError) and cls is not MissingExtraError:
+        return cls
+    return PoseError
 
 
 def extra_requirements(extra: str) -> list[str]:

@@ -174,7 +174,7 @@ def _pycocotools():
         from pycocotools.coco import COCO
         from pycocotools.cocoeval import COCOeval
     except ImportError:
-        raise MissingExtraError("pycocotools", "eval", "posecli eval") from None
+        raise MissingExtraError("pycocotools", "eval", "COCO evaluation") from None
     return COCO, COCOeval
 
 

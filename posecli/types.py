@@ -91,6 +91,12 @@ class Person:
         return [float(v) for v in arr.reshape(-1)]
 
 
+def strongest(people: list[Person], n: int | None) -> list[Person]:
+    """The ``n`` highest-scoring people, strongest first (equal scores keep their order);
+    all of them, in their order, when ``n`` is None."""
+    return list(people) if n is None else sorted(people, key=lambda p: -p.score)[:n]
+
+
 @dataclass
 class Frame:
     """The people found in one image or video frame.

@@ -6,13 +6,10 @@ import json
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("POSECLI_SHARED", REPO.parent / "shared")).resolve()
-MINI = SHARED / "data" / "coco-val2017-mini"
-IR_XML = SHARED / "models" / "human-pose-estimation-0001" / "FP16-INT8" / "human-pose-estimation-0001.xml"
+from tests.helpers import IR_XML, MINI, SHARED, make_tiny_model
+
 
 
 @pytest.fixture(scope="session")
@@ -68,49 +65,21 @@ def default_model_int8(model_store) -> Path:
     return _import_default(model_store, "int8")
 
 
-def make_tiny_model(path: Path, *, metadata: bool = True, heatmap_channels: int = 19, paf_channels: int = 38,
-                    seed: int = 0) -> Path:
-    """A tiny fully convolutional ONNX network with the default model's I/O layout.
-
-    One 8x8 stride-8 convolution from the image to 19 + 38 channels (sigmoid / tanh), so it
-    runs in microseconds and gives maps of the right size for any input.
-    """
-    onnx = pytest.importorskip("onnx")
-    from onnx import TensorProto, helper, numpy_helper
-
-    from posecli.network.metadata import ModelInfo, OutputSpec, embed_metadata
-    from posecli.skeleton import COCO18
-
-    rng = np.random.default_rng(seed)
-    w_h = numpy_helper.from_array((rng.standard_normal((heatmap_channels, 3, 8, 8)) * 0.01).astype(np.float32), "w_h")
-    w_p = numpy_helper.from_array((rng.standard_normal((paf_channels, 3, 8, 8)) * 0.01).astype(np.float32), "w_p")
-    conv = dict(kernel_shape=[8, 8], strides=[8, 8])
-    nodes = [
-        helper.make_node("Conv", ["data", "w_h"], ["h_raw"], **conv),
-        helper.make_node("Sigmoid", ["h_raw"], ["heatmaps"]),
-        helper.make_node("Conv", ["data", "w_p"], ["p_raw"], **conv),
-        helper.make_node("Tanh", ["p_raw"], ["pafs"]),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "tiny",
-        [helper.make_tensor_value_info("data", TensorProto.FLOAT, ["N", 3, "H", "W"])],
-        [
-            helper.make_tensor_value_info("heatmaps", TensorProto.FLOAT, ["N", heatmap_channels, "h", "w"]),
-            helper.make_tensor_value_info("pafs", TensorProto.FLOAT, ["N", paf_channels, "h", "w"]),
-        ],
-        initializer=[w_h, w_p],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    if metadata:
-        info = ModelInfo("tiny", COCO18, "data", (256, 456), OutputSpec("heatmaps"), OutputSpec("pafs"),
-                         pad_value=(128.0, 128.0, 128.0), scale=(1 / 256,) * 3, mean=(128.0,) * 3)
-        embed_metadata(model, info)
-    onnx.save(model, str(path))
-    return path
+@pytest.fixture
+def tiny_model(tmp_path) -> Path:
+    """A tiny generated ONNX model with the default model's layout (:func:`make_tiny_model`)."""
+    return make_tiny_model(tmp_path / "tiny.onnx")
 
 
 @pytest.fixture
-def tiny_model(tmp_path) -> Path:
-    return make_tiny_model(tmp_path / "tiny.onnx")
+def store(tmp_path, monkeypatch):
+    """An empty model store in a temp dir ($POSECLI_MODELS), with the runtime choices
+    remembered in memory forgotten before and after."""
+    from posecli.network.backends import choice
+
+    root = tmp_path / "store"
+    root.mkdir()
+    monkeypatch.setenv("POSECLI_MODELS", str(root))
+    choice._memory.clear()
+    yield root
+    choice._memory.clear()

@@ -16,9 +16,9 @@ import numpy as np
 from click.testing import CliRunner
 
 from posecli.cli import main
+from posecli.maps import render_heatmaps, render_pafs
 from posecli.skeleton import COCO18, Skeleton
-from posecli.train.targets import render_heatmaps, render_pafs
-from posecli.types import Person
+from posecli.types import Frame, Person
 
 STRIDE = 8
 SIGMA = 7.0  # Gaussian sigma of the rendered heatmaps, input pixels
@@ -206,6 +206,9 @@ def scene(name: str, seed: int, margin: float = 0.0):
 # Videos, photos and the CLI
 # ---------------------------------------------------------------------------------------------
 REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("POSECLI_SHARED", REPO.parent / "shared")).resolve()
+MINI = SHARED / "data" / "coco-val2017-mini"
+IR_XML = SHARED / "models" / "human-pose-estimation-0001" / "FP16-INT8" / "human-pose-estimation-0001.xml"
 
 
 FPS = 10.0
@@ -745,8 +748,72 @@ def consumer_python() -> str:
     import pytest
 
     path = os.environ.get("POSECLI_CONSUMERS_PYTHON") or str(
-        Path(__file__).resolve().parents[1] / ".venv-consumers" / "bin" / "python"
+        REPO / ".venv-consumers" / "bin" / "python"
     )
     if not Path(path).exists():
         pytest.skip(f"the consumers' venv is missing ({path}): run `make consumers`")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Records from literal lists, and tiny generated models
+# ---------------------------------------------------------------------------------------------
+def person(points: dict[str, tuple[float, float]], score: float = 0.9, skeleton: Skeleton = COCO18,
+           kp_score: float = 0.8, track_id: int | None = None) -> Person:
+    """A person with the named keypoints at the given x, y; every other keypoint missing."""
+    xy = np.full((skeleton.num_parts, 2), np.nan)
+    scores = np.zeros(skeleton.num_parts)
+    for name, (x, y) in points.items():
+        k = skeleton.index(name)
+        xy[k] = (x, y)
+        scores[k] = kp_score
+    return Person(xy, scores, score, skeleton, track_id)
+
+
+def frame(*people: Person, size_wh=(640, 480), source="photo.jpg", index=None, timestamp=None) -> Frame:
+    return Frame(list(people), size_wh, source=source, index=index, timestamp=timestamp)
+
+
+def make_tiny_model(path: Path, *, metadata: bool = True, heatmap_channels: int = 19, paf_channels: int = 38,
+                    seed: int = 0) -> Path:
+    """A tiny fully convolutional ONNX network with the default model's I/O layout.
+
+    One 8x8 stride-8 convolution from the image to 19 + 38 channels (sigmoid / tanh), so it
+    runs in microseconds and gives maps of the right size for any input.
+    """
+    import pytest
+
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from posecli.network.metadata import ModelInfo, OutputSpec, embed_metadata
+    from posecli.skeleton import COCO18
+
+    rng = np.random.default_rng(seed)
+    w_h = numpy_helper.from_array((rng.standard_normal((heatmap_channels, 3, 8, 8)) * 0.01).astype(np.float32), "w_h")
+    w_p = numpy_helper.from_array((rng.standard_normal((paf_channels, 3, 8, 8)) * 0.01).astype(np.float32), "w_p")
+    conv = dict(kernel_shape=[8, 8], strides=[8, 8])
+    nodes = [
+        helper.make_node("Conv", ["data", "w_h"], ["h_raw"], **conv),
+        helper.make_node("Sigmoid", ["h_raw"], ["heatmaps"]),
+        helper.make_node("Conv", ["data", "w_p"], ["p_raw"], **conv),
+        helper.make_node("Tanh", ["p_raw"], ["pafs"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny",
+        [helper.make_tensor_value_info("data", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+        [
+            helper.make_tensor_value_info("heatmaps", TensorProto.FLOAT, ["N", heatmap_channels, "h", "w"]),
+            helper.make_tensor_value_info("pafs", TensorProto.FLOAT, ["N", paf_channels, "h", "w"]),
+        ],
+        initializer=[w_h, w_p],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    if metadata:
+        info = ModelInfo("tiny", COCO18, "data", (256, 456), OutputSpec("heatmaps"), OutputSpec("pafs"),
+                         pad_value=(128.0, 128.0, 128.0), scale=(1 / 256,) * 3, mean=(128.0,) * 3)
+        embed_metadata(model, info)
+    onnx.save(model, str(path))
     return path

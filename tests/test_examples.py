@@ -9,7 +9,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+from tests.helpers import REPO
+
+EXAMPLES = REPO / "examples"
 
 
 def run_example(name, *args, timeout=300):

@@ -16,12 +16,9 @@ import pytest
 
 from posecli.errors import InputError
 from posecli.formats.maps import MAX_MAPS_BYTES, read_maps, write_maps
-from posecli.inference.estimator import Maps
-from posecli.inference.preprocess import Letterbox
+from posecli.maps import Letterbox, Maps
 from posecli.skeleton import COCO18
-
-from .conftest import make_tiny_model
-from .helpers import photo, run, subprocess_env
+from tests.helpers import make_tiny_model, photo, run, subprocess_env
 
 BOX = Letterbox((500, 333), (384, 256), (384, 256))
 

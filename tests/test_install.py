@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import REPO, FileServer, posecli_cmd, run, subprocess_env
+from tests.helpers import REPO, SHARED, FileServer, posecli_cmd, run, subprocess_env
 
-SHARED = Path(os.environ.get("POSECLI_SHARED", REPO.parent / "shared"))
 IR_DIR = SHARED / "models" / "human-pose-estimation-0001" / "FP16-INT8"
 PHOTO = SHARED / "data" / "coco-val2017-mini" / "000000000785.jpg"
 

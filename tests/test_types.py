@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from posecli.skeleton import COCO18
-from posecli.types import Frame, Person
+from posecli.types import Frame, Person, strongest
+
+from tests.helpers import person
 
 
 def _arrays():
@@ -43,3 +45,12 @@ def test_person_shapes_are_checked():
         Person(xy[:-1], scores, 1.0, COCO18)
     with pytest.raises(ValueError, match="scores must be"):
         Person(xy, scores[:-1], 1.0, COCO18)
+
+
+def test_strongest_keeps_the_highest_scores_in_order_and_ties_as_they_came():
+    a, b, c, d = (person({"neck": (x, 10.0)}, score=s) for x, s in ((1, 0.5), (2, 0.9), (3, 0.7), (4, 0.9)))
+    assert strongest([a, b, c, d], 2) == [b, d]  # b and d tie: b came first
+    assert strongest([a, b, c, d], 3) == [b, d, c]
+    assert strongest([a, b], 5) == [b, a]
+    assert strongest([a, b, c], None) == [a, b, c]
+    assert strongest([], 1) == []

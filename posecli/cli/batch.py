@@ -7,28 +7,26 @@ from pathlib import Path
 
 import click
 
-from ..errors import MissingExtraError, OutputConflict, PoseError, shown_path
-from ..io.atomic import check_writable
+from ..batch.job import BatchReport
+from ..errors import shown_path
 from ..io.video import quiet_ffmpeg
 from .common import (
+    CommandReport,
     FORMAT_CHOICE,
     VERBOSE_HELP,
-    Terminated,
     batch_size_help,
-    build_estimator,
     describe_done,
     describe_setup,
-    estimator_kwargs,
     estimator_options,
-    fail,
-    interrupted_exit,
+    estimator_settings,
     mode_option,
     progress_bar,
     safe_interrupts,
     say,
     sigterm_as_interrupt,
+    usage_errors,
 )
-from .outputs import build_renderer, maps_option, people_kwargs, people_options, render_style_options
+from .outputs import build_renderer, maps_option, people_options, render_style_options
 from .wording import as_flags
 
 EPILOG = """\b
@@ -90,189 +88,127 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
     Unreadable files are reported and listed at the end (exit 1); the rest is processed.
     Results appear only when complete, so an interrupted batch resumes where it stopped.
     """
-    from ..batch.local import describe_failure, plan_batch, run_job
-    from ..batch.prefetch import Prefetch
+    from ..batch.job import BatchJob, run_batch
     from ..video.run import VideoOptions
-    from ..video.smooth import OneEuroConfig
 
     quiet_ffmpeg()
     _refuse_url(directory)
-    estimator_kwargs(**est_opts)  # every option checked before any work
-    if smooth and not track:
-        raise click.UsageError("--smooth follows tracked people: drop --no-track")
+    estimator = estimator_settings(max_people=max_people, part_candidates=part_candidates, **est_opts)
     renderer = build_renderer(background, thickness, radius, min_score, show_ids, show_boxes)
-    extra = people_kwargs(max_people, part_candidates, keep_maps=maps_dir is not None)
-    if engine == "local" and (address is not None or workers is not None):
-        raise click.UsageError("--address and --workers go with --engine ray")
-    if engine == "ray" and maps_dir is not None:
-        raise click.UsageError("--write-maps goes with --engine local (maps are large: write them where they are made)")
-    if engine == "ray":
-        from ..batch.ray.driver import import_ray
+    with usage_errors():
+        video = VideoOptions(fmt=fmt, track=track, smooth=smooth, batch_size=batch_size, renderer=renderer)
+        job = BatchJob(directory, out, estimator, video, recursive=recursive, render=render, overwrite=overwrite,
+                       engine=engine, address=address, workers=workers, maps_dir=maps_dir)
+    # Locally Ctrl-C and SIGTERM stop between frames and inputs; on Ray at once (workers keep nothing).
+    holding = sigterm_as_interrupt() if engine == "ray" else safe_interrupts()
+    with holding as interrupts, BatchReporter(job, quiet, verbose, interrupts) as report:
+        summary = run_batch(job, report)
+    report.finished(summary)
 
-        try:
-            import_ray()
-        except MissingExtraError as exc:
-            raise fail(MissingExtraError(exc.module, exc.extra, "--engine ray")) from None
-    try:
-        plan = plan_batch(directory, out, recursive=recursive, fmt=fmt, render=render, overwrite=overwrite)
-        if plan.todo:
-            check_writable(out, is_dir=True)  # before any work, not once per input
-            if maps_dir is not None:
-                check_writable(maps_dir, is_dir=True)
-    except OutputConflict as exc:
-        raise click.UsageError(str(exc)) from None
-    except PoseError as exc:
-        raise fail(exc) from None
-    total = len(plan.todo) + len(plan.done)
-    parts = [f"{total} inputs", f"{len(plan.todo)} to do"]
-    if plan.done:
-        parts.append(f"{len(plan.done)} already done (--overwrite redoes them)")
-    if plan.unsupported:
-        parts.append(f"{len(plan.unsupported)} other files skipped")
-    say(", ".join(parts), quiet=quiet)
-    for path, problem in plan.failed:
-        say(f"Error: {shown_path(path)}: {problem}")
-    if not plan.todo:
-        if plan.failed:
-            _summary(plan, 0, [], [], quiet)
-        return
-    if engine == "ray":
-        video = VideoOptions(fmt=fmt, track=track, smooth=OneEuroConfig() if smooth else None,
-                             batch_size=batch_size or 1, renderer=renderer)
-        started = time.monotonic()
-        try:
-            _batch_on_ray(plan, video, batch_size is None, address, workers, quiet, est_opts, extra)
-        finally:
-            if verbose:  # the model runs in the workers: what they ran is in their own logs
-                say(f"engine ray: {time.monotonic() - started:.1f} s for {len(plan.todo)} inputs")
-        return
 
-    failed: list[tuple[Path, str]] = []
-    warned: list[tuple[Path, str]] = []
-    processed = 0
-    with safe_interrupts() as interrupts:  # Ctrl-C and SIGTERM stop between frames and inputs
-        try:
-            est = build_estimator(extra, **est_opts)
-        except PoseError as exc:
-            raise fail(exc) from None
-        except KeyboardInterrupt as exc:
-            say("Interrupted before the first input; nothing written.")
-            raise interrupted_exit(exc) from None
-        video = VideoOptions(fmt=fmt, track=track, smooth=OneEuroConfig() if smooth else None,
-                             batch_size=batch_size or est.model.default_batch_size, renderer=renderer)
-        if verbose:
-            for line in describe_setup(est):
+class BatchReporter(CommandReport, BatchReport):
+    """What ``posecli batch`` says: the plan, a bar of files (and of frames for a video),
+    errors, warnings and notes above them, the summary; Ctrl-C and library errors as exits."""
+
+    def __init__(self, job, quiet: bool, verbose: bool, interrupts) -> None:
+        self.job, self.quiet, self.verbose, self.interrupts = job, quiet, verbose, interrupts
+        self.files_bar = self.frames_bar = self.estimator = None
+        self.total = self.done = 0
+        self.noted: set[str] = set()
+        self.clock = time.monotonic()
+
+    def planned(self, plan) -> None:
+        self.total = len(plan.todo)
+        parts = [f"{len(plan.todo) + len(plan.done)} inputs", f"{len(plan.todo)} to do"]
+        if plan.done:
+            parts.append(f"{len(plan.done)} already done (--overwrite redoes them)")
+        if plan.unsupported:
+            parts.append(f"{len(plan.unsupported)} other files skipped")
+        say(", ".join(parts), quiet=self.quiet)
+        for path, problem in plan.failed:
+            say(f"Error: {shown_path(path)}: {problem}")
+        self.clock = time.monotonic()
+        if plan.todo and self.job.engine == "ray":
+            self.files_bar = progress_bar(self.total, self.quiet, desc="files", unit="file")
+
+    def started(self, estimator) -> None:
+        self.estimator = estimator
+        if self.verbose:
+            for line in describe_setup(estimator):
                 say(line)
-        started = time.monotonic()
-        noted: set[str] = set()
-        files_bar = progress_bar(len(plan.todo), quiet, desc="files", unit="file")
-        ahead = Prefetch(est, plan.todo).start()  # the next photo decodes while this one runs
-        try:
-            for job in plan.todo:
-                interrupts.check()
-                frames_bar = None
-                try:
-                    if job.kind == "video":
-                        frames_bar = progress_bar(None, quiet, desc=job.rel.name, leave=False, position=1)
-                    result = run_job(est, job, video=video, decoded=ahead.take(job), maps_dir=maps_dir,
-                                     progress=None if frames_bar is None else
-                                     (lambda n, bar=frames_bar: (bar.update(n), interrupts.check())),
-                                     on_start=None if frames_bar is None else _set_total(frames_bar))
-                    processed += 1
-                    if result.warning:
-                        warned.append((job.input, result.warning))
-                        _report(files_bar, f"Warning: {shown_path(job.input)}: {result.warning}")
-                    if result.note and result.note not in noted:  # the same note (codec) once
-                        noted.add(result.note)
-                        _report(files_bar, f"Note: {shown_path(job.input)}: {result.note}", quiet)
-                except (PoseError, OSError, ValueError, RuntimeError) as exc:  # cv2.error is an Exception too
-                    failed.append((job.input, describe_failure(exc, job.input)))
-                    _report(files_bar, f"Error: {shown_path(job.input)}: {as_flags(failed[-1][1])}")
-                finally:
-                    if frames_bar is not None:
-                        frames_bar.close()
-                files_bar.update(1)
-        except KeyboardInterrupt as exc:
-            files_bar.close()
-            raise _interrupted(exc, processed, len(plan.todo), "the one in progress left") from None
-        finally:
-            ahead.close()
-        files_bar.close()
-    if verbose:
-        for line in describe_done(est, processed, "inputs", started):
-            say(line)
-    _summary(plan, processed, warned, failed, quiet)
+        self.clock = time.monotonic()
+        self.files_bar = progress_bar(self.total, self.quiet, desc="files", unit="file")
 
+    def input_started(self, job) -> None:
+        if job.kind == "video":
+            self.frames_bar = progress_bar(None, self.quiet, desc=job.rel.name, leave=False, position=1)
 
-def _set_total(bar):
-    def set_total(total):
-        bar.total = total
-        bar.refresh()
+    def frames_expected(self, total) -> None:
+        self.frames_bar.total = total
+        self.frames_bar.refresh()
 
-    return set_total
+    def frames(self, n: int) -> None:
+        self.frames_bar.update(n)
+        self.check()
 
+    def input_finished(self, job) -> None:
+        if self.frames_bar is not None:
+            self.frames_bar.close()
+            self.frames_bar = None
 
-def _report(bar, line: str, quiet: bool = False) -> None:
-    """A line on stderr that does not break the progress bars."""
-    if quiet:
-        return
-    with bar.external_write_mode():
-        click.echo(line, err=True)
+    def check(self) -> None:
+        if self.interrupts is not None:  # None on Ray: a signal stops it at once
+            self.interrupts.check()
 
-
-def _batch_on_ray(plan, video, auto_batch_size: bool, address, workers, quiet: bool, est_opts: dict,
-                  extra: dict) -> None:
-    """``--engine ray``: the plan's inputs on a Ray pool; same reports and summary as locally."""
-    from ..batch.ray.driver import run_batch_ray
-
-    options = {**estimator_kwargs(**est_opts), **extra}
-    files_bar = progress_bar(len(plan.todo), quiet, desc="files", unit="file")
-    done = []
-
-    def on_result(outcome) -> None:
+    def outcome(self, outcome) -> None:
+        where = shown_path(outcome.job.input)
         if outcome.status == "failed":
-            _report(files_bar, f"Error: {shown_path(outcome.job.input)}: {as_flags(outcome.problem or 'failed')}")
+            self._above(f"Error: {where}: {as_flags(outcome.problem or 'failed')}")
         else:
-            done.append(outcome)
+            self.done += 1
             if outcome.warning:
-                _report(files_bar, f"Warning: {shown_path(outcome.job.input)}: {outcome.warning}")
-            if outcome.note:
-                _report(files_bar, f"Note: {shown_path(outcome.job.input)}: {outcome.note}", quiet)
-        files_bar.update(1)
+                self._above(f"Warning: {where}: {outcome.warning}")
+            if outcome.note and (self.job.engine == "ray" or outcome.note not in self.noted):
+                self.noted.add(outcome.note)  # locally, the same note (codec) once
+                self._above(f"Note: {where}: {outcome.note}", self.quiet)
+        self.files_bar.update(1)
 
-    with sigterm_as_interrupt():
-        try:
-            result = run_batch_ray(plan, options, address=address, num_workers=workers, video=video,
-                                   auto_batch_size=auto_batch_size, on_result=on_result)
-        except PoseError as exc:
-            files_bar.close()
-            raise fail(exc) from None
-        except KeyboardInterrupt as exc:
-            files_bar.close()
-            raise _interrupted(exc, len(done), len(plan.todo), "those in progress left") from None
-    files_bar.close()
-    _summary(plan, result.processed, result.warned, result.failed, quiet)
+    def _above(self, line: str, quiet: bool = False) -> None:
+        """A line on stderr that does not break the progress bars."""
+        if not quiet:
+            with self.files_bar.external_write_mode():
+                click.echo(line, err=True)
 
+    def bars(self) -> tuple:
+        return (self.frames_bar, self.files_bar)
 
-def _interrupted(exc: KeyboardInterrupt, done: int, total: int, in_progress: str):
-    """Say how far an interrupted batch got; the exit (130 or 143) to raise."""
-    what = "Terminated" if isinstance(exc, Terminated) else "Interrupted"
-    say(f"{what}: {done} of {total} inputs done; {in_progress} no result. Run the same command again to resume.")
-    return interrupted_exit(exc)
+    def interrupted(self, stopped: str) -> None:
+        if self.files_bar is None and self.job.engine == "local":
+            say("Interrupted before the first input; nothing written.")
+            return
+        left = "those in progress left" if self.job.engine == "ray" else "the one in progress left"
+        say(f"{stopped}: {self.done} of {self.total} inputs done; {left} no result. "
+            "Run the same command again to resume.")
 
-
-def _summary(plan, processed: int, warned: list, failed: list, quiet: bool) -> None:
-    """The closing lines, as the local engine writes them; exit 1 when an input failed."""
-    failed = list(plan.failed) + list(failed)  # those found while planning, then those that failed
-    summary = f"Done: {processed} processed"
-    if plan.done:
-        summary += f", {len(plan.done)} skipped (already done)"
-    if warned:
-        summary += f", {len(warned)} stopped early"
-    if failed:
-        summary += f", {len(failed)} failed:"
-    say(summary, quiet=quiet and not failed)
-    for path, problem in failed:
-        say(f"  {shown_path(path)}: {as_flags(problem)}")
-    if failed:
-        raise click.exceptions.Exit(1)
+    def finished(self, summary) -> None:
+        """The closing lines; exit 1 when an input failed."""
+        plan, failed = summary.plan, summary.failed
+        if self.job.engine == "ray" and plan.todo and self.verbose:  # the workers log what they ran
+            say(f"engine ray: {time.monotonic() - self.clock:.1f} s for {len(plan.todo)} inputs")
+        elif self.estimator is not None and self.verbose:
+            for line in describe_done(self.estimator, summary.processed, "inputs", self.clock):
+                say(line)
+        if not plan.todo and not failed:
+            return
+        line = f"Done: {summary.processed} processed"
+        if plan.done:
+            line += f", {len(plan.done)} skipped (already done)"
+        if summary.warned:
+            line += f", {len(summary.warned)} stopped early"
+        if failed:
+            line += f", {len(failed)} failed:"
+        say(line, quiet=self.quiet and not failed)
+        for path, problem in failed:
+            say(f"  {shown_path(path)}: {as_flags(problem)}")
+        if failed:
+            raise click.exceptions.Exit(1)

@@ -12,6 +12,7 @@ from dataclasses import fields
 import click
 
 from ..formats.records import FORMATS
+from ..inference.options import MAX_INPUT_HEIGHT
 from ..network.backends import RUNTIMES
 from ..network.session import DEVICES, PRECISIONS
 from .progress import progress_bar  # noqa: F401  (the commands import it from here)
@@ -72,73 +73,82 @@ class FiniteFloat(click.ParamType):
         return number
 
 
-MIN_SCALE, MAX_SCALE = 0.05, 4.0
-MAX_INPUT_HEIGHT = 4096  # the network input's height times the largest scale
+class Scales(click.ParamType):
+    """``--scales 1,0.75,0.5`` as a tuple of numbers (their range is the library's to check)."""
 
+    name = "scales"
 
-def parse_scales(value: str | None) -> tuple[float, ...] | None:
-    """``--scales`` as numbers; None when not given (the mode decides)."""
-    if value is None:
-        return None
-    try:
-        scales = tuple(float(v) for v in value.split(",") if v.strip())
-    except ValueError:
-        raise click.BadParameter(f"'{value}' is not a comma-separated list of numbers", param_hint="--scales") from None
-    if not scales or not all(math.isfinite(s) and MIN_SCALE <= s <= MAX_SCALE for s in scales):
-        raise click.BadParameter(f"scales must be numbers from {MIN_SCALE} to {MAX_SCALE}, e.g. 1,0.75,0.5",
-                                 param_hint="--scales")
-    return scales
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        try:
+            scales = tuple(float(v) for v in value.split(",") if v.strip())
+        except ValueError:
+            self.fail(f"'{value}' is not a comma-separated list of numbers", param, ctx)
+        return scales
 
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
+#: Words some settings take besides numbers: (field, word) -> value.
+_WORDS = {("upsample", "stride"): "stride", ("max_age", "none"): None, ("max_age", ""): None}
 
 
-def parse_parser_options(values: tuple[str, ...]) -> dict:
-    """``-P key=value`` pairs -> ParserConfig overrides, checked against its fields."""
-    from ..parser import ParserConfig
-
-    known = {f.name: f for f in fields(ParserConfig)}
+def parse_key_values(items: tuple[str, ...], config_class, hint: str) -> dict:
+    """``KEY=VALUE`` pairs (``-P``, ``-T``) -> field overrides of the dataclass ``config_class``,
+    each converted to its field's type (a usage error names the pair); the config checks
+    the values themselves."""
+    defaults = config_class()
+    known = {f.name for f in fields(config_class)}
     out = {}
-    for item in values:
+    for item in items:
         key, sep, raw = item.partition("=")
         key = key.strip().replace("-", "_")
         if not sep or key not in known:
-            names = ", ".join(sorted(known))
-            raise click.BadParameter(f"'{item}': expected KEY=VALUE with KEY one of: {names}", param_hint="-P")
-        default = getattr(ParserConfig(), key)
+            raise click.BadParameter(f"'{item}': expected KEY=VALUE with KEY one of: {', '.join(sorted(known))}",
+                                     param_hint=hint)
         word = raw.strip().lower()
+        if (key, word) in _WORDS:
+            out[key] = _WORDS[key, word]
+            continue
+        default = getattr(defaults, key)
+        kind = type(default) if default is not None else int
         try:
-            if key == "upsample" and word == "stride":
-                value = "stride"
-            elif isinstance(default, bool):
+            if kind is bool:
                 if word not in _TRUE + _FALSE:
                     raise ValueError
-                value = word in _TRUE
-            elif isinstance(default, int):
-                value = int(raw)
-            elif isinstance(default, float):
-                value = float(raw)
+                out[key] = word in _TRUE
             else:
-                value = raw
+                out[key] = kind(raw)
         except ValueError:
-            kind = {bool: "true or false", int: "an integer", float: "a number"}.get(type(default), "valid")
-            if key == "upsample":
-                kind = "an integer or 'stride'"
-            raise click.BadParameter(f"'{item}': {raw!r} is not {kind}", param_hint="-P") from None
-        out[key] = value
+            words = " or ".join(repr(w) for k, w in _WORDS if k == key and w)
+            what = {bool: "true or false", int: "an integer", float: "a number"}.get(kind, "valid")
+            raise click.BadParameter(f"'{item}': {raw!r} is not {what}{' or ' + words if words else ''}",
+                                     param_hint=hint) from None
     return out
 
 
-def parser_config(preset: str, overrides: dict):
-    """The parser settings the options ask for, validated now (usage error, exit 2)."""
-    from ..errors import ParserError
-    from ..parser import get_preset
+def as_click_error(error: Exception) -> "click.ClickException":
+    """A library error, worded with flags: settings the library refuses
+    (:class:`~posecli.errors.ConfigError`) and clashing outputs as usage mistakes (exit 2),
+    the rest as ``Error: ...`` (exit 1)."""
+    from ..errors import ConfigError, OutputConflict
+    from .wording import error_text
+
+    if isinstance(error, (ConfigError, OutputConflict)):
+        return click.UsageError(error_text(error))
+    return fail(error)
+
+
+@contextlib.contextmanager
+def usage_errors():
+    """Library errors raised in the block as :func:`as_click_error` words them."""
+    from ..errors import PoseError
 
     try:
-        return get_preset(preset).with_(**overrides)
-    except ParserError as exc:
-        raise click.BadParameter(str(exc), param_hint="-P") from None
+        yield
+    except PoseError as exc:
+        raise as_click_error(exc) from None
 
 
 def estimator_options(func):
@@ -154,7 +164,7 @@ def estimator_options(func):
                      help="auto picks INT8 on the CPU when the model has it."),
         click.option("--height", type=click.IntRange(16, MAX_INPUT_HEIGHT), default=None,
                      help="Network input height [default: the model's]."),
-        click.option("--scales", default=None, metavar="S1,S2,..",
+        click.option("--scales", type=Scales(), default=None, metavar="S1,S2,..",
                      help="Average maps over these multiples of the height, e.g. 1,0.75,0.5 [default: 1]."),
         click.option("--flip/--no-flip", default=None,
                      help="Also average with the mirrored image [default: the mode's]."),
@@ -193,40 +203,20 @@ def mode_option(default: str):
              "--height, --scales, --flip and --zoom override it.")
 
 
-def estimator_kwargs(model, profile, device, precision, height, scales, flip, parser_preset, parser_options,
-                     threads, runtime="auto", zoom=None, mode=None) -> dict:
-    """PoseEstimator keyword arguments from the options of :func:`estimator_options` and
-    :func:`mode_option` (checked and parsed; plain values, so they can travel to other processes)."""
-    overrides = parse_parser_options(parser_options)
-    parser_config(parser_preset, overrides)
-    scales = parse_scales(scales)
-    if height is not None and scales is not None and height * max(scales) > MAX_INPUT_HEIGHT:
-        raise click.BadParameter(f"--height {height} times scale {max(scales)} is over {MAX_INPUT_HEIGHT} pixels",
-                                 param_hint="--scales")
-    return dict(
-        mode=mode,
-        zoom=zoom,
-        model=model,
-        device=device,
-        precision=precision,
-        profile=profile,
-        parser=parser_preset,
-        parser_options=overrides,
-        height=height,
-        scales=scales,
-        flip=flip,
-        threads=threads,
-        runtime=runtime,
-    )
+def estimator_settings(model, profile, device, precision, height, scales, flip, parser_preset, parser_options,
+                       threads, runtime="auto", zoom=None, mode=None, max_people=None, part_candidates=False,
+                       keep_maps=False):
+    """The :class:`~posecli.inference.options.EstimatorOptions` that the options of
+    :func:`estimator_options`, :func:`mode_option` and the people options ask for."""
+    from ..inference.options import EstimatorOptions
+    from ..parser import ParserConfig
 
-
-def build_estimator(extra: dict | None = None, **options):
-    """A PoseEstimator from the options of :func:`estimator_options` (``extra``: more
-    PoseEstimator keyword arguments, e.g. from the output options)."""
-    from ..inference.estimator import PoseEstimator
-
-    kwargs = {**estimator_kwargs(**options), **(extra or {})}
-    return PoseEstimator(kwargs.pop("model"), **kwargs)
+    overrides = parse_key_values(parser_options, ParserConfig, "-P")
+    with usage_errors():
+        return EstimatorOptions(model=model, profile=profile, device=device, precision=precision, runtime=runtime,
+                                threads=threads, mode=mode, height=height, scales=scales, flip=flip, zoom=zoom,
+                                parser=parser_preset, parser_options=overrides, max_people=max_people,
+                                part_candidates=part_candidates, keep_maps=keep_maps)
 
 
 VERBOSE_HELP = "Say which model, provider and runtime ran (and why), and how fast."
@@ -234,11 +224,13 @@ VERBOSE_HELP = "Say which model, provider and runtime ran (and why), and how fas
 
 def describe_setup(est) -> list[str]:
     """``--verbose`` lines before the work: model, provider and settings, runtime and why."""
+    from .wording import as_flags
+
     info = est.model.info
     return [f"model: {est.model.path} ({info.name}, {info.precision}, skeleton {info.skeleton.name})",
             (f"provider: {est.model.provider}; mode {est.mode}: input height {est.height}, "
              f"scales {list(est.scales)}, flip {est.flip}, zoom-in {'on' if est.zoom else 'off'}"),
-            f"runtime: {est.model.runtime_note or est.model.runtime}"]
+            f"runtime: {as_flags(est.model.runtime_note or est.model.runtime)}"]
 
 
 def describe_done(est, count: int, unit: str, started: float) -> list[str]:
@@ -391,6 +383,33 @@ def batch_size_help(what: str) -> str:
 
     by_device = ", ".join(f"{device} {size}" for device, size in DEFAULT_BATCH_SIZE.items())
     return f"{what} [default by device: {by_device}]."
+
+
+class CommandReport:
+    """The ``with`` block around a command's library call: its progress bars (:meth:`bars`)
+    closed however it ends, library errors worded by :func:`as_click_error`, and Ctrl-C,
+    SIGTERM or SIGHUP the exit they ask for, after :meth:`interrupted` says what was kept."""
+
+    def bars(self) -> tuple:
+        return ()
+
+    def interrupted(self, stopped: str) -> None:
+        """Say what was kept; ``stopped`` is ``Interrupted`` or ``Terminated``."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        from ..errors import PoseError
+
+        for bar in self.bars():
+            if bar is not None:
+                bar.close()
+        if isinstance(exc, PoseError):
+            raise as_click_error(exc) from None
+        if isinstance(exc, KeyboardInterrupt):
+            self.interrupted("Terminated" if isinstance(exc, Terminated) else "Interrupted")
+            raise interrupted_exit(exc) from None
 
 
 def interrupted_exit(exc: KeyboardInterrupt) -> "click.exceptions.Exit":

@@ -10,7 +10,7 @@ import click
 
 from ..errors import InputError, OutputError, PoseError
 from ..formats.writers import ResultWriter
-from .common import build_estimator, estimator_options, fail, mode_option, say
+from .common import estimator_options, estimator_settings, fail, mode_option, say
 
 EPILOG = """\b
 Examples:
@@ -53,7 +53,7 @@ def eval_command(annotations, images_dir, out, limit, as_json, quiet, **est_opts
         from ..evaluate import evaluate_estimator, load_annotations
 
         data = load_annotations(annotations)
-        est = build_estimator(**est_opts)
+        est = estimator_settings(**est_opts).build()
         writer = ResultWriter("coco", out) if out is not None else None
     except PoseError as exc:
         raise fail(exc) from None

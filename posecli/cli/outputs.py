@@ -30,11 +30,6 @@ def people_options(func):
     return func
 
 
-def people_kwargs(max_people, part_candidates, keep_maps: bool = False) -> dict:
-    """PoseEstimator keyword arguments from :func:`people_options` (and --write-maps)."""
-    return {"max_people": max_people, "part_candidates": part_candidates, "keep_maps": keep_maps}
-
-
 def render_style_options(func):
     """How --render draws: background, sizes, score threshold, ids and boxes."""
     options = [

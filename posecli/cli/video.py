@@ -8,31 +8,28 @@ from pathlib import Path
 
 import click
 
-from ..errors import OutputConflict, PoseError, shown_path
-from ..formats.records import result_suffix
-from ..io.atomic import check_writable
-from ..io.outputs import check_distinct
+from ..errors import InputError
 from ..io.video import quiet_ffmpeg
+from ..video.job import VideoReport
 from .common import (
+    CommandReport,
     FORMAT_CHOICE,
     VERBOSE_HELP,
     FiniteFloat,
-    Terminated,
     batch_size_help,
-    build_estimator,
     describe_done,
     describe_setup,
-    estimator_kwargs,
     estimator_options,
-    fail,
-    interrupted_exit,
+    estimator_settings,
     mode_option,
+    parse_key_values,
     progress_bar,
     report_error,
     safe_interrupts,
     say,
+    usage_errors,
 )
-from .outputs import build_renderer, maps_option, people_kwargs, people_options, render_style_options
+from .outputs import build_renderer, maps_option, people_options, render_style_options
 
 
 def quiet_opencv() -> None:
@@ -72,34 +69,6 @@ in real time: the network always takes the newest frame, frames that arrive mean
 dropped (counted in "skipped"), and each frame records "capture_time" and "latency".
 """
 
-
-def parse_tracker_options(values: tuple[str, ...]):
-    """``-T key=value`` pairs -> a TrackerConfig (click errors name the pair)."""
-    from dataclasses import fields
-
-    from ..video.track import TrackerConfig
-
-    known = {f.name for f in fields(TrackerConfig)}
-    out: dict = {}
-    for item in values:
-        key, sep, raw = item.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or key not in known:
-            raise click.BadParameter(f"'{item}': expected KEY=VALUE with KEY one of: {', '.join(sorted(known))}",
-                                     param_hint="-T")
-        default = getattr(TrackerConfig(), key)
-        try:
-            if key == "max_age":
-                out[key] = None if raw.strip().lower() in ("", "none") else int(raw)
-            else:
-                out[key] = type(default)(raw)
-        except ValueError:
-            raise click.BadParameter(f"'{item}': {raw!r} is not a valid {type(default).__name__}",
-                                     param_hint="-T") from None
-    try:
-        return TrackerConfig(**out)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="-T") from None
 
 @click.command("video", epilog=EPILOG)
 @click.argument("source")
@@ -162,146 +131,89 @@ def video_command(source, out, render, fmt, start, end, step, track, no_track, t
     leave ids out). Ctrl-C keeps the frames done so far:
     the JSON stays valid, marked "complete": false (exit 130).
     """
-    from ..errors import InputError
-    from ..io.sources import parse_source
-    from ..video.follow import parse_follow
-    from ..video.run import VideoOptions, VideoRun
-    from ..video.smooth import OneEuroConfig
+    from ..video.job import VideoJob, run_video
+    from ..video.run import VideoOptions
+    from ..video.track import TrackerConfig
 
     quiet_ffmpeg()
     quiet_opencv()
-    try:
-        spec = parse_source(source)
-    except InputError as exc:
-        raise fail(exc) from None
-    if fps is not None and spec.kind != "frames":
-        raise click.BadParameter("is for folders of frames (videos, cameras and streams have their own rate)",
-                                 param_hint="--fps")
-    if spec.live and (start is not None or end is not None or step != 1):
-        raise click.UsageError("--start, --end and --step select parts of files: "
-                               "stop a camera or stream with --duration or --max-frames")
-    tracker_config = parse_tracker_options(tracker_options)
-    if no_track and (track == "offline" or tracker_options):
-        raise click.UsageError("--no-track turns tracking off: drop --track offline and -T")
-    if spec.live and track == "offline":
-        raise click.UsageError("--track offline looks ahead, which a camera or stream cannot: use --track online")
-    if smooth and no_track:
-        raise click.UsageError("--smooth follows tracked people: drop --no-track")
-    if follow is not None:
-        if no_track:
-            raise click.UsageError("--follow uses tracking: drop --no-track")
-        try:
-            follow = parse_follow(follow)
-        except PoseError as exc:
-            raise click.BadParameter(exc.message.replace("follow=", ""), param_hint="--follow") from None
+    tracker = parse_key_values(tracker_options, TrackerConfig, "-T")
+    estimator = estimator_settings(max_people=max_people, part_candidates=part_candidates, **est_opts)
     renderer = build_renderer(background, thickness, radius, min_score, show_ids, show_boxes)
-    if end is not None and start is not None and end <= start:
-        raise click.BadParameter(f"{end} is not after --start {start}", param_hint="--end")
-    estimator_kwargs(**est_opts)  # every option checked before any work
-    # A string first: a trailing slash ("--out poses/") asks for a folder, and Path drops it.
-    out_is_dir = out is not None and (out.endswith(("/", "\\")) or Path(out).is_dir())
-    out = None if out is None else Path(out)
-    if fmt == "openpose":
-        if out is None:
-            raise click.UsageError("--format openpose writes one file per frame: give --out a folder")
-        if out.suffix.lower() == ".json":
-            raise click.UsageError("--format openpose writes one file per frame: give --out a folder, not a .json")
-        if out.exists() and not out.is_dir():
-            raise click.UsageError(f"--format openpose writes one file per frame: {shown_path(out)} is a file, "
-                                   "give --out a folder")
-    elif out_is_dir:
-        out = out / (spec.stem + result_suffix(fmt))
-    try:
-        inputs = [Path(source)] if spec.kind == "file" else []
-        check_distinct(inputs, [("--out", out), ("--render", render)])
-        if out is not None and out_is_dir and fmt != "openpose":
-            check_writable(out.parent, is_dir=True)  # "--out poses/": the folder is made
-        if out is not None:
-            check_writable(out, is_dir=fmt == "openpose")
-    except OutputConflict as exc:
-        raise click.UsageError(str(exc)) from None
-    except PoseError as exc:
-        raise fail(exc) from None
-    window = None
-    if show:
-        from ..video.window import Window
+    with usage_errors():
+        options = VideoOptions(fmt=fmt, start=start, end=end, step=step, track=not no_track,
+                               offline=track == "offline", smooth=smooth, tracker=TrackerConfig(**tracker),
+                               batch_size=batch_size, follow=follow, renderer=renderer, realtime=realtime, fps=fps,
+                               duration=duration, max_frames=max_frames, reconnect=reconnect, timeout_s=timeout_s)
+        job = VideoJob(source, estimator, options, out=out, render=render, maps_dir=maps_dir, show=show)
+    with safe_interrupts() as interrupts, VideoReporter(job, quiet, verbose, interrupts) as report:
+        run = run_video(job, report)
+    report.finished(run)
 
-        try:
-            window = Window(title=f"posecli: {spec.text}")
-        except PoseError as exc:
-            raise click.ClickException(str(exc).replace("show=True", "--show")) from None
 
-    with safe_interrupts() as interrupts:  # Ctrl-C and SIGTERM stop between frames
-        try:
-            est = build_estimator(people_kwargs(max_people, part_candidates, keep_maps=maps_dir is not None),
-                                  **est_opts)
-            options = VideoOptions(fmt=fmt, start=start, end=end, step=step, track=not no_track,
-                                   smooth=OneEuroConfig() if smooth else None, tracker=tracker_config,
-                                   offline=track == "offline",
-                                   batch_size=batch_size or est.model.default_batch_size, follow=follow,
-                                   renderer=renderer, realtime=realtime, fps=fps, duration=duration,
-                                   max_frames=max_frames, reconnect=reconnect, timeout_s=timeout_s)
-            job = VideoRun(est, spec, out, options=options, render=render, keep_partial=True, maps_dir=maps_dir,
-                           on_note=lambda line: say(f"Note: {line}", quiet=quiet), window=window)
-        except PoseError as exc:
-            if window is not None:
-                window.close()
-            raise fail(exc) from None
-        except KeyboardInterrupt as exc:
-            if window is not None:
-                window.close()
+class VideoReporter(CommandReport, VideoReport):
+    """What ``posecli video`` says while a job runs: notes, a progress bar, ``--verbose``
+    lines, and at the end what was written; Ctrl-C and library errors as exit codes."""
+
+    def __init__(self, job, quiet: bool, verbose: bool, interrupts) -> None:
+        self.job, self.quiet, self.verbose, self.interrupts = job, quiet, verbose, interrupts
+        self.run = self.bar = self.estimator = None
+        self.noted = None
+        self.clock = time.monotonic()
+
+    def note(self, line: str) -> None:
+        say(f"Note: {line}", quiet=self.quiet)
+
+    def started(self, estimator, run) -> None:
+        self.estimator, self.run, self.noted = estimator, run, run.render_note
+        if self.noted:
+            self.note(self.noted)
+        if run.live and not run.realtime:
+            self.note("--no-realtime on a live source: frames queue up when the network is slower "
+                      "than the source, and latency grows.")
+        if self.job.maps_dir is not None:
+            _warn_maps_size(estimator, run)
+        if self.verbose:
+            for line in describe_setup(estimator):
+                say(line)
+        spec = self.job.spec
+        self.bar = progress_bar(run.expected, self.quiet, desc=Path(spec.text).name if spec.kind == "file" else spec.stem)
+        self.clock = time.monotonic()
+
+    def progress(self, frames: int) -> None:
+        self.bar.update(frames)
+        self.interrupts.check()
+
+    def bars(self) -> tuple:
+        return (self.bar,)
+
+    def interrupted(self, stopped: str) -> None:
+        if self.run is None:
             say("Interrupted before the first frame; nothing written.")
-            raise interrupted_exit(exc) from None
-        bar = None
-        noted = job.render_note
-        try:
-            if noted:
-                say(f"Note: {noted}", quiet=quiet)
-            if job.live and not job.realtime:
-                say("Note: --no-realtime on a live source: frames queue up when the network is slower "
-                    "than the source, and latency grows.", quiet=quiet)
-            if maps_dir is not None:
-                _warn_maps_size(est, job)
-            if verbose:
-                for line in describe_setup(est):
-                    say(line)
-            bar = progress_bar(job.expected, quiet, desc=Path(source).name if spec.kind == "file" else spec.stem)
-            started = time.monotonic()
-            job.run(progress=lambda n: (bar.update(n), interrupts.check()))
-        except PoseError as exc:
-            job.abort()
-            if bar is not None:
-                bar.close()
-            raise fail(exc) from None
-        except KeyboardInterrupt as exc:
-            job.abort()  # closes the JSON valid, marked incomplete, if run() did not get to it
-            if bar is not None:
-                bar.close()
-            what = "Terminated" if isinstance(exc, Terminated) else "Interrupted"
-            where = f" to {out}" if out is not None else ""
-            marked = ' (marked "complete": false)' if fmt == "posecli" else ""
-            say(f"{what}: {job.frames_done} frames written{where}{marked}.")
-            raise interrupted_exit(exc) from None
-        finally:
-            if window is not None:
-                window.close()
-        bar.close()
-    if verbose:
-        for line in describe_done(est, job.frames_done, "frames", started):
-            say(line)
-    if job.stopped_early:
-        kind = "received" if job.live else "decoded"
-        say(f"Warning: {spec.text}: {job.error}; the {job.frames_done} {kind} frames were processed.")
-    if job.realtime:
-        say(f"{job.frames_done} frames processed, {job.dropped} dropped (real time).", quiet=quiet)
-    if job.render_note and job.render_note != noted:  # learnt while closing (the sound)
-        say(f"Note: {job.render_note}", quiet=quiet)
-    if job.render_path is not None:
-        say(f"annotated video: {job.render_path}", quiet=quiet)
-    for path, message in job.unreadable:
-        report_error(InputError(message, path=path))
-    if job.unreadable:
-        raise click.exceptions.Exit(1)
+            return
+        where = f" to {self.job.out_path}" if self.job.out_path is not None else ""
+        marked = ' (marked "complete": false)' if self.job.options.fmt == "posecli" else ""
+        say(f"{stopped}: {self.run.frames_done} frames written{where}{marked}.")
+
+    def finished(self, run) -> None:
+        """What the run left: warnings, frames dropped, the annotated video; exit 1 for
+        frames of a folder that did not decode."""
+        if self.verbose:
+            for line in describe_done(self.estimator, run.frames_done, "frames", self.clock):
+                say(line)
+        if run.stopped_early:
+            kind = "received" if run.live else "decoded"
+            say(f"Warning: {self.job.spec.text}: {run.error}; the {run.frames_done} {kind} frames were processed.")
+        if run.realtime:
+            say(f"{run.frames_done} frames processed, {run.dropped} dropped (real time).", quiet=self.quiet)
+        if run.render_note and run.render_note != self.noted:  # learnt while closing (the sound)
+            self.note(run.render_note)
+        if run.render_path is not None:
+            say(f"annotated video: {run.render_path}", quiet=self.quiet)
+        for path, message in run.unreadable:
+            report_error(InputError(message, path=path))
+        if run.unreadable:
+            raise click.exceptions.Exit(1)
 
 
 def _warn_maps_size(est, job) -> None:

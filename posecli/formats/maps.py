@@ -12,11 +12,11 @@ One ``.npz`` file (NumPy's zip of arrays, uncompressed, no pickles) per image
     right/bottom to the network input ``input_wh``; a map cell is ``stride`` input pixels.
 ``cell_to_image``
     (2, 3) float64 affine from map cell (column u, row v) to image pixels (x, y), centre
-    convention of :mod:`posecli.inference.preprocess`: ``[x, y] = A @ [u, v, 1]``.
+    convention of :mod:`posecli.maps`: ``[x, y] = A @ [u, v, 1]``.
 ``parts``, ``limbs``, ``paf_channels``, ``version``
     the skeleton's layout and this format's version (1).
 
-:func:`read_maps` returns a :class:`~posecli.inference.estimator.Maps` that the parser takes
+:func:`read_maps` returns a :class:`~posecli.maps.Maps` that the parser takes
 back (``estimator.parse(read_maps(path))``) and that maps cells to pixels
 (:meth:`Maps.cells_to_image`).
 """
@@ -28,12 +28,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, OutputError
-from ..inference.estimator import Maps, base_letterbox
-from ..inference.preprocess import Letterbox
 from ..io.atomic import atomic_path
 from ..io.npzfile import read_npz
 from ..io.paths import check_file
 from ..io.urls import url_stem
+from ..maps import Letterbox, Maps, base_letterbox
 from ..types import Frame
 
 MAPS_VERSION = 1
@@ -54,14 +53,6 @@ def maps_filename(source: str | Path, index: int | None = None) -> str:
     return f"{stem}.npz" if index is None else f"{stem}_{index:012d}.npz"
 
 
-def cell_to_image(box: Letterbox, stride: int) -> np.ndarray:
-    """(2, 3) affine: map cell (u, v) -> image pixel (x, y)."""
-    sx, sy = box.scale_xy
-    s = float(stride)
-    # cell u -> input pixel u s + (s - 1) / 2 -> image pixel (x_in + 0.5) / scale - 0.5
-    return np.array([[s / sx, 0.0, s / (2 * sx) - 0.5], [0.0, s / sy, s / (2 * sy) - 0.5]])
-
-
 def write_maps(path: str | Path, maps: Maps, skeleton) -> Path:
     """Save ``maps`` (float16) with their letterbox and the skeleton layout, atomically."""
     path = Path(path)
@@ -73,7 +64,7 @@ def write_maps(path: str | Path, maps: Maps, skeleton) -> Path:
         "image_wh": np.array(maps.box.image_wh, dtype=np.int64),
         "resized_wh": np.array(maps.box.resized_wh, dtype=np.int64),
         "input_wh": np.array(maps.box.input_wh, dtype=np.int64),
-        "cell_to_image": cell_to_image(maps.box, maps.stride),
+        "cell_to_image": maps.cell_to_image_affine(),
         "parts": np.array(skeleton.parts, dtype=str),
         "limbs": np.array(skeleton.limbs, dtype=np.int64).reshape(-1, 2),
         "paf_channels": np.array(skeleton.paf_channels, dtype=np.int64).reshape(-1, 2),

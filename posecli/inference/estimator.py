@@ -21,11 +21,13 @@ import numpy as np
 
 from ..errors import InputError
 from ..io.images import as_bgr
+from ..maps import Letterbox, Maps, affine_of, base_letterbox, letterbox, rescale, unflip_maps
 from ..network.session import PoseModel
+from ..network.tensor import to_tensor
 from ..parser import ParserConfig, get_preset, parse, parse_with_peaks
-from ..types import Frame, Person
+from ..types import Frame, Person, strongest
 from .modes import get_mode, resolve
-from .preprocess import Letterbox, clip_to_image, fit_size, letterbox, to_tensor
+from .preprocess import clip_to_image
 from .zoom import ZoomConfig, cut, inside, merge, plan_crops
 
 
@@ -37,21 +39,6 @@ class ZoomStats:
     crops: int = 0
     runs: int = 0
     seconds: float = 0.0
-
-
-@dataclass
-class Maps:
-    """Heatmaps (C_h, h, w) and PAFs (C_p, h, w) on the base-scale network-input grid."""
-
-    heatmaps: np.ndarray
-    pafs: np.ndarray
-    box: Letterbox
-    stride: int
-
-    def cells_to_image(self, uv) -> np.ndarray:
-        """(..., 2) map cell coordinates (column u, row v) -> image pixels (x, y)."""
-        s = self.stride
-        return self.box.to_image(np.asarray(uv, dtype=np.float64) * s + (s - 1) / 2)
 
 
 class PoseEstimator:
@@ -215,8 +202,7 @@ class PoseEstimator:
         if zooming:
             kept, weak = self._split(people)
             people = self._zoom_in(as_bgr(image), kept, weak, maps.box.scale_xy[1])
-        if self.max_people is not None:
-            people = sorted(people, key=lambda p: -p.score)[: self.max_people]  # the strongest
+        people = strongest(people, self.max_people)
         people = [Person(clip_to_image(p.xy, maps.box.image_wh), p.scores, p.score, p.skeleton, p.track_id)
                   for p in people]
         frame = Frame(people, maps.box.image_wh, source=source, index=index, timestamp=timestamp)
@@ -336,15 +322,9 @@ class PoseEstimator:
     def _to_grid(self, hm, paf, box: Letterbox, base: Letterbox):
         """Resample maps of another scale onto the base grid (one affine per axis)."""
         st = self.model.info.stride
-        c = (st - 1) / 2
         hb, wb = base.input_wh[1] // st, base.input_wh[0] // st
-        # base map cell u -> base input px -> image px -> this input px -> this map cell
-        u = np.array([[0.0, 0.0], [1.0, 1.0]])
-        img = base.to_image(u * st + c)
-        v = (box.to_input(img) - c) / st
-        a = v[1] - v[0]
-        b = v[0]
-        m = np.array([[a[0], 0, b[0]], [0, a[1], b[1]]], dtype=np.float32)
+        # base map cell -> base input px -> image px -> this input px -> this map cell
+        m = affine_of(lambda uv: rescale(box.to_input(base.to_image(rescale(uv, st))), 1 / st)).astype(np.float32)
         flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
 
         def warp(maps):
@@ -366,31 +346,3 @@ def candidates_in_image(peaks, box: Letterbox, skeleton, min_score: float = 0.0)
         keep = peaks.score[lo:hi] >= min_score
         out[name] = np.concatenate([xy[lo:hi][keep], score[lo:hi, None][keep]], axis=1)
     return out
-
-
-def base_letterbox(shape, height: int, stride: int) -> Letterbox:
-    """The :class:`Letterbox` an image of ``shape`` gets at ``height``, without resizing it."""
-    ih, iw = shape[:2]
-    resized, padded = fit_size((iw, ih), height, stride)
-    return Letterbox((iw, ih), resized, padded)
-
-
-def unflip_maps(hm: np.ndarray, paf: np.ndarray, skeleton) -> tuple[np.ndarray, np.ndarray]:
-    """Maps of mirrored inputs (N, C, h, w) -> maps aligned with the unmirrored inputs.
-
-    Mirror back along x, swap left/right part channels, move each limb's PAF to its
-    mirror limb (reversing its direction where the skeleton stores it reversed) and negate
-    the x component.
-    """
-    hm = hm[..., ::-1]
-    paf = paf[..., ::-1]
-    k = skeleton.num_parts
-    order = list(skeleton.flip_parts) + list(range(k, hm.shape[1]))
-    out_hm = hm[:, order]
-    out_paf = np.empty_like(paf)
-    for limb, (cx, cy) in enumerate(skeleton.paf_channels):
-        twin, sign = skeleton.flip_limbs[limb]
-        tx, ty = skeleton.paf_channels[twin]
-        out_paf[:, cx] = -sign * paf[:, tx]
-        out_paf[:, cy] = sign * paf[:, ty]
-    return out_hm, out_paf

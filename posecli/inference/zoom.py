@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..errors import InputError
+from ..errors import ConfigError
 from ..types import Person
 
 # COCO's OKS sigmas per part name (sides dropped); other parts use the mean.
@@ -77,11 +77,11 @@ class ZoomConfig:
                      "candidate_threshold", "smallest"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and np.isfinite(v) and v > 0):
-                raise InputError(f"zoom {name}={v!r}: must be a positive number")
+                raise ConfigError(f"zoom {name}={v!r}: must be a positive number")
         if not isinstance(self.max_crops, int) or self.max_crops < 0:
-            raise InputError(f"zoom max_crops={self.max_crops!r}: must be an integer >= 0")
+            raise ConfigError(f"zoom max_crops={self.max_crops!r}: must be an integer >= 0")
         if not 0 <= self.edge < 0.5:
-            raise InputError(f"zoom edge={self.edge!r}: must be in [0, 0.5)")
+            raise ConfigError(f"zoom edge={self.edge!r}: must be in [0, 0.5)")
 
 
     def decode_height(self, first_height: float) -> int:

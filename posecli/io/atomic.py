@@ -1,10 +1,17 @@
-"""Atomic outputs: files and folders that appear only when complete.
+"""Atomic outputs: files and folders that appear only when complete. The one home for
+writing files safely: every writer of posecli goes through here.
 
 Work in progress lives under hidden names beside its target (:func:`temp_name`:
-``.NAME.<pid>-<token>.tmp``), so a rename puts it in place and a reader never sees half of it:
-:class:`AtomicFile` for text or bytes written in one go, :func:`atomic_path` for writers
-that want a file name, :func:`atomic_dir` for a folder of files, :func:`replace_dir` to put
-a finished folder over an older one.
+``.NAME.<pid>-<token>.tmp``), so a rename puts it in place and a reader never sees half of it;
+the process id lets a later run remove what a killed one left (:func:`sweep_stale`), and
+every temporary file is registered until it is committed or dropped, so that
+:func:`discard_pending` can remove them all when a run is cut short.
+
+:class:`AtomicFile` for text or bytes written in one go; :func:`atomic_path` for writers that
+want a file name (``keep_suffix`` where the extension picks the format); :func:`pending_name`,
+:func:`commit_pending` and :func:`drop_pending` for a writer that runs for a while on its
+own file (a video encoder); :func:`atomic_dir` for a folder of files, :func:`replace_dir` to
+put a finished folder over an older one.
 """
 
 from __future__ import annotations
@@ -13,13 +20,15 @@ import contextlib
 import os
 import shutil
 import sys
+import hashlib
 import tempfile
 import uuid
 from pathlib import Path
 from typing import IO
 
 from ..errors import OutputError
-from .outputs import replace_target, stream_target, sweep_stale, temp_path, temp_prefix, utf8_clean
+from .outputs import replace_target, stream_target
+from .paths import utf8_clean
 
 
 def _umask() -> int:
@@ -36,6 +45,82 @@ def _umask() -> int:
     return mask
 
 
+# -- temporary names and leftovers of killed runs ------------------------------------------------
+def _temp_stem(target: Path) -> str:
+    """``target``'s name, or a stand-in for a name that is not UTF-8 (which native code cannot
+    take) or too long to get a temporary suffix within the file system's 255 bytes."""
+    if utf8_clean(target.name) and len(os.fsencode(target.name)) <= 200:
+        return target.name
+    return "posecli-" + hashlib.sha1(os.fsencode(target.name)).hexdigest()[:12]
+
+
+def new_token() -> str:
+    """A short random token for temporary names (8 hex digits)."""
+    return uuid.uuid4().hex[:8]
+
+
+def temp_name(path: str | Path, tag: str = "tmp", keep_suffix: bool = False) -> Path:
+    """A fresh hidden name beside ``path`` for work in progress: ``.NAME.<pid>-<token>.TAG``
+    (the process id lets a later run remove what a killed one left, :func:`sweep_stale`).
+
+    ``keep_suffix``: ``...tmp.SUFFIX`` instead, for writers that choose the format by the
+    extension (video encoders). ``tag``: ``tmp`` or ``old`` (a folder being replaced).
+    The token is random, so two writers (a worker and its retry) never share a name.
+    """
+    path = Path(path)
+    suffix = path.suffix if keep_suffix else ""
+    return path.with_name(f".{_temp_stem(path)}.{os.getpid()}-{new_token()}.{tag}{suffix}")
+
+
+def temp_prefix(target: str | Path) -> str:
+    """The prefix :func:`tempfile.mkstemp` gets for ``target`` (see :func:`temp_name`)."""
+    return f".{_temp_stem(Path(target))}.{os.getpid()}-"
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process
+        return True
+    return True
+
+
+def sweep_stale(target: str | Path) -> list[Path]:
+    """Remove temporary files and folders left beside ``target`` by runs that were killed
+    (their process is gone); returns what was removed. Never raises."""
+    target = Path(target)
+    head = f".{_temp_stem(target)}."
+    removed = []
+    try:
+        entries = list(os.scandir(target.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        name = entry.name
+        if not name.startswith(head):
+            continue
+        tail = name[len(head):]
+        pid, dash, rest = tail.partition("-")
+        if not (dash and pid.isdigit() and (".tmp" in rest or rest.endswith(".old"))):
+            continue
+        if _alive(int(pid)):
+            continue
+        path = Path(entry.path)
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+            removed.append(path)
+        except OSError:
+            pass
+    return removed
+
+
 # Temporary files of AtomicFiles neither committed nor discarded yet. An interrupt can land
 # anywhere (between creating a file and entering the code that would clean it up); the CLI
 # calls discard_pending() on its way out, so no temporary file ever outlives a run.
@@ -45,11 +130,37 @@ _PENDING: set[Path] = set()
 def discard_pending() -> None:
     """Remove every temporary output file still pending in this process."""
     for tmp in list(_PENDING):
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        _PENDING.discard(tmp)
+        drop_pending(tmp)
+
+
+def pending_name(target: str | Path, keep_suffix: bool = False) -> Path:
+    """A temporary name beside ``target`` (:func:`temp_name`) for a writer that fills it
+    itself, registered as pending until :func:`commit_pending` or :func:`drop_pending`;
+    leftovers of killed runs beside ``target`` are removed first."""
+    sweep_stale(target)
+    tmp = temp_name(target, keep_suffix=keep_suffix)
+    _PENDING.add(tmp)
+    return tmp
+
+
+def commit_pending(tmp: Path, target: str | Path, what: str = "results") -> None:
+    """Rename the finished ``tmp`` over ``target``; :class:`OutputError` (``cannot write
+    WHAT``) when that fails, and ``tmp`` is removed."""
+    try:
+        os.replace(tmp, target)
+    except OSError as exc:
+        drop_pending(tmp)
+        raise OutputError(f"cannot write {what} ({exc.strerror})", path=target) from None
+    _PENDING.discard(tmp)
+
+
+def drop_pending(tmp: Path) -> None:
+    """Remove the temporary ``tmp`` (if it is there) and forget it."""
+    try:
+        tmp.unlink()
+    except OSError:
+        pass
+    _PENDING.discard(tmp)
 
 
 class AtomicFile:
@@ -172,15 +283,17 @@ class AtomicFile:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path):
+def atomic_path(path: str | Path, keep_suffix: bool = False):
     """A temporary path beside ``path`` for writers that want a file name (torch.save,
-    onnx.save); renamed over ``path`` when the block succeeds, removed when it fails.
+    onnx.save, onnxruntime's optimized graph: ``keep_suffix`` where the extension picks the
+    format); renamed over ``path`` when the block succeeds, removed when it fails.
     Raises :class:`OutputError` when the directory cannot be written."""
     path = replace_target(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         sweep_stale(path)
-        fd, name = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
+        suffix = ".tmp" + (path.suffix if keep_suffix else "")
+        fd, name = tempfile.mkstemp(prefix=temp_prefix(path), suffix=suffix, dir=path.parent)
         os.close(fd)
     except OSError as exc:
         raise OutputError(f"cannot write here ({exc.strerror or exc})", path=path.parent) from None
@@ -195,25 +308,6 @@ def atomic_path(path: str | Path):
     finally:
         _PENDING.discard(tmp)
         tmp.unlink(missing_ok=True)
-
-
-def new_token() -> str:
-    """A short random token for temporary names (8 hex digits)."""
-    return uuid.uuid4().hex[:8]
-
-
-def temp_name(path: str | Path, tag: str = "tmp", keep_suffix: bool = False) -> Path:
-    """A fresh hidden name beside ``path`` for work in progress: ``.NAME.<pid>-<token>.TAG``
-    (:func:`~posecli.io.outputs.temp_path`: the process id lets a later run remove what a
-    killed one left, :func:`~posecli.io.outputs.sweep_stale`).
-
-    ``keep_suffix``: ``...tmp.SUFFIX`` instead, for writers that choose the format by the
-    extension (video encoders). ``tag``: ``tmp`` or ``old`` (a folder being replaced).
-    The token is random, so two writers (a worker and its retry) never share a name.
-    """
-    path = Path(path)
-    tmp = temp_path(path, path.suffix if keep_suffix else "")
-    return tmp if tag == "tmp" else tmp.with_suffix(f".{tag}")
 
 
 @contextlib.contextmanager

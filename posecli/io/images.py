@@ -192,7 +192,7 @@ def read_image_reduced(path: str | Path, min_height: int | None) -> ReducedImage
     del buf, data
     if image is None or image.size == 0:
         if is_video(p):
-            problem = f"not an image ('{p.suffix}' is a video extension: use 'posecli video')"
+            problem = f"not an image ('{p.suffix}' is a video extension: use iter_video_poses())"
         elif header is not None:
             problem = f"corrupt {header.kind} data (cannot be decoded)"
         else:

@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
-from .sources import SourceSpec
+from .source_spec import SourceSpec
 
 BACKOFF_S = 0.5  # first wait before reconnecting; doubles each attempt
 MAX_BACKOFF_S = 8.0

@@ -11,16 +11,13 @@ rename, see :mod:`posecli.io.atomic`). Three kinds of existing path are differen
 
 Temporary names carry the writing process's id (``.NAME.<pid>-<random>.tmp``), so that a
 later run on the same output removes the leftovers of a run that was killed
-(:func:`sweep_stale`).
+(:func:`posecli.io.atomic.sweep_stale`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
 import stat
-import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -102,7 +99,7 @@ def check_distinct(inputs: Iterable[str | Path], outputs: Sequence[tuple[str, st
         if hit is not None:
             same = os.path.abspath(hit) == os.path.abspath(out)
             raise OutputConflict(f"is an input; {what} would overwrite it" if same else
-                                 f"{what} would overwrite the input {shown_path(hit)}", path=out)
+                                 f"{what} would overwrite the input {shown_path(hit)}", path=out, param=what)
     seen: dict[str, str] = {}
     for what, out in outs:
         try:
@@ -114,7 +111,8 @@ def check_distinct(inputs: Iterable[str | Path], outputs: Sequence[tuple[str, st
         if key in seen:
             first = seen[key]
             both = f"both {first} and {what}" if first != what else f"{what} twice"
-            raise OutputConflict(f"{both} would be written here; give them different names", path=out)
+            raise OutputConflict(f"{both} would be written here; give them different names", path=out,
+                                 param=(first, what))
         seen[key] = what
 
 
@@ -139,76 +137,3 @@ def unique_names(paths: Sequence[Path]) -> list[str]:
         used.add(candidate.lower())
         out.append(candidate)
     return out
-
-
-# -- temporary names and leftovers of killed runs ------------------------------------------------
-def utf8_clean(text: str) -> bool:
-    """True when ``text`` (a file name) is valid UTF-8, as native libraries need."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _temp_stem(target: Path) -> str:
-    """``target``'s name, or a stand-in for a name that is not UTF-8 (which native code cannot
-    take) or too long to get a temporary suffix within the file system's 255 bytes."""
-    if utf8_clean(target.name) and len(os.fsencode(target.name)) <= 200:
-        return target.name
-    return "posecli-" + hashlib.sha1(os.fsencode(target.name)).hexdigest()[:12]
-
-
-def temp_path(target: str | Path, suffix: str = "") -> Path:
-    """A fresh temporary name beside ``target``: ``.NAME.<pid>-<random>.tmp[suffix]``."""
-    target = Path(target)
-    return target.with_name(f".{_temp_stem(target)}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp{suffix}")
-
-
-def temp_prefix(target: str | Path) -> str:
-    """The prefix :func:`tempfile.mkstemp` gets for ``target`` (see :func:`temp_path`)."""
-    return f".{_temp_stem(Path(target))}.{os.getpid()}-"
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # another user's process
-        return True
-    return True
-
-
-def sweep_stale(target: str | Path) -> list[Path]:
-    """Remove temporary files and folders left beside ``target`` by runs that were killed
-    (their process is gone); returns what was removed. Never raises."""
-    target = Path(target)
-    head = f".{_temp_stem(target)}."
-    removed = []
-    try:
-        entries = list(os.scandir(target.parent))
-    except OSError:
-        return removed
-    for entry in entries:
-        name = entry.name
-        if not name.startswith(head):
-            continue
-        tail = name[len(head):]
-        pid, dash, rest = tail.partition("-")
-        if not (dash and pid.isdigit() and (".tmp" in rest or rest.endswith(".old"))):
-            continue
-        if _alive(int(pid)):
-            continue
-        path = Path(entry.path)
-        try:
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(path)
-            else:
-                path.unlink()
-            removed.append(path)
-        except OSError:
-            pass
-    return removed

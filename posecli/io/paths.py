@@ -48,3 +48,12 @@ def is_video(path: str | Path) -> bool:
 
 def is_image(path: str | Path) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTS
+
+
+def utf8_clean(text: str) -> bool:
+    """True when ``text`` (a file name) is valid UTF-8, as native libraries need."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -1,16 +1,5 @@
-"""What a SOURCE string names: a video file, a camera, a stream URL or a folder/glob of frames.
-
-:func:`parse_source` only reads the string (and whether a path exists); :func:`open_source`
-opens it and returns an object with the interface of :class:`~posecli.io.video.VideoSource`
-(``name``, ``fps``, ``size_wh``, ``expected_frames``, ``info()``, ``stopped_early``,
-``error``, and iteration over ``(index, timestamp_s, image[, meta])``) plus ``live``:
-True for cameras and streams, whose frames arrive at their own pace and never end by
-themselves.
-
-Rules, in order: ``N`` (digits) or ``/dev/videoN`` is a camera; ``scheme://...`` is a
-stream (:data:`STREAM_SCHEMES`; any other scheme is refused); a path with ``*``, ``?`` or
-``[`` is a glob of frames; an existing folder is a folder of frames; anything else is a
-video file. Write ``./0`` for a video file named ``0``.
+"""Opening a SOURCE (see :mod:`posecli.io.source_spec` for what the string names): a video
+file, a camera, a stream URL or a folder/glob of frames.
 """
 
 from __future__ import annotations
@@ -18,84 +7,29 @@ from __future__ import annotations
 import glob as globlib
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import ConfigError, InputError
 from .paths import is_image
-from .urls import redact, url_stem
+from .source_spec import SourceSpec, parse_source
 
-STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp")
 DEFAULT_FRAME_FPS = 25.0  # frame rate of a folder of frames when none is given
 
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
-_DEVICE = re.compile(r"^/dev/video(\d+)$")
-_GLOB_CHARS = re.compile(r"[*?\[]")
 
-
-@dataclass(frozen=True)
-class SourceSpec:
-    """A parsed SOURCE: ``kind`` is ``file``, ``camera``, ``stream`` or ``frames``.
-
-    ``text``: as given, with a stream URL's credentials hidden (:func:`~posecli.io.urls.redact`):
-    the name every message, result and file name uses. ``camera``: index (``0``) or device path (``/dev/video0``).
-    ``url``: the stream address, credentials included (to connect; never shown). ``path``: the file or folder. ``pattern``: the glob.
-    """
-
-    kind: str
-    text: str
-    camera: int | str | None = None
-    url: str | None = None
-    path: Path | None = None
-    pattern: str | None = None
-
-    @property
-    def live(self) -> bool:
-        """Cameras and streams: frames arrive in real time and may be dropped."""
-        return self.kind in ("camera", "stream")
-
-    @property
-    def stem(self) -> str:
-        """A short name for output files: ``clip``, ``camera0``, ``192.168.1.5_554_live``, ``frames``."""
-        if self.kind == "file":
-            return self.path.stem
-        if self.kind == "frames":
-            return (self.path.name if self.path is not None else Path(self.pattern).parent.name) or "frames"
-        if self.kind == "camera":
-            return f"camera{self.camera}" if isinstance(self.camera, int) else Path(self.camera).name
-        return url_stem(self.url)
-
-
-def parse_source(source: str | Path | int) -> SourceSpec:
-    """Classify a SOURCE string (see the module docstring); :class:`InputError` for an
-    unsupported scheme or an empty string."""
-    if isinstance(source, int) and not isinstance(source, bool):
-        source = str(source)
-    text = str(source)
-    if not text.strip():
-        raise InputError("empty source (give a file, a camera number, a stream URL or a folder of frames)")
-    if text.isdigit():
-        return SourceSpec("camera", text, camera=int(text))
-    if _DEVICE.match(text):
-        return SourceSpec("camera", text, camera=text)
-    m = _SCHEME.match(text)
-    if m:
-        scheme = m.group(1).lower()
-        if scheme not in STREAM_SCHEMES:
-            raise InputError(f"unsupported scheme '{scheme}://' (use {', '.join(s + '://' for s in STREAM_SCHEMES)})",
-                             path=redact(text))
-        host = text[m.end():].split("/", 1)[0].split("?", 1)[0]
-        if not host:
-            raise InputError("no host in the URL", path=redact(text))
-        return SourceSpec("stream", redact(text), url=scheme + text[m.end() - 3:])
-    if isinstance(source, str) and _GLOB_CHARS.search(text) and not Path(text).exists():
-        return SourceSpec("frames", text, pattern=text)
-    path = Path(text)
-    if path.is_dir():
-        return SourceSpec("frames", text, path=path)
-    return SourceSpec("file", text, path=path)
+def check_selection(spec: SourceSpec, *, fps: float | None = None, start: float | None = None,
+                    end: float | None = None, step: int = 1) -> None:
+    """:class:`ConfigError` unless ``fps`` (folders of frames only) and ``start``/``end``/``step``
+    (files and folders only) suit the source ``spec``."""
+    if fps is not None and (not np.isfinite(fps) or fps <= 0):
+        raise ConfigError(f"fps must be a positive number, got {fps}", param="fps")
+    if fps is not None and spec.kind != "frames":
+        raise ConfigError(f"fps={fps} is for folders of frames (videos, cameras and streams have their own rate)",
+                          path=spec.text, param="fps")
+    if spec.live and (start or end is not None or step != 1):
+        raise ConfigError("start, end and step select parts of files; a live source has none "
+                          "(stop it with duration or max_frames)", path=spec.text, param="start")
 
 
 def open_source(source: str | Path | int | SourceSpec, *, fps: float | None = None, start: float | None = None,
@@ -110,14 +44,8 @@ def open_source(source: str | Path | int | SourceSpec, *, fps: float | None = No
     with a line of text at each reconnection attempt.
     """
     spec = source if isinstance(source, SourceSpec) else parse_source(source)
-    if fps is not None and (not np.isfinite(fps) or fps <= 0):
-        raise InputError(f"fps must be a positive number, got {fps}")
-    if fps is not None and spec.kind != "frames":
-        raise InputError("fps is for folders of frames (videos, cameras and streams have their own)", path=spec.text)
+    check_selection(spec, fps=fps, start=start, end=end, step=step)
     if spec.live:
-        if start or end is not None or step != 1:
-            raise InputError("start, end and step select parts of files; a live source has none "
-                             "(stop it with a duration or a frame count)", path=spec.text)
         from .live import LiveCapture
 
         return LiveCapture(spec, reconnect=reconnect, timeout_s=timeout_s, on_note=on_note)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ModelError
+from ..io.atomic import commit_pending
 from ..io.urls import redact, split_credentials
 from .store import DEFAULT_MODEL, check_model_name, model_path, store_dir, unlink_store_link
 
@@ -142,7 +143,7 @@ def fetch_ir(
         else:
             _http_fetch(where, part, file, progress, timeout, retries)
         _verify(part, file, where if isinstance(where, Path) else redact(where))
-        os.replace(part, final)
+        commit_pending(part, final, "the model file")  # verified: renamed into place
     return folder / remote.xml.name
 
 
@@ -388,7 +389,7 @@ def _unreachable(url: str, reason) -> ModelError:
     else:
         why = getattr(reason, "strerror", None) or str(reason) or type(reason).__name__
     return ModelError(
-        f"cannot download ({why}); no network? A copy of the files works too: --from DIR|URL", path=url)
+        f"cannot download ({why}); no network? A copy of the files works too: source=DIR|URL", path=url)
 
 
 def _basic_auth(user: str, password: str) -> str:
@@ -414,6 +415,6 @@ def _disk_full(part: Path, exc: OSError) -> ModelError:
 
 
 def _version() -> str:
-    from .. import __version__
+    from ..version import __version__
 
     return __version__

@@ -120,14 +120,15 @@ def resolve_model(ref: str | None, precision: str = "fp32", store: Path | None =
     if not has_some:
         raise ModelError(f"model '{ref}' is not in the model store{first_run_hint(ref)}", path=path.parent)
     if ref == DEFAULT_MODEL:
-        hint = f" (make it with: posecli models download --precision {precision})"
+        hint = f" (make it with: download_model(precisions=['{precision}']))"
     else:
         hint = f" (import it with precision={precision!r})"
     raise ModelError(f"model '{ref}' ({precision}) is not in the model store{hint}", path=path)
 
 
 def first_run_hint(name: str) -> str:
-    """What to run to get model ``name`` into the store, or "" for a model posecli cannot fetch."""
+    """What to run to get model ``name`` into the store (:func:`posecli.network.download.download_model`),
+    or "" for a model posecli cannot fetch."""
     if name != DEFAULT_MODEL:
         return ""
     import importlib.util
@@ -139,4 +140,4 @@ def first_run_hint(name: str) -> str:
     if missing:
         reqs = extra_requirements("import") or missing
         install = "pip install " + " ".join(f"'{r}'" for r in reqs) + " && "
-    return f"; run: {install}posecli models download (from a copy of its OpenVINO IR: posecli models download --from DIR)"
+    return f"; run: {install}download_model() (from a copy of its OpenVINO IR: download_model(source=DIR))"

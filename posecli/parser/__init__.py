@@ -3,7 +3,7 @@
 ``parse(heatmaps, pafs, skeleton)`` takes one image's network outputs at output stride s:
 heatmaps (C >= K, H, W) and PAFs (>= 2L, H, W), and returns :class:`posecli.types.Person`
 records in network-input pixels (map cell (i, j) is centred on input pixel
-``(j s + (s - 1) / 2, i s + (s - 1) / 2)``, as in :mod:`posecli.train.targets`). Mapping them
+``(j s + (s - 1) / 2, i s + (s - 1) / 2)``, as :func:`posecli.maps.rescale` says). Mapping them
 back to the original image is the caller's job (preprocess).
 
 Scores: a keypoint's score is its heatmap peak value (clipped to [0, 1]); a person's score

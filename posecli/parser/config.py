@@ -35,7 +35,7 @@ import math
 import numbers
 from dataclasses import dataclass, fields, replace
 
-from ..errors import ParserError
+from ..errors import ConfigError, ParserError
 
 _REFINE = ("none", "centroid", "log_quadratic", "log_hessian")
 _SAMPLING = ("nearest", "bilinear")
@@ -130,31 +130,31 @@ class ParserConfig:
             value, default = getattr(self, f.name), f.default
             if isinstance(default, bool):
                 if not isinstance(value, bool):
-                    raise ParserError(f"{f.name} must be true or false, got {value!r}")
+                    raise ConfigError(f"{f.name} must be true or false, got {value!r}")
             elif isinstance(default, float):
                 if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-                    raise ParserError(f"{f.name} must be a finite number, got {value!r}")
+                    raise ConfigError(f"{f.name} must be a finite number, got {value!r}")
             elif isinstance(default, int) and f.name != "upsample" and (
                     isinstance(value, bool) or not isinstance(value, numbers.Integral)):
-                raise ParserError(f"{f.name} must be an integer, got {value!r}")
+                raise ConfigError(f"{f.name} must be an integer, got {value!r}")
             low, high = _BOUNDS.get(f.name, (None, None))
             if low is not None and not isinstance(value, str) and not low <= value <= high:
-                raise ParserError(f"{f.name} must be between {low} and {high}, got {value!r}")
+                raise ConfigError(f"{f.name} must be between {low} and {high}, got {value!r}")
         up = self.upsample
         if not (up == "stride" or (isinstance(up, int) and not isinstance(up, bool) and 1 <= up <= _MAX_UPSAMPLE)):
-            raise ParserError(f"upsample must be an integer from 1 to {_MAX_UPSAMPLE} or 'stride', got {up!r}")
+            raise ConfigError(f"upsample must be an integer from 1 to {_MAX_UPSAMPLE} or 'stride', got {up!r}")
         if self.refine not in _REFINE:
-            raise ParserError(f"refine must be one of {_REFINE}, got {self.refine!r}")
+            raise ConfigError(f"refine must be one of {_REFINE}, got {self.refine!r}")
         if self.paf_sampling not in _SAMPLING:
-            raise ParserError(f"paf_sampling must be one of {_SAMPLING}, got {self.paf_sampling!r}")
+            raise ConfigError(f"paf_sampling must be one of {_SAMPLING}, got {self.paf_sampling!r}")
         if self.paf_score not in _PAF_SCORE:
-            raise ParserError(f"paf_score must be one of {_PAF_SCORE}, got {self.paf_score!r}")
+            raise ConfigError(f"paf_score must be one of {_PAF_SCORE}, got {self.paf_score!r}")
         if self.nms_connectivity not in (4, 8):
-            raise ParserError(f"nms_connectivity must be 4 or 8, got {self.nms_connectivity!r}")
+            raise ConfigError(f"nms_connectivity must be 4 or 8, got {self.nms_connectivity!r}")
         if not self.paf_samples_min <= self.paf_samples_max:
-            raise ParserError("paf_samples_min must be <= paf_samples_max")
+            raise ConfigError("paf_samples_min must be <= paf_samples_max")
         if not 0 <= self.min_above_fraction < 1:
-            raise ParserError("min_above_fraction must be in [0, 1)")
+            raise ConfigError("min_above_fraction must be in [0, 1)")
 
     def upsample_factor(self, stride: int) -> int:
         """The analysis grid's factor over the map grid for maps of this stride."""
@@ -165,7 +165,7 @@ class ParserConfig:
         names = {f.name for f in fields(self)}
         unknown = set(changes) - names
         if unknown:
-            raise ParserError(f"unknown parser setting(s): {', '.join(sorted(unknown))}")
+            raise ConfigError(f"unknown parser setting(s): {', '.join(sorted(unknown))}")
         return replace(self, **changes)
 
 

@@ -2,7 +2,7 @@
 
 K parts, H x W map grid, stride s. Peaks are searched on the *analysis grid*: the maps
 upsampled by f (``config.upsample_factor(s)``, 1 = the map grid). Analysis pixel u has its
-centre at input pixel ``x = (u + 0.5) * s / f - 0.5`` (see ``posecli.train.targets``).
+centre at input pixel ``x = (u + 0.5) * s / f - 0.5`` (:func:`posecli.maps.rescale`).
 
 Everything runs on (H, W, K) stacks (one cv2 call per step for all parts); candidates are
 found on the flattened stack and only they are touched afterwards (plateau test,
@@ -17,6 +17,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from ..maps import rescale
 from ._scratch import scratch
 from .config import ParserConfig
 
@@ -50,12 +51,12 @@ class Peaks:
 
 def analysis_to_input(u: np.ndarray, stride: int, factor: int) -> np.ndarray:
     """Analysis-grid coordinates (factor f over the map grid) to input pixels."""
-    return (u + 0.5) * (stride / factor) - 0.5
+    return rescale(u, stride / factor)
 
 
 def input_to_grid(x: np.ndarray, stride: int, factor: int) -> np.ndarray:
     """Input pixels to coordinates on a grid upsampled by ``factor`` from the map grid."""
-    return (x + 0.5) * (factor / stride) - 0.5
+    return rescale(x, factor / stride)
 
 
 def cv_hwc(maps_hwc: np.ndarray, op, name: str | None = None) -> np.ndarray:

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from ..skeleton import COCO17_NAMES, COCO18, Skeleton
-from .targets import render_heatmaps, render_pafs
+from ..maps import render_heatmaps, render_pafs
 
 # Parts not in COCO-17, made as midpoints of two COCO-17 parts (both must be labelled).
 _MIDPOINTS = {

@@ -13,7 +13,7 @@ import dataclasses
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import ConfigError
 from ..types import Frame, Person
 from .matching import keypoint_area
 from .track import Tracker
@@ -25,7 +25,7 @@ def parse_follow(value: str | int) -> str | int:
     """``largest``, ``center`` (``centre``) or a track id (a whole number >= 0)."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         if value < 0:
-            raise InputError(f"follow={value!r}: a track id is a whole number >= 0")
+            raise ConfigError(f"follow={value!r}: a track id is a whole number >= 0", param="follow")
         return int(value)
     text = str(value).strip().lower()
     if text == "centre":
@@ -34,7 +34,7 @@ def parse_follow(value: str | int) -> str | int:
         return text
     if text.isdigit():
         return int(text)
-    raise InputError(f"follow={value!r}: use 'largest', 'center' or a track id (a whole number >= 0)")
+    raise ConfigError(f"follow={value!r}: use 'largest', 'center' or a track id (a whole number >= 0)", param="follow")
 
 
 def _box_area(person: Person) -> float:

@@ -6,13 +6,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import InputError, OutputError
+from ..errors import ConfigError, InputError, OutputError
 from ..formats.maps import MapsWriter
 from ..formats.render import Renderer
 from ..formats.writers import ResultWriter
-from ..io.sources import open_source
-from ..io.video import VideoSink, VideoSource, decode_threads_for
-from .follow import Follow
+from ..io.source_spec import SourceSpec, parse_source
+from ..io.sources import check_selection, open_source
+from ..io.video import VideoSource, decode_threads_for
+from ..io.video_sink import VideoSink
+from .follow import Follow, parse_follow
 from .offline import OfflineTracker
 from .pipeline import FrameResult, Pipeline
 from .smooth import OneEuroConfig
@@ -25,8 +27,8 @@ class VideoOptions:
 
     ``start``/``end``: seconds; ``step``: every step-th frame; ``track``: person ids;
     ``offline``: track looking ahead (:mod:`posecli.video.offline`; files, not live sources);
-    ``smooth``: One-Euro settings (None: no smoothing; needs ``track``); offline, any value
-    turns on zero-phase smoothing instead (``tracker.smooth_s``).
+    ``smooth``: One-Euro settings (True: the defaults; None: no smoothing; needs ``track``);
+    offline, any value turns on zero-phase smoothing instead (``tracker.smooth_s``).
     ``follow``: keep one person (``largest``, ``center`` or a track id; needs ``track``).
     ``renderer``: how the annotated video is drawn (None: the default :class:`Renderer`).
     ``audio``: copy the clip's sound into the annotated video when it covers the whole clip
@@ -44,7 +46,7 @@ class VideoOptions:
     track: bool = True
     smooth: OneEuroConfig | None = None
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
-    batch_size: int = 1
+    batch_size: int | None = 1  # None: the model's default for its device
     follow: str | int | None = None
     renderer: Renderer | None = None
     audio: bool = True
@@ -55,6 +57,47 @@ class VideoOptions:
     reconnect: int = 3
     timeout_s: float = 10.0
     offline: bool = False
+
+    def __post_init__(self) -> None:
+        # The rules that combine settings, here once: VideoRun and iter_video_poses rely on them.
+        if self.smooth is True:
+            object.__setattr__(self, "smooth", OneEuroConfig())
+        elif self.smooth is False:
+            object.__setattr__(self, "smooth", None)
+        if self.follow is not None:
+            object.__setattr__(self, "follow", parse_follow(self.follow))
+        if self.smooth is not None and not self.track:
+            raise ConfigError("smooth=True follows tracked people: drop track=False", param="smooth")
+        if self.follow is not None and not self.track:
+            raise ConfigError(f"follow={self.follow!r} uses tracking: drop track=False", param="follow")
+        if not self.track and (self.offline or self.tracker != TrackerConfig()):
+            raise ConfigError("track=False turns tracking off: drop offline=True and the tracker settings",
+                              param="track")
+        if self.end is not None and self.start is not None and self.end <= self.start:
+            raise ConfigError(f"end={self.end} is not after start={self.start}", param="end")
+        if self.duration is not None and not self.duration > 0:
+            raise ConfigError(f"duration must be a positive number of seconds, got {self.duration}", param="duration")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise ConfigError(f"max_frames must be at least 1, got {self.max_frames}", param="max_frames")
+
+    def check_source(self, spec: SourceSpec) -> None:
+        """The rules that need the SOURCE: parts of it and a frame rate (see
+        :func:`~posecli.io.sources.check_selection`); looking ahead is for files and folders."""
+        check_selection(spec, fps=self.fps, start=self.start, end=self.end, step=self.step)
+        if spec.live and self.offline:
+            raise ConfigError("offline=True looks ahead, which a camera or stream cannot: use offline=False",
+                              param="offline")
+
+    @property
+    def whole(self) -> bool:
+        """True when no part of the source is selected (no ``start``, ``end`` or ``step``)."""
+        return not (self.start or self.end is not None or self.step != 1)
+
+    def make_tracker(self):
+        """The tracker these options ask for (None without ``track``), following one person
+        when ``follow`` says so."""
+        tracker = make_tracker(self.tracker, self.smooth, self.offline) if self.track else None
+        return tracker if self.follow is None else Follow(self.follow, tracker)
 
 
 class VideoRun:
@@ -79,31 +122,22 @@ class VideoRun:
     (frames skipped in real time), ``unreadable`` (frames of a folder that did not decode).
     """
 
-    def __init__(self, estimator, video: str | Path, out: str | Path | None = None, *,
+    def __init__(self, estimator, video: str | Path | SourceSpec, out: str | Path | None = None, *,
                  options: VideoOptions = VideoOptions(), render: str | Path | None = None,
                  keep_partial: bool = True, maps_dir: str | Path | None = None,
                  on_note: Callable[[str], None] | None = None, window=None):
-        if options.smooth is not None and not options.track:
-            raise InputError("smoothing follows tracked people: it needs tracking on")
-        if options.follow is not None and not options.track:
-            raise InputError("following one person uses tracking: it needs tracking on")
         if maps_dir is not None and not getattr(estimator, "keep_maps", False):
             raise InputError("maps_dir needs an estimator made with keep_maps=True")
-        if options.duration is not None and not options.duration > 0:
-            raise InputError(f"duration must be a positive number of seconds, got {options.duration}", param="duration")
-        if options.max_frames is not None and options.max_frames < 1:
-            raise InputError(f"max_frames must be at least 1, got {options.max_frames}", param="max_frames")
+        spec = video if isinstance(video, SourceSpec) else parse_source(video)
+        options.check_source(spec)
         self.estimator = estimator
         self.options = options
         self.keep_partial = keep_partial
         self.window = window
-        self.source = open_source(video, fps=options.fps, start=options.start, end=options.end, step=options.step,
+        self.source = open_source(spec, fps=options.fps, start=options.start, end=options.end, step=options.step,
                                   reconnect=options.reconnect, timeout_s=options.timeout_s, on_note=on_note)
         tune_decoding(self.source, estimator)
         self.live = bool(getattr(self.source, "live", False))
-        if self.live and options.offline:
-            self._release_source()
-            raise InputError("offline tracking looks ahead, which a live source cannot: track online", param="offline")
         self.realtime = self.live if options.realtime is None else bool(options.realtime)
         self.expected = None if self.realtime else self.source.expected_frames
         if self.expected is not None and options.max_frames is not None:
@@ -120,7 +154,7 @@ class VideoRun:
         header = {"video": self.source.info()}
         if self.live or self.realtime:
             header["realtime"] = self.realtime
-        if options.start or options.end is not None or options.step != 1:
+        if not options.whole:
             header["selection"] = {"start": options.start, "end": options.end, "step": options.step}
         try:
             self.writer = ResultWriter(options.fmt, out, model=estimator.model.info.name,
@@ -135,11 +169,10 @@ class VideoRun:
             if maps_dir is not None:
                 self.maps = MapsWriter(maps_dir, estimator.skeleton)
             if render is not None:
-                whole = not (options.start or options.end is not None or options.step != 1)
                 self.sink = VideoSink(render, self.source.fps / options.step if self.source.fps else 0.0,
                                       self.source.size_wh,
                                       audio_from=self.source.path if options.audio and isinstance(self.source, VideoSource) else None,
-                                      audio_aligned=whole)
+                                      audio_aligned=options.whole)
         except BaseException:
             self.writer.discard()
             self._release_source()
@@ -176,12 +209,11 @@ class VideoRun:
     def run(self, progress: Callable[[int], None] | None = None) -> VideoRun:
         """Process every frame; ``progress(n)`` is called with the frames just done."""
         opts = self.options
-        tracker = make_tracker(opts.tracker, opts.smooth, opts.offline) if opts.track else None
-        if opts.follow is not None:
-            tracker = Follow(opts.follow, tracker)
+        tracker = opts.make_tracker()
         drawing = self.sink is not None or self.window is not None
         renderer = (opts.renderer or Renderer()) if drawing else None
-        pipeline = Pipeline(self.estimator, self.source, source=str(self.source_name), batch_size=opts.batch_size,
+        pipeline = Pipeline(self.estimator, self.source, source=str(self.source_name),
+                            batch_size=opts.batch_size or self.estimator.model.default_batch_size,
                             tracker=tracker, renderer=renderer, realtime=self.realtime,
                             expected_frames=self.expected)
         results = iter(pipeline)
@@ -278,23 +310,16 @@ def iter_video_poses(estimator, video: str | Path | int, *, track: bool | str = 
     and streams. ``reconnect``, ``timeout_s``, ``on_note``: see :class:`~posecli.io.live.LiveCapture`.
     After the loop, a truncated video is not an error: the frames that decoded were yielded.
     """
-    if smooth is True:
-        smooth = OneEuroConfig()
-    if smooth and not track:
-        raise InputError("smoothing follows tracked people: it needs tracking on")
     if track not in (True, False, None, "online", "offline"):
-        raise InputError(f"track={track!r}: expected True, False, 'online' or 'offline'", param="track")
-    if follow is not None and not track:
-        raise InputError("following one person uses tracking: it needs tracking on")
-    source = open_source(video, fps=fps, start=start, end=end, step=step, reconnect=reconnect, timeout_s=timeout_s,
+        raise ConfigError(f"track={track!r}: expected True, False, 'online' or 'offline'", param="track")
+    options = VideoOptions(track=bool(track), offline=track == "offline", smooth=smooth or None, follow=follow,
+                           start=start, end=end, step=step, fps=fps)
+    spec = parse_source(video)
+    options.check_source(spec)
+    source = open_source(spec, fps=fps, start=start, end=end, step=step, reconnect=reconnect, timeout_s=timeout_s,
                          on_note=on_note)
     live = bool(getattr(source, "live", False))
-    if live and track == "offline":
-        getattr(source, "release", lambda: None)()
-        raise InputError("track='offline' looks ahead, which a live source cannot: use track='online'", param="track")
-    tracker = make_tracker(TrackerConfig(), smooth or None, track == "offline") if track else None
-    if follow is not None:
-        tracker = Follow(follow, tracker)
+    tracker = options.make_tracker()
     renderer = render if isinstance(render, Renderer) else (Renderer() if render else None)
     name = str(getattr(source, "path", None) or source.name)
     pipeline = Pipeline(estimator, source, source=name, batch_size=batch_size, tracker=tracker,

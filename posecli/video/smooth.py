@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import ConfigError
+
 
 @dataclass(frozen=True)
 class OneEuroConfig:
@@ -31,9 +33,9 @@ class OneEuroConfig:
 
     def __post_init__(self) -> None:
         if self.min_cutoff <= 0 or self.d_cutoff <= 0 or self.default_fps <= 0:
-            raise ValueError("min_cutoff, d_cutoff and default_fps must be positive")
+            raise ConfigError("min_cutoff, d_cutoff and default_fps must be positive")
         if self.beta < 0:
-            raise ValueError("beta must be >= 0")
+            raise ConfigError("beta must be >= 0")
 
 
 def _alpha(cutoff: np.ndarray | float, dt: np.ndarray) -> np.ndarray:

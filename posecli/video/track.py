@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from ..errors import ConfigError
 from ..skeleton import Skeleton
 from ..types import Frame, Person
 from .appearance import SIZE, histogram_similarity, torso_histograms
@@ -100,7 +101,7 @@ class TrackerConfig:
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not math.isfinite(v) or not low <= v <= high or (open_low and v == low):
                 bound = f"> {low}" if open_low else f">= {low}" if high == math.inf else f"in [{low}, {high}]"
-                raise ValueError(f"{name}={v!r}: must be a number {bound}")
+                raise ConfigError(f"{name}={v!r}: must be a number {bound}")
 
         for name in ("max_gap_s", "confirm_s", "high_score", "min_area", "search_growth", "lookahead_s",
                      "link_gap_s", "fill_gap_s", "smooth_s"):
@@ -111,9 +112,9 @@ class TrackerConfig:
         finite("velocity_s", open_low=True)
         if self.max_age is not None and (isinstance(self.max_age, bool) or int(self.max_age) != self.max_age
                                          or self.max_age < 0):
-            raise ValueError(f"max_age={self.max_age!r}: must be a whole number of frames >= 0")
+            raise ConfigError(f"max_age={self.max_age!r}: must be a whole number of frames >= 0")
         if isinstance(self.min_hits, bool) or int(self.min_hits) != self.min_hits or self.min_hits < 1:
-            raise ValueError(f"min_hits={self.min_hits!r}: must be a whole number >= 1")
+            raise ConfigError(f"min_hits={self.min_hits!r}: must be a whole number >= 1")
 
     def max_age_frames(self, fps: float = 60.0) -> int:
         """The longest gap a track survives, in frames at ``fps`` (``max_age`` when set)."""

@@ -39,7 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ...errors import InputError, MissingExtraError, PoseError
+from ...errors import InputError, MissingExtraError, PoseError, error_class
 from ...video.run import VideoOptions
 from ..local import BatchPlan, Job
 from .chunking import ChunkConfig, JobOutcome, Unit, UnitOutcome, plan_units
@@ -225,12 +225,7 @@ def run_batch_ray(plan: BatchPlan, estimator_options: dict | None = None, *, add
 
 def _setup_error(kind: str, text: str) -> PoseError:
     """A worker's model-loading error, rebuilt on the driver (same class and text)."""
-    from ... import errors
-
-    cls = getattr(errors, kind, PoseError)
-    if not (isinstance(cls, type) and issubclass(cls, PoseError)) or cls is MissingExtraError:
-        cls = PoseError
-    return cls(text)
+    return error_class(kind)(text)
 
 
 @dataclass(frozen=True)

@@ -143,7 +143,7 @@ def verdict_from(times: dict[str, float], size_hw, compile_s: float = 0.0) -> di
 
 
 def describe(verdict: dict, cached: bool) -> str:
-    """One line for ``--verbose``: which runtime auto chose and why."""
+    """One line: which runtime auto chose and why."""
     return (f"auto: {verdict['runtime']} (measured on this CPU at {verdict['size_hw'][0]}x{verdict['size_hw'][1]}: "
             f"openvino {verdict['openvino_ms']} ms, onnxruntime {verdict['onnxruntime_ms']} ms per frame"
             f"{', remembered in the store' if cached else ''})")
@@ -186,7 +186,7 @@ def open_backend(path: Path, device: str, threads: int | None, runtime: str, on_
 
     store = store_dir()
     if not _in_store(path, store):
-        return ort("auto: onnxruntime (a model outside the store; --runtime openvino runs it on OpenVINO)")
+        return ort("auto: onnxruntime (a model outside the store; runtime='openvino' runs it on OpenVINO)")
     if not _openvino_findable():
         return ort("auto: onnxruntime (openvino is not installed)")
     try:
@@ -271,7 +271,7 @@ def _probe_input(info):
     """A (1, 3, H, W) input at the model's native size: a fixed noise image, normalised."""
     import numpy as np
 
-    from ...inference.preprocess import to_tensor
+    from ..tensor import to_tensor
 
     h, w = info.size_hw
     image = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)

@@ -15,6 +15,7 @@ import platform
 from pathlib import Path
 
 from ...errors import DeviceError, ModelError, first_line
+from ...io.atomic import atomic_path
 from ..store import store_dir
 
 _PROVIDER_OF_DEVICE = {
@@ -198,16 +199,14 @@ def _session_from_cache(ort, path: Path, cache: Path, opts, providers):
             cache.unlink(missing_ok=True)  # damaged or from another build: rewrite below
     if not os.access(cache.parent, os.W_OK):
         return None
-    tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp{OPTIMIZED_SUFFIX}")
-    opts.optimized_model_filepath = str(tmp)
     try:
-        session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
-        os.replace(tmp, cache)
+        with atomic_path(cache, keep_suffix=True) as tmp:  # onnxruntime writes the graph by its extension
+            opts.optimized_model_filepath = str(tmp)
+            session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
     except Exception:
         return None
     finally:
         opts.optimized_model_filepath = ""
-        tmp.unlink(missing_ok=True)
     for old in cache.parent.glob(f"{path.name}.*{OPTIMIZED_SUFFIX}"):
         if old != cache and not old.name.startswith("."):
             old.unlink(missing_ok=True)
