@@ -69,6 +69,7 @@ def test_maps_declaring_a_huge_shape_are_refused_before_loading(tmp_path, shape)
     assert err.value.path == str(bad)
 
 
+@pytest.mark.slow  # a real process
 def test_a_zip_bomb_is_refused_without_inflating_it(tmp_path):
     """600 MB of zeros deflated to well under a megabyte: refused on the zip's declared size, and
     the reading process stays small."""

@@ -63,6 +63,7 @@ def test_the_real_url_is_kept_to_connect_and_names_have_no_user_info():
 
 
 # -- posecli video on a live camera whose URL holds a password ------------------------------
+@pytest.mark.slow  # a real process
 def test_a_stream_with_a_password_leaves_it_nowhere(tmp_path, tiny_model):
     """Results, maps, OpenPose file names, Note lines (a reconnection), the Warning (the camera
     is gone), progress lines and the error of a stream that cannot be opened."""
@@ -98,6 +99,7 @@ def test_a_stream_with_a_password_leaves_it_nowhere(tmp_path, tiny_model):
     assert not _leaks(stdout, stderr, r.stdout, r.stderr, folder=out)
 
 
+@pytest.mark.slow  # a real process
 @pytest.mark.parametrize("scheme", ["tcp", "rtsp", "http"])
 def test_a_stream_that_cannot_be_opened_is_named_without_its_password(tmp_path, tiny_model, scheme):
     """A real process: FFmpeg's own log lines (written to the process's stderr) count too."""
