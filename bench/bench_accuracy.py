@@ -1,65 +1,115 @@
-"""COCO keypoint AP per mode and per ingredient on both shared COCO sets.
+"""COCO keypoint AP, AP75 and AP at OKS 0.9 per mode and per ingredient, and images/s.
 
-``python -m bench eval_modes``: every mode of :mod:`posecli.inference.modes` and the
-ingredients one at a time (a higher first-pass resolution, flip, the zoom-in pass), each run
-with ``posecli eval``'s code path on the default precision of the CPU, on
-../shared/data/coco-train2017-mini80 (80 photos, 86 people, many small) and
-../shared/data/coco-val2017-mini (4 photos, 12 people, mostly large). images_per_s
-includes reading the photos; zoom_ms is the zoom-in pass's share (crops, its one network
-run, parsing, merging) per image.
+``python -m bench eval_modes``: every mode of :mod:`posecli.inference.modes`, and the
+ingredients one at a time on top of ``fast`` or ``balanced`` (flip, a second scale, the
+zoom-in pass, the sub-pixel refinement), each run with ``posecli eval``'s code path on the
+default precision of the CPU, on the sets of :mod:`bench.accuracy_sets`: mini (4 COCO val
+photos), train80 and its two fixed halves A (choose) and B (confirm), and the crowded
+photos of both. AP75 and AP@0.9 show how precisely keypoints are placed (AP averages it
+away). images/s: the variants timed in turn, interleaved, photo by photo, on the first
+photos of train80 (reading included), on a model without any cache.
+
+Setting ``POSECLI_MAP_CACHE=<folder>`` answers the AP runs' network calls from an on-disk
+cache (:mod:`bench.mapcache`): repeated runs then cost parser time only. The timings never
+use it.
 """
 
 from __future__ import annotations
 
-from posecli.evaluate import evaluate_estimator
+import os
+import time
+
+from posecli.evaluate import evaluate_detections, evaluate_estimator
 from posecli.inference.estimator import PoseEstimator
 
-from . import SHARED
-from .bench_core import _model, _r, default_precision
-
-SETS = {
-    "mini80": SHARED / "data" / "coco-train2017-mini80",
-    "mini": SHARED / "data" / "coco-val2017-mini",
-}
+from .accuracy_sets import describe, measured_sets
+from .bench_core import _model, default_precision
 
 # (label, PoseEstimator keyword arguments): the modes, then each ingredient on its own.
 VARIANTS = (
     ("mode fast", {"mode": "fast"}),
     ("mode balanced", {"mode": "balanced"}),
     ("mode accurate", {"mode": "accurate"}),
-    ("fast + height 368", {"mode": "fast", "height": 368}),
     ("fast + flip", {"mode": "fast", "flip": True}),
-    ("fast + height 368 + flip", {"mode": "fast", "height": 368, "flip": True}),
+    ("fast + scale 1.5", {"mode": "fast", "scales": (1.0, 1.5)}),
     ("fast + zoom-in (= balanced)", {"mode": "fast", "zoom": True}),
-    ("balanced + height 368", {"mode": "balanced", "height": 368}),
+    ("balanced + flip (accurate before issue 29)", {"mode": "balanced", "flip": True}),
+    ("balanced - sub-pixel", {"mode": "balanced", "parser_options": {"refine": "none"}}),
+    ("balanced + full-Hessian sub-pixel (DARK)", {"mode": "balanced", "parser_options": {"refine": "log_hessian"}}),
 )
+#: The whole of train80 is scored too (the README's figure); its halves are the decision sets.
+TRAIN = ("train80-A", "train80-B")
+
+
+def _sets() -> dict[str, dict]:
+    sets = measured_sets()
+    a, b = (sets[n] for n in TRAIN)
+    whole = {**a, "images": a["images"] + b["images"], "annotations": a["annotations"] + b["annotations"]}
+    return {"mini": sets["mini"], "train80": whole, **{n: sets[n] for n in (*TRAIN, "crowded")}}
+
+
+def _images_per_s(model, sets: dict, repeat: int, photos: int) -> dict[str, float]:
+    """Label -> images/s, each variant timed photo by photo in turn (interleaved)."""
+    paths = [im["file_name"] for im in sets["train80"]["images"]][:photos]
+    ests = {label: PoseEstimator(model, **kw) for label, kw in VARIANTS}
+    for est in ests.values():  # warm-up: sessions, sizes
+        est.estimate_file(paths[0])
+    spent = dict.fromkeys(ests, 0.0)
+    for _ in range(repeat):
+        for path in paths:
+            for label, est in ests.items():
+                t0 = time.perf_counter()
+                est.estimate_file(path)
+                spent[label] += time.perf_counter() - t0
+    return {label: repeat * len(paths) / s for label, s in spent.items()}
 
 
 def eval_modes(report: dict) -> dict:
     prec = default_precision()
     model = _model(prec)
+    scoring = model
+    cache = os.environ.get("POSECLI_MAP_CACHE")
+    if cache:
+        from posecli.network.session import PoseModel
+
+        from .mapcache import cached
+
+        # a model of its own: the timed one must never answer from the cache
+        scoring = cached(PoseModel.load(None, device="cpu", precision=prec, runtime="onnxruntime"), cache)
+    sets = _sets()
+    # Every photo runs once per variant; each set scores its own photos' detections.
+    everything = {**sets["mini"], "images": sets["mini"]["images"] + sets["train80"]["images"],
+                  "annotations": sets["mini"]["annotations"] + sets["train80"]["annotations"]}
     rows = []
-    for set_name, folder in SETS.items():
-        annotations = folder / "person_keypoints.json"
-        if not annotations.is_file():
-            raise FileNotFoundError(f"{annotations} not found (set POSECLI_SHARED)")
-        for label, kwargs in VARIANTS:
-            est = PoseEstimator(model, **kwargs)
-            res = evaluate_estimator(est, annotations, folder)
-            per = res.as_dict()["ms_per_image"]
-            rows.append({
-                "set": set_name, "variant": label, "AP": _r(res.ap), "AP50": _r(res.ap50), "APM": _r(res.apm),
-                "APL": _r(res.apl), "AR": _r(res.ar), "images_per_s": round(res.images_per_s, 2),
-                "network_ms": per["network"], "parse_ms": per["parse"], "zoom_ms": per.get("zoom"),
-                "zoom_crops_per_image": res.as_dict().get("zoom_crops_per_image"),
-            })
+    for label, kwargs in VARIANTS:
+        row: dict = {"variant": label}
+        found = evaluate_estimator(PoseEstimator(scoring, **kwargs), everything, "/").detections
+        for set_name, data in sets.items():
+            ids = {im["id"] for im in data["images"]}
+            res = evaluate_detections(data, [d for d in found if d["image_id"] in ids])
+            row[f"{set_name} AP"] = round(res.ap, 3)
+            row[f"{set_name} AP75"] = round(res.ap75, 3)
+            row[f"{set_name} AP@0.9"] = round(res.ap90, 3)
+        rows.append(row)
+    quick = report.get("settings", {}).get("repeat", 7) <= 3  # --quick
+    speed = _images_per_s(model, sets, repeat=1 if quick else 2, photos=8 if quick else 20)
+    base = rows[0]
+    for row in rows:
+        ips = speed[row["variant"]]
+        row["images/s"] = round(ips, 2)
+        # AP gained on train80 per extra second per photo over fast (None for fast itself).
+        extra_s = 1 / ips - 1 / speed[base["variant"]]
+        gain = row["train80 AP"] - base["train80 AP"]
+        row["train80 AP gain per s"] = round(gain / extra_s, 3) if extra_s > 1e-3 else None
     return {
-        "title": "COCO keypoint AP per mode and ingredient (both shared sets)",
+        "title": "COCO keypoint AP, AP75, AP@0.9 and images/s per mode and ingredient",
         "notes": [
-            (f"precision {prec} on the CPU, default parser; pycocotools COCOeval (OKS). "
-             "mini80: 80 COCO train2017 photos, 86 people, many small; mini: 4 COCO val2017 photos, 12 people."),
-            ("The modes keep the model's height (256) for the first pass: a global upscale (height 368) helps "
-             "small people and hurts large, overlapping ones; the zoom-in pass sizes each small person instead."),
+            f"precision {prec} on the CPU, default parser; pycocotools COCOeval (OKS); AP@0.9: AP at OKS 0.9 alone.",
+            "sets: " + "; ".join(f"{n}: {describe(d)}" for n, d in sets.items()),
+            ("train80-A/B: the photos of train80 by the parity of their rank in id order; choices are made "
+             "on A and confirmed on B. crowded: photos with >= 3 people or two overlapping people."),
+            ("images/s: variants timed in turn, photo by photo, on the first train80 photos (reading "
+             "included); 'AP gain per s': train80 AP over fast's per extra second per photo."),
         ],
         "rows": rows,
     }

@@ -38,7 +38,7 @@ METRIC_NAMES = ("ap", "ap50", "ap75", "apm", "apl", "ar", "ar50", "ar75", "arm",
 #: How the metrics are printed.
 METRIC_LABELS = {
     "ap": "AP", "ap50": "AP50", "ap75": "AP75", "apm": "APM", "apl": "APL",
-    "ar": "AR", "ar50": "AR50", "ar75": "AR75", "arm": "ARM", "arl": "ARL",
+    "ar": "AR", "ar50": "AR50", "ar75": "AR75", "arm": "ARM", "arl": "ARL", "ap90": "AP@0.9",
 }
 #: Largest annotation file read (COCO's train2017 keypoints file is 238 MB).
 MAX_ANNOTATION_BYTES = 2_000_000_000
@@ -49,7 +49,8 @@ class CocoMetrics:
     """COCO keypoint metrics (OKS) of one evaluation.
 
     ``ap`` .. ``arl``: COCOeval's ten keypoint statistics in [0, 1]; NaN where COCO leaves
-    one undefined (e.g. APM when the set has no medium-sized people). ``images``: images
+    one undefined (e.g. APM when the set has no medium-sized people). ``ap90``: AP at
+    OKS 0.9 alone (how precisely keypoints are placed, which ``ap`` averages away). ``images``: images
     scored. ``seconds``: wall time spent reading and estimating them (0 when the
     detections were given); ``timing``: that time split by stage (``read``, ``network``
     (preprocess + network + map fusion), ``parse``, and ``zoom`` when the zoom-in pass runs:
@@ -67,6 +68,7 @@ class CocoMetrics:
     ar75: float = 0.0
     arm: float = 0.0
     arl: float = 0.0
+    ap90: float = math.nan
     images: int = 0
     seconds: float = 0.0
     timing: dict = field(default_factory=dict)
@@ -84,6 +86,7 @@ class CocoMetrics:
         for name in METRIC_NAMES:
             v = getattr(self, name)
             out[name] = None if math.isnan(v) else round(v, 4)
+        out["ap90"] = None if math.isnan(self.ap90) else round(self.ap90, 4)
         out["images"] = self.images
         ips = self.images_per_s
         out["images_per_s"] = None if math.isnan(ips) else round(ips, 3)
@@ -221,7 +224,19 @@ def evaluate_detections(
         ev.summarize()
     for name, value in zip(METRIC_NAMES, ev.stats):
         setattr(metrics, name, math.nan if value < 0 else float(value))
+    metrics.ap90 = _ap_at(ev, _OKS_090)
     return metrics
+
+
+# Index of OKS 0.9 in COCOeval's thresholds 0.50:0.05:0.95.
+_OKS_090 = 8
+
+
+def _ap_at(ev, t: int) -> float:
+    """AP at COCOeval's t-th OKS threshold alone (all areas, most detections); NaN if undefined."""
+    precision = ev.eval["precision"][t, :, :, 0, -1]  # (recall, category)
+    valid = precision[precision > -1]
+    return float(valid.mean()) if valid.size else math.nan
 
 
 # ---------------------------------------------------------------------------------------------

@@ -205,7 +205,7 @@ def test_cli_on_the_mini_set(default_model, mini_set, tmp_path):
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     table = dict(line.split() for line in result.stdout.strip().splitlines())
-    assert set(table) == {"AP", "AP50", "AP75", "APM", "APL", "AR", "images", "images/s"}
+    assert set(table) == {"AP", "AP50", "AP75", "AP@0.9", "APM", "APL", "AR", "images", "images/s"}
     assert int(table["images"]) == len(mini_set["images"])
     assert 0.3 < float(table["AP"]) <= 1.0  # the real model finds people
     assert float(table["images/s"]) > 0

@@ -23,7 +23,7 @@ RANKS = {
     "inference": 5,
     "formats": 6,
     "evaluate": 7, "video": 7,
-    "batch": 8, "train": 8,
+    "batch": 8, "train": 8, "multiview": 8,
     "__init__": 9,
     "cli": 10,
     "__main__": 11,

@@ -141,7 +141,7 @@ def run_photos(job: PhotoJob, report: PhotoReport | None = None) -> int:
     renderer = job.renderer or Renderer()
     done = 0
     try:
-        for photo, (result, rendered) in zip(job.photos, job.targets):
+        for photo, (result, rendered), name in zip(job.photos, job.targets, unique_names(list(job.photos))):
             report.check()
             try:
                 t0 = time.perf_counter()
@@ -149,7 +149,7 @@ def run_photos(job: PhotoJob, report: PhotoReport | None = None) -> int:
                 frame, image = est.estimate_file(photo, keep_image=job.render is not None)
                 elapsed = time.perf_counter() - t0
                 if maps is not None:
-                    maps.add(frame)
+                    maps.add(frame, name)  # distinct as the result names are
                 if result is not None:
                     _write_one(ResultWriter(job.fmt, result, model=model, skeleton=est.skeleton), frame)
                 else:

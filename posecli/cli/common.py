@@ -192,14 +192,15 @@ MODE_HELP = {
 }
 
 
-def mode_option(default: str):
-    """``--mode fast|balanced|accurate`` with this command's default, said in --help."""
+def mode_option(default: str, why: str | None = None):
+    """``--mode fast|balanced|accurate`` with this command's default, said in --help (``why``:
+    this command's reason for it, else the mode's usual one)."""
     from ..inference.modes import MODES
 
     ladder = "; ".join(f"{m.name}: {m.summary}" for m in MODES.values())
     return click.option(
         "--mode", type=click.Choice(list(MODES)), default=default, show_default=True,
-        help=f"Speed/accuracy setting ({ladder}). {default} by default here: {MODE_HELP[default]}. "
+        help=f"Speed/accuracy setting ({ladder}). {default} by default here: {why or MODE_HELP[default]}. "
              "--height, --scales, --flip and --zoom override it.")
 
 
@@ -266,11 +267,28 @@ class HungUp(Terminated):
 _STOP_SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None)
 
 
+# The same stop signal again within this many seconds is the same request: GNU `timeout`
+# (and `kill -INT -- -PGID`) delivers one stop both to the process and to its group, which the
+# process may see as two signals microseconds apart, or, its main thread busy on a loaded
+# machine, handled a second or more apart. A person's second Ctrl-C, when the first stop
+# hangs, comes later.
+SAME_REQUEST_S = 2.0
+
+
 class _Signals:
-    """Process-wide: how many stop signals arrived, and the block holding them (if any)."""
+    """Process-wide: how many stop requests arrived, the first one's signal and time
+    (``time.monotonic()``), and the block holding them (if any)."""
 
     received = 0
+    first: tuple[int, float] | None = None
     holder: SafeInterrupts | None = None
+
+
+def _repeats_first(signum: int) -> bool:
+    """True when ``signum`` is the first stop request delivered again (same signal, within
+    :data:`SAME_REQUEST_S`): one request, not a second one."""
+    first = _Signals.first
+    return first is not None and first[0] == signum and time.monotonic() - first[1] < SAME_REQUEST_S
 
 
 def _exception_for(signum: int) -> KeyboardInterrupt:
@@ -280,13 +298,20 @@ def _exception_for(signum: int) -> KeyboardInterrupt:
 
 
 def _on_signal(signum, frame) -> None:
-    """The first stop signal raises (or is held for a safe point); a second stops at once."""
+    """The first stop signal raises (or is held for a safe point); a second stops at once.
+    The first one delivered again (to the process and to its group) is not a second."""
+    if _Signals.received and _repeats_first(signum):
+        return
     _Signals.received += 1
     if _Signals.received > 1:
         stop_now(signum)
+    _Signals.first = (signum, time.monotonic())
     exc = _exception_for(signum)
     if _Signals.holder is not None:
+        from ..io.streams import wake_streams
+
         _Signals.holder.pending = exc
+        wake_streams(exc)  # a wait on a FIFO, a pipe or a stalled source is a safe point: it raises there
         return
     raise exc
 
@@ -314,7 +339,7 @@ def stop_now(signum: int) -> None:
 def install_signal_handlers() -> None:
     """SIGINT, SIGTERM and SIGHUP raise KeyboardInterrupt / :class:`Terminated` /
     :class:`HungUp` once; a second signal stops at once (:func:`stop_now`). Main thread only."""
-    _Signals.received = 0
+    _Signals.received, _Signals.first = 0, None
     for sig in _STOP_SIGNALS:
         try:
             signal.signal(sig, _on_signal)
@@ -361,7 +386,10 @@ class SafeInterrupts:
 @contextlib.contextmanager
 def safe_interrupts():
     """Hold SIGINT, SIGTERM and SIGHUP for :meth:`SafeInterrupts.check` while the block runs."""
+    from ..io.streams import clear_stop
+
     state = SafeInterrupts()
+    clear_stop()  # a stop held by an earlier command (in this process) is not this one's
     try:
         previous = {sig: signal.signal(sig, _on_signal) for sig in _STOP_SIGNALS}
     except ValueError:  # not the main thread: leave signals as they are

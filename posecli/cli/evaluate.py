@@ -21,7 +21,7 @@ Examples:
 """
 
 # Printed by default, in this order; --json gives all ten.
-_SHOWN = ("ap", "ap50", "ap75", "apm", "apl", "ar")
+_SHOWN = ("ap", "ap50", "ap75", "ap90", "apm", "apl", "ar")
 
 
 @click.command("eval", epilog=EPILOG)

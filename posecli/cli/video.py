@@ -204,6 +204,9 @@ class VideoReporter(CommandReport, VideoReport):
         if run.stopped_early:
             kind = "received" if run.live else "decoded"
             say(f"Warning: {self.job.spec.text}: {run.error}; the {run.frames_done} {kind} frames were processed.")
+        if run.stopped == "stalled":
+            say(f"Warning: {self.job.spec.text}: no frame came in the last {run.stalled_s:.0f} s of --duration; "
+                f"the {run.frames_done} received frames were processed.")
         if run.realtime:
             say(f"{run.frames_done} frames processed, {run.dropped} dropped (real time).", quiet=self.quiet)
         if run.render_note and run.render_note != self.noted:  # learnt while closing (the sound)

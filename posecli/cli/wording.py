@@ -48,6 +48,7 @@ PARAM_FLAGS = {
     "reconnect": "--reconnect",
     "timeout_s": "--timeout",
     "maps_dir": "--write-maps",
+    "offsets": "--offsets",
     "parser_options": "-P",
     "tracker": "-T",
     "keep_alpha": "--keep-alpha",

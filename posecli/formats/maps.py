@@ -46,10 +46,12 @@ MAX_SIDE = 2**20
 _SMALL_BYTES = 64  # a scalar or a pair of int64
 
 
-def maps_filename(source: str | Path, index: int | None = None) -> str:
-    """``<image>.npz``, or ``<video>_<12-digit frame>.npz``."""
+def maps_filename(source: str | Path, index: int | None = None, name: str | None = None) -> str:
+    """``<image>.npz``, or ``<video>_<12-digit frame>.npz`` (a stream: its host, port and path,
+    never its credentials); ``name`` replaces the source's stem (the distinct name of
+    :func:`posecli.io.outputs.unique_names` when several inputs share a stem)."""
     text = str(source)
-    stem = url_stem(text) if "://" in text else Path(text).stem
+    stem = name if name is not None else url_stem(text) if "://" in text else Path(text).stem
     return f"{stem}.npz" if index is None else f"{stem}_{index:012d}.npz"
 
 
@@ -129,10 +131,11 @@ class MapsWriter:
             raise OutputError(f"cannot create folder ({exc.strerror})", path=self.folder) from None
         self.count = 0
 
-    def add(self, frame: Frame) -> Path:
+    def add(self, frame: Frame, name: str | None = None) -> Path:
+        """Write ``frame``'s maps as ``<name or stem>[_<frame>].npz`` (see :func:`maps_filename`)."""
         maps = frame.extra.pop("maps", None)
         if maps is None:
             raise OutputError("no maps to write: make the estimator with keep_maps=True", path=self.folder)
-        path = write_maps(self.folder / maps_filename(frame.source, frame.index), maps, self.skeleton)
+        path = write_maps(self.folder / maps_filename(frame.source, frame.index, name), maps, self.skeleton)
         self.count += 1
         return path

@@ -71,6 +71,8 @@ def load_posecli_json(path: str | Path) -> list[Frame]:
     doc = _load_json(path)
     if not isinstance(doc, dict) or not str(doc.get("version", "")).startswith("posecli/"):
         raise InputError("not a posecli results file (no 'version': 'posecli/...')", path=path)
+    if doc.get("kind") == "3d":
+        raise InputError("3D results (posecli 3d), not 2D keypoints", path=path)
     sk_rec = doc.get("skeleton") or {}
     name = sk_rec.get("name")
     sk = PROFILES.get(name) if name else None

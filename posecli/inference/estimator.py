@@ -170,8 +170,11 @@ class PoseEstimator:
         if keep_image or self.keep_maps:  # saved maps map to the decoded image's pixels: decode it whole
             return read_image_reduced(path, None)
         first = self.height * max(self.scales)
-        # The zoom-in pass crops small people from the photo's pixels: keep what it can use.
-        need = 2 * int(first + 0.5) if self.zoom is None else max(2 * int(first + 0.5), self.zoom.decode_height(first))
+        # The zoom-in pass crops small people from the photo's pixels: keep what it can use
+        # (it sizes its crops by the base scale's view, whatever the other scales).
+        need = 2 * int(first + 0.5)
+        if self.zoom is not None:
+            need = max(need, self.zoom.decode_height(self.height))
         return read_image_reduced(path, need)
 
     def estimate_decoded(self, decoded, path, *, keep_image: bool = False) -> tuple[Frame, np.ndarray | None]:

@@ -3,7 +3,6 @@ checked and named in every error."""
 
 from __future__ import annotations
 
-import os
 import re
 import struct
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ import numpy as np
 
 from ..errors import InputError
 from .paths import check_file, is_video
+from .streams import read_whole
 
 # A JPEG marker: 0xFF (fill bytes allowed) then a byte that is not 0x00 (a stuffed 0xFF in
 # entropy-coded data) nor RST0-7 (restart markers sit inside the data).
@@ -208,19 +208,9 @@ def read_image_reduced(path: str | Path, min_height: int | None) -> ReducedImage
 
 
 def _read_bytes(p: Path) -> bytes:
-    """The whole file (or stream), refused past :data:`MAX_IMAGE_BYTES`."""
-    limit = MAX_IMAGE_BYTES
-    try:
-        with open(p, "rb") as f:  # works with any file name, unlike cv2.imread
-            size = os.fstat(f.fileno()).st_size
-            if size > limit:
-                raise InputError(f"file is {size / 2**30:.1f} GiB, over the limit of {limit / 2**30:.0f} GiB "
-                                 "for an image", path=p)
-            data = f.read(limit + 1)
-    except OSError as exc:
-        raise InputError(f"cannot read ({exc.strerror})", path=p) from None
-    if len(data) > limit:
-        raise InputError(f"stream is over the limit of {limit / 2**30:.0f} GiB for an image", path=p)
+    """The whole file (or stream: never hanging, see :mod:`posecli.io.streams`), refused past
+    :data:`MAX_IMAGE_BYTES`."""
+    data = read_whole(p, MAX_IMAGE_BYTES, "an image")  # works with any file name, unlike cv2.imread
     if not data:
         raise InputError("file is empty (0 bytes)", path=p)
     return data

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
-from .paths import is_image, is_video
+from .paths import is_image, is_video, not_regular
 
 
 @dataclass
@@ -88,6 +88,11 @@ def list_inputs(directory: str | Path, recursive: bool = False, exclude: str | P
                     continue
                 seen.add(key)
                 pending.append(path)
+            elif (is_image(path) or is_video(path)) and not entry.is_file():  # a FIFO would hang the run
+                try:
+                    listing.problems.append((path, not_regular(os.stat(path).st_mode)))
+                except OSError as exc:
+                    listing.problems.append((path, f"cannot read ({exc.strerror})"))
             elif is_image(path) or is_video(path):
                 listing.files.append(path)
             else:

@@ -32,14 +32,19 @@ def check_file(path: str | Path, *, stream_ok: bool = False) -> Path:
     if not stat.S_ISREG(st.st_mode):
         if stream_ok and (stat.S_ISFIFO(st.st_mode) or stat.S_ISCHR(st.st_mode)):
             return p
-        kind = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFCHR: "a device", stat.S_IFBLK: "a block device",
-                stat.S_IFSOCK: "a socket"}.get(stat.S_IFMT(st.st_mode), "not a regular file")
-        raise InputError(f"is {kind}, not a regular file", path=p)
+        raise InputError(not_regular(st.st_mode), path=p)
     if st.st_size == 0:
         raise InputError("file is empty (0 bytes)", path=p)
     if not os.access(p, os.R_OK):
         raise InputError("permission denied", path=p)
     return p
+
+
+def not_regular(mode: int) -> str:
+    """What a file of ``mode`` (``st_mode``, not a regular file) is, as a problem to report."""
+    kind = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFCHR: "a device", stat.S_IFBLK: "a block device",
+            stat.S_IFSOCK: "a socket"}.get(stat.S_IFMT(mode), "not a regular file")
+    return f"is {kind}, not a regular file"
 
 
 def is_video(path: str | Path) -> bool:

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import InputError
 from .paths import check_file, utf8_clean
+from .video_resume import FfmpegTail, ends_early
 
 #: OpenCV's FFmpeg log level while posecli decodes (-8: quiet); posecli reports decoding
 #: problems itself. An OPENCV_FFMPEG_LOGLEVEL already in the environment (e.g. 32) wins.
@@ -168,6 +169,8 @@ class VideoSource:
             if not cap.isOpened():
                 raise InputError("not a readable video (corrupt or unsupported format)", path=self.path)
             index = self._seek(cap, self.start_frame)
+            last_t: float | None = None  # time of the last frame decoded
+            resumed = False
             while True:
                 wanted = (index - self.start_frame) % self.step == 0
                 if wanted:
@@ -176,11 +179,18 @@ class VideoSource:
                 else:
                     ok = cap.grab()  # decode only, no conversion: a frame we skip
                 if not ok:
-                    self._check_end(index)
+                    if not resumed and self._ends_early(index, last_t):  # damage in the middle?
+                        resumed = True
+                        tail = FfmpegTail.start(self.path, index, self._rate, self.size_wh)
+                        if tail is not None:  # FFmpeg goes on past it: the same frame again
+                            cap.release()
+                            cap = tail
+                            continue
+                    self._check_end(index, last_t)
                     return
                 if self.stop_frame is not None and index >= self.stop_frame:
                     return
-                t = self._timestamp(cap, index)
+                t = last_t = self._timestamp(cap, index)
                 if self.end is not None and t >= self.end - 1e-6:
                     return
                 if wanted:
@@ -211,10 +221,14 @@ class VideoSource:
                 return i  # the next read fails too and records where it stopped
         return target
 
-    def _check_end(self, index: int) -> None:
-        """Record a stop before the frame count the container announced."""
-        expected_stop = self.frame_count if self.end_frame is None else min(self.frame_count, self.end_frame)
-        if self.frame_count and index < expected_stop:
+    def _ends_early(self, index: int, last_t: float | None) -> bool:
+        """A stop before the container's end (by time: see :func:`ends_early`)."""
+        stop = self.frame_count if self.end_frame is None else min(self.frame_count, self.end_frame)
+        return ends_early(index, last_t, self.frame_count, stop, self._rate)
+
+    def _check_end(self, index: int, last_t: float | None = None) -> None:
+        """Record a stop before the end the container announced."""
+        if self._ends_early(index, last_t):
             self.stopped_early = True
             self.error = (f"stopped at frame {index} of {self.frame_count}: "
                           f"the rest could not be decoded (truncated or corrupt)")

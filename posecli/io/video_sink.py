@@ -13,9 +13,10 @@ import cv2
 import numpy as np
 
 from ..errors import OutputError
-from .atomic import commit_pending, drop_pending, pending_name
+from .atomic import check_writable, commit_pending, drop_pending, pending_name
 from .ffmpeg import find_ffmpeg, has_audio, has_encoder, last_line, run_ffmpeg
 from .outputs import stream_target
+from .playable import unplayable, writable_fps
 from .video import opencv_path
 
 _CONTAINERS = {  # extension -> FOURCC codes OpenCV tries, best first
@@ -40,7 +41,10 @@ class VideoSink:
     video's length; needs FFmpeg and an FFmpeg container. ``audio_aligned=False``: the frames
     do not line up with that sound (a part of the clip, every n-th frame): it is left out,
     with a note when there was sound. ``audio``: True once the sound was kept.
-    Frames must be ``size_wh`` (others are resized).
+    Frames must be ``size_wh`` (others are resized). The finished file is read back before it
+    is renamed into place (:mod:`posecli.io.playable`: a full disk never replaces a good
+    video with a broken one); closed before any frame was written, it leaves no file
+    (``path`` is then None).
     """
 
     def __init__(self, path: str | Path, fps: float, size_wh: tuple[int, int], *,
@@ -53,11 +57,13 @@ class VideoSink:
             raise OutputError("output directory does not exist", path=wanted.parent)
         if stream_target(wanted):
             raise OutputError("is a device or pipe; annotated videos are written to files", path=wanted)
+        check_writable(wanted)  # a read-only folder fails now, not at the second frame
         self.size_wh = (int(size_wh[0]), int(size_wh[1]))
-        self.fps = float(fps) if fps and fps > 0 and np.isfinite(fps) else 25.0
         self.notes: list[str] = []
+        self.fps = writable_fps(fps, self.notes)
         self.audio = False
         self.codec = ""
+        self.frames = 0  # frames written
         self._writer = None
         self._proc: subprocess.Popen | None = None
         self._audio_from: Path | None = None
@@ -138,9 +144,11 @@ class VideoSink:
             image = cv2.resize(image, self.size_wh, interpolation=cv2.INTER_AREA)
         if self._proc is None:
             self._writer.write(image)
+            self.frames += 1
             return
         try:
             self._proc.stdin.write(np.ascontiguousarray(image[:, :, :3], dtype=np.uint8).data)
+            self.frames += 1
         except OSError:  # FFmpeg went away (disk full, killed)
             self._proc.kill()
             self._proc.wait()
@@ -150,6 +158,8 @@ class VideoSink:
 
     def close(self, commit: bool = True) -> None:
         """Finish the file; rename it into place (``commit``) or delete it."""
+        if not self.frames and (self._proc is not None or self._writer is not None):
+            commit, self.path = False, None  # stopped before the first frame: no video, none replaced
         if self._proc is not None:
             proc, self._proc = self._proc, None
             try:
@@ -170,6 +180,10 @@ class VideoSink:
             self._writer = None
         else:
             return
+        problem = unplayable(self._tmp, self.frames) if commit else None  # a full disk: never replace a good file
+        if problem is not None:
+            drop_pending(self._tmp)
+            raise OutputError(f"cannot write video: {problem}", path=self.path)
         if commit:
             commit_pending(self._tmp, self.path, "video")
         else:

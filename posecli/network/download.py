@@ -33,6 +33,7 @@ from ..errors import ModelError
 from ..io.atomic import commit_pending
 from ..io.urls import redact, split_credentials
 from .store import DEFAULT_MODEL, check_model_name, model_path, store_dir, unlink_store_link
+from .transfer import MIN_RATE_BPS, RateFloor, RedirectRefused, TooSlow, open_url
 
 _OMZ = "https://storage.openvinotoolkit.org/repositories/open_model_zoo/2021.4/models_bin/3"
 
@@ -268,9 +269,9 @@ def _http_fetch(url: str, part: Path, file: RemoteFile, progress: Progress | Non
             headers["Range"] = f"bytes={have}-"
         try:
             request = urllib.request.Request(plain, headers=headers)
-            if credentials is not None:
+            if credentials is not None:  # to this host only: not copied onto a redirect
                 request.add_unredirected_header("Authorization", _basic_auth(*credentials))
-            response = urllib.request.urlopen(request, timeout=timeout)
+            response = open_url(request, timeout=timeout)  # http(s) redirects only
         except urllib.error.HTTPError as exc:
             exc.close()
             if exc.code == 416 and have and not restarted:  # the range does not fit: start over
@@ -280,6 +281,8 @@ def _http_fetch(url: str, part: Path, file: RemoteFile, progress: Progress | Non
             if exc.code == 401:
                 raise _unauthorized(url, exc, credentials is not None) from None
             raise ModelError(f"HTTP error {exc.code} ({exc.reason})", path=url) from None
+        except RedirectRefused as exc:
+            raise ModelError(str(exc.reason), path=url) from None
         except (urllib.error.URLError, *_TRANSIENT, OSError) as exc:
             reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
             if breaks >= retries or not isinstance(reason, _TRANSIENT):
@@ -294,7 +297,11 @@ def _http_fetch(url: str, part: Path, file: RemoteFile, progress: Progress | Non
                 raise ModelError(
                     f"the server offers {start + int(length)} bytes, expected {file.size}: "
                     f"not the published {file.name}", path=url)
-            complete = _receive(response, part, start, file, progress)
+            try:
+                complete = _receive(response, part, start, file, progress, RateFloor(timeout))
+            except TooSlow as exc:  # a trickle never times out a read: it would never end
+                raise ModelError(f"the transfer crawled at {exc.rate:.0f} bytes/s for {exc.window_s:.0f} s (under "
+                                 f"{MIN_RATE_BPS} bytes/s); run the same command again to resume", path=url) from None
         if complete:
             return
         if breaks >= retries:
@@ -321,10 +328,14 @@ def _start_offset(response, have: int, url: str) -> int:
     return have
 
 
-def _receive(response, part: Path, start: int, file: RemoteFile, progress: Progress | None) -> bool:
+def _receive(response, part: Path, start: int, file: RemoteFile, progress: Progress | None,
+             floor: RateFloor | None = None) -> bool:
     """Write the body (an HTTP response or a file: anything with ``read(n)``) into ``part``
-    from ``start``; True when the file is complete."""
+    from ``start``; True when the file is complete. ``floor``: :class:`TooSlow` when the
+    data comes too slowly (each read returns what has arrived, so a trickle is seen)."""
     done = start
+    read = getattr(response, "read1", None) if floor is not None else None
+    read = read or response.read
     # O_NOFOLLOW: a link put at the .part's name is refused, never written through
     flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
     try:
@@ -334,13 +345,15 @@ def _receive(response, part: Path, start: int, file: RemoteFile, progress: Progr
             out.truncate()
             while done < file.size:
                 try:
-                    chunk = response.read(min(CHUNK, file.size - done))
+                    chunk = read(min(CHUNK, file.size - done))
                 except (ConnectionError, http.client.HTTPException, OSError):
                     break  # the connection broke: keep what arrived, resume from there
                 if not chunk:
                     break  # the server closed early
                 out.write(chunk)
                 done += len(chunk)
+                if floor is not None:
+                    floor.add(len(chunk))
                 if progress:
                     progress(file.name, done, file.size)
             out.flush()

@@ -22,6 +22,7 @@ from ._scratch import scratch
 from .assemble import assemble
 from .config import PRESETS, ParserConfig, get_preset
 from .limbs import limb_fields, match_greedy, score_pairs
+from .matching import match_optimal
 from .peaks import Peaks, find_peaks, upsample_hwc
 
 __all__ = ["PRESETS", "ParserConfig", "Peaks", "get_preset", "parse", "parse_with_peaks"]
@@ -131,7 +132,7 @@ def parse_with_peaks(
         fy = np.ascontiguousarray(up[:, :, 1::2].transpose(2, 0, 1))
     fields = limb_fields(fx, fy, config.paf_threshold, config.paf_sampling)
     pairs = score_pairs(peaks, fields, limbs, stride, factor, h * stride, config)
-    matches = match_greedy(pairs, peaks)
+    matches = (match_optimal if config.matching == "optimal" else match_greedy)(pairs, peaks)
 
     # 3. People, strongest first (stable: ties keep assembly order).
     people = assemble(matches, peaks.part, peaks.score, skeleton, config)

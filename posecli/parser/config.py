@@ -24,6 +24,7 @@ paf_score         "mean"       "mean_above" "mean_above" "mean"
 min_above_fraction 0.8         0.8          0.95         0.8
 length_prior      0.5          0            0            0.5
 min_limb_score    0.0          0.0          1e-6         0.0
+matching          "optimal"    "greedy"     "greedy"     "greedy"
 min_parts         4            3            3            4
 min_score         0.4          0.2          0.4          0.4
 ================  ===========  ===========  ===========  ===========
@@ -40,6 +41,7 @@ from ..errors import ConfigError, ParserError
 _REFINE = ("none", "centroid", "log_quadratic", "log_hessian")
 _SAMPLING = ("nearest", "bilinear")
 _PAF_SCORE = ("mean", "mean_above")
+_MATCHING = ("optimal", "greedy")
 _MAX_UPSAMPLE = 16
 # Ranges of the numeric fields: wide enough for any sensible tuning, narrow enough that no
 # value makes the parser allocate without bound (samples, radii, peaks, smoothing kernels).
@@ -116,6 +118,10 @@ class ParserConfig:
     length_prior: float = 0.5
     #: A candidate limb needs a score (prior included) strictly above this.
     min_limb_score: float = 0.0
+    #: Matching of each limb's candidate pairs: "optimal" (largest total score, the
+    #: Hungarian algorithm, as the OpenPose paper has it) or "greedy" (strongest pair first,
+    #: the reference implementations'); see parser/matching.py.
+    matching: str = "optimal"
 
     # -- assembly (assemble.py) ------------------------------------------------------------------
     #: Limbs that close a cycle of the skeleton (shoulder-ear) may start new people.
@@ -149,6 +155,8 @@ class ParserConfig:
             raise ConfigError(f"paf_sampling must be one of {_SAMPLING}, got {self.paf_sampling!r}")
         if self.paf_score not in _PAF_SCORE:
             raise ConfigError(f"paf_score must be one of {_PAF_SCORE}, got {self.paf_score!r}")
+        if self.matching not in _MATCHING:
+            raise ConfigError(f"matching must be one of {_MATCHING}, got {self.matching!r}")
         if self.nms_connectivity not in (4, 8):
             raise ConfigError(f"nms_connectivity must be 4 or 8, got {self.nms_connectivity!r}")
         if not self.paf_samples_min <= self.paf_samples_max:
@@ -171,14 +179,15 @@ class ParserConfig:
 
 PRESETS: dict[str, ParserConfig] = {
     # Ours: cmu-python's accuracy choices (smoothing, length prior, strict pruning) at the
-    # network's resolution, with sub-pixel refinement instead of upsampling whole maps.
+    # network's resolution, with sub-pixel refinement instead of upsampling whole maps and
+    # the optimal limb matching instead of the greedy one.
     "default": ParserConfig(),
     # Lightweight OpenPose (Osokin) demo: maps x4 cubic, peaks 6 px apart at that
     # resolution (here: a 6 px disc NMS), 10 samples, >80% above 0.05, prune <3 parts / <0.2.
     "lightweight": ParserConfig(
         upsample=4, upsample_pafs=True, smooth_sigma=0.0, nms_radius=6, refine="none",
         paf_sampling="nearest", paf_score="mean_above", length_prior=0.0,
-        min_parts=3, min_score=0.2,
+        min_parts=3, min_score=0.2, matching="greedy",
     ),
     # OpenPose C++ library: maps at network-input resolution, 3x3 NMS at 0.05 with a 7x7
     # weighted-centroid refinement, adaptive samples in [a, b), >95% above 0.05, score =
@@ -187,14 +196,14 @@ PRESETS: dict[str, ParserConfig] = {
         upsample="stride", upsample_pafs=True, smooth_sigma=0.0, peak_threshold=0.05,
         refine="centroid", refine_radius=3, paf_samples=0, paf_sampling="nearest",
         paf_include_end=False, paf_score="mean_above", min_above_fraction=0.95,
-        length_prior=0.0, min_limb_score=1e-6, min_parts=3, min_score=0.4,
+        length_prior=0.0, min_limb_score=1e-6, min_parts=3, min_score=0.4, matching="greedy",
     ),
     # pytorch-openpose (the CMU Python demo): maps at input resolution, Gaussian smoothing
     # sigma 3, 4-neighbour peak test at 0.1, 10 samples, >80% above 0.05, mean + length
     # prior, prune <4 parts / <0.4.
     "cmu-python": ParserConfig(
         upsample="stride", upsample_pafs=True, smooth_sigma=3.0, nms_connectivity=4,
-        refine="none", paf_sampling="nearest", min_parts=4, min_score=0.4,
+        refine="none", paf_sampling="nearest", min_parts=4, min_score=0.4, matching="greedy",
     ),
 }
 

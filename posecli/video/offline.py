@@ -16,7 +16,8 @@ written. Frames go through the online :class:`~posecli.video.track.Tracker` (its
   with a Gaussian of ``smooth_s`` seconds centred on the frame (past and future), so
   smoothing adds no lag.
 
-Frames come out in order; memory holds ``lookahead_s`` of frames (their images too, for
+Frames come out in order; memory holds ``lookahead_s`` of frames, at most
+:data:`LOOKAHEAD_MAX_FRAMES` (their images too, for
 drawing) and the fragments of the last few seconds, whatever the video's length.
 """
 
@@ -90,6 +91,11 @@ class _Held:
     filled: list = field(default_factory=list)  # (key, xy, template person) interpolated
 
 
+#: The most frames held back for looking ahead, whatever their timestamps say: 1.5 s at
+#: 200 fps. Memory stays bounded by frames, not by seconds times a declared frame rate.
+LOOKAHEAD_MAX_FRAMES = 300
+
+
 class OfflineTracker:
     """Tracks people across a whole file, looking ``config.lookahead_s`` ahead.
 
@@ -143,7 +149,9 @@ class OfflineTracker:
                 self._give_id(frag, person)
         self._held.append(held)
         out = []
-        while self._held and self._held[0].t < t - cfg.lookahead_s:
+        # held for lookahead_s, and never more than LOOKAHEAD_MAX_FRAMES frames (a file lying
+        # about its rate, 1e9 fps, would otherwise hold its whole length, images and all)
+        while self._held and (self._held[0].t < t - cfg.lookahead_s or len(self._held) > LOOKAHEAD_MAX_FRAMES):
             out.append(self._release(self._held.popleft()))
         self._forget(t)
         return out

@@ -35,6 +35,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..formats.render import Renderer
+from ..io.streams import held_stop
 from ..types import Frame
 from .track import Tracker
 
@@ -125,6 +126,12 @@ class Pipeline:
         self._results: queue.Queue = queue.Queue(maxsize=max(2, queue_size * self.batch_size))
         self._threads: list[threading.Thread] = []
         self._started = False
+        # A deadline (monotonic seconds) for a source that may stall: set it, and iteration
+        # ends once it has passed with every frame read so far handed over (``gave_up``).
+        self.give_up_at: float | None = None
+        self.gave_up = False
+        self._frames_in = 0  # frames taken from the source into the stages
+        self._frames_out = 0  # results handed to the caller
 
     # -- the caller's side ------------------------------------------------------------------------
     def __iter__(self) -> Iterator[FrameResult]:
@@ -142,11 +149,12 @@ class Pipeline:
                 self._threads.append(t)
                 t.start()
             while True:
-                item = self._get(self._results)
+                item = self._next_result()
                 if isinstance(item, _End):
                     if item.error is not None:
                         raise item.error
                     return
+                self._frames_out += 1
                 yield item
         finally:
             self.stop()
@@ -183,6 +191,23 @@ class Pipeline:
                 if self._stop.is_set():
                     return _End()
 
+    def _next_result(self):
+        """The next result; an :class:`_End` when asked to stop, or when :attr:`give_up_at`
+        has passed and nothing read from the source is still in the stages (it stalls)."""
+        while True:
+            try:
+                return self._results.get(timeout=_POLL_S)
+            except queue.Empty:
+                if self._stop.is_set():
+                    return _End()
+                held = held_stop()
+                if held is not None:  # Ctrl-C or SIGTERM while the source stalls: stop now
+                    raise held
+                if (self.give_up_at is not None and time.monotonic() >= self.give_up_at
+                        and self._frames_in <= self._frames_out):
+                    self.gave_up = True
+                    return _End()
+
     def _decode(self) -> None:
         """Frames -> batches of up to ``batch_size`` frames of one size."""
         it = iter(self.frames)
@@ -191,6 +216,7 @@ class Pipeline:
             for item in it:
                 if self._stop.is_set():
                     return
+                self._frames_in += 1
                 if batch and item[2].shape != batch[0][2].shape:
                     if not self._put(self._batches, batch):
                         return
@@ -221,6 +247,7 @@ class Pipeline:
             if item is END:
                 return _End()
             if item is not None:
+                self._frames_in += 1
                 return [item]
         return _End()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,12 @@ from .pipeline import FrameResult, Pipeline
 from .smooth import OneEuroConfig
 from .track import Tracker, TrackerConfig
 
+# A live source that stalls still ends at ``duration``: this many seconds after it (results
+# still in the stages are waited for), the run stops. No frame for STALLED_S seconds by
+# then: the JSON says "stopped": "stalled" (with "stalled_s"), not "duration".
+DURATION_GRACE_S = 1.0
+STALLED_S = 2.0
+
 
 @dataclass(frozen=True)
 class VideoOptions:
@@ -35,7 +42,8 @@ class VideoOptions:
     at its own frame rate (no ``start``/``end``/``step``).
     ``realtime``: newest frame only (None: on for cameras and streams, off for files and
     folders). ``fps``: frame rate of a folder of frames. ``duration``: stop after this
-    many seconds of the source's time (wall time for live sources); ``max_frames``: after
+    many seconds of the source's time (wall time for live sources, which end then even when
+    they stall: ``stopped`` is then ``"stalled"``); ``max_frames``: after
     this many processed frames. ``reconnect``/``timeout_s``: for live sources.
     """
 
@@ -146,6 +154,7 @@ class VideoRun:
         self.complete = False
         self.stopped: str | None = None
         self.dropped = 0
+        self.stalled_s = 0.0  # "stalled": seconds without a frame when the duration ran out
         self._closed = False
         per_frame = options.fmt == "openpose"
         if per_frame and out is None:
@@ -218,18 +227,23 @@ class VideoRun:
                             expected_frames=self.expected)
         results = iter(pipeline)
         first_ts: float | None = None
+        last_at = 0.0  # time.monotonic() of the last result
         try:
             for result in results:
-                first_ts = result.timestamp if first_ts is None else first_ts
+                last_at = time.monotonic()
+                if first_ts is None:
+                    first_ts = result.timestamp
+                    if self.live and opts.duration is not None:  # a source that stalls ends at the duration too
+                        pipeline.give_up_at = last_at + opts.duration + DURATION_GRACE_S
                 if opts.duration is not None and result.timestamp - first_ts >= opts.duration:
                     self.stopped = "duration"
                     break
                 if self.maps is not None:
                     self.maps.add(result.frame)
                 self.writer.add(result.frame, image_id=result.index)
+                self.frames_done += 1  # as the JSON holds it, whatever happens to the video next
                 if self.sink is not None:
                     self.sink.write(result.rendered)
-                self.frames_done += 1
                 self.dropped += result.skipped
                 if progress is not None:
                     progress(1)
@@ -239,11 +253,16 @@ class VideoRun:
                 if opts.max_frames is not None and self.frames_done >= opts.max_frames:
                     self.stopped = "max_frames"
                     break
-        except BaseException:
+        except BaseException as exc:
             results.close()  # stops the workers now, not when the traceback is dropped
-            self._close(complete=False)
+            # Stopped by a signal: the partial video is kept, as the JSON is. Failed (a full
+            # disk): the video is not complete, and never replaces a previous one.
+            self._close(complete=False, keep_video=isinstance(exc, KeyboardInterrupt))
             raise
         results.close()
+        if pipeline.gave_up:  # the duration ran out: while frames came, or while the source stalled
+            self.stalled_s = time.monotonic() - last_at
+            self.stopped = "duration" if self.stalled_s < STALLED_S else "stalled"
         self._close(complete=True)
         return self
 
@@ -256,7 +275,7 @@ class VideoRun:
         """Close as interrupted unless already closed (for an exception before or after :meth:`run`)."""
         self._close(complete=False)
 
-    def _close(self, complete: bool) -> None:
+    def _close(self, complete: bool, keep_video: bool = True) -> None:
         if self._closed:
             return
         self._closed = True
@@ -265,18 +284,26 @@ class VideoRun:
             trailer["frames_dropped"] = self.dropped
         if self.stopped is not None:
             trailer["stopped"] = self.stopped
+        if self.stopped == "stalled":
+            trailer["stalled_s"] = round(self.stalled_s, 1)
         if self.source.stopped_early:
             trailer["stream_error" if self.live else "decode_error"] = self.source.error
         if self.unreadable:
             trailer["unreadable"] = [{"file": str(p), "error": m} for p, m in self.unreadable]
-        try:
-            if self.sink is not None:
-                self.sink.close(commit=complete or self.keep_partial)
-        finally:
+        # The JSON first, then the video, renamed into place only when the JSON was written
+        # (a full disk never leaves a new video beside an old JSON, nor replaces a good video
+        # with a broken one). Every step runs; the first failure is the one reported.
+        failures: list[BaseException] = []
+        commit_video = complete or (self.keep_partial and keep_video)
+        for step in (lambda: self.writer.close(complete=complete, keep_partial=self.keep_partial, trailer=trailer),
+                     lambda: self.sink is not None and self.sink.close(commit=commit_video and not failures),
+                     self._release_source):
             try:
-                self.writer.close(complete=complete, keep_partial=self.keep_partial, trailer=trailer)
-            finally:
-                self._release_source()
+                step()
+            except BaseException as exc:  # noqa: BLE001 - raised below, after the other steps
+                failures.append(exc)
+        if failures:
+            raise failures[0]
         self.complete = complete
 
 

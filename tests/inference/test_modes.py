@@ -16,13 +16,14 @@ def test_the_ladder_adds_one_ingredient_per_rung():
     fast, balanced, accurate = MODES["fast"], MODES["balanced"], MODES["accurate"]
     assert (fast.zoom, fast.flip) == (False, False)
     assert (balanced.zoom, balanced.flip) == (True, False)
-    assert (accurate.zoom, accurate.flip) == (True, True)
+    assert (accurate.zoom, accurate.flip, accurate.scales) == (True, False, (1.0, 1.5))
     # the first pass keeps the model's height in every mode (large people prefer it)
     assert {m.height for m in MODES.values()} == {None}
 
 
 def test_explicit_settings_override_the_mode():
-    assert resolve("accurate", flip=False) == {"height": None, "scales": (1.0,), "flip": False, "zoom": True}
+    assert resolve("accurate", scales=[1]) == {"height": None, "scales": (1,), "flip": False, "zoom": True}
+    assert resolve("accurate", flip=True)["flip"] is True
     assert resolve("fast", height=368, scales=[1, 1.5], zoom=True) == {
         "height": 368, "scales": (1, 1.5), "flip": False, "zoom": True}
     assert get_mode(None).name == "fast"  # the library's default: what it did before modes
@@ -36,7 +37,7 @@ def test_an_unknown_mode_is_an_input_error_naming_the_parameter():
 def test_estimator_takes_the_mode_and_the_overrides(default_model):
     model = PoseModel.load(str(default_model), device="cpu", precision="fp32")
     est = PoseEstimator(model, mode="accurate")
-    assert (est.mode, est.flip, est.zoom is not None, est.height) == ("accurate", True, True, 256)
+    assert (est.mode, est.flip, est.zoom is not None, est.height, est.scales) == ("accurate", False, True, 256, (1.0, 1.5))
     est = PoseEstimator(model, mode="accurate", flip=False, zoom=False, height=320)
     assert (est.flip, est.zoom, est.height) == (False, None, 320)
     with pytest.raises(InputError, match="scales="):
@@ -66,7 +67,7 @@ def test_bad_mode_options_are_usage_errors(mini_set, args):
 def test_mode_fast_is_accurate_without_its_ingredients(mini_set, default_model, tmp_path):
     photo = str(mini_set["dir"] / "000000000785.jpg")
     outs = []
-    for i, args in enumerate((["--mode", "fast"], ["--mode", "accurate", "--no-flip", "--no-zoom"])):
+    for i, args in enumerate((["--mode", "fast"], ["--mode", "accurate", "--scales", "1", "--no-zoom"])):
         out = tmp_path / f"{i}.json"
         result = CliRunner().invoke(main, ["image", photo, "--device", "cpu", "--precision", "fp32",
                                            "--out", str(out), *args])

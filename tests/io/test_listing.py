@@ -15,6 +15,8 @@ import cv2
 import numpy as np
 import pytest
 
+from posecli.io.ffmpeg import find_ffmpeg
+
 from tests.helpers import (
     fast,
     not_utf8,
@@ -51,6 +53,10 @@ def test_video_whose_later_frames_are_corrupt(suffix, tiny_model, tmp_path):
     assert r.exit_code == 0, r.output
     doc = json.loads(out.read_text())
     n = len(doc["frames"])
+    if find_ffmpeg() is not None:  # FFmpeg decodes past the damage, as its own tools do (issue 26)
+        assert n == 40 and [f["frame"] for f in doc["frames"]] == list(range(40))
+        assert "decode_error" not in doc and r.stderr == ""
+        return
     assert 10 <= n < 40 and [f["frame"] for f in doc["frames"]] == list(range(n))
     assert f"stopped at frame {n} of 40" in doc["decode_error"]
     assert re.fullmatch(rf"Warning: {re.escape(str(bad))}: stopped at frame {n} of 40: .*\n", r.stderr)

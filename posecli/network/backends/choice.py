@@ -26,11 +26,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ...io.filelock import locked
+
 CHOICE_FILE = "runtime-choice.json"
 MARGIN = 0.95  # OpenVINO is chosen when its median time is below 95 % of onnxruntime's
 WARMUP = 2
 ROUNDS = 7
 MAX_ENTRIES = 64  # oldest verdicts are dropped beyond this
+MAX_CHOICE_BYTES = 1 << 20  # a larger table is junk: measured again
 
 _memory: dict[str, dict] = {}
 
@@ -72,7 +75,7 @@ def cached_verdict(store: Path, key: str) -> dict | None:
     if key in _memory:
         return _memory[key]
     try:
-        table = json.loads((store / CHOICE_FILE).read_text(encoding="utf-8"))
+        table = json.loads(_read_table(store / CHOICE_FILE))
         verdict = table[key]
     except (OSError, ValueError, KeyError, TypeError, RecursionError):  # junk (deeply nested too): measure again
         return None
@@ -88,15 +91,36 @@ def cached_verdict(store: Path, key: str) -> dict | None:
     return verdict
 
 
+def _read_table(path: Path) -> str:
+    """The verdict table's text; OSError when it is not a regular file (a FIFO there would
+    hang every command) or is too large, ValueError when it is not UTF-8: junk either way."""
+    from ...io.streams import read_regular
+
+    return read_regular(path, MAX_CHOICE_BYTES).decode("utf-8")
+
+
 def record_verdict(store: Path, key: str, verdict: dict) -> None:
-    """Remember ``verdict`` in memory and, when the store is writable, in its table."""
+    """Remember ``verdict`` in memory and, when the store is writable, in its table (read
+    again and merged under a lock: runs measuring at once each keep their verdict)."""
     _memory[key] = verdict
+    path = store / CHOICE_FILE
+    try:
+        if not os.access(store, os.W_OK) or (path.exists() and not path.is_file()):
+            return  # read-only, or a FIFO (opening it to write would block) or folder there
+        with locked(path):
+            _merge_into(path, key, verdict)
+    except OSError:  # a read-only or full store: the verdict holds for this process
+        return
+
+
+def _merge_into(path: Path, key: str, verdict: dict) -> None:
+    """Add ``key: verdict`` to the table at ``path`` as it is now (oldest dropped past
+    :data:`MAX_ENTRIES`) and write it atomically."""
     from ...errors import PoseError
     from ...io.atomic import AtomicFile
 
-    path = store / CHOICE_FILE
     try:
-        table = json.loads(path.read_text(encoding="utf-8"))
+        table = json.loads(_read_table(path))
         if not isinstance(table, dict):
             table = {}
     except (OSError, ValueError, RecursionError):
@@ -105,11 +129,9 @@ def record_verdict(store: Path, key: str, verdict: dict) -> None:
     while len(table) > MAX_ENTRIES:
         table.pop(next(iter(table)))
     try:
-        if not os.access(store, os.W_OK):
-            return
         with AtomicFile(path) as f:
             f.write(json.dumps(table, indent=1, sort_keys=False) + "\n")
-    except (OSError, ValueError, PoseError):  # a read-only or full store: the verdict holds for this process
+    except (OSError, ValueError, PoseError):
         return
 
 
