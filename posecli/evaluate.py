@@ -171,13 +171,13 @@ def coco_images(annotations: dict, images_dir: str | Path) -> list[tuple[int, Pa
 # ---------------------------------------------------------------------------------------------
 # Scoring
 # ---------------------------------------------------------------------------------------------
-def _pycocotools():
-    """(COCO, COCOeval) classes, or :class:`MissingExtraError`."""
+def _pycocotools(caller: str):
+    """(COCO, COCOeval) classes, or :class:`MissingExtraError` saying ``caller`` needs the eval extra."""
     try:
         from pycocotools.coco import COCO
         from pycocotools.cocoeval import COCOeval
     except ImportError:
-        raise MissingExtraError("pycocotools", "eval", "COCO evaluation") from None
+        raise MissingExtraError("pycocotools", "eval", caller) from None
     return COCO, COCOeval
 
 
@@ -194,7 +194,7 @@ def evaluate_detections(
     No detections score 0 everywhere. Raises :class:`InputError` when a detection names an
     image the annotations do not have, and :class:`MissingExtraError` without pycocotools.
     """
-    COCO, COCOeval = _pycocotools()
+    COCO, COCOeval = _pycocotools("evaluate_detections()")
     data = load_annotations(annotations)
     dets = [dict(d) for d in detections]
     known = {int(im["id"]) for im in data["images"]}
@@ -258,7 +258,7 @@ def evaluate_estimator(
     ``on_image(done, total, frame, image_id)`` is called after each image (progress, writers).
     Raises :class:`InputError` for a missing or unreadable image, naming it.
     """
-    _pycocotools()  # fail before the long part, not after it
+    _pycocotools("evaluate_estimator()")  # fail before the long part, not after it
     data = load_annotations(annotations)
     items = coco_images(data, images_dir)
     if limit is not None:

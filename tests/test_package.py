@@ -17,7 +17,7 @@ PACKAGE = Path(posecli.__file__).parent
 RANKS = {
     "errors": 0, "version": 0,
     "io": 1, "skeleton": 1,
-    "types": 2, "maps": 2,
+    "types": 2, "maps": 2, "angles": 2,
     "network": 3,
     "parser": 4,
     "inference": 5,

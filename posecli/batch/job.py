@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import ConfigError, MissingExtraError, PoseError
+from ..formats.layouts import DEFAULT_LAYOUT
 from ..inference.options import EstimatorOptions
 from ..io.atomic import check_writable
 from ..video.run import VideoOptions
@@ -26,7 +27,10 @@ class BatchJob:
     :func:`~posecli.batch.local.plan_batch` for ``recursive``, ``render``, ``overwrite``).
     ``video``: how videos run (its format is ``fmt``'s; ``batch_size`` None: by device).
     ``engine``: ``local`` or ``ray`` (``address``: the cluster, ``workers``: model workers).
-    ``maps_dir``: also save each input's maps (local only: they are large)."""
+    ``maps_dir``: also save each input's maps (local only: they are large). ``layout``: the
+    keypoint order of the openpose format; ``angles``: angle rows in the csv format;
+    ``render_dir``: annotated outputs mirrored under this folder instead of beside the results.
+    ``video_mode``: the mode videos run in (the same model; None: the estimator's own)."""
 
     directory: Path
     out: Path
@@ -39,6 +43,10 @@ class BatchJob:
     address: str | None = None
     workers: int | None = None
     maps_dir: Path | None = None
+    layout: str = DEFAULT_LAYOUT
+    angles: bool = False
+    render_dir: Path | None = None
+    video_mode: str | None = None
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
@@ -48,6 +56,8 @@ class BatchJob:
         if self.engine == "ray" and self.maps_dir is not None:
             raise ConfigError("maps_dir goes with engine='local' (maps are large: write them where they are made)",
                               param="maps_dir")
+        if self.engine == "ray" and self.video.offline:
+            raise ConfigError("offline tracking goes with engine='local'", param="offline")
         if self.maps_dir is not None and not self.estimator.keep_maps:  # the maps are kept to be written
             object.__setattr__(self, "estimator", replace(self.estimator, keep_maps=True))
 
@@ -55,11 +65,14 @@ class BatchJob:
         """The inputs, those already done and where the results go; the outputs checked
         writable now when there is work (:class:`~posecli.errors.OutputError`)."""
         plan = plan_batch(self.directory, self.out, recursive=self.recursive, fmt=self.video.fmt,
-                          render=self.render, overwrite=self.overwrite)
+                          render=self.render, overwrite=self.overwrite, layout=self.layout, angles=self.angles,
+                          render_dir=self.render_dir)
         if plan.todo:
             check_writable(self.out, is_dir=True)  # before any work, not once per input
             if self.maps_dir is not None:
                 check_writable(self.maps_dir, is_dir=True)
+            if self.render and self.render_dir is not None:
+                check_writable(self.render_dir, is_dir=True)
         return plan
 
 
@@ -146,6 +159,7 @@ def _run_here(job: BatchJob, plan: BatchPlan, report: BatchReport, summary: Batc
 
     est = job.estimator.build()
     video = job.video if job.video.batch_size else replace(job.video, batch_size=est.model.default_batch_size)
+    video_est = _video_estimator(job, plan, est)
     report.started(est)
     ahead = Prefetch(est, plan.todo).start()  # the next photo decodes while this one runs
     try:
@@ -153,7 +167,7 @@ def _run_here(job: BatchJob, plan: BatchPlan, report: BatchReport, summary: Batc
             report.check()
             report.input_started(item)
             try:
-                result = run_job(est, item, video=video, decoded=ahead.take(item), maps_dir=job.maps_dir,
+                result = run_job(video_est if item.kind == "video" else est, item, video=video, decoded=ahead.take(item), maps_dir=job.maps_dir,
                                  progress=report.frames if item.kind == "video" else None,
                                  on_start=report.frames_expected if item.kind == "video" else None)
                 outcome = JobOutcome(item, "done", frames=result.frames, people=result.people,
@@ -165,6 +179,18 @@ def _run_here(job: BatchJob, plan: BatchPlan, report: BatchReport, summary: Batc
             _count(summary, outcome, report)
     finally:
         ahead.close()
+
+
+def _video_estimator(job: BatchJob, plan: BatchPlan, est):
+    """The estimator for the plan's videos: ``est``'s model (loaded once) in ``job.video_mode``;
+    ``est`` itself when that is its own mode or there are no videos."""
+    if job.video_mode in (None, est.mode) or not any(item.kind == "video" for item in plan.todo):
+        return est
+    from ..inference.estimator import PoseEstimator
+
+    kwargs = replace(job.estimator, mode=job.video_mode).kwargs()
+    kwargs.pop("model")
+    return PoseEstimator(est.model, **kwargs)
 
 
 def _run_on_ray(job: BatchJob, plan: BatchPlan, report: BatchReport, summary: BatchSummary) -> None:

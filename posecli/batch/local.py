@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
 
 from ..errors import OutputConflict, OutputError, PoseError
+from ..formats.layouts import check_layout
 from ..formats.maps import write_maps
 from ..formats.records import FORMATS, openpose_record, result_suffix
 from ..formats.render import Renderer
@@ -48,6 +49,8 @@ class Job:
     render: Path | None
     rel: Path
     fmt: str = "posecli"
+    layout: str = "coco18"  # the openpose format's keypoint order (posecli.formats.layouts)
+    angles: bool = False  # the csv format's angle rows (posecli.angles)
 
     def is_done(self) -> bool:
         """True when every output of the job exists (outputs only appear when complete)."""
@@ -96,13 +99,14 @@ def describe_failure(exc: BaseException, path: Path) -> str:
 
 
 def plan_batch(directory: str | Path, out: str | Path, *, recursive: bool = False, fmt: str = "posecli",
-               render: bool = False, overwrite: bool = False) -> BatchPlan:
+               render: bool = False, overwrite: bool = False, layout: str = "coco18",
+               render_dir: str | Path | None = None, angles: bool = False) -> BatchPlan:
     """The jobs for every image and video in ``directory`` (sub-folders with ``recursive``).
 
     Results go to ``out`` mirroring the folder structure: ``out/sub/name.json`` (openpose:
     ``name_keypoints.json`` for an image, folder ``name/`` of per-frame files for a video;
     csv: ``name.csv``);
-    annotated outputs to ``out/sub/name_rendered.jpg`` / ``.mp4``. Inputs whose outputs
+    annotated outputs to ``out/sub/name_rendered.jpg`` / ``.mp4`` (``render_dir/sub/...`` when given). Inputs whose outputs
     exist are put in ``done`` unless ``overwrite``. Two inputs with the same name but
     different extensions in one folder keep the extension in their result names; names
     that still clash (``a.jpg`` and ``a.jpg.jpg`` beside ``a.png``) get ``-2``, ``-3`` in
@@ -117,7 +121,8 @@ def plan_batch(directory: str | Path, out: str | Path, *, recursive: bool = Fals
                              "give another folder", path=out)
     listing = list_inputs(root, recursive=recursive, exclude=out)
     plan = BatchPlan(root, out, unsupported=listing.skipped, failed=list(listing.problems))
-    jobs = _jobs(listing.files, root, out, fmt, render)
+    rendered = None if not render else Path(render_dir) if render_dir is not None else out
+    jobs = [replace(job, layout=check_layout(layout), angles=angles) for job in _jobs(listing.files, root, out, fmt, rendered)]
     # Results of this plan found among the inputs (an --out above the folder, with -R) are
     # ours, never inputs: a rerun must find the same inputs.
     produced = {os.path.realpath(p) for job in jobs for p in (job.result, job.render) if p is not None}
@@ -140,8 +145,9 @@ def plan_batch(directory: str | Path, out: str | Path, *, recursive: bool = Fals
     return plan
 
 
-def _jobs(files: list[Path], root: Path, out: Path, fmt: str, render: bool) -> list[Job]:
-    """One job per input, result names unique across the whole plan (see :func:`plan_batch`)."""
+def _jobs(files: list[Path], root: Path, out: Path, fmt: str, render: Path | None) -> list[Job]:
+    """One job per input, result names unique across the whole plan (see :func:`plan_batch`);
+    annotated outputs under ``render`` (None: none)."""
     by_folder: dict[Path, list[Path]] = {}
     for path in files:
         by_folder.setdefault(path.parent, []).append(path)
@@ -161,7 +167,8 @@ def _jobs(files: list[Path], root: Path, out: Path, fmt: str, render: bool) -> l
                 result = folder / (name if kind == "video" else f"{name}_keypoints.json")
             else:
                 result = folder / f"{name}{result_suffix(fmt)}"
-            rendered = folder / f"{name}{RENDER_SUFFIX}{'.mp4' if kind == 'video' else '.jpg'}" if render else None
+            rendered = (render / rel.parent / f"{name}{RENDER_SUFFIX}{'.mp4' if kind == 'video' else '.jpg'}"
+                        if render is not None else None)
             keys = {str(p).lower() for p in (result, rendered) if p is not None}
             if kind == "video" and rendered is not None:
                 keys.add(str(rendered.with_suffix(".avi")).lower())
@@ -201,10 +208,11 @@ def run_job(estimator, job: Job, *, video: VideoOptions | None = None,
     mirroring the folder: ``maps_dir/sub/photo.jpg.npz``, ``maps_dir/sub/clip.mp4/clip_<frame>.npz``;
     they are written before the result, so a finished result has its maps.
     """
-    try:
-        job.result.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create folder ({exc.strerror})", path=job.result.parent) from None
+    for folder in {job.result.parent, *([job.render.parent] if job.render is not None else [])}:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create folder ({exc.strerror})", path=folder) from None
     maps = None if maps_dir is None else Path(maps_dir) / job.rel.parent / job.rel.name
     if job.kind == "video":
         return _run_video(estimator, job, video or VideoOptions(), progress, on_start, maps)
@@ -230,9 +238,10 @@ def _run_image(estimator, job: Job, renderer: Renderer, decoded=None, maps: Path
         with AtomicFile(job.render, "wb") as f:
             f.write(buf.tobytes())
     if job.fmt == "openpose":
-        write_json_atomic(job.result, openpose_record(frame))
+        write_json_atomic(job.result, openpose_record(frame, job.layout))
     else:
-        writer = ResultWriter(job.fmt, job.result, model=estimator.model.info.name, skeleton=estimator.skeleton)
+        writer = ResultWriter(job.fmt, job.result, model=estimator.model.info.name, skeleton=estimator.skeleton,
+                              angles=job.angles)
         try:
             writer.add(frame)
         except BaseException:
@@ -243,9 +252,7 @@ def _run_image(estimator, job: Job, renderer: Renderer, decoded=None, maps: Path
 
 
 def _run_video(estimator, job: Job, options: VideoOptions, progress, on_start, maps: Path | None) -> JobResult:
-    from dataclasses import replace
-
-    options = replace(options, fmt=job.fmt)
+    options = replace(options, fmt=job.fmt, layout=job.layout, angles=job.angles)
     # A per-frame folder is filled under a temporary name and renamed when complete.
     with result_target(job.result, folder=job.fmt == "openpose") as target:
         run = VideoRun(estimator, job.input, target, options=options, render=job.render, keep_partial=False,

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from ..errors import ConfigError, OutputError, PoseError
+from ..formats.layouts import DEFAULT_LAYOUT
 from ..formats.records import result_suffix
 from ..formats.render import Renderer
 from ..formats.writers import ResultWriter
@@ -37,7 +38,9 @@ class PhotoJob:
     ending in a separator: one file per photo; ``fmt='openpose'`` with several photos too)
     or None (stdout). ``render``: an annotated image, or a directory of them (several
     photos); ``keep_alpha``: they keep the photo's transparency (PNG, WebP, TIFF).
-    ``maps_dir``: a folder for each photo's maps. ``targets`` is each photo's
+    ``maps_dir``: a folder for each photo's maps. ``layout``: the keypoint order of
+    ``fmt='openpose'`` (:mod:`posecli.formats.layouts`); ``angles``: ``fmt='csv'`` also has
+    each person's joint and segment angles (:mod:`posecli.angles`). ``targets`` is each photo's
     ``(result, annotated image)`` in the directories (None where not one file per photo).
     """
 
@@ -49,6 +52,8 @@ class PhotoJob:
     keep_alpha: bool = False
     renderer: Renderer | None = None
     maps_dir: Path | None = None
+    layout: str = DEFAULT_LAYOUT
+    angles: bool = False
     targets: tuple = field(init=False)
 
     def __post_init__(self) -> None:
@@ -57,6 +62,9 @@ class PhotoJob:
         if self.maps_dir is not None and not self.estimator.keep_maps:  # the maps are kept to be written
             object.__setattr__(self, "estimator", replace(self.estimator, keep_maps=True))
         render = None if self.render is None else Path(self.render)
+        _one_file_per_photo(photos, self.render, "render", "annotated image")
+        if self.fmt == "openpose":
+            _one_file_per_photo(photos, self.out, "out", "OpenPose file")
         if self.keep_alpha and render is None:
             raise ConfigError("keep_alpha=True is about the annotated image: add render", param=("keep_alpha", "render"))
         if self.keep_alpha and not self.render_is_dir and render.suffix.lower() not in ALPHA_EXTENSIONS:
@@ -101,6 +109,16 @@ class PhotoJob:
                 check_writable(Path(path), is_dir)
 
 
+def _one_file_per_photo(photos: tuple, value, param: str, what: str) -> None:
+    """Several photos make one ``what`` each: an output that looks like a file name (has an
+    extension, is not a folder) is a :class:`ConfigError`, not a folder named like a file."""
+    if value is None or len(photos) < 2 or names_dir(value) or not Path(value).suffix:
+        return
+    folder = Path(value).with_suffix("").name or "out"
+    raise ConfigError(f"{param}={str(value)!r} names one file, but {len(photos)} photos make one {what} each: "
+                      f"give a folder ({param}='{folder}/')", param=param)
+
+
 class PhotoReport:
     """What :func:`run_photos` tells its caller; every method may be left as it is.
     ``check()`` before each photo may raise to stop (the finished photos are kept);
@@ -137,7 +155,8 @@ def run_photos(job: PhotoJob, report: PhotoReport | None = None) -> int:
         maps = MapsWriter(job.maps_dir, est.skeleton)
     report.started(est)
     model = est.model.info.name
-    writer = None if job.out_is_dir else ResultWriter(job.fmt, job.out, model=model, skeleton=est.skeleton)
+    writer = None if job.out_is_dir else ResultWriter(job.fmt, job.out, model=model, skeleton=est.skeleton,
+                                                      layout=job.layout, angles=job.angles)
     renderer = job.renderer or Renderer()
     done = 0
     try:
@@ -151,7 +170,8 @@ def run_photos(job: PhotoJob, report: PhotoReport | None = None) -> int:
                 if maps is not None:
                     maps.add(frame, name)  # distinct as the result names are
                 if result is not None:
-                    _write_one(ResultWriter(job.fmt, result, model=model, skeleton=est.skeleton), frame)
+                    _write_one(ResultWriter(job.fmt, result, model=model, skeleton=est.skeleton, layout=job.layout,
+                                            angles=job.angles), frame)
                 else:
                     writer.add(frame)
                 if job.render is not None:

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from ..batch.job import BatchReport
 from ..errors import shown_path
@@ -14,6 +15,7 @@ from .common import (
     CommandReport,
     FORMAT_CHOICE,
     VERBOSE_HELP,
+    VIDEO_MODE,
     batch_size_help,
     describe_done,
     describe_setup,
@@ -26,7 +28,15 @@ from .common import (
     sigterm_as_interrupt,
     usage_errors,
 )
-from .outputs import build_renderer, maps_option, people_options, render_style_options
+from .outputs import (
+    angles_option,
+    build_renderer,
+    check_format_options,
+    layout_option,
+    maps_option,
+    people_options,
+    render_style_options,
+)
 from .wording import as_flags
 
 EPILOG = """\b
@@ -36,6 +46,7 @@ Examples:
   posecli batch footage/ --out poses/ --format openpose   # clip.mp4 -> poses/clip/clip_000000000000_keypoints.json
   posecli batch footage/ --out tables/ --format csv       # clip.mp4 -> tables/clip.csv
   posecli batch photos/ --out poses/ --render --background black --max-people 1
+  posecli batch footage/ --out poses/ --render drawn/ --track offline   # annotated copies in drawn/
   posecli batch footage/ --out /shared/poses/ --engine ray --address auto   # on a Ray cluster (docs/ray.md)
 Run the same command again after an interruption: finished inputs are skipped.
 """
@@ -59,11 +70,19 @@ def _refuse_url(directory: Path) -> None:
 @click.option("--out", "-o", type=click.Path(path_type=Path), required=True,
               help="Folder for the results, mirroring DIRECTORY's structure.")
 @click.option("--recursive", "-R", is_flag=True, help="Also process sub-folders.")
-@click.option("--render", "-r", is_flag=True, help="Also write NAME_rendered.jpg / NAME_rendered.mp4.")
+@click.option("--render", "-r", is_flag=False, flag_value="", default=None, metavar="[DIR]",
+              help="Also write NAME_rendered.jpg / NAME_rendered.mp4: beside the results, or mirroring "
+                   "DIRECTORY under DIR (a folder, as image and video --render take a path).")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="posecli", show_default=True,
               help="posecli, openpose (videos: a folder of per-frame files), coco or csv (NAME.csv).")
+@layout_option
+@angles_option
 @click.option("--overwrite", is_flag=True, help="Redo inputs whose results already exist.")
-@click.option("--track/--no-track", default=True, show_default=True, help="Person ids across video frames.")
+@click.option("--track", type=click.Choice(["online", "offline"]), default="online", show_default=True,
+              is_flag=False, flag_value="online",
+              help="Person ids across video frames: online, or offline (looks ahead: joins fragments, "
+                   "fills short gaps; --engine local), as posecli video.")
+@click.option("--no-track", is_flag=True, help="No person ids.")
 @click.option("--smooth", is_flag=True, help="One-Euro filter tracked keypoints in videos.")
 @click.option("--batch-size", type=click.IntRange(1, 256), default=None, metavar="N",
               help=batch_size_help("Video frames per network run"))
@@ -79,8 +98,9 @@ def _refuse_url(directory: Path) -> None:
 @render_style_options
 @maps_option
 @estimator_options
-@mode_option("balanced")
-def batch_command(directory, out, recursive, render, fmt, overwrite, track, smooth, batch_size, quiet, verbose,
+@mode_option("balanced", note=f"Videos run in {VIDEO_MODE} mode, as posecli video runs them, unless --mode is "
+                               "given. ")
+def batch_command(directory, out, recursive, render, fmt, layout, angles, overwrite, track, no_track, smooth, batch_size, quiet, verbose,
                   engine, address, workers, max_people, part_candidates, background, thickness, radius, min_score,
                   show_ids, show_boxes, maps_dir, **est_opts):
     """Find people in every image and video in DIRECTORY; one result file per input.
@@ -93,12 +113,19 @@ def batch_command(directory, out, recursive, render, fmt, overwrite, track, smoo
 
     quiet_ffmpeg()
     _refuse_url(directory)
+    check_format_options(fmt, layout, angles)
     estimator = estimator_settings(max_people=max_people, part_candidates=part_candidates, **est_opts)
+    # videos in posecli video's mode unless --mode (or --zoom) says otherwise
+    chosen = click.get_current_context().get_parameter_source("mode") != ParameterSource.DEFAULT
+    video_mode = None if chosen or est_opts.get("zoom") is not None else VIDEO_MODE
     renderer = build_renderer(background, thickness, radius, min_score, show_ids, show_boxes)
     with usage_errors():
-        video = VideoOptions(fmt=fmt, track=track, smooth=smooth, batch_size=batch_size, renderer=renderer)
-        job = BatchJob(directory, out, estimator, video, recursive=recursive, render=render, overwrite=overwrite,
-                       engine=engine, address=address, workers=workers, maps_dir=maps_dir)
+        video = VideoOptions(fmt=fmt, track=not no_track, offline=track == "offline", smooth=smooth,
+                             batch_size=batch_size, renderer=renderer)
+        job = BatchJob(directory, out, estimator, video, recursive=recursive, render=render is not None,
+                       overwrite=overwrite, engine=engine, address=address, workers=workers, maps_dir=maps_dir,
+                       layout=layout, angles=angles, render_dir=Path(render) if render else None,
+                       video_mode=video_mode)
     # Locally Ctrl-C and SIGTERM stop between frames and inputs; on Ray at once (workers keep nothing).
     holding = sigterm_as_interrupt() if engine == "ray" else safe_interrupts()
     with holding as interrupts, BatchReporter(job, quiet, verbose, interrupts) as report:
@@ -116,9 +143,12 @@ class BatchReporter(CommandReport, BatchReport):
         self.total = self.done = 0
         self.noted: set[str] = set()
         self.clock = time.monotonic()
+        self.has_videos = False
+        self.video_frames, self.video_seconds, self.video_clock = 0, 0.0, 0.0
 
     def planned(self, plan) -> None:
         self.total = len(plan.todo)
+        self.has_videos = any(j.kind == "video" for j in plan.todo)
         parts = [f"{len(plan.todo) + len(plan.done)} inputs", f"{len(plan.todo)} to do"]
         if plan.done:
             parts.append(f"{len(plan.done)} already done (--overwrite redoes them)")
@@ -136,10 +166,13 @@ class BatchReporter(CommandReport, BatchReport):
         if self.verbose:
             for line in describe_setup(estimator):
                 say(line)
+            if self.has_videos and self.job.video_mode not in (None, estimator.mode):
+                say(f"videos: mode {self.job.video_mode}")
         self.clock = time.monotonic()
         self.files_bar = progress_bar(self.total, self.quiet, desc="files", unit="file")
 
     def input_started(self, job) -> None:
+        self.video_clock = time.monotonic()
         if job.kind == "video":
             self.frames_bar = progress_bar(None, self.quiet, desc=job.rel.name, leave=False, position=1)
 
@@ -166,6 +199,9 @@ class BatchReporter(CommandReport, BatchReport):
             self._above(f"Error: {where}: {as_flags(outcome.problem or 'failed')}")
         else:
             self.done += 1
+            if outcome.job.kind == "video" and self.job.engine == "local":
+                self.video_frames += outcome.frames
+                self.video_seconds += time.monotonic() - self.video_clock
             if outcome.warning:
                 self._above(f"Warning: {where}: {outcome.warning}")
             if outcome.note and (self.job.engine == "ray" or outcome.note not in self.noted):
@@ -198,6 +234,9 @@ class BatchReporter(CommandReport, BatchReport):
         elif self.estimator is not None and self.verbose:
             for line in describe_done(self.estimator, summary.processed, "inputs", self.clock):
                 say(line)
+            if self.video_frames:
+                say(f"videos: {self.video_frames} frames in {self.video_seconds:.1f} s "
+                    f"({self.video_frames / max(self.video_seconds, 1e-9):.1f} frames/s)")
         if not plan.todo and not failed:
             return
         line = f"Done: {summary.processed} processed"

@@ -185,23 +185,25 @@ def estimator_options(func):
     return func
 
 
+VIDEO_MODE = "fast"  # posecli video's default mode, also batch's for videos
 MODE_HELP = {
     "fast": "video needs real time on a CPU",
-    "balanced": "folders of photos and videos: small people found at a modest cost",
+    "balanced": "folders of photos: small people found at a modest cost",
     "accurate": "a photo is worth the time",
 }
 
 
-def mode_option(default: str, why: str | None = None):
+def mode_option(default: str, why: str | None = None, note: str = ""):
     """``--mode fast|balanced|accurate`` with this command's default, said in --help (``why``:
-    this command's reason for it, else the mode's usual one)."""
+    this command's reason for it, else the mode's usual one; ``note``: a sentence more, e.g. an
+    exception to the default)."""
     from ..inference.modes import MODES
 
     ladder = "; ".join(f"{m.name}: {m.summary}" for m in MODES.values())
     return click.option(
         "--mode", type=click.Choice(list(MODES)), default=default, show_default=True,
         help=f"Speed/accuracy setting ({ladder}). {default} by default here: {why or MODE_HELP[default]}. "
-             "--height, --scales, --flip and --zoom override it.")
+             f"{note}--height, --scales, --flip and --zoom override it.")
 
 
 def estimator_settings(model, profile, device, precision, height, scales, flip, parser_preset, parser_options,

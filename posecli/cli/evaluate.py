@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import InputError, OutputError, PoseError
+from ..errors import InputError, MissingExtraError, OutputError, PoseError
 from ..formats.writers import ResultWriter
 from .common import estimator_options, estimator_settings, fail, mode_option, say
 
@@ -72,6 +72,8 @@ def eval_command(annotations, images_dir, out, limit, as_json, quiet, **est_opts
     except BaseException as exc:
         if writer is not None:
             writer.close(complete=False, keep_partial=False)
+        if isinstance(exc, MissingExtraError):
+            raise fail(MissingExtraError(exc.module, exc.extra, "posecli eval")) from None
         if isinstance(exc, PoseError):
             raise fail(exc) from None
         raise

@@ -20,9 +20,19 @@ from .common import (
     say,
     usage_errors,
 )
-from .outputs import build_renderer, maps_option, people_options, render_style_options
+from .outputs import (
+    angles_option,
+    build_renderer,
+    check_format_options,
+    layout_option,
+    maps_option,
+    people_options,
+    render_style_options,
+)
 from .progress import echo_above
 from .wording import error_text
+
+FOLDER_HINT = " (for a folder: posecli batch {folder} --out poses/, or a glob: posecli image '{folder}/*.jpg')"
 
 EPILOG = """\b
 Examples:
@@ -32,6 +42,8 @@ Examples:
   posecli image photo.jpg --format coco --scales 1,0.75 --flip
   posecli image photo.jpg --mode fast                        # one pass, no zoom-in: ~5x faster
   posecli image photo.jpg --format csv --out photo.csv       # a row per person and keypoint
+  posecli image photo.jpg --format csv --angles --out a.csv  # and a row per joint/segment angle
+  posecli image photo.jpg --format openpose --layout body25 --out photo_keypoints.json
   posecli image group.jpg --max-people 1 --part-candidates   # the strongest person; every peak
   posecli image photo.jpg --render skel.png --background black --thickness 6 --min-score 0.3
   posecli image cutout.png --render cutout_pose.png --keep-alpha --boxes
@@ -48,6 +60,8 @@ Examples:
                    "or csv (a row per person and keypoint).")
 @click.option("--render", "-r", type=click.Path(), default=None,
               help="Annotated image file (one photo) or directory (several).")
+@layout_option
+@angles_option
 @click.option("--keep-alpha", is_flag=True,
               help="The annotated image keeps the photo's transparency (opaque where drawn); PNG, WebP or TIFF.")
 @click.option("--verbose", "-v", is_flag=True, help="Say which model and provider ran, and the time per photo.")
@@ -57,19 +71,21 @@ Examples:
 @maps_option
 @estimator_options
 @mode_option("accurate")
-def image_command(photos, out, fmt, render, keep_alpha, verbose, quiet, max_people, part_candidates, background,
+def image_command(photos, out, fmt, layout, angles, render, keep_alpha, verbose, quiet, max_people, part_candidates, background,
                   thickness, radius, min_score, show_ids, show_boxes, maps_dir, **est_opts):
     """Find people in PHOTOS and write their skeletons.
 
-    Keypoints are in image pixels; missing ones are null (posecli format). With --out a
+    Keypoints are in image pixels; missing ones are null (posecli format). Several photos with
+    --render (or --format openpose --out) need a folder: a name with an extension is refused. With --out a
     directory, two photos that would share a result name keep their extension
     (x.jpg.json, x.png.json), then get -2, -3 in the order given.
     """
+    check_format_options(fmt, layout, angles)
     estimator = estimator_settings(max_people=max_people, part_candidates=part_candidates, **est_opts)
     renderer = build_renderer(background, thickness, radius, min_score, show_ids, show_boxes)
     with usage_errors():
         job = PhotoJob(photos, estimator, fmt=fmt, out=out, render=render, keep_alpha=keep_alpha, renderer=renderer,
-                       maps_dir=maps_dir)
+                       maps_dir=maps_dir, layout=layout, angles=angles)
     with safe_interrupts() as interrupts, PhotoReporter(job, quiet, verbose, interrupts) as report:
         run_photos(job, report)
     if report.failures:
@@ -99,7 +115,8 @@ class PhotoReporter(CommandReport, PhotoReport):
 
     def failed(self, photo, error) -> None:
         self.failures += 1
-        echo_above(self.bar, f"Error: {error_text(error)}")
+        hint = FOLDER_HINT.format(folder=shown_path(photo)) if Path(photo).is_dir() else ""
+        echo_above(self.bar, f"Error: {error_text(error)}{hint}")
 
     def check(self) -> None:
         self.interrupts.check()

@@ -31,7 +31,8 @@ Examples:
   posecli models info human-pose-estimation-0001
 """)
 def models_group():
-    """Download, import, list and inspect pose models (store: $POSECLI_MODELS or ~/.cache/posecli/models)."""
+    """Download, import, list and inspect pose models (store: $POSECLI_MODELS; else a source checkout's
+    models/store when it holds models, as make demo leaves them; else ~/.cache/posecli/models)."""
 
 
 @models_group.command("download", epilog="""\b
@@ -175,7 +176,8 @@ Examples:
 """)
 @click.argument("model", required=False)
 @click.option("--device", type=DEVICE_CHOICE, default="auto", show_default=True)
-@click.option("--precision", type=PRECISION_CHOICE, default="fp32", show_default=True)
+@click.option("--precision", type=PRECISION_CHOICE, default="auto", show_default=True,
+              help="auto: the variant image, video and batch run (INT8 on the CPU when the model has it).")
 @click.option("--profile", default=None, help="Skeleton profile for a model without metadata.")
 @click.option("--runtime", type=RUNTIME_CHOICE, default="auto", show_default=True, help=RUNTIME_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the description as JSON.")

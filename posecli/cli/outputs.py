@@ -69,3 +69,35 @@ def maps_option(func):
         help="Save the network's heatmaps and PAFs (float16 .npz, with the letterbox to map cells to pixels) "
              "per image or frame into DIR; read them with posecli.read_maps. Large: a warning says when a "
              "video gets more than 1 GB per minute.")(func)
+
+
+def layout_option(func):
+    """--layout: the keypoint order of --format openpose (posecli.formats.layouts)."""
+    from ..formats.layouts import DEFAULT_LAYOUT, LAYOUTS
+
+    return click.option(
+        "--layout", type=click.Choice(list(LAYOUTS)), default=DEFAULT_LAYOUT, show_default=True,
+        help="Keypoint order of --format openpose: coco18 (CMU's COCO), body25 (CMU's BODY_25, what most "
+             "OpenPose readers assume: MidHip between the hips, feet 0,0,0) or coco17 (COCO's order, "
+             "Pose2Sim's COCO_17).")(func)
+
+
+def angles_option(func):
+    """--angles: joint and segment angles in the CSV (posecli.angles)."""
+    return click.option(
+        "--angles", is_flag=True,
+        help="With --format csv: also a row per person and angle (column 'angle', degrees): knee, hip, "
+             "shoulder, elbow joint angles and trunk, pelvis, shoulders, thigh, shank, arm, forearm segment "
+             "angles to the horizontal, as Sports2D defines them (ankles and feet need a model with feet; "
+             "COCO-18 has none).")(func)
+
+
+def check_format_options(fmt: str, layout: str, angles: bool) -> None:
+    """--layout goes with --format openpose, --angles with --format csv (usage errors otherwise)."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    if fmt != "openpose" and ctx.get_parameter_source("layout") == ParameterSource.COMMANDLINE:
+        raise click.UsageError("--layout orders the keypoints of --format openpose: add --format openpose")
+    if angles and fmt != "csv":
+        raise click.UsageError("--angles adds angle rows to --format csv: add --format csv")

@@ -4,6 +4,8 @@ A tqdm bar redraws one line with carriage returns and cursor codes; in a file or
 (``2> run.log``, a CI log, a job scheduler) that is noise. When stderr is not a terminal,
 :class:`LogProgress` writes one plain line every ``POSECLI_PROGRESS_SECONDS`` seconds
 (default 10) and a last one at the end, and nothing at all for runs shorter than that.
+A terminal that reports no size (0 columns: some CI runners, ``docker exec`` without a tty size)
+gets the plain lines too: tqdm draws nothing in 0 columns.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ class LogProgress:
     def update(self, n: int = 1) -> None:
         self.n += n
         now = time.monotonic()
-        if not self.disable and now - self._last >= self.interval:
+        at_end = bool(self.total) and self.n >= self.total  # close() writes the last line, once
+        if not self.disable and not at_end and now - self._last >= self.interval:
             self._last = now
             self._line(now)
 
@@ -90,12 +93,20 @@ def progress_bar(total: int | None, quiet: bool, desc: str | None = None, unit: 
     """A tqdm bar on a terminal's stderr (frames, rate, time left), plain lines in a log;
     disabled by ``quiet``."""
     stream = sys.stderr
-    if stream is None or not stream.isatty():
+    if stream is None or not stream.isatty() or _columns(stream) == 0:
         return LogProgress(total, desc=desc, unit=unit, disable=quiet or stream is None, **kwargs)
     from tqdm import tqdm
 
     return tqdm(total=total, desc=desc, unit=unit, disable=quiet, file=stream, dynamic_ncols=True,
                 mininterval=0.5, smoothing=0.1, **kwargs)
+
+
+def _columns(stream) -> int:
+    """The terminal's width in columns (0 when it reports no size or none can be read)."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (OSError, ValueError, AttributeError):
+        return 0
 
 
 def echo_above(bar, line: str) -> None:

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import click
 
-from ..errors import InputError
+from ..errors import InputError, shown_path
 from ..io.video import quiet_ffmpeg
 from ..video.job import VideoReport
 from .common import (
     CommandReport,
     FORMAT_CHOICE,
     VERBOSE_HELP,
+    VIDEO_MODE,
     FiniteFloat,
     batch_size_help,
     describe_done,
@@ -29,7 +30,15 @@ from .common import (
     say,
     usage_errors,
 )
-from .outputs import build_renderer, maps_option, people_options, render_style_options
+from .outputs import (
+    angles_option,
+    build_renderer,
+    check_format_options,
+    layout_option,
+    maps_option,
+    people_options,
+    render_style_options,
+)
 
 
 def quiet_opencv() -> None:
@@ -49,6 +58,9 @@ Examples:
   posecli video clip.mp4 --format openpose --out poses/        # clip_000000000000_keypoints.json ...
   posecli video clip.mp4 --start 10 --end 20 --step 2 --height 192
   posecli video clip.mp4 --format csv --out poses.csv         # a row per frame, person and keypoint
+  posecli video clip.mp4 --format csv --angles --out a.csv    # and Sports2D's joint/segment angles
+  posecli video clip.mp4 --trc trc/ --out poses.json          # trc/clip_px_person01.trc ... (Sports2D)
+  posecli video clip.mp4 --format openpose --layout body25 --out poses/   # BODY_25 order (pose-format)
   posecli video dance.mp4 --follow largest --render solo.mp4  # one dancer; H.264 with the clip's sound
   posecli video clip.mp4 --follow 3 --max-people 4            # track id 3 only
   posecli video clip.mp4 --render skel.mp4 --background black --min-score 0.3 --boxes
@@ -80,6 +92,11 @@ dropped (counted in "skipped"), and each frame records "capture_time" and "laten
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="posecli", show_default=True,
               help="posecli (named keypoints), openpose (CMU 1.3 JSON per frame), coco (keypoint results) "
                    "or csv (a row per frame, person and keypoint).")
+@layout_option
+@angles_option
+@click.option("--trc", "trc_dir", type=click.Path(path_type=Path), default=None, metavar="DIR",
+              help="Also write a pixel TRC per tracked person, DIR/<clip>_px_person<ID>.trc, as Sports2D reads "
+                   "it (its load_trc_px): every frame, markers RShoulder, Hip... in pixels, y down.")
 @click.option("--start", type=FiniteFloat(min=0, max=MAX_SECONDS), default=None, metavar="S",
               help="Start at S seconds.")
 @click.option("--end", type=FiniteFloat(min=0, max=MAX_SECONDS), default=None, metavar="S",
@@ -119,8 +136,9 @@ dropped (counted in "skipped"), and each frame records "capture_time" and "laten
 @render_style_options
 @maps_option
 @estimator_options
-@mode_option("fast")
-def video_command(source, out, render, fmt, start, end, step, track, no_track, tracker_options, smooth, batch_size,
+@mode_option(VIDEO_MODE)
+def video_command(source, out, render, fmt, layout, angles, trc_dir, start, end, step, track, no_track, tracker_options,
+                  smooth, batch_size,
                   follow, realtime, fps, duration, max_frames, reconnect, timeout_s, show, quiet, verbose, max_people,
                   part_candidates, background, thickness, radius, min_score, show_ids, show_boxes, maps_dir,
                   **est_opts):
@@ -138,14 +156,17 @@ def video_command(source, out, render, fmt, start, end, step, track, no_track, t
     quiet_ffmpeg()
     quiet_opencv()
     tracker = parse_key_values(tracker_options, TrackerConfig, "-T")
+    check_format_options(fmt, layout, angles)
     estimator = estimator_settings(max_people=max_people, part_candidates=part_candidates, **est_opts)
     renderer = build_renderer(background, thickness, radius, min_score, show_ids, show_boxes)
     with usage_errors():
-        options = VideoOptions(fmt=fmt, start=start, end=end, step=step, track=not no_track,
+        options = VideoOptions(fmt=fmt, layout=layout, angles=angles, start=start, end=end, step=step,
+                               track=not no_track,
                                offline=track == "offline", smooth=smooth, tracker=TrackerConfig(**tracker),
                                batch_size=batch_size, follow=follow, renderer=renderer, realtime=realtime, fps=fps,
                                duration=duration, max_frames=max_frames, reconnect=reconnect, timeout_s=timeout_s)
-        job = VideoJob(source, estimator, options, out=out, render=render, maps_dir=maps_dir, show=show)
+        job = VideoJob(source, estimator, options, out=out, render=render, maps_dir=maps_dir, show=show,
+                       trc_dir=trc_dir)
     with safe_interrupts() as interrupts, VideoReporter(job, quiet, verbose, interrupts) as report:
         run = run_video(job, report)
     report.finished(run)
@@ -213,6 +234,9 @@ class VideoReporter(CommandReport, VideoReport):
             self.note(run.render_note)
         if run.render_path is not None:
             say(f"annotated video: {run.render_path}", quiet=self.quiet)
+        if self.job.trc_dir is not None:
+            say(f"TRC: {len(run.trc_paths)} tracked people written to {shown_path(self.job.trc_dir)}",
+                quiet=self.quiet)
         for path, message in run.unreadable:
             report_error(InputError(message, path=path))
         if run.unreadable:

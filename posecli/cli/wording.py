@@ -56,12 +56,16 @@ PARAM_FLAGS = {
     "address": "--address",
     "workers": "--workers",
     "source": "--from",
+    "layout": "--layout",
+    "trc_dir": "--trc",
+    "angles": "--angles",
 }
 #: Library functions a message may tell the caller to run -> the command that runs them, and
 #: the flags of their parameters (``download_model(precisions=['fp16'])`` ->
 #: ``posecli models download --precision fp16``).
 CALLS = {"download_model": ("posecli models download", {"precisions": "--precision", "source": "--from"}),
-         "iter_video_poses": ("posecli video", {})}
+         "iter_video_poses": ("posecli video", {}), "list_models": ("posecli models list", {}),
+         "evaluate_estimator": ("posecli eval", {})}
 _CALL = re.compile(r"\b(" + "|".join(CALLS) + r")\(([^()]*)\)")
 #: Settings a flag turns on or off: ``name=True``/``name=False`` read as the flag alone.
 SWITCH_FLAGS = {

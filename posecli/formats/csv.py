@@ -16,6 +16,12 @@ every skeleton (COCO-18, BODY-25, a custom model), a keypoint is selected by val
 (``df[df.keypoint == "nose"]``) and pivoted to wide in one call when wanted
 (``df.pivot_table(index=["frame", "person"], columns="keypoint", values=["x", "y"])``).
 
+With angles (``angles=True``, ``--angles``) the file has a last column ``angle`` (degrees) and, after
+each person's keypoint rows, one row per angle of :mod:`posecli.angles` (Sports2D's joint and
+segment angles): ``keypoint`` holds the angle's name (``right knee``, ``trunk``), ``angle`` its
+value (empty where a point is missing), ``x``, ``y`` and ``score`` are empty. Keypoint rows have
+an empty ``angle``. ``df[df.angle.notna()]`` selects the angles.
+
 Quoting is the csv module's (fields with commas, quotes or line breaks are quoted), so
 Python's ``csv`` and ``pandas.read_csv`` read the file without options.
 
@@ -33,10 +39,12 @@ import io
 import math
 from pathlib import Path
 
+from ..angles import ANGLES, person_angles
 from ..io.atomic import AtomicFile
 from ..types import Frame
 
 CSV_COLUMNS = ("file", "frame", "time", "person", "id", "person_score", "keypoint", "x", "y", "score")
+ANGLE_COLUMN = "angle"
 #: First characters that make a spreadsheet read a cell as a formula (OWASP, CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _QUOTE = "'"
@@ -59,15 +67,17 @@ def _num(value: float, digits: int) -> float | str:
     return round(value, digits) if math.isfinite(value) else ""
 
 
-def csv_rows(frame: Frame) -> list[list]:
-    """The rows of one image or video frame (see the module docstring)."""
+def csv_rows(frame: Frame, angles: bool = False) -> list[list]:
+    """The rows of one image or video frame (see the module docstring); ``angles``: with the
+    angle column and rows."""
     head = [
         text_cell(frame.source),
         "" if frame.index is None else int(frame.index),
         "" if frame.timestamp is None else round(float(frame.timestamp), 4),
     ]
+    width = len(CSV_COLUMNS) + (1 if angles else 0)
     if not frame.people:
-        return [head + [""] * (len(CSV_COLUMNS) - len(head))]
+        return [head + [""] * (width - len(head))]
     rows = []
     for i, person in enumerate(frame.people):
         track = "" if person.track_id is None else int(person.track_id)
@@ -78,7 +88,10 @@ def csv_rows(frame: Frame) -> list[list]:
                 cells = [_num(person.xy[k, 0], 2), _num(person.xy[k, 1], 2), _num(person.scores[k], 4)]
             else:
                 cells = ["", "", ""]
-            rows.append(head + [i, track, score, text_cell(name), *cells])
+            rows.append(head + [i, track, score, text_cell(name), *cells] + ([""] if angles else []))
+        if angles:
+            for name, value in person_angles(person).items():
+                rows.append(head + [i, track, score, text_cell(name), "", "", "", _num(value, 2)])
     return rows
 
 
@@ -89,18 +102,19 @@ class CsvStream:
     ``close(complete=False)`` keeps the rows of the frames done when ``keep_partial``.
     """
 
-    def __init__(self, path: str | Path | None):
+    def __init__(self, path: str | Path | None, angles: bool = False):
         self._file = AtomicFile(path)
         self._started = False
+        self._angles = angles
 
     def _write_rows(self, rows) -> None:
         if not self._started:
-            rows = [CSV_COLUMNS, *rows]
+            rows = [CSV_COLUMNS + ((ANGLE_COLUMN,) if self._angles else ()), *rows]
             self._started = True
         self._file.write("".join(_csv_line(row) for row in rows))
 
     def add(self, frame: Frame) -> None:
-        self._write_rows(csv_rows(frame))
+        self._write_rows(csv_rows(frame, self._angles))
 
     def close(self, complete: bool = True, keep_partial: bool = True, trailer: dict | None = None) -> None:
         """Commit the file (``trailer`` is for JSON formats and ignored here)."""
@@ -141,8 +155,8 @@ def read_csv_frames(path: str | Path) -> list[dict]:
                        "people": []}
                 index[key] = rec
                 frames.append(rec)
-            if row["person"] == "":
-                continue
+            if row["person"] == "" or (ANGLE_COLUMN in row and row["keypoint"] in ANGLES):
+                continue  # nobody in the frame; an angle row
             n = int(row["person"])
             if len(rec["people"]) <= n:
                 rec["people"].append({"person": n, "id": _cell(row["id"], int),

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..io.urls import url_stem
 from ..types import Frame, Person
+from .layouts import DEFAULT_LAYOUT, layout_candidates, layout_flat
 
 FORMATS = ("posecli", "openpose", "coco", "csv")
 NATIVE_VERSION = "posecli/1"
@@ -67,13 +68,13 @@ def skeleton_record(skeleton) -> dict:
     }
 
 
-def openpose_record(frame: Frame) -> dict:
-    """CMU OpenPose 1.3 JSON for one frame."""
+def openpose_record(frame: Frame, layout: str = DEFAULT_LAYOUT) -> dict:
+    """CMU OpenPose 1.3 JSON for one frame, keypoints in ``layout``'s order (:mod:`.layouts`)."""
     people = []
     for p in frame.people:
         people.append({
             "person_id": [int(p.track_id) if p.track_id is not None else -1],
-            "pose_keypoints_2d": [round(v, 3) for v in p.to_openpose()],
+            "pose_keypoints_2d": [round(v, 3) for v in layout_flat(p, layout)],
             "face_keypoints_2d": [],
             "hand_left_keypoints_2d": [],
             "hand_right_keypoints_2d": [],
@@ -87,7 +88,8 @@ def openpose_record(frame: Frame) -> dict:
     if candidates is not None:
         # CMU's layout: one object, part index (as a string) -> flat x, y, score, x, y, score, ...
         rec["part_candidates"] = [{
-            str(k): [round(float(v), 3) for v in c.reshape(-1)] for k, c in enumerate(candidates.values())
+            str(k): [round(float(v), 3) for v in c.reshape(-1)]
+            for k, c in enumerate(layout_candidates(candidates, layout))
         }]
     return rec
 
@@ -118,14 +120,16 @@ def coco_image_id(path: str | Path, fallback: int) -> int:
     return int(stem) if re.fullmatch(r"\d{1,18}", stem) else fallback
 
 
+def source_stem(source: str | Path) -> str:
+    """The name results of ``source`` start with: a file's stem; a stream URL's host, port and path."""
+    text = str(source)
+    return url_stem(text) if "://" in text else Path(text).stem  # a URL: never its credentials
+
+
 def openpose_filename(source: str | Path, index: int | None = None) -> str:
     """``<image>_keypoints.json``, or ``<video>_<12-digit frame>_keypoints.json`` (a stream URL's
     host, port and path stand for the video's name)."""
-    text = str(source)
-    if "://" in text:
-        stem = url_stem(text)
-    else:
-        stem = Path(text).stem
+    stem = source_stem(source)
     if index is None:
         return f"{stem}_keypoints.json"
     return f"{stem}_{index:012d}_keypoints.json"

@@ -28,6 +28,7 @@ from ..errors import OutputError
 from ..io.atomic import AtomicFile
 from ..types import Frame
 from .csv import CsvStream
+from .layouts import DEFAULT_LAYOUT, check_layout
 from .records import (
     FORMATS,
     NATIVE_VERSION,
@@ -101,14 +102,18 @@ class ResultWriter:
 
     ``out``: a file path, a directory (``openpose``: one file per frame), or None
     (stdout). ``kind``: ``images`` or ``frames`` (video), the native list's key.
+    ``layout``: the keypoint order of the ``openpose`` format (:mod:`posecli.formats.layouts`).
+    ``angles``: the ``csv`` format also has each person's joint and segment angles (:mod:`posecli.angles`).
     Call :meth:`add` per frame and :meth:`close` once.
     """
 
     def __init__(self, fmt: str, out: str | Path | None, *, model: str = "", skeleton=None,
-                 kind: str = "images", per_file_dir: bool = False, source: dict | None = None):
+                 kind: str = "images", per_file_dir: bool = False, source: dict | None = None,
+                 layout: str = DEFAULT_LAYOUT, angles: bool = False):
         if fmt not in FORMATS:
             raise OutputError(f"unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
         self.fmt = fmt
+        self.layout = check_layout(layout)
         self.out = None if out is None else Path(out)
         self.per_file_dir = per_file_dir
         self._count = 0
@@ -122,7 +127,7 @@ class ResultWriter:
         elif fmt == "coco":
             self._stream = JsonStream(self.out, None)
         elif fmt == "csv":
-            self._stream = CsvStream(self.out)
+            self._stream = CsvStream(self.out, angles=angles)
         else:
             header = {"version": NATIVE_VERSION, "model": model}
             if skeleton is not None:
@@ -143,7 +148,7 @@ class ResultWriter:
                 self._stream.add(rec)
         elif self.per_file_dir:
             name = openpose_filename(frame.source, frame.index)
-            write_json_atomic(self.out / name, openpose_record(frame))
+            write_json_atomic(self.out / name, openpose_record(frame, self.layout))
         else:
             self._single = frame
 
@@ -163,4 +168,4 @@ class ResultWriter:
             self._stream.close(complete, keep_partial, trailer if self.fmt == "posecli" else None)
         elif self.fmt == "openpose" and not self.per_file_dir:
             if self._single is not None and (complete or keep_partial):
-                write_json_atomic(self.out, openpose_record(self._single))
+                write_json_atomic(self.out, openpose_record(self._single, self.layout))

@@ -1,6 +1,8 @@
 """The user's model store: a directory of imported ONNX models.
 
-Location: ``$POSECLI_MODELS`` if set, else ``$XDG_CACHE_HOME/posecli/models``, else
+Location: ``$POSECLI_MODELS`` if set; else, for posecli run from a source checkout, the
+checkout's ``models/store`` when it holds models (where ``make demo`` puts them, so the
+checkout's ``.venv/bin/posecli`` finds them); else ``$XDG_CACHE_HOME/posecli/models``, else
 ``~/.cache/posecli/models``. A model named ``NAME`` is stored as ``NAME.onnx`` (float32)
 and, when imported with INT8 quantization, ``NAME.int8.onnx`` beside it.
 """
@@ -14,6 +16,7 @@ from pathlib import Path
 from ..errors import ModelError
 
 DEFAULT_MODEL = "human-pose-estimation-0001"
+CHECKOUT_STORE = Path("models") / "store"  # where the Makefile keeps a checkout's models
 PRECISION_SUFFIX = {"fp32": ".onnx", "int8": ".int8.onnx", "fp16": ".fp16.onnx"}
 MAX_NAME_CHARS = 200  # a model name plus its longest suffix stays under a file system's 255
 
@@ -35,13 +38,26 @@ def check_model_name(name: str) -> str:
 
 
 def store_dir() -> Path:
-    """The model store directory (not created here)."""
+    """The model store directory (not created here; see the module docstring)."""
     env = os.environ.get("POSECLI_MODELS")
     if env:
         return Path(env).expanduser()
+    checkout = checkout_store()
+    if checkout is not None:
+        return checkout
     cache = os.environ.get("XDG_CACHE_HOME")
     base = Path(cache).expanduser() if cache else Path.home() / ".cache"
     return base / "posecli" / "models"
+
+
+def checkout_store() -> Path | None:
+    """``models/store`` of the source checkout posecli runs from, when it holds models; else None
+    (an installed wheel has no checkout around it)."""
+    root = Path(__file__).resolve().parents[2]
+    store = root / CHECKOUT_STORE
+    if not (root / "pyproject.toml").is_file() or not store.is_dir():
+        return None
+    return store if any(store.glob("*.onnx")) else None
 
 
 def model_path(name: str, precision: str = "fp32", store: Path | None = None) -> Path:
@@ -118,12 +134,20 @@ def resolve_model(ref: str | None, precision: str = "fp32", store: Path | None =
         return path
     has_some = any(model_path(ref, p, store).exists() for p in PRECISION_SUFFIX)
     if not has_some:
-        raise ModelError(f"model '{ref}' is not in the model store{first_run_hint(ref)}", path=path.parent)
+        hint = first_run_hint(ref) or _known_models(store)
+        raise ModelError(f"model '{ref}' is not in the model store{hint}", path=path.parent)
     if ref == DEFAULT_MODEL:
         hint = f" (make it with: download_model(precisions=['{precision}']))"
     else:
         hint = f" (import it with precision={precision!r})"
     raise ModelError(f"model '{ref}' ({precision}) is not in the model store{hint}", path=path)
+
+
+def _known_models(store: Path | None) -> str:
+    """What the store holds, for a name that is not there."""
+    names = sorted({m.name for m in list_models(store)})
+    held = f"it has: {', '.join(names)}" if names else "it is empty"
+    return f" ({held}; list_models() shows them, with their paths)"
 
 
 def first_run_hint(name: str) -> str:
@@ -140,4 +164,5 @@ def first_run_hint(name: str) -> str:
     if missing:
         reqs = extra_requirements("import") or missing
         install = "pip install " + " ".join(f"'{r}'" for r in reqs) + " && "
-    return f"; run: {install}download_model() (from a copy of its OpenVINO IR: download_model(source=DIR))"
+    return (f"; run: {install}download_model() (from a copy of its OpenVINO IR: download_model(source=DIR)), "
+            "or set POSECLI_MODELS to a folder that has it")

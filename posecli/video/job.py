@@ -25,7 +25,8 @@ class VideoJob:
     file, a folder (an existing one or a name ending in a separator: the result is
     ``<source stem>.json`` in it; ``fmt='openpose'``: one file per frame) or None (stdout).
     ``render``: the annotated video; ``maps_dir``: a folder for each frame's maps (the
-    estimator then keeps them); ``show``: a window with the results.
+    estimator then keeps them); ``show``: a window with the results; ``trc_dir``: a folder for
+    a pixel TRC per tracked person (:mod:`posecli.formats.trc`, Sports2D's layout).
     ``out_path`` and ``spec`` are what the job resolved them to.
     """
 
@@ -36,6 +37,7 @@ class VideoJob:
     render: Path | None = None
     maps_dir: Path | None = None
     show: bool = False
+    trc_dir: Path | None = None
     spec: SourceSpec = field(init=False)
     out_path: Path | None = field(init=False)
     out_is_dir: bool = field(init=False)
@@ -54,7 +56,10 @@ class VideoJob:
             out = out / (spec.stem + result_suffix(self.options.fmt))
         object.__setattr__(self, "out_path", out)
         object.__setattr__(self, "out_is_dir", out_is_dir)
-        check_distinct([Path(self.source)] if spec.kind == "file" else [], [("out", out), ("render", self.render)])
+        if self.trc_dir is not None and not self.options.track:
+            raise ConfigError("trc_dir writes a file per tracked person: drop track=False", param="trc_dir")
+        check_distinct([Path(self.source)] if spec.kind == "file" else [],
+                       [("out", out), ("render", self.render), ("trc_dir", self.trc_dir)])
         if self.maps_dir is not None and not self.estimator.keep_maps:  # the maps are kept to be written
             object.__setattr__(self, "estimator", replace(self.estimator, keep_maps=True))
 
@@ -64,6 +69,8 @@ class VideoJob:
             check_writable(self.out_path.parent, is_dir=True)  # "out=poses/": the folder is made
         if self.out_path is not None:
             check_writable(self.out_path, is_dir=self.options.fmt == "openpose")
+        if self.trc_dir is not None:
+            check_writable(Path(self.trc_dir), is_dir=True)
 
 
 def _check_frames_folder(out: Path | None) -> None:
@@ -111,7 +118,7 @@ def run_video(job: VideoJob, report: VideoReport | None = None) -> VideoRun:
     try:
         estimator = job.estimator.build()
         run = VideoRun(estimator, job.spec, job.out_path, options=job.options, render=job.render, keep_partial=True,
-                       maps_dir=job.maps_dir, on_note=report.note, window=window)
+                       maps_dir=job.maps_dir, on_note=report.note, window=window, trc_dir=job.trc_dir)
         report.started(estimator, run)
         return run.run(progress=report.progress)
     except BaseException:

@@ -9,7 +9,9 @@ from pathlib import Path
 
 from ..errors import ConfigError, InputError, OutputError
 from ..formats.maps import MapsWriter
+from ..formats.records import source_stem
 from ..formats.render import Renderer
+from ..formats.trc import TrcWriter
 from ..formats.writers import ResultWriter
 from ..io.source_spec import SourceSpec, parse_source
 from ..io.sources import check_selection, open_source
@@ -48,6 +50,8 @@ class VideoOptions:
     """
 
     fmt: str = "posecli"
+    layout: str = "coco18"  # the openpose format's keypoint order (posecli.formats.layouts)
+    angles: bool = False  # the csv format's angle rows (posecli.angles)
     start: float | None = None
     end: float | None = None
     step: int = 1
@@ -120,7 +124,8 @@ class VideoRun:
 
     ``out``: a JSON file, a folder (``openpose``: one file per frame) or None (stdout).
     ``maps_dir``: a folder for each frame's maps (:mod:`posecli.formats.maps`; the
-    estimator must keep them).
+    estimator must keep them). ``trc_dir``: a folder for a pixel TRC per tracked person
+    (:mod:`posecli.formats.trc`; ``trc_paths`` after the run).
     ``video``: any SOURCE (see :func:`~posecli.io.sources.parse_source`). ``on_note``:
     receives a line at each reconnection of a live source. ``window``: an object whose
     ``show(result)`` returns False to stop (``--show``).
@@ -133,9 +138,11 @@ class VideoRun:
     def __init__(self, estimator, video: str | Path | SourceSpec, out: str | Path | None = None, *,
                  options: VideoOptions = VideoOptions(), render: str | Path | None = None,
                  keep_partial: bool = True, maps_dir: str | Path | None = None,
-                 on_note: Callable[[str], None] | None = None, window=None):
+                 on_note: Callable[[str], None] | None = None, window=None, trc_dir: str | Path | None = None):
         if maps_dir is not None and not getattr(estimator, "keep_maps", False):
             raise InputError("maps_dir needs an estimator made with keep_maps=True")
+        if trc_dir is not None and not options.track:
+            raise ConfigError("trc_dir writes a file per tracked person: drop track=False", param="trc_dir")
         spec = video if isinstance(video, SourceSpec) else parse_source(video)
         options.check_source(spec)
         self.estimator = estimator
@@ -168,13 +175,18 @@ class VideoRun:
         try:
             self.writer = ResultWriter(options.fmt, out, model=estimator.model.info.name,
                                        skeleton=estimator.skeleton, kind="frames", per_file_dir=per_frame,
-                                       source=header)
+                                       source=header, layout=options.layout,
+                                       angles=options.angles)
         except BaseException:
             self._release_source()
             raise
         self.sink: VideoSink | None = None
         self.maps: MapsWriter | None = None
+        self.trc: TrcWriter | None = None
+        self.trc_paths: list[Path] = []
         try:
+            if trc_dir is not None:
+                self.trc = TrcWriter(trc_dir, source_stem(self.source_name), estimator.skeleton)
             if maps_dir is not None:
                 self.maps = MapsWriter(maps_dir, estimator.skeleton)
             if render is not None:
@@ -242,6 +254,8 @@ class VideoRun:
                     self.maps.add(result.frame)
                 self.writer.add(result.frame, image_id=result.index)
                 self.frames_done += 1  # as the JSON holds it, whatever happens to the video next
+                if self.trc is not None:
+                    self.trc.add(result.frame)
                 if self.sink is not None:
                     self.sink.write(result.rendered)
                 self.dropped += result.skipped
@@ -297,6 +311,7 @@ class VideoRun:
         commit_video = complete or (self.keep_partial and keep_video)
         for step in (lambda: self.writer.close(complete=complete, keep_partial=self.keep_partial, trailer=trailer),
                      lambda: self.sink is not None and self.sink.close(commit=commit_video and not failures),
+                     lambda: self._close_trc(complete),
                      self._release_source):
             try:
                 step()
@@ -305,6 +320,11 @@ class VideoRun:
         if failures:
             raise failures[0]
         self.complete = complete
+
+    def _close_trc(self, complete: bool) -> None:
+        """The TRC files, written when the run's results are kept (complete, or partial kept)."""
+        if self.trc is not None and (complete or self.keep_partial):
+            self.trc_paths = self.trc.close()
 
 
 def make_tracker(config: TrackerConfig, smooth: OneEuroConfig | None = None, offline: bool = False):

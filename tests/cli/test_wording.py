@@ -19,7 +19,7 @@ from tests.helpers import write_video
     ("the loss diverged at step 3 (nan); try lr=4e-06", "the loss diverged at step 3 (nan); try --lr 4e-06"),
     ('batch_size="8" is too big', "--batch-size 8 is too big"),
     # not parameters: other names, attribute access, words that end in a parameter's name
-    ("layout=3, model.out=2, size_hw=(1, 2), --out x", "layout=3, model.out=2, size_hw=(1, 2), --out x"),
+    ("grid=3, model.out=2, size_hw=(1, 2), --out x", "grid=3, model.out=2, size_hw=(1, 2), --out x"),
 ])
 def test_parameters_become_flags(text, worded):
     assert as_flags(text) == worded

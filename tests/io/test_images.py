@@ -52,7 +52,8 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[Path, str]]:
     (tmp / "notes.mp4").write_text("a text file named like a video\n" * 20)
     return {
         "nonexistent": (tmp / "nope.jpg", "no such file"),
-        "directory": (tmp / "folder.jpg", "is a directory, not a file"),
+        "directory": (tmp / "folder.jpg", "is a directory, not a file (for a folder: posecli batch {path} --out "
+                                          "poses/, or a glob: posecli image '{path}/*.jpg')"),
         "zero bytes": (tmp / "zero.jpg", "file is empty (0 bytes)"),
         "truncated JPEG": (truncated_copy(good, tmp / "cut.jpg", 0.6),
                            "truncated JPEG (the file ends before the image data does)"),
@@ -73,7 +74,7 @@ def test_bad_image_input_is_one_line_exit_1_and_no_output(case, tiny_model, tmp_
     out = tmp_path / "out.json"
     r = run("image", path, "--out", out, *fast(tiny_model))
     assert r.exit_code == 1
-    assert r.stderr == f"Error: {path}: {problem}\n"
+    assert r.stderr == f"Error: {path}: {problem.format(path=path)}\n"
     assert not out.exists() and not temp_files(tmp_path)
 
 
@@ -465,7 +466,7 @@ def test_progress_for_many_photos_in_a_log_is_plain_lines(tiny_model, tmp_path, 
     assert r.exit_code == 0, r.output
     lines = r.stderr.splitlines()
     assert [line.split(",")[0] for line in lines] == ["photos: 1/3 photos (33%)", "photos: 2/3 photos (67%)",
-                                                     "photos: 3/3 photos (100%)", "photos: 3/3 photos (100%)"]
+                                                     "photos: 3/3 photos (100%)"]  # the last line once
     assert "\r" not in r.stderr and "\x1b" not in r.stderr
     quiet = run("image", *photos, "--out", tmp_path / "o.json", "-q", *fast(tiny_model))
     assert quiet.exit_code == 0 and quiet.stderr == ""

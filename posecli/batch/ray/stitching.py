@@ -171,7 +171,8 @@ def join_video(job: Job, parts: list[Path], options: VideoOptions | None = None,
     # a per-frame folder is filled under a temporary name and renamed when complete, as locally
     with result_target(job.result, folder=job.fmt == "openpose") as target:
         writer = ResultWriter(job.fmt, target, model=first.model, skeleton=first.skeleton, kind="frames",
-                              per_file_dir=job.fmt == "openpose", source={"video": first.info})
+                              per_file_dir=job.fmt == "openpose", source={"video": first.info},
+                              layout=job.layout, angles=job.angles)
         try:
             joined = join_ranges(chunks(), min_similarity, options.tracker.min_area)
             while True:
