@@ -79,7 +79,7 @@ test: shared venv consumers test-tools
 test-fast: shared venv
 	$(PY) -m pytest -q -m "not slow"
 
-bench: shared venv models
+bench: shared venv models consumers  # consumers: Pose2Sim and OpenSim beside posecli 3d (bench_3d)
 	$(PY) -m bench
 
 clean:

@@ -39,6 +39,7 @@ def _register() -> None:
         ("batch", ("batch_command",)),
         ("evaluate", ("eval_command",)),
         ("train", ("train_command", "export_command")),
+        ("info", ("info_command",)),
         ("threed", ("threed_command",)),
     ):
         if importlib.util.find_spec(f"posecli.cli.{module}") is None:

@@ -187,23 +187,27 @@ def estimator_options(func):
 
 VIDEO_MODE = "fast"  # posecli video's default mode, also batch's for videos
 MODE_HELP = {
+    "fastest": "dropping frames is the alternative",
     "fast": "video needs real time on a CPU",
     "balanced": "folders of photos: small people found at a modest cost",
     "accurate": "a photo is worth the time",
 }
 
 
-def mode_option(default: str, why: str | None = None, note: str = ""):
-    """``--mode fast|balanced|accurate`` with this command's default, said in --help (``why``:
+def mode_option(default: str, why: str | None = None, note: str = "", live: str | None = None):
+    """``--mode fastest|fast|balanced|accurate`` with this command's default, said in --help (``why``:
     this command's reason for it, else the mode's usual one; ``note``: a sentence more, e.g. an
-    exception to the default)."""
+    exception to the default; ``live``: another default for cameras and streams, the option is
+    then None unless given)."""
     from ..inference.modes import MODES
 
     ladder = "; ".join(f"{m.name}: {m.summary}" for m in MODES.values())
+    chosen = f"{default} by default here: {why or MODE_HELP[default]}"
+    if live is not None:
+        chosen = f"{live} by default for cameras and streams ({MODE_HELP[live]}), {default} for files and folders"
     return click.option(
-        "--mode", type=click.Choice(list(MODES)), default=default, show_default=True,
-        help=f"Speed/accuracy setting ({ladder}). {default} by default here: {why or MODE_HELP[default]}. "
-             f"{note}--height, --scales, --flip and --zoom override it.")
+        "--mode", type=click.Choice(list(MODES)), default=None if live else default, show_default=live is None,
+        help=f"Speed/accuracy setting ({ladder}). {chosen}. {note}--height, --scales, --flip and --zoom override it.")
 
 
 def estimator_settings(model, profile, device, precision, height, scales, flip, parser_preset, parser_options,

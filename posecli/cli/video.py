@@ -73,12 +73,15 @@ Examples:
   posecli video frames/ --fps 30 --out poses.json              # frame_2.png before frame_10.png
   posecli video 'shots/*.jpg' --render shots.mp4
   posecli video clip.mp4 --realtime --show                     # a clip played as if it were a camera
+  posecli video clip.mp4 --mode fastest -v                     # network on one frame in 5: docs/realtime.md
 
 \b
 SOURCE: a video file; a camera (0, 1, /dev/video0); a stream URL (rtsp, rtmp, http(s), udp,
 tcp; e.g. MPEG-TS or MJPEG); a folder of frames or a quoted glob. Cameras and streams run
 in real time: the network always takes the newest frame, frames that arrive meanwhile are
-dropped (counted in "skipped"), and each frame records "capture_time" and "latency".
+dropped (counted in "skipped"), and each frame records "capture_time" and "latency"; they
+run --mode fastest unless told otherwise (the network on whole frames now and then, people
+carried by optical flow between: fewer frames dropped).
 """
 
 
@@ -136,7 +139,7 @@ dropped (counted in "skipped"), and each frame records "capture_time" and "laten
 @render_style_options
 @maps_option
 @estimator_options
-@mode_option(VIDEO_MODE)
+@mode_option(VIDEO_MODE, live="fastest")
 def video_command(source, out, render, fmt, layout, angles, trc_dir, start, end, step, track, no_track, tracker_options,
                   smooth, batch_size,
                   follow, realtime, fps, duration, max_frames, reconnect, timeout_s, show, quiet, verbose, max_people,
@@ -222,6 +225,10 @@ class VideoReporter(CommandReport, VideoReport):
         if self.verbose:
             for line in describe_done(self.estimator, run.frames_done, "frames", self.clock):
                 say(line)
+            if run.sparse_counts is not None:
+                c = run.sparse_counts
+                say(f"network on the whole frame: {c['whole']} frames, on crops: {c['crops']}, "
+                    f"not at all: {c['none']} (people carried by optical flow)")
         if run.stopped_early:
             kind = "received" if run.live else "decoded"
             say(f"Warning: {self.job.spec.text}: {run.error}; the {run.frames_done} {kind} frames were processed.")

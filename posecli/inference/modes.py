@@ -9,6 +9,8 @@ docs/accuracy.md (``python -m bench eval_modes``).
 ======== ====== ======== ===== ======= ==============================================
 mode     height scales   flip  zoom-in for
 ======== ====== ======== ===== ======= ==============================================
+fastest  model  1        no    no      video on an ordinary CPU, live sources: the network
+                                       on whole frames only now and then (see below)
 fast     model  1        no    no      video: real time on a CPU (``posecli video``)
 balanced model  1        no    yes     folders of photos and videos (``posecli batch``)
 accurate model  1, 1.5   no    yes     photos (``posecli image``, ``posecli eval``)
@@ -23,6 +25,10 @@ people of middle size that the zoom-in pass leaves alone, and the base view keep
 overlapping people. The mirrored image (``flip``) is in no mode: its gain on the shared sets
 is within their noise (-0.005 to +0.02 AP) and on a held-out set of occluded people it cost
 0.059 AP; it stays available as an explicit setting.
+
+``fastest`` is ``fast`` on single images; in a video (:mod:`posecli.video.sparse`) the
+network sees the whole frame only every few frames, at a scene cut or when a person is
+lost, and people are carried between by the optical flow of their keypoints.
 """
 
 from __future__ import annotations
@@ -43,9 +49,13 @@ class Mode:
     flip: bool
     zoom: bool
     summary: str
+    sparse: bool = False  # video: whole-frame network passes only now and then
 
 
 MODES: dict[str, Mode] = {
+    "fastest": Mode("fastest", None, (1.0,), False, False,
+                    "video: fast on a whole frame every few frames, people carried by optical flow between",
+                    sparse=True),
     "fast": Mode("fast", None, (1.0,), False, False,
                  "one pass at the model's height (real time on a CPU)"),
     "balanced": Mode("balanced", None, (1.0,), False, True,

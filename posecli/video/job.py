@@ -27,7 +27,8 @@ class VideoJob:
     ``render``: the annotated video; ``maps_dir``: a folder for each frame's maps (the
     estimator then keeps them); ``show``: a window with the results; ``trc_dir``: a folder for
     a pixel TRC per tracked person (:mod:`posecli.formats.trc`, Sports2D's layout).
-    ``out_path`` and ``spec`` are what the job resolved them to.
+    ``out_path`` and ``spec`` are what the job resolved them to; ``estimator.mode`` None
+    becomes ``fastest`` for cameras and streams (without ``maps_dir``), ``fast`` otherwise.
     """
 
     source: str
@@ -60,6 +61,7 @@ class VideoJob:
             raise ConfigError("trc_dir writes a file per tracked person: drop track=False", param="trc_dir")
         check_distinct([Path(self.source)] if spec.kind == "file" else [],
                        [("out", out), ("render", self.render), ("trc_dir", self.trc_dir)])
+        object.__setattr__(self, "estimator", _video_mode(self.estimator, spec, self.maps_dir))
         if self.maps_dir is not None and not self.estimator.keep_maps:  # the maps are kept to be written
             object.__setattr__(self, "estimator", replace(self.estimator, keep_maps=True))
 
@@ -71,6 +73,18 @@ class VideoJob:
             check_writable(self.out_path, is_dir=self.options.fmt == "openpose")
         if self.trc_dir is not None:
             check_writable(Path(self.trc_dir), is_dir=True)
+
+
+def _video_mode(estimator: EstimatorOptions, spec: SourceSpec, maps_dir) -> EstimatorOptions:
+    """The estimator settings with the video's mode: ``mode=None`` is ``fastest`` for cameras and
+    streams (fewer network runs rather than dropped frames) unless maps are written, else
+    ``fast``; :class:`ConfigError` for ``fastest`` with maps (there are none on carried frames)."""
+    if estimator.mode is None:
+        return replace(estimator, mode="fastest" if spec.live and maps_dir is None else "fast")
+    if estimator.mode == "fastest" and maps_dir is not None:
+        raise ConfigError("maps_dir writes every frame's maps, and mode='fastest' runs the network on a few "
+                          "frames only: use mode='fast'", param=("mode", "maps_dir"))
+    return estimator
 
 
 def _check_frames_folder(out: Path | None) -> None:

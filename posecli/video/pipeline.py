@@ -56,6 +56,7 @@ class FrameResult:
     image: np.ndarray
     frame: Frame
     rendered: np.ndarray | None = None
+    network: str | None = None  # sparse runs: "whole", "crops" or "none" (see posecli.video.sparse)
 
     @property
     def capture_time(self) -> float | None:
@@ -95,11 +96,15 @@ class Pipeline:
     Frames may carry a fourth item, a dict: ``source`` (the frame's own file),
     ``captured`` (monotonic seconds) and ``capture_time`` (Unix seconds) end up in
     ``Frame.extra`` with ``skipped`` and ``latency``.
+    ``sparse``: a :class:`~posecli.video.sparse.SparseConfig` runs the network on whole
+    frames only now and then (:mod:`posecli.video.sparse`); None: when the estimator's mode
+    is ``fastest``. ``sparse_counts`` then says how many frames ran it how.
     """
 
     def __init__(self, estimator, frames: Iterable[tuple], *, source: str = "",
                  batch_size: int = 1, tracker: Tracker | None = None, renderer: Renderer | None = None,
-                 queue_size: int = 2, realtime: bool = False, expected_frames: int | None = None):
+                 queue_size: int = 2, realtime: bool = False, expected_frames: int | None = None,
+                 sparse=None):
         if batch_size < 1:
             raise InputError(f"batch size must be at least 1, got {batch_size}")
         self.estimator = estimator
@@ -117,6 +122,7 @@ class Pipeline:
         self.expected_frames = expected_frames if expected_frames is not None else getattr(frames, "expected_frames", None)
         self.tracker = tracker
         self.renderer = renderer
+        self.sparse = _sparse_runner(estimator, sparse, None if self.realtime else self.expected_frames)
         self._stop = threading.Event()
         self._batches: queue.Queue = queue.Queue(maxsize=max(1, queue_size))
         # With a runtime that runs several batches at once (OpenVINO), the maps queue holds
@@ -170,6 +176,11 @@ class Pipeline:
         wait_idle = getattr(getattr(self.estimator, "model", None), "wait_idle", None)
         if wait_idle is not None:
             wait_idle()  # batches submitted but not taken: let them finish now, not at exit
+
+    @property
+    def sparse_counts(self) -> dict | None:
+        """Frames that ran the network on the whole frame, on crops, not at all (sparse runs; else None)."""
+        return None if self.sparse is None else dict(self.sparse.counts)
 
     # -- workers ----------------------------------------------------------------------------------
     def _put(self, q: queue.Queue, item) -> bool:
@@ -266,6 +277,15 @@ class Pipeline:
                     self._put(self._maps, batch)
                     return
                 images = [item[2] for item in batch]
+                if self.sparse is not None:  # frame by frame: each depends on the people before
+                    frames = []
+                    for item in batch:
+                        frame, kind = self.sparse(item[2], item[1])
+                        frame.extra["_network"] = kind  # moved onto the FrameResult
+                        frames.append(frame)
+                    if not self._put(self._maps, (batch, _ready(frames))):
+                        return
+                    continue
                 if expected and expect is not None:  # a video of known length: the runtime may prepare
                     expect(images[0].shape, expected, len(images))
                     expected = None
@@ -297,7 +317,12 @@ class Pipeline:
                 for item, m in zip(batch, pending()):
                     index, ts, image = item[:3]
                     meta = item[3] if len(item) > 3 else {}
-                    frame = est.parse(m, source=meta.get("source", self.source), index=index, timestamp=ts, image=image)
+                    name = meta.get("source", self.source)
+                    if isinstance(m, Frame):  # a sparse run's frame, people already in pixels
+                        frame = m
+                        frame.source, frame.index, frame.timestamp = name, index, ts
+                    else:
+                        frame = est.parse(m, source=name, index=index, timestamp=ts, image=image)
                     if "captured" in meta:  # a live frame: when captured, frames dropped before it
                         frame.extra.update(capture_time=meta["capture_time"], skipped=int(meta.get("skipped", 0)),
                                            _captured=meta["captured"])
@@ -311,12 +336,27 @@ class Pipeline:
         """Draw and hand over ``(frame, image)`` pairs; False when asked to stop."""
         for frame, image in ready:
             drawn = self.renderer(image, frame.people) if self.renderer is not None else None
+            network = frame.extra.pop("_network", None)
             captured = frame.extra.pop("_captured", None)
             if captured is not None:  # capture to result, drawing included
                 frame.extra["latency"] = time.monotonic() - captured
-            if not self._put(self._results, FrameResult(frame.index, frame.timestamp, image, frame, drawn)):
+            if not self._put(self._results, FrameResult(frame.index, frame.timestamp, image, frame, drawn, network)):
                 return False
         return True
+
+def _sparse_runner(estimator, sparse, expected_frames: int | None):
+    """The :class:`~posecli.video.sparse.SparseRunner` of a sparse run, else None."""
+    from ..inference.modes import MODES
+
+    if sparse is None:
+        mode = MODES.get(getattr(estimator, "mode", None))
+        sparse = mode is not None and mode.sparse
+    if sparse is False:
+        return None
+    from .sparse import SparseConfig, runner_for
+
+    return runner_for(estimator, sparse if isinstance(sparse, SparseConfig) else None, expected_frames)
+
 
 def _ready(value):
     """A handle like :meth:`PoseEstimator.submit_maps`'s for a result already computed."""

@@ -132,7 +132,9 @@ class VideoRun:
     After :meth:`run`: ``frames_done``, ``complete``, ``stopped_early``/``error`` (a
     truncated video or a lost stream: every frame that came was processed), ``stopped``
     (why a run ended before its source did: duration, max_frames, window), ``dropped``
-    (frames skipped in real time), ``unreadable`` (frames of a folder that did not decode).
+    (frames skipped in real time), ``unreadable`` (frames of a folder that did not decode),
+    ``sparse_counts`` (mode ``fastest``: frames whose network ran on the whole frame, on
+    crops, not at all; else None).
     """
 
     def __init__(self, estimator, video: str | Path | SourceSpec, out: str | Path | None = None, *,
@@ -143,6 +145,9 @@ class VideoRun:
             raise InputError("maps_dir needs an estimator made with keep_maps=True")
         if trc_dir is not None and not options.track:
             raise ConfigError("trc_dir writes a file per tracked person: drop track=False", param="trc_dir")
+        if maps_dir is not None and getattr(estimator, "mode", None) == "fastest":
+            raise InputError("maps_dir writes every frame's maps, and mode='fastest' runs the network on "
+                             "a few frames only: use mode='fast'", param=("mode", "maps_dir"))
         spec = video if isinstance(video, SourceSpec) else parse_source(video)
         options.check_source(spec)
         self.estimator = estimator
@@ -161,6 +166,7 @@ class VideoRun:
         self.complete = False
         self.stopped: str | None = None
         self.dropped = 0
+        self.sparse_counts: dict | None = None  # mode fastest: frames by how the network ran
         self.stalled_s = 0.0  # "stalled": seconds without a frame when the duration ran out
         self._closed = False
         per_frame = options.fmt == "openpose"
@@ -239,6 +245,10 @@ class VideoRun:
                             expected_frames=self.expected)
         results = iter(pipeline)
         first_ts: float | None = None
+        if pipeline.sparse is not None:
+            from .sparse import KINDS
+
+            self.sparse_counts = dict.fromkeys(KINDS, 0)
         last_at = 0.0  # time.monotonic() of the last result
         try:
             for result in results:
@@ -259,6 +269,8 @@ class VideoRun:
                 if self.sink is not None:
                     self.sink.write(result.rendered)
                 self.dropped += result.skipped
+                if result.network is not None:
+                    self.sparse_counts[result.network] += 1
                 if progress is not None:
                     progress(1)
                 if self.window is not None and not self.window.show(result):

@@ -48,8 +48,10 @@ def test_realtime_under_load_skips_frames_and_latency_stays_bounded(tmp_path, de
     for mode in ("--realtime", "--no-realtime"):
         out = tmp_path / f"{mode}.json"
         with MjpegCamera(fps=60, size_wh=(320, 240)) as cam:
+            # --mode fast: the network on every frame it takes (cameras default to fastest, which
+            # runs it on a few: tests/cli/test_video_fastest.py)
             r = invoke("video", cam.url, mode, "--duration", "4", "--out", out, "-q", "--reconnect", "0",
-                       *_real(default_model))
+                       "--mode", "fast", *_real(default_model))
             assert r.exit_code == 0, r.output
             doc = json.loads(out.read_text())
             lags[mode] = _lag(doc, cam)

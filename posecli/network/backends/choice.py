@@ -6,7 +6,10 @@ model, while an earlier AMD machine ran them level. So the first time a stored m
 opened with ``auto`` on a CPU, both runtimes run it side by side at its native input size
 (interleaved, a few frames each, about a second in all) and the faster one is kept;
 OpenVINO only when it is clearly faster (:data:`MARGIN`), since onnxruntime is the one
-already loaded. The verdict is stored in ``<store>/runtime-choice.json`` under a key over
+already loaded. The verdict must not depend on the machine's load at that moment: each
+round runs both runtimes back to back, so both see the same load, and the verdict is the
+median of the per-round time ratios; when that median is near the margin
+(:data:`UNSURE`), more rounds are measured, up to :data:`MAX_MEASURES` times as many. The verdict is stored in ``<store>/runtime-choice.json`` under a key over
 the model file (size, modification time), both runtimes' versions, the CPU (model name and
 feature flags) and the thread setting; any change measures again. An unwritable store
 keeps the verdict for the process only.
@@ -33,6 +36,9 @@ MARGIN = 0.95  # OpenVINO is chosen when its median time is below 95 % of onnxru
 WARMUP = 2
 ROUNDS = 7
 MAX_ENTRIES = 64  # oldest verdicts are dropped beyond this
+#: OpenVINO / onnxruntime time ratios near enough the margin that more rounds are measured.
+UNSURE = (0.85, 1.08)
+MAX_MEASURES = 3  # at most this many batches of ROUNDS rounds
 MAX_CHOICE_BYTES = 1 << 20  # a larger table is junk: measured again
 
 _memory: dict[str, dict] = {}
@@ -135,25 +141,54 @@ def _merge_into(path: Path, key: str, verdict: dict) -> None:
         return
 
 
-def measure(runners: dict[str, Callable[[], object]], warmup: int = WARMUP, rounds: int = ROUNDS) -> dict[str, float]:
+def measure(runners: dict[str, Callable[[], object]], warmup: int = WARMUP, rounds: int = ROUNDS,
+            clock: Callable[[], float] = time.perf_counter) -> dict[str, float]:
     """Median seconds per call of each runner, run interleaved (A B A B ...)."""
+    return {name: statistics.median(t) for name, t in sample(runners, warmup, rounds, clock).items()}
+
+
+def sample(runners: dict[str, Callable[[], object]], warmup: int = WARMUP, rounds: int = ROUNDS,
+           clock: Callable[[], float] = time.perf_counter) -> dict[str, list[float]]:
+    """Seconds of each call of each runner, ``rounds`` rounds of one call each in turn (A B A B ...)."""
     for _ in range(warmup):
         for run in runners.values():
             run()
     samples: dict[str, list[float]] = {name: [] for name in runners}
     for _ in range(rounds):
         for name, run in runners.items():
-            t0 = time.perf_counter()
+            t0 = clock()
             run()
-            samples[name].append(time.perf_counter() - t0)
-    return {name: statistics.median(t) for name, t in samples.items()}
+            samples[name].append(clock() - t0)
+    return samples
 
 
-def verdict_from(times: dict[str, float], size_hw, compile_s: float = 0.0) -> dict:
-    """The runtime to use given median times of both, with what was measured (and how long
-    OpenVINO took to compile a network for one size)."""
+def compare_runtimes(runners: dict[str, Callable[[], object]], clock: Callable[[], float] = time.perf_counter
+                     ) -> tuple[dict[str, float], float, int]:
+    """(median seconds of each, median per-round ratio openvino / onnxruntime, rounds run) of
+    the two runners ``onnxruntime`` and ``openvino``, measured again while the ratio is
+    :data:`UNSURE` (see the module docstring)."""
+    samples: dict[str, list[float]] = {name: [] for name in runners}
+    for batch in range(MAX_MEASURES):
+        more = sample(runners, WARMUP if batch == 0 else 0, ROUNDS, clock)
+        for name in runners:
+            samples[name] += more[name]
+        ratios = [ov / max(ort, 1e-12) for ov, ort in zip(samples["openvino"], samples["onnxruntime"])]
+        ratio = statistics.median(ratios)
+        if not UNSURE[0] <= ratio <= UNSURE[1]:
+            break
+    times = {name: statistics.median(t) for name, t in samples.items()}
+    return times, ratio, len(samples["openvino"])
+
+
+def verdict_from(times: dict[str, float], size_hw, compile_s: float = 0.0, ratio: float | None = None,
+                 rounds: int | None = None) -> dict:
+    """The runtime to use given median times of both (or, when given, the median per-round
+    ``ratio`` openvino / onnxruntime), with what was measured (and how long OpenVINO took to
+    compile a network for one size)."""
     ort, ov = times["onnxruntime"], times["openvino"]
-    runtime = "openvino" if ov < MARGIN * ort else "onnxruntime"
+    ratio = ov / ort if ratio is None else ratio
+    runtime = "openvino" if ratio < MARGIN else "onnxruntime"
+    extra = {} if rounds is None else {"ratio": round(ratio, 3), "rounds": rounds}
     return {
         "runtime": runtime,
         "onnxruntime_ms": round(ort * 1000, 2),
@@ -161,6 +196,7 @@ def verdict_from(times: dict[str, float], size_hw, compile_s: float = 0.0) -> di
         "size_hw": list(size_hw),
         "compile_s": round(compile_s, 3),
         "measured": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        **extra,
     }
 
 
@@ -232,11 +268,11 @@ def open_backend(path: Path, device: str, threads: int | None, runtime: str, on_
     feeds = {first.info.input_name: x}
     second.session.run(names, feeds, static=True)  # compile the network for this size alone
     compile_s = second.session.compile_s
-    times = measure({
+    times, ratio, rounds = compare_runtimes({
         "onnxruntime": lambda: first.session.run(names, feeds),
         "openvino": lambda: second.session.run(names, feeds, static=True),
     })
-    verdict = verdict_from(times, first.info.size_hw, compile_s)
+    verdict = verdict_from(times, first.info.size_hw, compile_s, ratio, rounds)
     record_verdict(store, key, verdict)
     first.note = describe(verdict, cached=False)
     if verdict["runtime"] == "onnxruntime":
