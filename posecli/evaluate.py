@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from .errors import InputError, MissingExtraError
 from .formats.records import coco_records
 from .inference.preprocess import frame_from_reduced
 from .io.images import read_image
+from .io.jsonfile import MAX_JSON_DEPTH, json_depth, read_json
 from .types import Frame
 
 #: ``CocoMetrics`` fields in the order of ``COCOeval.stats`` for keypoints.
@@ -40,6 +40,8 @@ METRIC_LABELS = {
     "ap": "AP", "ap50": "AP50", "ap75": "AP75", "apm": "APM", "apl": "APL",
     "ar": "AR", "ar50": "AR50", "ar75": "AR75", "arm": "ARM", "arl": "ARL", "ap90": "AP@0.9",
 }
+#: Largest annotation file read (COCO's train2017 keypoints file is 238 MB).
+MAX_ANNOTATION_BYTES = 2_000_000_000
 
 
 @dataclass
@@ -106,27 +108,29 @@ def load_annotations(annotations: str | Path | dict) -> dict:
     """A COCO keypoint annotation dict from a path or a dict, checked for the keys COCOeval needs.
 
     A dict is deep-copied (pycocotools adds keys to what it is given). Raises
-    :class:`InputError` naming the file when it is missing, not JSON or not COCO-shaped.
+    :class:`InputError` naming the file when it is missing, larger than
+    :data:`MAX_ANNOTATION_BYTES`, not JSON, nested deeper than JSON files are, not
+    COCO-shaped, or when an image's ``file_name`` is not a path inside the images folder.
     """
     path = None
     if isinstance(annotations, dict):
+        if json_depth(annotations) > MAX_JSON_DEPTH:
+            raise InputError(f"annotations nest more than {MAX_JSON_DEPTH} levels deep: not COCO annotations",
+                             param="annotations")
         data = copy.deepcopy(annotations)
     else:
         path = Path(annotations)
         if not path.is_file():
             raise InputError("no such annotation file", path=path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"cannot read ({exc})", path=path) from None
-        except json.JSONDecodeError as exc:
-            raise InputError(f"not JSON ({exc.msg} at line {exc.lineno})", path=path) from None
+        data = read_json(path, max_bytes=MAX_ANNOTATION_BYTES, what="COCO annotation file")
     if not isinstance(data, dict) or not isinstance(data.get("images"), list) \
             or not isinstance(data.get("annotations"), list):
         raise InputError("not a COCO annotation file (needs 'images' and 'annotations' lists)", path=path)
     for im in data["images"]:
         if not isinstance(im, dict) or "id" not in im:
             raise InputError("an entry of 'images' has no 'id'", path=path)
+        if im.get("file_name") is not None:
+            image_file_name(im, path)
     for ann in data["annotations"]:
         if not isinstance(ann, dict) or not {"image_id", "keypoints", "area"} <= ann.keys():
             raise InputError("an annotation lacks 'image_id', 'keypoints' or 'area' (not a keypoint file?)",
@@ -138,15 +142,29 @@ def load_annotations(annotations: str | Path | dict) -> dict:
     return data
 
 
+def image_file_name(im: dict, path: Path | None) -> str:
+    """An image's ``file_name`` when it is a relative path that stays inside the images
+    folder (no absolute path, no ``..``, no NUL); :class:`InputError` naming the annotation
+    file and the entry otherwise. A symbolic link inside the folder that points out of it
+    is the user's own choice and is followed."""
+    name = im.get("file_name")
+    if not isinstance(name, str) or not name:
+        raise InputError(f"image {im.get('id')!r} has no 'file_name' (a string) in the annotations", path=path)
+    parts = Path(name).parts
+    if Path(name).is_absolute() or Path(name).drive or ".." in parts or "\x00" in name:
+        shown = name.encode("unicode_escape").decode("ascii")[:120]
+        raise InputError(f"image {im.get('id')!r}: file_name '{shown}' is not a path inside the images folder "
+                         "(absolute, or going up with '..')", path=path)
+    return name
+
+
 def coco_images(annotations: dict, images_dir: str | Path) -> list[tuple[int, Path]]:
-    """``(image_id, path)`` for every image of the annotations, by id; paths from ``file_name``."""
+    """``(image_id, path)`` for every image of the annotations, by id; paths from ``file_name``,
+    each checked to stay inside ``images_dir`` (see :func:`_check_file_name`)."""
     root = Path(images_dir)
     out = []
     for im in sorted(annotations["images"], key=lambda im: im["id"]):
-        name = im.get("file_name")
-        if not name:
-            raise InputError(f"image {im['id']} has no 'file_name' in the annotations")
-        out.append((int(im["id"]), root / name))
+        out.append((int(im["id"]), root / image_file_name(im, None)))
     return out
 
 

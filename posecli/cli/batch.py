@@ -52,6 +52,19 @@ Run the same command again after an interruption: finished inputs are skipped.
 """
 
 
+def _refuse_url(directory: Path) -> None:
+    """A stream URL given as DIRECTORY: a usage mistake, worded without its password."""
+    import re
+
+    from ..io.urls import redact
+
+    # click's Path folded "rtsp://" into "rtsp:/": put the scheme back as typed
+    m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*):/+(.*)$", str(directory), re.DOTALL)
+    if m and not directory.exists():
+        url = redact(f"{m[1]}://{m[2]}")
+        raise click.UsageError(f"batch takes a folder, not a URL ({url}): for a stream use posecli video URL")
+
+
 @click.command("batch", epilog=EPILOG)
 @click.argument("directory", type=click.Path(path_type=Path, readable=False))
 @click.option("--out", "-o", type=click.Path(path_type=Path), required=True,
@@ -99,6 +112,7 @@ def batch_command(directory, out, recursive, render, fmt, layout, angles, overwr
     from ..video.run import VideoOptions
 
     quiet_ffmpeg()
+    _refuse_url(directory)
     check_format_options(fmt, layout, angles)
     estimator = estimator_settings(max_people=max_people, part_candidates=part_candidates, **est_opts)
     # videos in posecli video's mode unless --mode (or --zoom) says otherwise

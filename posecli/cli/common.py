@@ -26,9 +26,11 @@ FORMAT_CHOICE = click.Choice(list(FORMATS))
 
 
 def say(message: str, *, quiet: bool = False) -> None:
-    """A line of information on stderr (stdout is kept for results)."""
+    """A line of information on stderr (stdout is kept for results); a URL's credentials hidden."""
+    from ..io.urls import redact
+
     if not quiet:
-        click.echo(message, err=True)
+        click.echo(redact(message), err=True)
 
 
 def report_error(error: Exception) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from ..errors import ModelError, PoseError
-from ..network.store import list_models, model_path, store_dir
+from ..network.store import list_models, model_path, store_dir, unlink_store_link
 from .common import (
     DEVICE_CHOICE,
     PRECISION_CHOICE,
@@ -136,6 +136,7 @@ def import_command(path, name, precision, force, quiet):
             if target.exists() and not force:
                 say(f"{name} ({prec}) is already imported: {target}", quiet=quiet)
                 continue
+            unlink_store_link(target)  # never written through a link in the store
             import_openvino_ir(xml, target, precision=prec)
             say(f"imported {name} ({prec}): {target}", quiet=quiet)
     except PoseError as exc:

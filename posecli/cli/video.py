@@ -231,9 +231,9 @@ class VideoReporter(CommandReport, VideoReport):
                     f"not at all: {c['none']} (people carried by optical flow)")
         if run.stopped_early:
             kind = "received" if run.live else "decoded"
-            say(f"Warning: {self.job.source}: {run.error}; the {run.frames_done} {kind} frames were processed.")
+            say(f"Warning: {self.job.spec.text}: {run.error}; the {run.frames_done} {kind} frames were processed.")
         if run.stopped == "stalled":
-            say(f"Warning: {self.job.source}: no frame came in the last {run.stalled_s:.0f} s of --duration; "
+            say(f"Warning: {self.job.spec.text}: no frame came in the last {run.stalled_s:.0f} s of --duration; "
                 f"the {run.frames_done} received frames were processed.")
         if run.realtime:
             say(f"{run.frames_done} frames processed, {run.dropped} dropped (real time).", quiet=self.quiet)

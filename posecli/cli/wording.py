@@ -3,7 +3,8 @@
 Library messages name parameters as a call spells them (``device='cuda': ...``, ``give
 out=DIRECTORY``); :func:`error_text` turns each ``name=value`` whose name is in
 :data:`PARAM_FLAGS` into ``--flag value``, so the same error reads right in Python and on
-the command line. The file name an error is about is never rewritten.
+the command line. The file name an error is about is never rewritten, except that a URL's
+credentials are hidden (:func:`~posecli.io.urls.redact`) in the whole line.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import re
 
 from ..errors import shown_path
+from ..io.urls import redact
 
 #: Library parameter -> the command-line flag that sets it.
 PARAM_FLAGS = {
@@ -115,7 +117,7 @@ def error_text(error: BaseException) -> str:
     """A library error as the CLI reports it (``<file>: <message>``, parameters as flags)."""
     message = getattr(error, "message", None)
     if message is None:
-        return str(error)
+        return redact(str(error))
     message = _named_alone(message, getattr(error, "param", None))
     path = getattr(error, "path", None)
-    return f"{shown_path(path)}: {as_flags(message)}" if path else as_flags(message)
+    return redact(f"{shown_path(path)}: {as_flags(message)}" if path else as_flags(message))

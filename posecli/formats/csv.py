@@ -24,6 +24,12 @@ an empty ``angle``. ``df[df.angle.notna()]`` selects the angles.
 
 Quoting is the csv module's (fields with commas, quotes or line breaks are quoted), so
 Python's ``csv`` and ``pandas.read_csv`` read the file without options.
+
+Text cells (``file``, ``keypoint``: from file names and a model's keypoint names) that a
+spreadsheet would take for a formula (starting with ``=``, ``+``, ``-``, ``@``, a tab or a
+carriage return) get a leading single quote, as OWASP advises against CSV injection;
+so does text that already starts with a quote, so that :func:`read_csv_frames` gives every
+name back exactly. Number cells are never touched: a negative coordinate stays a number.
 """
 
 from __future__ import annotations
@@ -39,6 +45,20 @@ from ..types import Frame
 
 CSV_COLUMNS = ("file", "frame", "time", "person", "id", "person_score", "keypoint", "x", "y", "score")
 ANGLE_COLUMN = "angle"
+#: First characters that make a spreadsheet read a cell as a formula (OWASP, CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_QUOTE = "'"
+
+
+def text_cell(text: str) -> str:
+    """A text cell a spreadsheet shows as text: ``'`` before a formula start (or a quote)."""
+    text = str(text)
+    return _QUOTE + text if text.startswith((*FORMULA_STARTS, _QUOTE)) else text
+
+
+def _text_back(cell: str) -> str:
+    """The text :func:`text_cell` was given."""
+    return cell[1:] if cell.startswith(_QUOTE) and cell[1:].startswith((*FORMULA_STARTS, _QUOTE)) else cell
 
 
 def _num(value: float, digits: int) -> float | str:
@@ -51,7 +71,7 @@ def csv_rows(frame: Frame, angles: bool = False) -> list[list]:
     """The rows of one image or video frame (see the module docstring); ``angles``: with the
     angle column and rows."""
     head = [
-        frame.source,
+        text_cell(frame.source),
         "" if frame.index is None else int(frame.index),
         "" if frame.timestamp is None else round(float(frame.timestamp), 4),
     ]
@@ -68,10 +88,10 @@ def csv_rows(frame: Frame, angles: bool = False) -> list[list]:
                 cells = [_num(person.xy[k, 0], 2), _num(person.xy[k, 1], 2), _num(person.scores[k], 4)]
             else:
                 cells = ["", "", ""]
-            rows.append(head + [i, track, score, name, *cells] + ([""] if angles else []))
+            rows.append(head + [i, track, score, text_cell(name), *cells] + ([""] if angles else []))
         if angles:
             for name, value in person_angles(person).items():
-                rows.append(head + [i, track, score, name, "", "", "", _num(value, 2)])
+                rows.append(head + [i, track, score, text_cell(name), "", "", "", _num(value, 2)])
     return rows
 
 
@@ -88,13 +108,10 @@ class CsvStream:
         self._angles = angles
 
     def _write_rows(self, rows) -> None:
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
         if not self._started:
-            writer.writerow(CSV_COLUMNS + ((ANGLE_COLUMN,) if self._angles else ()))
+            rows = [CSV_COLUMNS + ((ANGLE_COLUMN,) if self._angles else ()), *rows]
             self._started = True
-        writer.writerows(rows)
-        self._file.write(buf.getvalue())
+        self._file.write("".join(_csv_line(row) for row in rows))
 
     def add(self, frame: Frame) -> None:
         self._write_rows(csv_rows(frame, self._angles))
@@ -114,6 +131,15 @@ class CsvStream:
         self._file.discard()
 
 
+def _csv_line(row) -> str:
+    """One row, ending in ``\\n``, a cell holding a CR or LF quoted. (With ``\\r\\n`` as its line
+    end the csv module quotes both; with ``\\n`` alone Python 3.11 leaves a CR bare, which
+    splits the row for a reader.)"""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\r\n").writerow(row)
+    return buf.getvalue()[:-2] + "\n"
+
+
 def read_csv_frames(path: str | Path) -> list[dict]:
     """A CSV result back as plain records, one per frame in file order:
     ``{"file", "frame", "time", "people": [{"person", "id", "score", "keypoints": {name: [x, y, s] | None}}]}``
@@ -125,7 +151,7 @@ def read_csv_frames(path: str | Path) -> list[dict]:
             key = (row["file"], row["frame"], row["time"])
             rec = index.get(key)
             if rec is None:
-                rec = {"file": row["file"], "frame": _cell(row["frame"], int), "time": _cell(row["time"], float),
+                rec = {"file": _text_back(row["file"]), "frame": _cell(row["frame"], int), "time": _cell(row["time"], float),
                        "people": []}
                 index[key] = rec
                 frames.append(rec)
@@ -137,7 +163,7 @@ def read_csv_frames(path: str | Path) -> list[dict]:
                                       "score": _cell(row["person_score"], float), "keypoints": {}})
             person = rec["people"][n]
             xyz = [_cell(row[c], float) for c in ("x", "y", "score")]
-            person["keypoints"][row["keypoint"]] = None if xyz[0] is None else xyz
+            person["keypoints"][_text_back(row["keypoint"])] = None if xyz[0] is None else xyz
     return frames
 
 

@@ -23,27 +23,35 @@ back (``estimator.parse(read_maps(path))``) and that maps cells to pixels
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError, OutputError
 from ..io.atomic import atomic_path
+from ..io.npzfile import read_npz
 from ..io.paths import check_file
+from ..io.urls import url_stem
 from ..maps import Letterbox, Maps, base_letterbox
 from ..types import Frame
 
 MAPS_VERSION = 1
 # --write-maps warns when a video would get more than this many bytes of maps per minute.
 MAPS_WARN_BYTES_PER_MINUTE = 1_000_000_000
+#: Read limits: the most bytes a heatmaps or PAFs array may declare (a 4000-pixel-tall input
+#: with BODY-25's 78 channels in float16 is under 100 MB), the largest stride and image side.
+MAX_MAPS_BYTES = 512 * 2**20
+MAX_STRIDE = 256
+MAX_SIDE = 2**20
+_SMALL_BYTES = 64  # a scalar or a pair of int64
 
 
 def maps_filename(source: str | Path, index: int | None = None, name: str | None = None) -> str:
-    """``<image>.npz``, or ``<video>_<12-digit frame>.npz``; ``name`` replaces the source's
-    stem (the distinct name of :func:`posecli.io.outputs.unique_names` when several inputs
-    share a stem)."""
-    stem = Path(str(source)).stem if name is None else name
+    """``<image>.npz``, or ``<video>_<12-digit frame>.npz`` (a stream: its host, port and path,
+    never its credentials); ``name`` replaces the source's stem (the distinct name of
+    :func:`posecli.io.outputs.unique_names` when several inputs share a stem)."""
+    text = str(source)
+    stem = name if name is not None else url_stem(text) if "://" in text else Path(text).stem
     return f"{stem}.npz" if index is None else f"{stem}_{index:012d}.npz"
 
 
@@ -70,24 +78,34 @@ def write_maps(path: str | Path, maps: Maps, skeleton) -> Path:
 
 def read_maps(path: str | Path) -> Maps:
     """The maps saved by ``--write-maps`` as float32 :class:`Maps` (letterbox and stride
-    included); :class:`InputError` for a file that is not one."""
+    included); :class:`InputError` naming the file for one that is not such a file, or
+    whose arrays declare more than :data:`MAX_MAPS_BYTES` (checked before loading), or whose
+    stride, sizes and map grid do not fit together (checked here, not later in the parser)."""
     p = check_file(path)
-    try:
-        with np.load(p, allow_pickle=False) as data:
-            if int(data["version"]) != MAPS_VERSION:
-                raise InputError(f"maps format version {int(data['version'])}, this posecli reads {MAPS_VERSION}",
-                                 path=p)
-            heat = data["heatmaps"].astype(np.float32)
-            pafs = data["pafs"].astype(np.float32)
-            stride = int(data["stride"])
-            box = Letterbox(*(tuple(int(v) for v in data[k]) for k in ("image_wh", "resized_wh", "input_wh")))
-    except InputError:
-        raise
-    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
-        raise InputError(f"not a posecli maps file ({type(exc).__name__}: {exc})".splitlines()[0], path=p) from None
-    if heat.ndim != 3 or pafs.ndim != 3 or heat.shape[1:] != pafs.shape[1:] or stride < 1:
-        raise InputError(f"inconsistent maps: heatmaps {heat.shape}, pafs {pafs.shape}, stride {stride}", path=p)
-    return Maps(heat, pafs, box, stride)
+    small = {k: _SMALL_BYTES for k in ("version", "stride", "image_wh", "resized_wh", "input_wh")}
+    data = read_npz(p, {**small, "heatmaps": MAX_MAPS_BYTES, "pafs": MAX_MAPS_BYTES}, what="posecli maps file")
+    version = _whole(data["version"], (), p, "version")[()]
+    if version != MAPS_VERSION:
+        raise InputError(f"maps format version {version}, this posecli reads {MAPS_VERSION}", path=p)
+    heat, pafs = data["heatmaps"], data["pafs"]
+    stride = int(_whole(data["stride"], (), p, "stride", 1, MAX_STRIDE))
+    box = Letterbox(*(tuple(int(v) for v in _whole(data[k], (2,), p, k, 1, MAX_SIDE))
+                      for k in ("image_wh", "resized_wh", "input_wh")))
+    grid_hw = (box.input_wh[1] // stride, box.input_wh[0] // stride)
+    if (heat.ndim != 3 or pafs.ndim != 3 or heat.shape[1:] != pafs.shape[1:] or heat.shape[1:] != grid_hw
+            or heat.dtype.kind != "f" or pafs.dtype.kind != "f" or box.resized_wh[0] > box.input_wh[0]
+            or box.resized_wh[1] > box.input_wh[1]):
+        raise InputError(f"inconsistent maps: heatmaps {heat.shape} {heat.dtype}, pafs {pafs.shape} {pafs.dtype}, "
+                         f"stride {stride}, letterbox {box}", path=p)
+    return Maps(heat.astype(np.float32), pafs.astype(np.float32), box, stride)
+
+
+def _whole(a: np.ndarray, shape: tuple, path: Path, name: str, low: int = 0, high: int = 2**31) -> np.ndarray:
+    """``a`` when it is an integer array of ``shape`` with values in [low, high]."""
+    if a.shape != shape or a.dtype.kind not in "iu" or (a.size and (a.min() < low or a.max() > high)):
+        raise InputError(f"'{name}' is {a.dtype} {a.shape} {a.tolist()!s:.60}: expected integers of shape {shape} "
+                         f"in [{low}, {high}]", path=path)
+    return a
 
 
 def maps_bytes_per_frame(estimator, image_wh: tuple[int, int]) -> int:

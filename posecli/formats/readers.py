@@ -6,26 +6,24 @@ re-rendered without running a network again.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
+from ..io.jsonfile import read_json
 from ..skeleton import PROFILES, Skeleton, get_profile
 from ..types import Frame, Person
+
+#: Largest result file read back (a long video's streamed JSON is a few hundred MB).
+MAX_RESULT_BYTES = 4_000_000_000
 
 
 def _load_json(path: str | Path):
     p = Path(path)
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("no such file", path=p) from None
-    except IsADirectoryError:
-        raise InputError("is a directory, not a file", path=p) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"not valid JSON ({exc})", path=p) from None
+    if p.is_dir():
+        raise InputError("is a directory, not a file", path=p)
+    return read_json(p, max_bytes=MAX_RESULT_BYTES, what="file")  # size and nesting limits, file named
 
 
 def _skeleton_for(num_parts: int, name: str | None, path) -> Skeleton:

@@ -6,6 +6,7 @@ import math
 import re
 from pathlib import Path
 
+from ..io.urls import url_stem
 from ..types import Frame, Person
 from .layouts import DEFAULT_LAYOUT, layout_candidates, layout_flat
 
@@ -122,9 +123,7 @@ def coco_image_id(path: str | Path, fallback: int) -> int:
 def source_stem(source: str | Path) -> str:
     """The name results of ``source`` start with: a file's stem; a stream URL's host, port and path."""
     text = str(source)
-    if "://" in text:
-        return re.sub(r"[^A-Za-z0-9._-]+", "_", text.split("://", 1)[1].split("?", 1)[0]).strip("_") or "stream"
-    return Path(text).stem
+    return url_stem(text) if "://" in text else Path(text).stem  # a URL: never its credentials
 
 
 def openpose_filename(source: str | Path, index: int | None = None) -> str:

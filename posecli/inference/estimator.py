@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -143,8 +144,25 @@ class PoseEstimator:
         return self.model.info.skeleton
 
     # -- the pipeline ---------------------------------------------------------------------------
-    def __call__(self, image: np.ndarray, source: str = "") -> Frame:
-        """People in one BGR (H, W, 3) uint8 image, in image pixels."""
+    def __call__(self, image, source: str = ""):
+        """People in one BGR (H, W, 3) uint8 image, in image pixels.
+
+        ``image`` may also be an image file's path (``str`` or ``Path``: decoded as
+        :meth:`estimate_file` does, EXIF orientation applied; ``source`` defaults to the
+        path), or a list or tuple of images and paths: then a list of Frames, one per item,
+        in order. Anything else is an :class:`InputError` naming ``image``.
+        """
+        if isinstance(image, (str, os.PathLike)):
+            frame = self.estimate_file(image)[0]
+            frame.source = source or frame.source
+            return frame
+        if isinstance(image, (list, tuple)):
+            if any(isinstance(item, (list, tuple)) for item in image):
+                raise InputError("image: a list holds images (arrays) or paths, not lists", param="image")
+            return [self(item) for item in image]
+        if not isinstance(image, np.ndarray):
+            raise InputError(f"image: expected a BGR image (a NumPy array), an image file's path, or a list of "
+                             f"them; got {type(image).__name__}", param="image")
         image = as_bgr(image)
         inputs = self.preprocess(image)
         maps = self.infer(inputs)

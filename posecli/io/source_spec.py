@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
+from .urls import redact, url_stem
 
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp")
 
@@ -32,8 +33,9 @@ _GLOB_CHARS = re.compile(r"[*?\[]")
 class SourceSpec:
     """A parsed SOURCE: ``kind`` is ``file``, ``camera``, ``stream`` or ``frames``.
 
-    ``text``: as given. ``camera``: index (``0``) or device path (``/dev/video0``).
-    ``url``: the stream address. ``path``: the file or folder. ``pattern``: the glob.
+    ``text``: as given, with a stream URL's credentials hidden (:func:`~posecli.io.urls.redact`):
+    the name every message, result and file name uses. ``camera``: index (``0``) or device path (``/dev/video0``).
+    ``url``: the stream address, credentials included (to connect; never shown). ``path``: the file or folder. ``pattern``: the glob.
     """
 
     kind: str
@@ -57,8 +59,7 @@ class SourceSpec:
             return (self.path.name if self.path is not None else Path(self.pattern).parent.name) or "frames"
         if self.kind == "camera":
             return f"camera{self.camera}" if isinstance(self.camera, int) else Path(self.camera).name
-        rest = self.url.split("://", 1)[1].split("?", 1)[0]
-        return re.sub(r"[^A-Za-z0-9._-]+", "_", rest).strip("_") or "stream"
+        return url_stem(self.url)
 
 
 def parse_source(source: str | Path | int) -> SourceSpec:
@@ -78,11 +79,11 @@ def parse_source(source: str | Path | int) -> SourceSpec:
         scheme = m.group(1).lower()
         if scheme not in STREAM_SCHEMES:
             raise InputError(f"unsupported scheme '{scheme}://' (use {', '.join(s + '://' for s in STREAM_SCHEMES)})",
-                             path=text)
+                             path=redact(text))
         host = text[m.end():].split("/", 1)[0].split("?", 1)[0]
         if not host:
-            raise InputError("no host in the URL", path=text)
-        return SourceSpec("stream", text, url=scheme + text[m.end() - 3:])
+            raise InputError("no host in the URL", path=redact(text))
+        return SourceSpec("stream", redact(text), url=scheme + text[m.end() - 3:])
     if isinstance(source, str) and _GLOB_CHARS.search(text) and not Path(text).exists():
         return SourceSpec("frames", text, pattern=text)
     path = Path(text)

@@ -31,7 +31,8 @@ from pathlib import Path
 
 from ..errors import ModelError
 from ..io.atomic import commit_pending
-from .store import DEFAULT_MODEL, model_path, store_dir
+from ..io.urls import redact, split_credentials
+from .store import DEFAULT_MODEL, check_model_name, model_path, store_dir, unlink_store_link
 from .transfer import MIN_RATE_BPS, RateFloor, RedirectRefused, TooSlow, open_url
 
 _OMZ = "https://storage.openvinotoolkit.org/repositories/open_model_zoo/2021.4/models_bin/3"
@@ -100,7 +101,7 @@ def remote_model(name: str | None) -> RemoteModel:
 
 def sources_dir(name: str, variant: str, store: Path | None = None) -> Path:
     """Where the verified IR of ``name`` is kept in the store."""
-    return (store or store_dir()) / "sources" / name / variant
+    return (store or store_dir()) / "sources" / check_model_name(name) / check_model_name(variant)
 
 
 def fetch_ir(
@@ -136,12 +137,13 @@ def fetch_ir(
                 progress(file.name, file.size, file.size)
             continue
         part = folder / (file.name + ".part")
+        _refuse_link(part)
         where = _locate(file, source)
         if isinstance(where, Path):
             _copy(where, part, file, progress)
         else:
             _http_fetch(where, part, file, progress, timeout, retries)
-        _verify(part, file, where)
+        _verify(part, file, where if isinstance(where, Path) else redact(where))
         commit_pending(part, final, "the model file")  # verified: renamed into place
     return folder / remote.xml.name
 
@@ -174,6 +176,7 @@ def download_model(
         target = model_path(remote.name, precision, root)
         converted = force or not target.exists()
         if converted:
+            unlink_store_link(target)  # never written through a link in the store
             import_openvino_ir(xml, target, precision=precision)
         if on_import:
             on_import(precision, target, converted)
@@ -208,7 +211,7 @@ def _locate(file: RemoteFile, source: str | Path | None) -> str | Path:
     if scheme == "file":
         text = urllib.request.url2pathname(urllib.parse.urlsplit(text).path)
     elif len(scheme) > 1:  # a one-letter scheme is a Windows drive
-        raise ModelError(f"unsupported source '{text}': give a folder or an http(s) URL")
+        raise ModelError(f"unsupported source '{redact(text)}': give a folder or an http(s) URL")
     folder = Path(text).expanduser()
     if folder.is_file() and folder.suffix.lower() in (".xml", ".bin"):
         folder = folder.parent
@@ -245,7 +248,11 @@ def _copy(src: Path, part: Path, file: RemoteFile, progress: Progress | None) ->
 # -- HTTP with resume -----------------------------------------------------------------------
 def _http_fetch(url: str, part: Path, file: RemoteFile, progress: Progress | None,
                 timeout: float, retries: int) -> None:
-    """Bring ``part`` to ``file.size`` bytes from ``url``, resuming what is there."""
+    """Bring ``part`` to ``file.size`` bytes from ``url``, resuming what is there. A user
+    name and password in ``url`` go as HTTP basic authentication (to that host only, not
+    to where it redirects); messages name the URL with the password hidden."""
+    plain, credentials = split_credentials(url)
+    url = redact(url)  # the name messages use from here on
     breaks = 0
     restarted = False
     while True:
@@ -261,13 +268,18 @@ def _http_fetch(url: str, part: Path, file: RemoteFile, progress: Progress | Non
         if have:
             headers["Range"] = f"bytes={have}-"
         try:
-            response = open_url(urllib.request.Request(url, headers=headers), timeout=timeout)  # http(s) redirects only
+            request = urllib.request.Request(plain, headers=headers)
+            if credentials is not None:  # to this host only: not copied onto a redirect
+                request.add_unredirected_header("Authorization", _basic_auth(*credentials))
+            response = open_url(request, timeout=timeout)  # http(s) redirects only
         except urllib.error.HTTPError as exc:
             exc.close()
             if exc.code == 416 and have and not restarted:  # the range does not fit: start over
                 part.unlink(missing_ok=True)
                 restarted = True
                 continue
+            if exc.code == 401:
+                raise _unauthorized(url, exc, credentials is not None) from None
             raise ModelError(f"HTTP error {exc.code} ({exc.reason})", path=url) from None
         except RedirectRefused as exc:
             raise ModelError(str(exc.reason), path=url) from None
@@ -324,8 +336,11 @@ def _receive(response, part: Path, start: int, file: RemoteFile, progress: Progr
     done = start
     read = getattr(response, "read1", None) if floor is not None else None
     read = read or response.read
+    # O_NOFOLLOW: a link put at the .part's name is refused, never written through
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
     try:
-        with open(part, "r+b" if start and part.exists() else "wb") as out:
+        fd = os.open(part, flags if start else flags | os.O_TRUNC, 0o666)
+        with open(fd, "wb") as out:
             out.seek(start)
             out.truncate()
             while done < file.size:
@@ -346,6 +361,8 @@ def _receive(response, part: Path, start: int, file: RemoteFile, progress: Progr
     except OSError as exc:
         if exc.errno in _NO_SPACE:
             raise _disk_full(part, exc) from None
+        if exc.errno == errno.ELOOP:
+            _refuse_link(part)
         raise ModelError(f"cannot write the model store ({exc.strerror})", path=part) from None
     return done == file.size
 
@@ -359,6 +376,14 @@ def _verify(part: Path, file: RemoteFile, where: str | Path) -> None:
             f"checksum mismatch for {file.name} (sha256 {digest[:16]}..., expected {file.sha256[:16]}...): "
             "damaged in transfer or not the published file; deleted, nothing was imported",
             path=where)
+
+
+def _refuse_link(part: Path) -> None:
+    """A partial download's name taken by a symbolic link: refused (writing through it
+    would overwrite whatever it points to)."""
+    if part.is_symlink():
+        raise ModelError("is a symbolic link, not a partial download: posecli never writes through a link "
+                         "in the model store; delete it and run the command again", path=part)
 
 
 def _sha256(path: Path) -> str:
@@ -378,6 +403,21 @@ def _unreachable(url: str, reason) -> ModelError:
         why = getattr(reason, "strerror", None) or str(reason) or type(reason).__name__
     return ModelError(
         f"cannot download ({why}); no network? A copy of the files works too: source=DIR|URL", path=url)
+
+
+def _basic_auth(user: str, password: str) -> str:
+    import base64
+
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+
+
+def _unauthorized(url: str, exc: urllib.error.HTTPError, sent: bool) -> ModelError:
+    """HTTP 401: the server wants credentials, or refused those in the URL."""
+    if sent:
+        why = "the server refused the user name and password given in the URL"
+    else:
+        why = "the server wants a user name and password: give them in the URL, http://USER:PASSWORD@HOST/..."
+    return ModelError(f"{why} (HTTP {exc.code} {exc.reason})", path=url)
 
 
 def _disk_full(part: Path, exc: OSError) -> ModelError:

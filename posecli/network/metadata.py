@@ -47,6 +47,7 @@ DEFAULT_SIZE_HW = (256, 456)
 DEFAULT_STRIDE = 8
 MAX_STRIDE = 64
 MAX_INPUT_SIDE = 8192
+MAX_METADATA_CHARS = 1_000_000  # a record with a skeleton of a few hundred parts is a few KB
 MAX_SIDECAR_BYTES = 1 << 20  # a record is a few KB; anything this large is not one
 
 
@@ -174,12 +175,16 @@ class ModelInfo:
 
     @classmethod
     def from_json(cls, text: str, origin: str = "metadata") -> ModelInfo:
+        if len(text) > MAX_METADATA_CHARS:
+            raise ModelError(f"{origin}: posecli metadata of {len(text)} characters (at most {MAX_METADATA_CHARS})")
         try:
             d = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ModelError(f"{origin}: metadata is not valid JSON ({exc.msg})") from None
         except RecursionError:
             raise ModelError(f"{origin}: metadata is not valid JSON (nested too deeply)") from None
+        except ValueError as exc:  # a number of thousands of digits (Python's int-string limit)
+            raise ModelError(f"{origin}: malformed posecli metadata ({first_line(exc, limit=100)})") from None
         if not isinstance(d, dict):
             raise ModelError(f"{origin}: metadata must be a JSON object")
         return cls.from_dict(d, origin)

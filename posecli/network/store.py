@@ -18,6 +18,23 @@ from ..errors import ModelError
 DEFAULT_MODEL = "human-pose-estimation-0001"
 CHECKOUT_STORE = Path("models") / "store"  # where the Makefile keeps a checkout's models
 PRECISION_SUFFIX = {"fp32": ".onnx", "int8": ".int8.onnx", "fp16": ".fp16.onnx"}
+MAX_NAME_CHARS = 200  # a model name plus its longest suffix stays under a file system's 255
+
+
+def check_model_name(name: str) -> str:
+    """``name`` when it is a plain model name, the one check every store path is made with:
+    a file name of its own (no ``/`` or ``\\``, not ``.`` or ``..``, no NUL or control
+    characters, at most :data:`MAX_NAME_CHARS`), so that ``NAME.onnx`` stays in the store.
+    :class:`ModelError` otherwise."""
+    text = str(name)
+    bad = (not text or text in (".", "..") or len(text) > MAX_NAME_CHARS
+           or any(c in text for c in ("/", "\\", os.sep, os.altsep or "/"))
+           or not text.isprintable())
+    if bad:
+        shown = text.encode("unicode_escape").decode("ascii")[:80]
+        raise ModelError(f"model name '{shown}' is not a plain name: a model name is a file name in the store "
+                         f"(no '/', '\\', '..', NUL or control characters; at most {MAX_NAME_CHARS} characters)")
+    return text
 
 
 def store_dir() -> Path:
@@ -49,12 +66,28 @@ def model_path(name: str, precision: str = "fp32", store: Path | None = None) ->
         suffix = PRECISION_SUFFIX[precision]
     except KeyError:
         raise ModelError(f"unknown precision '{precision}' (known: {', '.join(PRECISION_SUFFIX)})") from None
-    return (store or store_dir()) / f"{name}{suffix}"
+    return (store or store_dir()) / f"{check_model_name(name)}{suffix}"
+
+
+def unlink_store_link(path: Path) -> None:
+    """Before a model file is written at ``path`` in the store: a symbolic link there is
+    removed (its target is left as it was), so that the new file takes the link's place
+    instead of overwriting whatever the link points to."""
+    if path.is_symlink():
+        try:
+            path.unlink()
+        except OSError as exc:
+            raise ModelError(f"cannot replace the link in the model store ({exc.strerror})", path=path) from None
 
 
 def looks_like_path(ref: str) -> bool:
     """True when a ``--model`` value names a file rather than a model in the store."""
-    return os.sep in ref or "/" in ref or ref.endswith(".onnx") or Path(ref).exists()
+    if os.sep in ref or "/" in ref or ref.endswith(".onnx"):
+        return True
+    try:
+        return Path(ref).exists()
+    except (OSError, ValueError):  # a name too long for a file, a NUL: not a file here
+        return False
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ the PAFs are drawn, so the limb vectors come out right without touching the maps
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,14 +176,19 @@ def load_coco_keypoints(path: str | Path) -> list[dict]:
     """Per image: ``file_name``, ``keypoints`` (N, 17, 3), ``boxes`` (N, 4) of people with
     keypoints, and all its person ``annotations`` (for the mask). Images without a person
     with keypoints are left out."""
+    from ..evaluate import MAX_ANNOTATION_BYTES, image_file_name
+    from ..io.jsonfile import read_json
+
     path = Path(path)
+    if not path.exists():
+        raise InputError("annotation file does not exist", path=path)
+    data = read_json(path, max_bytes=MAX_ANNOTATION_BYTES, what="COCO keypoint file")  # size, nesting
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
         images = {im["id"]: im for im in data["images"]}
         anns = data["annotations"]
-    except FileNotFoundError:
-        raise InputError("annotation file does not exist", path=path) from None
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        for im in images.values():  # every image inside the images folder
+            image_file_name(im, path)
+    except (KeyError, TypeError) as exc:
         raise InputError(f"not a COCO keypoint file ({exc})", path=path) from None
     person_ids = {c["id"] for c in data.get("categories", []) if c.get("name") == "person"} or {1}
     by_image: dict[int, list[dict]] = {}

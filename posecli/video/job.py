@@ -127,7 +127,7 @@ def run_video(job: VideoJob, report: VideoReport | None = None) -> VideoRun:
     if job.show:
         from .window import Window
 
-        window = Window(title=f"posecli: {job.source}")
+        window = Window(title=f"posecli: {job.spec.text}")  # a URL without its password
     run = None
     try:
         estimator = job.estimator.build()

@@ -83,7 +83,7 @@ def cached_verdict(store: Path, key: str) -> dict | None:
     try:
         table = json.loads(_read_table(store / CHOICE_FILE))
         verdict = table[key]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):  # junk (deeply nested too): measure again
         return None
     if not isinstance(verdict, dict) or verdict.get("runtime") not in ("onnxruntime", "openvino"):
         return None
@@ -129,7 +129,7 @@ def _merge_into(path: Path, key: str, verdict: dict) -> None:
         table = json.loads(_read_table(path))
         if not isinstance(table, dict):
             table = {}
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         table = {}
     table[key] = verdict
     while len(table) > MAX_ENTRIES:

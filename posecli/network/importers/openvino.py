@@ -134,11 +134,21 @@ def _read_ir(ov, xml_path: Path):
     if not bin_path.is_file():
         raise ModelError(f"the IR's weights file {bin_path.name} is missing", path=xml_path)
     try:
-        return ov.Core().read_model(str(xml_path), str(bin_path))
+        model = ov.Core().read_model(str(xml_path), str(bin_path))
     except Exception as exc:  # noqa: BLE001 (openvino raises RuntimeError and others, multi-line)
         lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
         detail = lines[-1] if lines else type(exc).__name__
         raise ModelError(f"not a readable OpenVINO IR ({detail})", path=xml_path) from None
+    return model
+
+
+def _check_io(graph, xml_path: Path) -> None:
+    """One image input and at least the heatmap and PAF outputs (an empty or cut-down net
+    is refused here, not with an IndexError when its metadata is made)."""
+    n_in, n_out = len(graph.input), len(graph.output)
+    if n_in != 1 or n_out < 2:
+        raise ModelError(f"the IR has {n_in} inputs and {n_out} outputs; a pose network has one image input "
+                         "and heatmap and PAF outputs", path=xml_path)
 
 
 def _model_info(proto, facts: dict, xml_path: Path, precision: str) -> ModelInfo:
@@ -151,6 +161,7 @@ def _model_info(proto, facts: dict, xml_path: Path, precision: str) -> ModelInfo
     Intel's Apache-2.0 models, any other IR gets no license.
     """
     graph = proto.graph
+    _check_io(graph, xml_path)
     inp = graph.input[0]
     in_shape = [d.dim_value or d.dim_param for d in inp.type.tensor_type.shape.dim]
     outputs = {o.name: [d.dim_value or d.dim_param for d in o.type.tensor_type.shape.dim]
