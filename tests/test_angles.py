@@ -59,6 +59,7 @@ def _people(n: int, seed: int) -> list[Person]:
     return out
 
 
+@pytest.mark.slow  # runs Sports2D in the consumers' venv
 def test_angles_equal_sports2d_on_the_same_keypoints():
     people = _people(40, seed=3)
     names = angle_names(COCO18)

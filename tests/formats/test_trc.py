@@ -35,6 +35,7 @@ def _scene(n: int = 6):
     return frames
 
 
+@pytest.mark.slow  # runs Sports2D in the consumers' venv
 def test_trc_files_per_person_read_by_sports2d(tmp_path):
     writer = TrcWriter(tmp_path, "clip", COCO18)
     frames = _scene()

@@ -9,6 +9,8 @@ import sys
 import textwrap
 import time
 
+import pytest
+
 from posecli.network.backends import choice
 from tests.helpers import subprocess_env
 
@@ -27,6 +29,7 @@ _RECORD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # four real processes
 def test_verdicts_recorded_at_once_by_several_processes_are_all_kept(tmp_path):
     assert WRITERS * EACH <= choice.MAX_ENTRIES
     start = time.time() + 3  # after every interpreter has started
