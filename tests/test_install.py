@@ -223,7 +223,11 @@ def test_the_cli_leaves_nothing_in_home_but_the_store(tmp_path):
         pytest.skip(f"shared IR or photo not found under {SHARED}")
     home = tmp_path / "home"
     home.mkdir()
-    env = {**_clean_env(home), "PYTHONPATH": subprocess_env()["PYTHONPATH"]}
+    # The package alone, as a wheel installs it: run from the checkout, posecli would use the
+    # checkout's models/store (where make keeps the models) instead of the user's cache.
+    site = tmp_path / "site"
+    shutil.copytree(REPO / "posecli", site / "posecli", ignore=shutil.ignore_patterns("__pycache__"))
+    env = {**_clean_env(home), "PYTHONPATH": str(site)}
     for args in (["models", "import", IR_DIR, "--precision", "int8"], ["image", PHOTO, "--device", "cpu"]):
         done = subprocess.run(posecli_cmd(*args), capture_output=True, text=True, cwd=tmp_path, env=env,
                               timeout=300, check=False)

@@ -323,16 +323,25 @@ def huge_skier(mini_set, tmp_path_factory) -> Path:
 def test_huge_photo_runs_at_network_size_with_small_memory(huge_skier, default_model, real_estimator,
                                                            mini_set, tmp_path):
     out = tmp_path / "huge.json"
-    # Peak RSS of the posecli process alone, measured by a parent that runs only it.
-    probe = ("import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:]).returncode; "
-             "print(rc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
-    cmd = [sys.executable, "-c", probe, *posecli_cmd("image", huge_skier, "--out", out, "-m", default_model,
-                                                     "--device", "cpu")]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=subprocess_env(), timeout=120)
-    rc, peak_kib = map(int, proc.stdout.split())
-    assert rc == 0, proc.stderr
+
+    def peak_mib(photo: Path, result: Path) -> float:
+        """Peak RSS of one ``posecli image`` process alone, measured by a parent that runs only it."""
+        probe = ("import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:]).returncode; "
+                 "print(rc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+        cmd = [sys.executable, "-c", probe, *posecli_cmd("image", photo, "--out", result, "-m", default_model,
+                                                         "--device", "cpu")]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=subprocess_env(), timeout=120)
+        rc, peak_kib = map(int, proc.stdout.split())
+        assert rc == 0, proc.stderr
+        return peak_kib / 1024
+
+    # What the process costs on the 640x425 original (runtimes, model, libraries: 230-250 MiB here,
+    # more in a freshly installed venv whose libraries map in larger pages) is the baseline; the
+    # 96-megapixel photo may add a fraction of its full decode (measured: 27 MiB), never all of it.
+    baseline = peak_mib(mini_set["dir"] / SKIER, tmp_path / "small.json")
+    huge = peak_mib(huge_skier, out)
     decoded_mib = 12000 * 8000 * 3 / 2**20  # 275 MiB: the full image decoded once
-    assert peak_kib / 1024 < decoded_mib, f"peak RSS {peak_kib / 1024:.0f} MiB"
+    assert huge - baseline < decoded_mib / 4, f"peak RSS {huge:.0f} MiB against {baseline:.0f} MiB for the original"
     doc = json.loads(out.read_text())["images"][0]
     assert (doc["width"], doc["height"]) == (12000, 8000)
     # Keypoints on the body: those of the 640x425 original, scaled up (same mode as `posecli image`).
