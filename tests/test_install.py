@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, SHARED, FileServer, posecli_cmd, run, subprocess_env
+from tests.helpers import REPO, SHARED, FileServer, posecli_cmd, run
 
 IR_DIR = SHARED / "models" / "human-pose-estimation-0001" / "FP16-INT8"
 PHOTO = SHARED / "data" / "coco-val2017-mini" / "000000000785.jpg"
