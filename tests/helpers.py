@@ -817,3 +817,38 @@ def make_tiny_model(path: Path, *, metadata: bool = True, heatmap_channels: int 
         embed_metadata(model, info)
     onnx.save(model, str(path))
     return path
+
+
+def signal_after_progress(cmd: list[str], cwd: Path, marker: bytes, send, *, new_session: bool = False,
+                          wait_s: float = 30) -> tuple[int, str]:
+    """Run ``cmd`` with a progress line for every step on stderr; once ``marker`` (a regex) shows
+    there, call ``send(proc)`` to deliver the signals. Returns (exit code, stderr).
+    ``new_session``: the process leads a process group of its own (for ``os.killpg``)."""
+    import re
+    import subprocess
+    import threading
+
+    env = {**subprocess_env(), "POSECLI_PROGRESS_SECONDS": "0"}
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, cwd=cwd,
+                            start_new_session=new_session)
+    seen = threading.Event()
+    chunks: list[bytes] = []
+
+    def read():
+        for chunk in iter(lambda: proc.stderr.read1(4096), b""):
+            chunks.append(chunk)
+            if re.search(marker, b"".join(chunks)):
+                seen.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert seen.wait(90), "no progress seen: " + b"".join(chunks).decode(errors="replace")[-300:]
+        send(proc)
+        code = proc.wait(wait_s)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    reader.join(5)
+    return code, b"".join(chunks).decode(errors="replace")

@@ -282,19 +282,11 @@ SAME_REQUEST_S = 2.0
 
 
 class _Signals:
-    """Process-wide: how many stop requests arrived, the first one's signal and time
-    (``time.monotonic()``), and the block holding them (if any)."""
+    """Process-wide: the first stop request's signal and time (``time.monotonic()``; None until
+    one arrives), and the block holding them (if any)."""
 
-    received = 0
     first: tuple[int, float] | None = None
     holder: SafeInterrupts | None = None
-
-
-def _repeats_first(signum: int) -> bool:
-    """True when ``signum`` is the first stop request delivered again (same signal, within
-    :data:`SAME_REQUEST_S`): one request, not a second one."""
-    first = _Signals.first
-    return first is not None and first[0] == signum and time.monotonic() - first[1] < SAME_REQUEST_S
 
 
 def _exception_for(signum: int) -> KeyboardInterrupt:
@@ -305,13 +297,18 @@ def _exception_for(signum: int) -> KeyboardInterrupt:
 
 def _on_signal(signum, frame) -> None:
     """The first stop signal raises (or is held for a safe point); a second stops at once.
-    The first one delivered again (to the process and to its group) is not a second."""
-    if _Signals.received and _repeats_first(signum):
-        return
-    _Signals.received += 1
-    if _Signals.received > 1:
+    The first one delivered again (to the process and to its group) is not a second.
+
+    A handler can run inside another one (between two of its bytecodes), so the first request
+    is recorded by one store before anything else: a repeat that lands before the store is
+    taken for the first request too, never for a second one."""
+    first = _Signals.first
+    if first is None:
+        _Signals.first = (signum, time.monotonic())
+    elif first[0] == signum and time.monotonic() - first[1] < SAME_REQUEST_S:
+        return  # the first request delivered again
+    else:
         stop_now(signum)
-    _Signals.first = (signum, time.monotonic())
     exc = _exception_for(signum)
     if _Signals.holder is not None:
         from ..io.streams import wake_streams
@@ -345,7 +342,7 @@ def stop_now(signum: int) -> None:
 def install_signal_handlers() -> None:
     """SIGINT, SIGTERM and SIGHUP raise KeyboardInterrupt / :class:`Terminated` /
     :class:`HungUp` once; a second signal stops at once (:func:`stop_now`). Main thread only."""
-    _Signals.received, _Signals.first = 0, None
+    _Signals.first = None
     for sig in _STOP_SIGNALS:
         try:
             signal.signal(sig, _on_signal)

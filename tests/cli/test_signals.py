@@ -16,6 +16,7 @@ import pytest
 from tests.helpers import (
     photo,
     posecli_cmd,
+    signal_after_progress,
     subprocess_env,
     temp_files,
     write_video,
@@ -125,34 +126,15 @@ def test_signal_during_image_leaves_finished_photos_and_no_temporary_file(sig, c
 # Issue 19: a second signal while stopping, SIGHUP, `image` with one --out file
 # ---------------------------------------------------------------------------------------------
 def _signals_after(cmd: list[str], cwd: Path, marker: bytes, signals: list[int], gap_s: float = 0.0) -> tuple[int, str]:
-    """Run ``cmd`` with progress lines on stderr; once ``marker`` (a regex) shows there, send
-    ``signals``, ``gap_s`` seconds apart. Returns (exit code, stderr)."""
-    env = {**subprocess_env(), "POSECLI_PROGRESS_SECONDS": "0"}
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, cwd=cwd)
-    seen = threading.Event()
-    chunks: list[bytes] = []
+    """Once ``marker`` shows in ``cmd``'s progress, send ``signals``, ``gap_s`` seconds apart."""
 
-    def read():
-        for chunk in iter(lambda: proc.stderr.read1(4096), b""):
-            chunks.append(chunk)
-            if re.search(marker, b"".join(chunks)):
-                seen.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        assert seen.wait(90), "no progress seen: " + b"".join(chunks).decode(errors="replace")[-300:]
+    def send(proc):
         for i, sig in enumerate(signals):
             if i:
                 time.sleep(gap_s)
             proc.send_signal(sig)
-        code = proc.wait(30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    reader.join(5)
-    return code, b"".join(chunks).decode(errors="replace")
+
+    return signal_after_progress(cmd, cwd, marker, send)
 
 
 @pytest.mark.slow

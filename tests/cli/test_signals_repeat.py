@@ -7,19 +7,17 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import posecli_cmd, subprocess_env, temp_files, write_video
+from tests.helpers import posecli_cmd, signal_after_progress, subprocess_env, temp_files, write_video
 
 OPTS = ["--device", "cpu", "--height", "768", "--scales", "1,0.9", "-P", "peak_threshold=0.99"]
 
@@ -51,31 +49,13 @@ def _check_outputs(folder: Path, stderr: str) -> None:
 def _run_killed_by_group(cmd: list[str], cwd: Path, sig: int, gap_s: float) -> tuple[int, str]:
     """Start ``cmd`` in a session of its own; once it shows progress, deliver ``sig`` as GNU
     timeout does: to the process, then (``gap_s`` later) to its whole process group."""
-    env = {**subprocess_env(), "POSECLI_PROGRESS_SECONDS": "0"}
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, cwd=cwd,
-                            start_new_session=True)
-    seen, chunks = threading.Event(), []
 
-    def read():
-        for chunk in iter(lambda: proc.stderr.read1(4096), b""):
-            chunks.append(chunk)
-            if re.search(rb"\b([3-9]|\d\d+)/250\b", b"".join(chunks)):
-                seen.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        assert seen.wait(90), "no progress seen: " + b"".join(chunks).decode(errors="replace")[-300:]
+    def send(proc):
         os.kill(proc.pid, sig)
         time.sleep(gap_s)
         os.killpg(proc.pid, sig)
-        code = proc.wait(60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    reader.join(5)
-    return code, b"".join(chunks).decode(errors="replace")
+
+    return signal_after_progress(cmd, cwd, rb"\b([3-9]|\d\d+)/250\b", send, new_session=True, wait_s=60)
 
 
 @pytest.mark.slow
@@ -136,3 +116,32 @@ def test_a_second_signal_later_still_stops_at_once(when, code, lines):
     assert done.returncode == code, done.stderr
     assert done.stdout.split("\n")[:-1] == lines
     assert ("Stopped at once (second signal)" in done.stderr) == (when == "later")
+
+
+_NESTED = textwrap.dedent("""
+    import signal, time
+    from posecli.cli import common
+    common.install_signal_handlers()
+    clock, nested = time.monotonic, []
+
+    def monotonic():  # the repeat lands while the first handler runs, before it has recorded itself
+        if not nested:
+            nested.append(1)
+            common._on_signal(signal.SIGINT, None)
+        return clock()
+
+    common.time.monotonic = monotonic
+    with common.safe_interrupts() as held:
+        common._on_signal(signal.SIGINT, None)
+        assert isinstance(held.pending, KeyboardInterrupt)
+        print("one request", flush=True)
+""")
+
+
+def test_a_repeat_landing_inside_the_first_handler_is_the_same_request():
+    """Python runs a handler between two bytecodes of another: a repeat that lands before the first
+    handler has recorded its request was taken for a second signal (the outputs removed)."""
+    done = subprocess.run([sys.executable, "-c", _NESTED], capture_output=True, text=True,
+                          env=subprocess_env(), timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "one request\n" and "second signal" not in done.stderr
