@@ -92,16 +92,14 @@ def _without_duplicates(people: list[Person3D], distance_m: float) -> list[Perso
     def rank(p: Person3D):
         return -len(p.members), float(np.nanmedian(p.error_px)) if np.isfinite(p.error_px).any() else np.inf
 
+    def close(a: Person3D, b: Person3D) -> bool:
+        d = np.linalg.norm(a.xyz - b.xyz, axis=1)
+        d = d[np.isfinite(d)]
+        return bool(len(d)) and float(np.mean(d)) < distance_m
+
     kept: list[Person3D] = []
     for person in sorted(people, key=rank):
-        close = False
-        for other in kept:
-            d = np.linalg.norm(person.xyz - other.xyz, axis=1)
-            d = d[np.isfinite(d)]
-            if len(d) and float(np.mean(d)) < distance_m:
-                close = True
-                break
-        if not close:
+        if not any(close(person, other) for other in kept):
             kept.append(person)
     return kept
 
