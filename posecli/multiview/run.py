@@ -143,7 +143,9 @@ class ThreeDRun:
             raise InputError(f"the inputs have different frame counts ({listing}); give offsets=N1,N2,.. "
                              "(frames to skip at each start) to align them",
                              param="offsets")
-        count = min(counts)
+        return self._at_most_max_frames(min(counts))
+
+    def _at_most_max_frames(self, count: int) -> int:
         return min(count, self.options.max_frames) if self.options.max_frames else count
 
     @property
@@ -223,10 +225,7 @@ class ThreeDRun:
         skeleton = self._first_skeleton(whole)
         self.sync = estimate_offsets(self.cameras, whole, skeleton.num_parts, self.options.max_lag)
         self.offsets = list(self.sync.frames)
-        counts = [len(v) - o for v, o in zip(whole, self.offsets, strict=True)]
-        self.count = min(counts)
-        if self.options.max_frames:
-            self.count = min(self.count, self.options.max_frames)
+        self.count = self._at_most_max_frames(min(len(v) - o for v, o in zip(whole, self.offsets, strict=True)))
         if self.count < 1:
             raise InputError(f"the estimated offsets {self.offsets} leave no frame in common",
                              param="offsets")
