@@ -261,8 +261,9 @@ def posecli_default(report: dict) -> dict:
         inputs = two_d(DEFAULT_2D_MODE)
         people = [metrics_3d.posecli_2d_people(p) for p in inputs]
         js, trc, _ = posecli_3d(inputs, CALIBRATION, work / "ours")
-        ours = figures(metrics_3d.posecli_3d_keypoints(js)[0], cams, people)
-        ours["trc_matches_json"] = _same(metrics_3d.trc_keypoints(trc), metrics_3d.posecli_3d_keypoints(js)[0])
+        xyz = metrics_3d.posecli_3d_keypoints(js)[0]
+        ours = figures(xyz, cams, people)
+        ours["trc_matches_json"] = _same(metrics_3d.trc_keypoints(trc), xyz)
 
         def run_ours(sub_inputs, calib, sub):
             return metrics_3d.posecli_3d_keypoints(posecli_3d(sub_inputs, calib, sub)[0])[0]

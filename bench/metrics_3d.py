@@ -261,10 +261,7 @@ def reprojection(xyz: np.ndarray, cams: list[Camera], people_2d: list[np.ndarray
     """Distance (px) from the 3D projected into each camera to that camera's own 2D (conf >= 0.3)."""
     per_cam, pooled = [], []
     for cam, people in zip(cams, people_2d):
-        proj = project(cam, xyz)
-        own = match_people(proj, people)
-        d = np.linalg.norm(proj - own[..., :2], axis=-1)
-        keep = np.isfinite(d) & (own[..., 2] >= MIN_CONFIDENCE)
+        d, keep = _distances(xyz, cam, people)
         per_cam.append({"camera": cam.name, "points": int(keep.sum()), **_stats(d[keep])})
         pooled.append(d[keep])
     allv = np.concatenate(pooled) if pooled else np.array([])
@@ -273,12 +270,18 @@ def reprojection(xyz: np.ndarray, cams: list[Camera], people_2d: list[np.ndarray
 
 def per_keypoint_distance(xyz: np.ndarray, cam: Camera, people: np.ndarray, names=COCO18) -> list[dict]:
     """Median distance (px) per keypoint from the 3D projected into ``cam`` to its own 2D."""
+    d, keep = _distances(xyz, cam, people)
+    return [{"keypoint": name, "points": int(keep[:, k].sum()), **_stats(d[keep[:, k], k])}
+            for k, name in enumerate(names) if keep[:, k].any()]
+
+
+def _distances(xyz: np.ndarray, cam: Camera, people: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(F, K) distance (px) from ``xyz`` projected into ``cam`` to the nearest 2D person there, and
+    (F, K) where it counts (both ends present, 2D confidence >= MIN_CONFIDENCE)."""
     proj = project(cam, xyz)
     own = match_people(proj, people)
     d = np.linalg.norm(proj - own[..., :2], axis=-1)
-    keep = np.isfinite(d) & (own[..., 2] >= MIN_CONFIDENCE)
-    return [{"keypoint": name, "points": int(keep[:, k].sum()), **_stats(d[keep[:, k], k])}
-            for k, name in enumerate(names) if keep[:, k].any()]
+    return d, np.isfinite(d) & (own[..., 2] >= MIN_CONFIDENCE)
 
 
 def _stats(v: np.ndarray) -> dict:

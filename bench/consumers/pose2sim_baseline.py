@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -125,8 +124,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (OSError, ValueError, RuntimeError, KeyError) as exc:  # one line, as posecli reports errors
-        print(f"Error: {' '.join(str(exc).split())[:600]}", file=sys.stderr)
-        sys.exit(1)
+    from _cli import run_main  # this script's folder is on sys.path
+
+    run_main(main)

@@ -92,11 +92,14 @@ def pair_costs(cameras: Sequence[Camera], xy: Sequence[np.ndarray], uv: Sequence
 
 
 def group_views(cameras: Sequence[Camera], xy: Sequence[np.ndarray], conf: Sequence[np.ndarray],
-                config: AssociationConfig | None = None) -> list[Group]:
+                config: AssociationConfig | None = None,
+                uv: Sequence[np.ndarray] | None = None) -> list[Group]:
     """The 3D people of one frame. ``xy[c]`` (N_c, K, 2) pixels (NaN where missing),
-    ``conf[c]`` (N_c, K). A group has people from at least two cameras."""
+    ``conf[c]`` (N_c, K). A group has people from at least two cameras. ``uv``: the normalised
+    coordinates of ``xy`` when the caller has them already (:func:`undistort_views`)."""
     config = config or AssociationConfig()
-    uv = [cam.undistort(p) if len(p) else p for cam, p in zip(cameras, xy, strict=True)]
+    if uv is None:
+        uv = undistort_views(cameras, xy)
     ok = [np.isfinite(p).all(axis=-1) & (s >= config.min_confidence) for p, s in zip(xy, conf, strict=True)]
     costs = pair_costs(cameras, xy, uv, ok)
     edges = []
@@ -127,6 +130,11 @@ def group_views(cameras: Sequence[Camera], xy: Sequence[np.ndarray], conf: Seque
     groups = [Group(dict(sorted(m.items())), _group_cost(m, costs)) for m in clusters.values()]
     groups.sort(key=lambda g: (-len(g.members), g.cost_px))
     return groups[: config.max_people] if config.max_people else groups
+
+
+def undistort_views(cameras: Sequence[Camera], xy: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """``xy[c]`` (N_c, K, 2) pixels -> normalised coordinates, camera by camera (NaN kept)."""
+    return [cam.undistort(p) if len(p) else p for cam, p in zip(cameras, xy, strict=True)]
 
 
 def _cost(costs, a: tuple[int, int], b: tuple[int, int]) -> float:

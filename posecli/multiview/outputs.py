@@ -129,9 +129,14 @@ def _write_json(f: AtomicFile, frames, skeleton, camera_names, fps, extra) -> No
     f.write('\n], "complete": true}\n')
 
 
+def _frames_seen(frames: Sequence[Frame3D]) -> Counter:
+    """Track id -> the number of frames it is in."""
+    return Counter(p.id for frame in frames for p in frame.people if p.id is not None)
+
+
 def main_track(frames: Sequence[Frame3D]) -> int | None:
     """The id seen in the most frames (None when nobody was)."""
-    counts = Counter(p.id for frame in frames for p in frame.people if p.id is not None)
+    counts = _frames_seen(frames)
     return counts.most_common(1)[0][0] if counts else None
 
 
@@ -164,9 +169,8 @@ def trc_targets(path: str | Path, frames: Sequence[Frame3D]) -> list[tuple[Path,
     path = Path(path)
     if ID_FIELD not in path.name:
         return [(path, main_track(frames))]
-    counts = Counter(p.id for frame in frames for p in frame.people if p.id is not None)
     return [(path.with_name(path.name.replace(ID_FIELD, str(track))), track)
-            for track, _ in counts.most_common()]
+            for track, _ in _frames_seen(frames).most_common()]
 
 
 def _write_trc(f: AtomicFile, name: str, frames, skeleton: Skeleton, fps: float, track: int | None) -> None:

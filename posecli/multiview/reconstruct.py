@@ -15,7 +15,7 @@ import numpy as np
 
 from ..skeleton import Skeleton
 from ..types import Person
-from .associate import AssociationConfig, Tracker3D, Tracker3DConfig, group_views
+from .associate import AssociationConfig, Tracker3D, Tracker3DConfig, group_views, undistort_views
 from .calibration import Camera
 from .limbs import LimbConfig, consistent_track
 from .triangulate import TriangulationConfig, point_compliance, reprojection_errors, triangulate
@@ -70,13 +70,15 @@ class Reconstructor:
         n_cams = len(self.cameras)
         xy = [np.stack([p.xy for p in v]) if v else np.zeros((0, k, 2)) for v in views]
         conf = [np.stack([p.scores for p in v]) if v else np.zeros((0, k)) for v in views]
+        uv = undistort_views(self.cameras, xy)  # once, for the association and the triangulation
         people = []
-        for group in group_views(self.cameras, xy, conf, self.config.association):
+        for group in group_views(self.cameras, xy, conf, self.config.association, uv):
             gxy = np.full((n_cams, k, 2), np.nan)
+            guv = np.full((n_cams, k, 2), np.nan)
             gconf = np.zeros((n_cams, k))
             for c, i in group.members.items():
-                gxy[c], gconf[c] = xy[c][i], conf[c][i]
-            pts = triangulate(self.cameras, gxy, gconf, self.config.triangulation)
+                gxy[c], guv[c], gconf[c] = xy[c][i], uv[c][i], conf[c][i]
+            pts = triangulate(self.cameras, gxy, gconf, self.config.triangulation, uv=guv)
             if np.isfinite(pts.xyz).any():
                 people.append(Person3D(None, pts.xyz, pts.error_px, pts.used, group.members))
         people = _without_duplicates(people, self.config.duplicate_m)
@@ -92,16 +94,14 @@ def _without_duplicates(people: list[Person3D], distance_m: float) -> list[Perso
     def rank(p: Person3D):
         return -len(p.members), float(np.nanmedian(p.error_px)) if np.isfinite(p.error_px).any() else np.inf
 
+    def close(a: Person3D, b: Person3D) -> bool:
+        d = np.linalg.norm(a.xyz - b.xyz, axis=1)
+        d = d[np.isfinite(d)]
+        return bool(len(d)) and float(np.mean(d)) < distance_m
+
     kept: list[Person3D] = []
     for person in sorted(people, key=rank):
-        close = False
-        for other in kept:
-            d = np.linalg.norm(person.xyz - other.xyz, axis=1)
-            d = d[np.isfinite(d)]
-            if len(d) and float(np.mean(d)) < distance_m:
-                close = True
-                break
-        if not close:
+        if not any(close(person, other) for other in kept):
             kept.append(person)
     return kept
 

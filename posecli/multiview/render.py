@@ -20,9 +20,9 @@ from .reconstruct import Frame3D
 PANEL_HEIGHT = 540  # pixels of each camera's panel
 
 
-def projected_people(frame: Frame3D, camera: Camera, c: int, skeleton: Skeleton) -> list[Person]:
-    """``frame``'s 3D people as 2D people of camera index ``c`` (score 1 where the keypoint is
-    in front of the camera, its id kept for the colours)."""
+def projected_people(frame: Frame3D, camera: Camera, skeleton: Skeleton) -> list[Person]:
+    """``frame``'s 3D people as 2D people of ``camera`` (score 1 where the keypoint is in front
+    of the camera, its id kept for the colours)."""
     people = []
     for person in frame.people:
         xy = camera.project(person.xyz)
@@ -49,12 +49,12 @@ def render_check(path: str | Path, videos: Sequence[Path], offsets: Sequence[int
     try:
         for frame in frames:
             panels = []
-            for c, (source, camera) in enumerate(zip(sources, cameras, strict=True)):
+            for source, camera in zip(sources, cameras, strict=True):
                 item = next(source, None)
                 image = None if item is None else item[2]  # (index, time, BGR image)
                 if image is None:
                     image = np.zeros((camera.size_wh[1], camera.size_wh[0], 3), np.uint8)
-                drawn = renderer(image, projected_people(frame, camera, c, skeleton))
+                drawn = renderer(image, projected_people(frame, camera, skeleton))
                 scale = PANEL_HEIGHT / drawn.shape[0]
                 size = (round(drawn.shape[1] * scale), PANEL_HEIGHT)
                 panel = cv2.resize(drawn, size, interpolation=cv2.INTER_AREA)

@@ -143,7 +143,9 @@ class ThreeDRun:
             raise InputError(f"the inputs have different frame counts ({listing}); give offsets=N1,N2,.. "
                              "(frames to skip at each start) to align them",
                              param="offsets")
-        count = min(counts)
+        return self._at_most_max_frames(min(counts))
+
+    def _at_most_max_frames(self, count: int) -> int:
         return min(count, self.options.max_frames) if self.options.max_frames else count
 
     @property
@@ -164,9 +166,7 @@ class ThreeDRun:
         else:
             views = [self._views_of(c, progress, self.offsets[c], self.count)
                      for c in range(len(self.inputs))]
-        self.skeleton = next((p.skeleton for v in views for frame in v for p in frame), None)
-        if self.skeleton is None:
-            raise InputError("nobody was found in any camera: no 3D to make", path=self.options.inputs[0])
+        self.skeleton = self._first_skeleton(views)
         for c, v in enumerate(views):
             other = next((p.skeleton for frame in v for p in frame
                           if p.skeleton.name != self.skeleton.name), None)
@@ -222,19 +222,21 @@ class ThreeDRun:
         from .sync import estimate_offsets
 
         whole = [self._views_of(c, progress, 0, i.frame_count) for c, i in enumerate(self.inputs)]
-        skeleton = next((p.skeleton for v in whole for frame in v for p in frame), None)
-        if skeleton is None:
-            raise InputError("nobody was found in any camera: no 3D to make", path=self.options.inputs[0])
+        skeleton = self._first_skeleton(whole)
         self.sync = estimate_offsets(self.cameras, whole, skeleton.num_parts, self.options.max_lag)
         self.offsets = list(self.sync.frames)
-        counts = [len(v) - o for v, o in zip(whole, self.offsets, strict=True)]
-        self.count = min(counts)
-        if self.options.max_frames:
-            self.count = min(self.count, self.options.max_frames)
+        self.count = self._at_most_max_frames(min(len(v) - o for v, o in zip(whole, self.offsets, strict=True)))
         if self.count < 1:
             raise InputError(f"the estimated offsets {self.offsets} leave no frame in common",
                              param="offsets")
         return [v[o: o + self.count] for v, o in zip(whole, self.offsets, strict=True)]
+
+    def _first_skeleton(self, views: list[list[list[Person]]]) -> Skeleton:
+        """The skeleton of the first person found in ``views``; InputError when nobody is."""
+        skeleton = next((p.skeleton for v in views for frame in v for p in frame), None)
+        if skeleton is None:
+            raise InputError("nobody was found in any camera: no 3D to make", path=self.options.inputs[0])
+        return skeleton
 
     def _views_of(self, c: int, progress, first: int, count: int) -> list[list[Person]]:
         """Camera ``c``'s people in its frames ``first`` to ``first + count``."""

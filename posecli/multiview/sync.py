@@ -60,14 +60,23 @@ def _height(person: Person) -> float:
     return box[3] - box[1] if box else 0.0
 
 
-def lag_error(cam_a: Camera, cam_b: Camera, a: np.ndarray, b: np.ndarray, lag: int) -> float:
+def lag_error(cam_a: Camera, cam_b: Camera, a: np.ndarray, b: np.ndarray, lag: int,
+              uv_a: np.ndarray | None = None, uv_b: np.ndarray | None = None) -> float:
     """Median over frames of the best-matching pair's two-view reprojection error (px; per
     pair the median over its keypoints) of ``a[t]`` (T, P, K, 2) with ``b[t + lag]``; inf when
-    fewer than :data:`MIN_FRAMES` frames have a pair with :data:`MIN_KEYPOINTS` in common."""
+    fewer than :data:`MIN_FRAMES` frames have a pair with :data:`MIN_KEYPOINTS` in common.
+    ``uv_a``, ``uv_b``: the normalised coordinates of ``a`` and ``b`` when the caller has them
+    already (every lag tried shares them)."""
+    if uv_a is None:
+        uv_a = cam_a.undistort(a)
+    if uv_b is None:
+        uv_b = cam_b.undistort(b)
     if lag >= 0:
         x, y = a[: max(len(a) - lag, 0)], b[lag:]
+        u, v = uv_a[: max(len(a) - lag, 0)], uv_b[lag:]
     else:
         x, y = a[-lag:], b[: max(len(b) + lag, 0)]
+        u, v = uv_a[-lag:], uv_b[: max(len(b) + lag, 0)]
     n = min(len(x), len(y))
     if n == 0:
         return float("inf")
@@ -75,11 +84,13 @@ def lag_error(cam_a: Camera, cam_b: Camera, a: np.ndarray, b: np.ndarray, lag: i
     # every pair (person i of a, person j of b) of every overlapping frame: (n, P, P, K) points
     xa = np.broadcast_to(x[:n, :, None], (n, p, p, k, 2)).reshape(-1, 2)
     xb = np.broadcast_to(y[:n, None, :], (n, p, p, k, 2)).reshape(-1, 2)
+    ua = np.broadcast_to(u[:n, :, None], (n, p, p, k, 2)).reshape(-1, 2)
+    ub = np.broadcast_to(v[:n, None, :], (n, p, p, k, 2)).reshape(-1, 2)
     ok = np.isfinite(xa).all(axis=1) & np.isfinite(xb).all(axis=1)
     err = np.full(len(xa), np.inf)
     if ok.any():
         xy = np.stack([xa[ok], xb[ok]])
-        uv = np.stack([cam_a.undistort(xy[0]), cam_b.undistort(xy[1])])
+        uv = np.stack([ua[ok], ub[ok]])
         xyz = dlt(np.stack([cam_a.Rt, cam_b.Rt]), uv, np.ones(uv.shape[:2]))
         pair_err = reprojection_errors([cam_a, cam_b], xyz, xy).max(axis=0)
         err[ok] = np.nan_to_num(pair_err, nan=np.inf, posinf=np.inf)
@@ -95,12 +106,14 @@ def estimate_offsets(cameras: Sequence[Camera], views: Sequence[Sequence[Sequenc
                      num_parts: int, max_lag: int = 60) -> Offsets:
     """Offsets of every input from its people in all its frames (see the module doc)."""
     tracks = [people_array(v, num_parts) for v in views]
+    uvs = [cam.undistort(t) for cam, t in zip(cameras, tracks, strict=True)]  # once, for every lag
     shortest = min(len(t) for t in tracks)
     max_lag = max(0, min(max_lag, shortest // 3))
     lags, errors, at_zero = [0], [0.0], [0.0]
     for c in range(1, len(cameras)):
         candidates = list(range(-max_lag, max_lag + 1))
-        values = [lag_error(cameras[0], cameras[c], tracks[0], tracks[c], lag) for lag in candidates]
+        values = [lag_error(cameras[0], cameras[c], tracks[0], tracks[c], lag, uvs[0], uvs[c])
+                  for lag in candidates]
         best = int(np.argmin(values))
         lags.append(candidates[best])
         errors.append(round(values[best], 2))
