@@ -12,7 +12,6 @@ change in the machine's load touches them all alike.
 from __future__ import annotations
 
 import statistics
-import time
 from collections.abc import Callable
 
 import cv2
@@ -67,6 +66,7 @@ def expected_fps(estimators: dict[str, object], rounds: int = 3, warmup: int = 1
     ``estimators``: mode name -> :class:`~posecli.inference.estimator.PoseEstimator` made in
     that mode; a ``fastest`` one is timed over one key interval of its schedule.
     """
+    from ..network.backends.choice import sample
     from .sparse import SparseConfig
 
     base = synthetic_frame()
@@ -80,13 +80,5 @@ def expected_fps(estimators: dict[str, object], rounds: int = 3, warmup: int = 1
             runners[mode] = (_fastest_run(est, moved), key)
         else:
             runners[mode] = ((lambda e=est: e(base)), 1)
-    for _ in range(warmup):
-        for run, _n in runners.values():
-            run()
-    samples: dict[str, list[float]] = {m: [] for m in runners}
-    for _ in range(rounds):
-        for mode, (run, n) in runners.items():
-            t0 = time.perf_counter()
-            run()
-            samples[mode].append((time.perf_counter() - t0) / n)
-    return {mode: 1.0 / statistics.median(t) for mode, t in samples.items()}
+    samples = sample({mode: run for mode, (run, _n) in runners.items()}, warmup, rounds)  # interleaved
+    return {mode: runners[mode][1] / statistics.median(t) for mode, t in samples.items()}
