@@ -20,6 +20,7 @@ has not; the wrists and hands need an Index keypoint; the head needs Head) is le
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 
@@ -75,15 +76,21 @@ def marker_name(part: str) -> str:
     return "".join(w.capitalize() for w in part.split("_"))
 
 
+@lru_cache(maxsize=64)
+def _part_markers(parts: tuple[str, ...]) -> tuple[str, ...]:
+    """:func:`marker_name` of each part (worked out once per skeleton, not per person)."""
+    return tuple(marker_name(p) for p in parts)
+
+
 def markers(skeleton: Skeleton) -> list[str]:
     """The marker names a person of ``skeleton`` gives: its parts, then the middles it can make."""
-    names = [marker_name(p) for p in skeleton.parts]
+    names = list(_part_markers(skeleton.parts))
     return names + [m for m, (a, b) in MIDDLES.items() if m not in names and a in names and b in names]
 
 
 def marker_xy(person: Person) -> dict[str, np.ndarray]:
     """Marker name -> (3,) x, y, score in pixels (NaN x, y where missing), middles included."""
-    names = [marker_name(p) for p in person.skeleton.parts]
+    names = _part_markers(person.skeleton.parts)
     out = {n: np.array([person.xy[k, 0], person.xy[k, 1], person.scores[k]]) for k, n in enumerate(names)}
     for m, (a, b) in MIDDLES.items():
         if m not in out and a in out and b in out:
@@ -94,8 +101,14 @@ def marker_xy(person: Person) -> dict[str, np.ndarray]:
 
 def angle_names(skeleton: Skeleton) -> list[str]:
     """The angles a person of ``skeleton`` can have, in Sports2D's order."""
-    have = set(markers(skeleton))
-    return [name for name, (points, _, _) in ANGLES.items() if set(points) <= have]
+    return list(_angle_names(skeleton.parts))
+
+
+@lru_cache(maxsize=64)
+def _angle_names(parts: tuple[str, ...]) -> tuple[str, ...]:
+    have = set(_part_markers(parts))
+    have |= {m for m, (a, b) in MIDDLES.items() if a in have and b in have}
+    return tuple(name for name, (points, _, _) in ANGLES.items() if set(points) <= have)
 
 
 def raw_angle(points: list[np.ndarray]) -> float:
@@ -116,7 +129,7 @@ def person_angles(person: Person, names: list[str] | None = None) -> dict[str, f
     (default: every one the skeleton can have, :func:`angle_names`)."""
     xy = marker_xy(person)
     out = {}
-    for name in names if names is not None else angle_names(person.skeleton):
+    for name in names if names is not None else _angle_names(person.skeleton.parts):
         points, offset, sign = ANGLES[name]
         pts = [xy[p][:2] for p in points]
         if not all(np.isfinite(p).all() for p in pts):

@@ -19,7 +19,6 @@ from .common import (
     batch_size_help,
     describe_done,
     describe_setup,
-    estimator_options,
     estimator_settings,
     mode_option,
     progress_bar,
@@ -33,9 +32,7 @@ from .outputs import (
     build_renderer,
     check_format_options,
     layout_option,
-    maps_option,
-    people_options,
-    render_style_options,
+    pose_options,
 )
 from .wording import as_flags
 
@@ -94,10 +91,7 @@ def _refuse_url(directory: Path) -> None:
               help="With --engine ray: the cluster to join (e.g. auto, HOST:6379) [default: start one here].")
 @click.option("--workers", type=click.IntRange(1, 4096), default=None, metavar="N",
               help="With --engine ray: model workers [default: one per GPU, else one per CPU core].")
-@people_options
-@render_style_options
-@maps_option
-@estimator_options
+@pose_options
 @mode_option("balanced", note=f"Videos run in {VIDEO_MODE} mode, as posecli video runs them, unless --mode is "
                                "given. ")
 def batch_command(directory, out, recursive, render, fmt, layout, angles, overwrite, track, no_track, smooth, batch_size, quiet, verbose,

@@ -12,7 +12,6 @@ from .common import (
     CommandReport,
     FORMAT_CHOICE,
     describe_setup,
-    estimator_options,
     estimator_settings,
     mode_option,
     progress_bar,
@@ -25,9 +24,7 @@ from .outputs import (
     build_renderer,
     check_format_options,
     layout_option,
-    maps_option,
-    people_options,
-    render_style_options,
+    pose_options,
 )
 from .progress import echo_above
 from .wording import error_text
@@ -66,10 +63,7 @@ Examples:
               help="The annotated image keeps the photo's transparency (opaque where drawn); PNG, WebP or TIFF.")
 @click.option("--verbose", "-v", is_flag=True, help="Say which model and provider ran, and the time per photo.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar (errors are still reported).")
-@people_options
-@render_style_options
-@maps_option
-@estimator_options
+@pose_options
 @mode_option("accurate")
 def image_command(photos, out, fmt, layout, angles, render, keep_alpha, verbose, quiet, max_people, part_candidates, background,
                   thickness, radius, min_score, show_ids, show_boxes, maps_dir, **est_opts):

@@ -71,6 +71,17 @@ def maps_option(func):
              "video gets more than 1 GB per minute.")(func)
 
 
+def pose_options(func):
+    """The options ``image``, ``video`` and ``batch`` share, in their --help order: the people kept
+    (:func:`people_options`), the look of --render (:func:`render_style_options`), --write-maps
+    and the estimator's (:func:`~posecli.cli.common.estimator_options`)."""
+    from .common import estimator_options
+
+    for group in (estimator_options, maps_option, render_style_options, people_options):
+        func = group(func)
+    return func
+
+
 def layout_option(func):
     """--layout: the keypoint order of --format openpose (posecli.formats.layouts)."""
     from ..formats.layouts import DEFAULT_LAYOUT, LAYOUTS

@@ -20,7 +20,6 @@ from .common import (
     batch_size_help,
     describe_done,
     describe_setup,
-    estimator_options,
     estimator_settings,
     mode_option,
     parse_key_values,
@@ -35,9 +34,7 @@ from .outputs import (
     build_renderer,
     check_format_options,
     layout_option,
-    maps_option,
-    people_options,
-    render_style_options,
+    pose_options,
 )
 
 
@@ -135,10 +132,7 @@ carried by optical flow between: fewer frames dropped).
 @click.option("--show", is_flag=True, help="Show the skeletons in a window (q or Esc stops).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or notes.")
 @click.option("--verbose", "-v", is_flag=True, help=VERBOSE_HELP)
-@people_options
-@render_style_options
-@maps_option
-@estimator_options
+@pose_options
 @mode_option(VIDEO_MODE, live="fastest")
 def video_command(source, out, render, fmt, layout, angles, trc_dir, start, end, step, track, no_track, tracker_options,
                   smooth, batch_size,

@@ -35,7 +35,6 @@ name back exactly. Number cells are never touched: a negative coordinate stays a
 from __future__ import annotations
 
 import csv
-import io
 import math
 from pathlib import Path
 
@@ -111,7 +110,7 @@ class CsvStream:
         if not self._started:
             rows = [CSV_COLUMNS + ((ANGLE_COLUMN,) if self._angles else ()), *rows]
             self._started = True
-        self._file.write("".join(_csv_line(row) for row in rows))
+        self._file.write(_csv_text(rows))
 
     def add(self, frame: Frame) -> None:
         self._write_rows(csv_rows(frame, self._angles))
@@ -131,13 +130,19 @@ class CsvStream:
         self._file.discard()
 
 
-def _csv_line(row) -> str:
-    """One row, ending in ``\\n``, a cell holding a CR or LF quoted. (With ``\\r\\n`` as its line
-    end the csv module quotes both; with ``\\n`` alone Python 3.11 leaves a CR bare, which
-    splits the row for a reader.)"""
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\r\n").writerow(row)
-    return buf.getvalue()[:-2] + "\n"
+def _csv_text(rows) -> str:
+    """The rows, each ending in ``\\n``, a cell holding a CR or LF quoted. (With ``\\r\\n`` as its
+    line end the csv module quotes both; with ``\\n`` alone Python 3.11 leaves a CR bare, which
+    splits the row for a reader.) One writer for all the rows: it writes each row in one call."""
+    lines: list[str] = []
+
+    class _Lines:
+        @staticmethod
+        def write(line: str) -> None:
+            lines.append(line[:-2] + "\n")
+
+    csv.writer(_Lines, lineterminator="\r\n").writerows(rows)
+    return "".join(lines)
 
 
 def read_csv_frames(path: str | Path) -> list[dict]:

@@ -18,22 +18,17 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import OutputError
-from ..skeleton import BODY25, COCO17_NAMES, COCO18
+from ..skeleton import BODY25, COCO18
 from ..types import Person
 
 DEFAULT_LAYOUT = "coco18"
-
-
-def _short(name: str) -> str:
-    """COCO's ``left_eye`` -> the skeleton tables' ``l_eye``."""
-    return name.replace("left_", "l_").replace("right_", "r_")
 
 
 # Layout name -> part names in its order (the skeleton tables' naming).
 LAYOUTS: dict[str, tuple[str, ...]] = {
     "coco18": COCO18.parts,
     "body25": BODY25.parts,
-    "coco17": tuple(_short(n) for n in COCO17_NAMES),
+    "coco17": tuple(COCO18.parts[i] for i in COCO18.coco17),  # COCO-18 has every COCO-17 part
 }
 # A part a layout wants but the model does not find: the middle of these two, when both are found.
 DERIVED: dict[str, tuple[str, str]] = {

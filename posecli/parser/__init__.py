@@ -12,7 +12,8 @@ OpenPose. People come out strongest first.
 
 The steps, in :func:`parse_with_peaks`: 1. part candidates (:mod:`.peaks`: NMS on the
 heatmaps, sub-pixel refinement); 2. every candidate pair of each limb scored by the PAF
-line integral and matched greedily, strongest first (:mod:`.limbs`); 3. people assembled
+line integral (:mod:`.limbs`) and matched, optimally or greedily (``config.matching``,
+:mod:`.matching`); 3. people assembled
 from the matched limbs (:mod:`.assemble`). Every threshold is a field of
 :class:`ParserConfig`.
 
