@@ -1,4 +1,4 @@
-"""The measured sets of the accuracy bench, as COCO annotation dicts with absolute image paths.
+"""The measured sets of the accuracy bench, as COCO annotation dicts with image names under one folder (:data:`ROOT`).
 
 * ``mini``: the 4 COCO val2017 photos (12 people, mostly large);
 * ``train80-A`` / ``train80-B``: the 80 COCO train2017 photos split in two fixed halves by
@@ -16,9 +16,12 @@ from pathlib import Path
 
 from . import SHARED
 
+#: The one images folder of every set: ``file_name`` is relative to it (``posecli eval``
+#: refuses absolute names and names going up, so the sets keep names inside it).
+ROOT = SHARED / "data"
 FOLDERS = {
-    "mini": SHARED / "data" / "coco-val2017-mini",
-    "train80": SHARED / "data" / "coco-train2017-mini80",
+    "mini": ROOT / "coco-val2017-mini",
+    "train80": ROOT / "coco-train2017-mini80",
 }
 #: A photo with this many annotated people (with keypoints) is crowded.
 CROWD_PEOPLE = 3
@@ -30,7 +33,7 @@ def _load(folder: Path) -> dict:
         raise FileNotFoundError(f"{path} not found (set POSECLI_SHARED)")
     data = json.loads(path.read_text(encoding="utf-8"))
     for im in data["images"]:
-        im["file_name"] = str(folder / im["file_name"])
+        im["file_name"] = f"{folder.name}/{im['file_name']}"
     return data
 
 
@@ -59,7 +62,7 @@ def crowded_ids(data: dict) -> set[int]:
 
 
 def measured_sets() -> dict[str, dict]:
-    """Set name -> COCO annotation dict (image ``file_name`` absolute)."""
+    """Set name -> COCO annotation dict (image ``file_name`` relative to :data:`ROOT`)."""
     mini, train = _load(FOLDERS["mini"]), _load(FOLDERS["train80"])
     ranked = sorted(im["id"] for im in train["images"])
     crowd_mini, crowd_train = crowded_ids(mini), crowded_ids(train)

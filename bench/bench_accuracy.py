@@ -1,8 +1,8 @@
 """COCO keypoint AP, AP75 and AP at OKS 0.9 per mode and per ingredient, and images/s.
 
 ``python -m bench eval_modes``: every mode of :mod:`posecli.inference.modes`, and the
-ingredients one at a time on top of ``fast`` or ``balanced`` (flip, a second scale, the
-zoom-in pass, the sub-pixel refinement), each run with ``posecli eval``'s code path on the
+ingredients one at a time on top of ``fast``, ``balanced`` or ``accurate`` (flip, a second
+scale, the zoom-in pass, the peak threshold, the sub-pixel refinement), each run with ``posecli eval``'s code path on the
 default precision of the CPU, on the sets of :mod:`bench.accuracy_sets`: mini (4 COCO val
 photos), train80 and its two fixed halves A (choose) and B (confirm), and the crowded
 photos of both. AP75 and AP@0.9 show how precisely keypoints are placed (AP averages it
@@ -22,7 +22,7 @@ import time
 from posecli.evaluate import evaluate_detections, evaluate_estimator
 from posecli.inference.estimator import PoseEstimator
 
-from .accuracy_sets import describe, measured_sets
+from .accuracy_sets import ROOT, describe, measured_sets
 from .bench_core import _model, default_precision
 
 # (label, PoseEstimator keyword arguments): the modes, then each ingredient on its own.
@@ -33,6 +33,8 @@ VARIANTS = (
     ("fast + flip", {"mode": "fast", "flip": True}),
     ("fast + scale 1.5", {"mode": "fast", "scales": (1.0, 1.5)}),
     ("fast + zoom-in (= balanced)", {"mode": "fast", "zoom": True}),
+    ("accurate, peaks down to 0.1 (as balanced)", {"mode": "accurate", "parser_options": {"peak_threshold": 0.1}}),
+    ("balanced, peaks down to 0.05 (as accurate)", {"mode": "balanced", "parser_options": {"peak_threshold": 0.05}}),
     ("balanced + flip (accurate before issue 29)", {"mode": "balanced", "flip": True}),
     ("balanced - sub-pixel", {"mode": "balanced", "parser_options": {"refine": "none"}}),
     ("balanced + full-Hessian sub-pixel (DARK)", {"mode": "balanced", "parser_options": {"refine": "log_hessian"}}),
@@ -50,7 +52,7 @@ def _sets() -> dict[str, dict]:
 
 def _images_per_s(model, sets: dict, repeat: int, photos: int) -> dict[str, float]:
     """Label -> images/s, each variant timed photo by photo in turn (interleaved)."""
-    paths = [im["file_name"] for im in sets["train80"]["images"]][:photos]
+    paths = [ROOT / im["file_name"] for im in sets["train80"]["images"]][:photos]
     ests = {label: PoseEstimator(model, **kw) for label, kw in VARIANTS}
     for est in ests.values():  # warm-up: sessions, sizes
         est.estimate_file(paths[0])
@@ -83,7 +85,7 @@ def eval_modes(report: dict) -> dict:
     rows = []
     for label, kwargs in VARIANTS:
         row: dict = {"variant": label}
-        found = evaluate_estimator(PoseEstimator(scoring, **kwargs), everything, "/").detections
+        found = evaluate_estimator(PoseEstimator(scoring, **kwargs), everything, ROOT).detections
         for set_name, data in sets.items():
             ids = {im["id"] for im in data["images"]}
             res = evaluate_detections(data, [d for d in found if d["image_id"] in ids])

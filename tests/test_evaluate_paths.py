@@ -83,3 +83,13 @@ def test_training_annotations_have_the_same_checks(tmp_path):
     with pytest.raises(InputError, match="nested more than 64 levels deep") as err:
         load_coco_keypoints(deep)
     assert err.value.path == str(deep)
+
+
+def test_the_accuracy_bench_sets_pass_the_same_checks():
+    """``make bench``'s accuracy sets name their photos as ``posecli eval`` accepts them
+    (they once carried absolute names, which eval refuses, and the bench section died)."""
+    from bench.accuracy_sets import ROOT, measured_sets
+
+    for name, data in measured_sets().items():
+        pairs = coco_images(load_annotations(data), ROOT)
+        assert pairs and all(path.is_file() for _, path in pairs), name

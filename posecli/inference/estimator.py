@@ -107,6 +107,10 @@ class PoseEstimator:
             self.model = PoseModel.load(model, device=device, precision=precision, profile=profile, threads=threads,
                                         runtime=runtime)
         config = get_preset(parser) if isinstance(parser, str) else parser
+        peak_threshold = get_mode(mode).peak_threshold
+        if peak_threshold is not None and isinstance(parser, str) and parser.lower() == "default":
+            # the mode's own peak threshold, unless parser_options name one (below)
+            config = dataclasses.replace(config, peak_threshold=peak_threshold)
         if parser_options:
             config = dataclasses.replace(config, **parser_options)
         self.parser_config = config

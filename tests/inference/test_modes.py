@@ -46,6 +46,16 @@ def test_estimator_takes_the_mode_and_the_overrides(default_model):
         PoseEstimator(model, scales=(1.0, float("inf")))
 
 
+def test_accurate_keeps_weaker_peaks_unless_the_parser_is_chosen(default_model):
+    model = PoseModel.load(str(default_model), device="cpu", precision="fp32")
+    assert PoseEstimator(model, mode="balanced").parser_config.peak_threshold == 0.1
+    assert PoseEstimator(model, mode="accurate").parser_config.peak_threshold == MODES["accurate"].peak_threshold == 0.05
+    # an explicit setting wins, and so does a named reference preset
+    est = PoseEstimator(model, mode="accurate", parser_options={"peak_threshold": 0.2})
+    assert est.parser_config.peak_threshold == 0.2
+    assert PoseEstimator(model, mode="accurate", parser="lightweight").parser_config.peak_threshold == 0.1
+
+
 @pytest.mark.parametrize("command, default", [("image", "[default: accurate]"), ("eval", "[default: accurate]"),
                                               ("batch", "[default: balanced]"),
                                               ("video", "fast for files and folders")])
@@ -68,7 +78,8 @@ def test_bad_mode_options_are_usage_errors(mini_set, args):
 def test_mode_fast_is_accurate_without_its_ingredients(mini_set, default_model, tmp_path):
     photo = str(mini_set["dir"] / "000000000785.jpg")
     outs = []
-    for i, args in enumerate((["--mode", "fast"], ["--mode", "accurate", "--scales", "1", "--no-zoom"])):
+    for i, args in enumerate((["--mode", "fast"], ["--mode", "accurate", "--scales", "1", "--no-zoom",
+                                                    "-P", "peak_threshold=0.1"])):
         out = tmp_path / f"{i}.json"
         result = CliRunner().invoke(main, ["image", photo, "--device", "cpu", "--precision", "fp32",
                                            "--out", str(out), *args])
