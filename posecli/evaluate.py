@@ -181,6 +181,18 @@ def _pycocotools(caller: str):
     return COCO, COCOeval
 
 
+def check_detections(detections: Iterable[dict]) -> list[dict]:
+    """Copies of COCO keypoint results (``category_id`` 1 where missing); :class:`InputError`
+    when one is not a dict with a ``keypoints`` list of x, y, v triples and a ``score``."""
+    dets = []
+    for d in detections:
+        kp = d.get("keypoints") if isinstance(d, dict) else None
+        if not isinstance(kp, (list, tuple)) or len(kp) % 3 or "score" not in d:
+            raise InputError("a detection lacks a 'keypoints' list of x, y, v triples or a 'score'")
+        dets.append({"category_id": 1, **d})
+    return dets
+
+
 def evaluate_detections(
     annotations: str | Path | dict,
     detections: Iterable[dict],
@@ -203,11 +215,7 @@ def evaluate_detections(
     if unknown:
         more = f" (and {len(unknown) - 5} more)" if len(unknown) > 5 else ""
         raise InputError(f"detections name image ids not in the annotations: {unknown[:5]}{more}")
-    for d in dets:
-        kp = d.get("keypoints")
-        if not isinstance(kp, (list, tuple)) or len(kp) % 3 or "score" not in d:
-            raise InputError("a detection lacks a 'keypoints' list of x, y, v triples or a 'score'")
-        d.setdefault("category_id", 1)
+    dets = check_detections(dets)
     metrics = CocoMetrics(images=len(ids), detections=dets)
     if not dets or not ids:
         return metrics

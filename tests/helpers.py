@@ -378,27 +378,19 @@ def read_stamp(image: np.ndarray) -> int:
     return sum(1 << bit for bit in range(16) if image[2:6, bit * w + 2:(bit + 1) * w - 2].mean() > 128)
 
 
-class MjpegCamera:
-    """An IP camera on 127.0.0.1: ``multipart/x-mixed-replace`` JPEG frames at ``fps``.
+class LocalServer:
+    """A TCP server on 127.0.0.1 for the tests' cameras: ``url`` names it, ``_serve`` (the
+    subclass's) runs on a thread inside ``with``; leaving it stops the thread, waking an
+    ``accept()`` in progress."""
 
-    Frame n is ``frame_fn(n)`` with n stamped in its top rows (:func:`read_stamp`);
-    ``sent[n]`` is the ``time.monotonic()`` it was sent at. ``frames``: stop after this many
-    (None: until closed). Serves one client at a time.
-    """
-
-    BOUNDARY = b"posecliframe"
-
-    def __init__(self, fps: float = 30.0, size_wh=(160, 120), frame_fn=None, frames: int | None = None):
+    def __init__(self, path: str = "/video.mjpg"):
         import socket
         import threading
 
-        self.fps, self.size_wh, self.frames = fps, size_wh, frames
-        self.frame_fn = frame_fn or (lambda n: np.full((size_wh[1], size_wh[0], 3), 90, np.uint8))
-        self.sent: dict[int, float] = {}
         self._sock = socket.socket()
         self._sock.bind(("127.0.0.1", 0))
         self._sock.listen(4)
-        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}/video.mjpg"
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}{path}"
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
@@ -417,25 +409,59 @@ class MjpegCamera:
         self._sock.close()
         self._thread.join(5)
 
+    def accept(self):
+        """The next client's connection, None once the server is closed."""
+        try:
+            return self._sock.accept()[0]
+        except OSError:
+            return None
+
+    def _serve(self) -> None:
+        raise NotImplementedError
+
+
+MJPEG_BOUNDARY = b"posecliframe"
+#: The reply that opens an MJPEG stream (each frame then is :func:`mjpeg_part`).
+MJPEG_HEADER = (b"HTTP/1.0 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=" + MJPEG_BOUNDARY
+                + b"\r\n\r\n")
+
+
+def mjpeg_part(jpg: bytes) -> bytes:
+    """One JPEG frame of an MJPEG stream."""
+    return (b"--" + MJPEG_BOUNDARY + b"\r\nContent-Type: image/jpeg\r\nContent-Length: "
+            + str(len(jpg)).encode() + b"\r\n\r\n" + jpg + b"\r\n")
+
+
+class MjpegCamera(LocalServer):
+    """An IP camera on 127.0.0.1: ``multipart/x-mixed-replace`` JPEG frames at ``fps``.
+
+    Frame n is ``frame_fn(n)`` with n stamped in its top rows (:func:`read_stamp`);
+    ``sent[n]`` is the ``time.monotonic()`` it was sent at. ``frames``: stop after this many
+    (None: until closed). Serves one client at a time.
+    """
+
+    def __init__(self, fps: float = 30.0, size_wh=(160, 120), frame_fn=None, frames: int | None = None):
+        super().__init__()
+        self.fps, self.size_wh, self.frames = fps, size_wh, frames
+        self.frame_fn = frame_fn or (lambda n: np.full((size_wh[1], size_wh[0], 3), 90, np.uint8))
+        self.sent: dict[int, float] = {}
+
     def _serve(self) -> None:
         import time
 
         while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
+            conn = self.accept()
+            if conn is None:
                 return
             with conn:
                 try:
                     conn.recv(65536)
-                    conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary="
-                                 + self.BOUNDARY + b"\r\n\r\n")
+                    conn.sendall(MJPEG_HEADER)
                     t0, n = time.monotonic(), 0
                     while not self._stop.is_set() and (self.frames is None or n < self.frames):
                         jpg = cv2.imencode(".jpg", stamp(self.frame_fn(n).copy(), n))[1]
                         time.sleep(max(0.0, t0 + n / self.fps - time.monotonic()))
-                        part = (b"--" + self.BOUNDARY + b"\r\nContent-Type: image/jpeg\r\nContent-Length: "
-                                + str(len(jpg)).encode() + b"\r\n\r\n" + jpg.tobytes() + b"\r\n")
+                        part = mjpeg_part(jpg.tobytes())
                         self.sent[n] = time.monotonic()
                         conn.sendall(part)
                         n += 1

@@ -19,44 +19,34 @@ import pytest
 from posecli.errors import ModelError
 from posecli.network.download import CATALOG, fetch_ir
 from posecli.network.store import DEFAULT_MODEL
-from tests.helpers import IR_XML, fast, posecli_cmd, stamp, subprocess_env
+from tests.helpers import (
+    IR_XML,
+    MJPEG_HEADER,
+    LocalServer,
+    fast,
+    mjpeg_part,
+    posecli_cmd,
+    stamp,
+    subprocess_env,
+)
 
 XML, BIN = (f.name for f in CATALOG[DEFAULT_MODEL].files)
 
 
-class StallingCamera:
+class StallingCamera(LocalServer):
     """An MJPEG camera on 127.0.0.1 that sends ``frames`` frames at ``fps``, then keeps the
-    connection open and sends nothing more (a stalled network, a frozen camera)."""
-
-    BOUNDARY = b"posecliframe"
+    connection open and sends nothing more (a stalled network, a frozen camera). Unlike
+    :class:`tests.helpers.MjpegCamera` it serves every client at once: a stalled client must
+    not keep the next connection waiting."""
 
     def __init__(self, frames: int, fps: float = 10.0, size_wh=(160, 120)):
+        super().__init__()
         self.frames, self.fps, self.size_wh = frames, fps, size_wh
-        self._sock = socket.socket()
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(4)
-        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}/video.mjpg"
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        try:
-            self._sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self._sock.close()
-        self._thread.join(5)
 
     def _serve(self) -> None:
         while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
+            conn = self.accept()
+            if conn is None:
                 return
             threading.Thread(target=self._client, args=(conn,), daemon=True).start()
 
@@ -65,12 +55,10 @@ class StallingCamera:
         with conn:
             try:
                 conn.recv(65536)
-                conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary="
-                             + self.BOUNDARY + b"\r\n\r\n")
+                conn.sendall(MJPEG_HEADER)
                 for n in range(self.frames):
                     jpg = cv2.imencode(".jpg", stamp(np.full((h, w, 3), 90, np.uint8), n))[1].tobytes()
-                    conn.sendall(b"--" + self.BOUNDARY + b"\r\nContent-Type: image/jpeg\r\nContent-Length: "
-                                 + str(len(jpg)).encode() + b"\r\n\r\n" + jpg + b"\r\n")
+                    conn.sendall(mjpeg_part(jpg))
                     time.sleep(1 / self.fps)
                 self._stop.wait()  # stalled: the connection stays open, silent
             except OSError:
