@@ -13,15 +13,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
+from pycocotools.cocoeval import Params
+
+from posecli.errors import PoseError
+from posecli.evaluate import MAX_ANNOTATION_BYTES, check_detections, load_annotations
+from posecli.io.jsonfile import read_json
+from posecli.skeleton import COCO17_NAMES
 
 #: COCO's per-keypoint OKS sigmas, in COCO's keypoint order.
-SIGMAS = np.array([.026, .025, .025, .035, .035, .079, .079, .072, .072, .062, .062,
-                   .107, .107, .087, .087, .089, .089])
-NAMES = ("nose", "l_eye", "r_eye", "l_ear", "r_ear", "l_shoulder", "r_shoulder", "l_elbow", "r_elbow",
-         "l_wrist", "r_wrist", "l_hip", "r_hip", "l_knee", "r_knee", "l_ankle", "r_ankle")
+SIGMAS = np.asarray(Params(iouType="keypoints").kpt_oks_sigmas, dtype=float)
 SIZES = ((0, 60, "small (sqrt(area) < 60 px)"), (60, 120, "middle (60-120 px)"), (120, 1e9, "large (>= 120 px)"))
 SHIFTS = (0.0, 0.5, 1.0, 1.5, 2.0)
 
@@ -63,7 +67,7 @@ def report(detections: list[dict], annotations: dict) -> dict:
     out: dict = {"people": len(pairs), "keypoints": len(r),
                  "median_dx": float(np.median(r[:, 1])) if len(r) else None,
                  "median_dy": float(np.median(r[:, 2])) if len(r) else None, "parts": {}, "sizes": {}}
-    for k, name in enumerate(NAMES):
+    for k, name in enumerate(COCO17_NAMES):
         sel = r[r[:, 0] == k]
         if len(sel):
             out["parts"][name] = {"n": len(sel), "median_dx": float(np.median(sel[:, 1])),
@@ -76,16 +80,31 @@ def report(detections: list[dict], annotations: dict) -> dict:
     return out
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("detections", type=Path, help="COCO keypoint results (a JSON list)")
     ap.add_argument("annotations", type=Path, help="COCO keypoint annotation file")
     args = ap.parse_args(argv)
-    dets = json.loads(args.detections.read_text(encoding="utf-8"))
-    if isinstance(dets, dict):  # posecli eval --out writes {"detections": [...], ...}
-        dets = dets.get("detections", [])
-    print(json.dumps(report(dets, json.loads(args.annotations.read_text(encoding="utf-8"))), indent=1))
+    try:
+        dets = read_json(args.detections, max_bytes=MAX_ANNOTATION_BYTES, what="COCO results file")
+        if isinstance(dets, dict):  # a results file that wraps them: {"detections": [...], ...}
+            dets = dets.get("detections")
+        if not isinstance(dets, list):
+            raise PoseError("not COCO keypoint results (a list of detections)", path=args.detections)
+        try:
+            dets = check_detections(dets)
+        except PoseError as exc:
+            raise PoseError(exc.message, path=args.detections) from None
+        annotations = load_annotations(args.annotations)
+        for path, records in ((args.detections, dets), (args.annotations, annotations["annotations"])):
+            if any(len(r["keypoints"]) != 3 * len(SIGMAS) for r in records):
+                raise PoseError(f"keypoints must be {len(SIGMAS)} x, y, v triples (COCO-17)", path=path)
+    except PoseError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(report(dets, annotations), indent=1))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from bench.keypoint_offsets import main, report
 from tests.helpers import MINI
@@ -41,3 +42,20 @@ def test_the_command_reads_eval_out_files(tmp_path, capsys):
     main([str(dets), str(MINI / "person_keypoints.json")])
     printed = json.loads(capsys.readouterr().out)
     assert printed["median_dy"] == 0.0 and printed["keypoints"] > 0
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "no such COCO results file"),
+    (b"\xff\xfe not json", "not UTF-8 text"),
+    (b"not json", "not valid JSON"),
+    (b'{"detections": 3}', "not COCO keypoint results"),
+    (b'[{"image_id": 1}]', "a detection lacks a 'keypoints' list"),
+    (b'[{"image_id": 1, "keypoints": [1, 2, 2], "score": 1}]', "keypoints must be 17 x, y, v triples"),
+])
+def test_bad_results_files_are_one_line_errors(tmp_path, capsys, content, message):
+    dets = tmp_path / "dets.json"
+    if content is not None:
+        dets.write_bytes(content)
+    assert main([str(dets), str(MINI / "person_keypoints.json")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"Error: {dets}: {message}") and len(err.strip().splitlines()) == 1, err
