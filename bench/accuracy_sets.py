@@ -1,4 +1,5 @@
-"""The measured sets of the accuracy bench, as COCO annotation dicts with image names under one folder (:data:`ROOT`).
+"""The measured sets of the accuracy bench, as COCO annotation dicts with image names under
+one folder (:data:`ROOT`).
 
 * ``mini``: the 4 COCO val2017 photos (12 people, mostly large);
 * ``train80-A`` / ``train80-B``: the 80 COCO train2017 photos split in two fixed halves by

@@ -2,12 +2,13 @@
 
 ``python -m bench eval_modes``: every mode of :mod:`posecli.inference.modes`, and the
 ingredients one at a time on top of ``fast``, ``balanced`` or ``accurate`` (flip, a second
-scale, the zoom-in pass, the peak threshold, the sub-pixel refinement), each run with ``posecli eval``'s code path on the
-default precision of the CPU, on the sets of :mod:`bench.accuracy_sets`: mini (4 COCO val
-photos), train80 and its two fixed halves A (choose) and B (confirm), and the crowded
-photos of both. AP75 and AP@0.9 show how precisely keypoints are placed (AP averages it
-away). images/s: the variants timed in turn, interleaved, photo by photo, on the first
-photos of train80 (reading included), on a model without any cache.
+scale, the zoom-in pass, the peak threshold, the sub-pixel refinement), each run with
+``posecli eval``'s code path on the default precision of the CPU, on the sets of
+:mod:`bench.accuracy_sets`: mini (4 COCO val photos), train80 and its two fixed halves A
+(choose) and B (confirm), and the crowded photos of both. AP75 and AP@0.9 show how
+precisely keypoints are placed (AP averages it away). images/s: the variants timed in
+turn, interleaved, photo by photo, on the first photos of train80 (reading included), on a
+model without any cache.
 
 Setting ``POSECLI_MAP_CACHE=<folder>`` answers the AP runs' network calls from an on-disk
 cache (:mod:`bench.mapcache`): repeated runs then cost parser time only. The timings never
@@ -66,11 +67,12 @@ def _images_per_s(model, sets: dict, repeat: int, photos: int) -> dict[str, floa
     return {label: repeat * len(paths) / s for label, s in spent.items()}
 
 
-def _scoring_model(prec: str, model):
-    """The model the AP runs use: ``model``, or one answering from ``POSECLI_MAP_CACHE``."""
+def _scoring_model(prec: str, model=None):
+    """The model the AP runs use: ``model`` (None: the default one at ``prec``), or one
+    answering from ``POSECLI_MAP_CACHE``."""
     cache = os.environ.get("POSECLI_MAP_CACHE")
     if not cache:
-        return model
+        return _model(prec) if model is None else model
     from posecli.network.session import PoseModel
 
     from .mapcache import cached
@@ -142,7 +144,7 @@ HEIGHT_VARIANTS = (
 
 def eval_heights(report: dict) -> dict:
     prec = default_precision()
-    scoring = _scoring_model(prec, _model(prec))
+    scoring = _scoring_model(prec)
     sets = _sets()
     rows = []
     for label, kwargs in HEIGHT_VARIANTS:
