@@ -29,7 +29,8 @@ from .outputs import (
 from .progress import echo_above
 from .wording import error_text
 
-FOLDER_HINT = " (for a folder: posecli batch {folder} --out poses/, or a glob: posecli image '{folder}/*.jpg')"
+# the glob unquoted: the shell expands it (posecli image takes file names, not patterns)
+FOLDER_HINT = " (for a folder: posecli batch {folder} --out poses/, or a glob: posecli image {folder}/*.jpg)"
 
 EPILOG = """\b
 Examples:

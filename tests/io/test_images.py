@@ -53,7 +53,7 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[Path, str]]:
     return {
         "nonexistent": (tmp / "nope.jpg", "no such file"),
         "directory": (tmp / "folder.jpg", "is a directory, not a file (for a folder: posecli batch {path} --out "
-                                          "poses/, or a glob: posecli image '{path}/*.jpg')"),
+                                          "poses/, or a glob: posecli image {path}/*.jpg)"),
         "zero bytes": (tmp / "zero.jpg", "file is empty (0 bytes)"),
         "truncated JPEG": (truncated_copy(good, tmp / "cut.jpg", 0.6),
                            "truncated JPEG (the file ends before the image data does)"),
@@ -62,6 +62,21 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[Path, str]]:
         "random bytes": (tmp / "random.jpg", "not a readable image (corrupt or unsupported format)"),
         "text as .mp4": (tmp / "notes.mp4", "not an image ('.mp4' is a video extension: use posecli video)"),
     }
+
+
+def test_the_folder_hint_is_a_command_that_works_in_a_shell(tiny_model, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("a.jpg", "b.jpg"):
+        photo(folder / name)
+    r = run("image", folder, *fast(tiny_model))
+    assert r.exit_code == 1
+    hint = r.stderr.strip().rsplit("or a glob: posecli image ", 1)[1].rstrip(")")
+    out = tmp_path / "out"
+    words = " ".join(posecli_cmd("image")) + f" {hint} --out {out}/ -q " + " ".join(fast(tiny_model))
+    done = subprocess.run(["sh", "-c", words], capture_output=True, text=True, env=subprocess_env(), timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["a.json", "b.json"]
 
 
 BAD_INPUTS = ["nonexistent", "directory", "zero bytes", "truncated JPEG", "truncated PNG", "random bytes",
