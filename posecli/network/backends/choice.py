@@ -40,6 +40,9 @@ MAX_ENTRIES = 64  # oldest verdicts are dropped beyond this
 UNSURE = (0.85, 1.08)
 MAX_MEASURES = 3  # at most this many batches of ROUNDS rounds
 MAX_CHOICE_BYTES = 1 << 20  # a larger table is junk: measured again
+NEW_SIZES = 3  # widths timed for the first-run cost of a new size on OpenVINO's dynamic network
+#: Part of the key: verdicts of an earlier policy (without what this one needs) are measured again.
+POLICY = "2"
 
 _memory: dict[str, dict] = {}
 
@@ -52,7 +55,7 @@ def choice_key(path: Path, threads: int | None, cpu: str) -> str:
 
     st = Path(path).resolve().stat()
     parts = [str(Path(path).resolve()), str(st.st_size), str(st.st_mtime_ns), onnxruntime.__version__,
-             _openvino_version(), cpu, str(threads or 0)]
+             _openvino_version(), cpu, str(threads or 0), POLICY]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
 
 
@@ -87,10 +90,12 @@ def cached_verdict(store: Path, key: str) -> dict | None:
         return None
     if not isinstance(verdict, dict) or verdict.get("runtime") not in ("onnxruntime", "openvino"):
         return None
-    for name in ("onnxruntime_ms", "openvino_ms", "compile_s"):
+    for name in ("onnxruntime_ms", "openvino_ms", "compile_s", "openvino_new_size_extra_ms"):
         value = verdict.get(name, 0.0)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1e6:
-            return None  # NaN, inf, negative, not a number: measure again
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not -1e6 < value < 1e6:
+            return None  # NaN, inf, not a number: measure again
+        if value < 0 and name != "openvino_new_size_extra_ms":  # (noise can make the extra negative)
+            return None
     size = verdict.get("size_hw")
     if not (isinstance(size, list) and len(size) == 2):
         return None
@@ -178,6 +183,27 @@ def compare_runtimes(runners: dict[str, Callable[[], object]], clock: Callable[[
             break
     times = {name: statistics.median(t) for name, t in samples.items()}
     return times, ratio, len(samples["openvino"])
+
+
+def new_size_extra(run_dynamic: Callable[[object], object], probe, sizes: int = NEW_SIZES,
+                   clock: Callable[[], float] = time.perf_counter) -> float:
+    """Median seconds that an input size's first run on OpenVINO's dynamic network takes more
+    than its second (the kernels it prepares per size), over ``sizes`` widths it has not
+    seen, each :data:`~.mixed.WIDTH_STEP` apart, after one run that opens the network."""
+    import numpy as np
+
+    from .mixed import WIDTH_STEP
+
+    run_dynamic(probe)  # the dynamic network's own compilation: not a per-size cost
+    extras = []
+    for i in range(1, sizes + 1):
+        x = np.ascontiguousarray(np.concatenate([probe] + [probe[..., :WIDTH_STEP]] * i, axis=3))
+        t0 = clock()
+        run_dynamic(x)
+        t1 = clock()
+        run_dynamic(x)
+        extras.append((t1 - t0) - (clock() - t1))
+    return statistics.median(extras)
 
 
 def verdict_from(times: dict[str, float], size_hw, compile_s: float = 0.0, ratio: float | None = None,
@@ -273,6 +299,9 @@ def open_backend(path: Path, device: str, threads: int | None, runtime: str, on_
         "openvino": lambda: second.session.run(names, feeds, static=True),
     })
     verdict = verdict_from(times, first.info.size_hw, compile_s, ratio, rounds)
+    if verdict["runtime"] == "openvino":
+        extra = new_size_extra(lambda x: second.session.run(names, {first.info.input_name: x}, dynamic=True), x)
+        verdict["openvino_new_size_extra_ms"] = round(extra * 1000, 2)
     record_verdict(store, key, verdict)
     first.note = describe(verdict, cached=False)
     if verdict["runtime"] == "onnxruntime":
@@ -282,12 +311,21 @@ def open_backend(path: Path, device: str, threads: int | None, runtime: str, on_
 
 def _mixed(base: Opened, verdict: dict, path: Path, threads: int | None, openvino=None) -> Opened:
     """``base`` (onnxruntime) with OpenVINO taking the input sizes that recur (see .mixed)."""
-    from .mixed import MixedSession, break_even, switch_after
+    import numpy as np
+
+    from ..tensor import to_tensor
+    from .mixed import NEVER, MixedSession, break_even, dynamic_after, switch_after
 
     times = (float(verdict.get("compile_s", 0.5)), verdict["onnxruntime_ms"], verdict["openvino_ms"])
     after, pays = switch_after(*times), break_even(*times)
-    session = MixedSession(base.session, lambda: open_openvino(path, threads), after, openvino, pays_after=pays)
+    dynamic = dynamic_after(verdict.get("openvino_new_size_extra_ms"), *times[1:])
+    session = MixedSession(base.session, lambda: open_openvino(path, threads), after, openvino, pays_after=pays,
+                           dynamic_after=dynamic)
+    pad = np.full((1, 1, 3), [int(round(v)) for v in base.info.pad_value], np.uint8)
+    session.pad_with(to_tensor(pad, base.info).reshape(-1), base.info.stride)
     note = f"{base.note}; sizes seen {after}+ times and videos of {pays}+ frames run on OpenVINO"
+    if dynamic < NEVER:
+        note += f", other sizes on its dynamic network from their {_ordinal(dynamic)} sight"
     return Opened(session, "+".join(session.get_providers()), base.cache, base.info, "openvino+onnxruntime", note)
 
 
@@ -306,6 +344,10 @@ def open_openvino(path: Path, threads: int | None):
     except OSError:
         cache = None
     return OpenVinoSession(path, threads=threads, cache_dir=cache)
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
 def _in_store(path: Path, store: Path) -> bool:

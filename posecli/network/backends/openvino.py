@@ -143,25 +143,33 @@ class OpenVinoSession:
                 meta[str(key)] = value.astype(str) if hasattr(value, "astype") else str(value)
         return ModelMeta(meta)
 
-    def run(self, names: list[str], feeds: dict, static: bool = False) -> list[np.ndarray]:
+    def run(self, names: list[str], feeds: dict, static: bool = False, dynamic: bool = False) -> list[np.ndarray]:
         """Outputs ``names`` for the single input in ``feeds``, one request (LATENCY hint).
 
-        ``static``: use (compile) the network for this input shape alone now."""
+        ``static``: use (compile) the network for this input shape alone now; ``dynamic``:
+        the network with dynamic height and width, whatever the shape's count (neither: a
+        shape run twice gets a network of its own)."""
         (x,) = feeds.values()
-        compiled = self._get("LATENCY", tuple(x.shape)) if static else self._latency(tuple(x.shape))
+        shape = tuple(x.shape)
+        if dynamic:
+            compiled = self._get("LATENCY", shape, static=False)
+        else:
+            compiled = self._get("LATENCY", shape) if static else self._latency(shape)
         with compiled.lock:
             results = compiled.request.infer({0: x})
             return [np.array(results[compiled.port(n)], copy=True) for n in names]
 
     # -- several requests in flight --------------------------------------------------------------
-    def submit(self, names: list[str], feeds: dict) -> Callable[[], list[np.ndarray]]:
+    def submit(self, names: list[str], feeds: dict, dynamic: bool = False) -> Callable[[], list[np.ndarray]]:
         """Start one request (THROUGHPUT hint); returns a function that waits for its outputs.
 
         Blocks only while every request of the queue is busy. Outputs are copied out when a
         request completes, so a handle that is never waited for holds no request.
+        ``dynamic``: on the network with dynamic height and width (else the shape's own,
+        while there is room for one).
         """
         (x,) = feeds.values()
-        compiled = self._get("THROUGHPUT", tuple(x.shape))
+        compiled = self._get("THROUGHPUT", tuple(x.shape), static=not dynamic)
         future: Future = Future()
         compiled.queue.start_async({0: np.ascontiguousarray(x)}, (future, names, compiled))
         return lambda: future.result()
