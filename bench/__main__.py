@@ -63,8 +63,17 @@ def _run_soft(report: dict, name: str, fn) -> None:
     _log(f"bench: {name} done in {time.perf_counter() - t0:.1f} s")
 
 
-def run_sections(report: dict, only: list[str] | None = None) -> None:
-    for modname, module in discover():
+def section_names(modules: list[tuple[str, object]]) -> list[str]:
+    """What ``--only`` accepts: each module's name and the names of its sections."""
+    names = []
+    for modname, module in modules:
+        names.append(modname)
+        names += [name for name, _ in getattr(module, "SECTIONS", None) or ()]
+    return list(dict.fromkeys(names))
+
+
+def run_sections(report: dict, only: list[str] | None = None, modules: list | None = None) -> None:
+    for modname, module in discover() if modules is None else modules:
         if isinstance(module, Exception):
             if not only or modname in only:
                 report["sections"][modname] = _error(module)
@@ -225,6 +234,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="repeat 3, warm-up 1 (a smoke run)")
     ap.add_argument("--only", action="append", metavar="SECTION", help="run only this section (repeatable)")
     args = ap.parse_args(argv)
+    modules = discover()
+    known = section_names(modules)
+    for name in args.only or ():
+        if name not in known:  # a typo would otherwise run nothing and write an empty report
+            ap.error(f"--only {name}: no such section (choose from {', '.join(known)})")
     from posecli.cli import tune_malloc
 
     tune_malloc()  # the process settings the posecli command runs with
@@ -238,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     t0 = time.perf_counter()
     try:
-        run_sections(report, args.only)
+        run_sections(report, args.only, modules)
     finally:
         report["machine"]["loadavg_end"] = _loadavg()
         report["settings"]["seconds"] = round(time.perf_counter() - t0, 1)

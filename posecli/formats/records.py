@@ -94,18 +94,41 @@ def openpose_record(frame: Frame, layout: str = DEFAULT_LAYOUT) -> dict:
     return rec
 
 
+#: COCO results of people with fewer of the 17 keypoints than this rank below their mean score.
+COCO_FULL_RANK_PARTS = 8
+
+
+def coco_score(person: Person, found: int) -> float:
+    """The score a COCO result carries: the person's mean part score, times ``found`` /
+    :data:`COCO_FULL_RANK_PARTS` where fewer of COCO's 17 keypoints were found.
+
+    COCO's evaluation ranks every result of a set by this score, and a result ranked above
+    a better one costs precision. The mean alone ranks a confident fragment (a head, an arm)
+    above a whole person (Lightweight OpenPose's COCO export weights by the part count for
+    that reason); here only fragments are lowered, so people with half their keypoints
+    hidden keep their rank. Chosen on half of train80 against the share of 17 found, its
+    square root and the part count less one, confirmed on the other half
+    (docs/accuracy.md, "Choices", 5).
+    """
+    return float(person.score) * min(1.0, max(0, found) / COCO_FULL_RANK_PARTS)
+
+
 def coco_records(frame: Frame, image_id: int) -> list[dict]:
-    """COCO keypoint results for one image (17 keypoints, 0, 0, 0 where missing)."""
+    """COCO keypoint results for one image (17 keypoints, 0, 0, 0 where missing; the score
+    is :func:`coco_score`)."""
     out = []
     for p in frame.people:
         kp = p.to_coco17()
         flat = []
+        found = 0
         for x, y, s in kp:
             if math.isfinite(x):
                 flat += [round(float(x), 2), round(float(y), 2), round(float(s), 4)]
+                found += 1
             else:
                 flat += [0.0, 0.0, 0.0]
-        out.append({"image_id": int(image_id), "category_id": 1, "keypoints": flat, "score": round(float(p.score), 4)})
+        out.append({"image_id": int(image_id), "category_id": 1, "keypoints": flat,
+                    "score": round(coco_score(p, found), 4)})
     return out
 
 

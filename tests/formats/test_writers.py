@@ -49,6 +49,21 @@ def test_coco_records_use_coco17_order():
     assert rec["keypoints"][0:3] == [0, 0, 0]
 
 
+def test_a_whole_person_outranks_a_more_confident_fragment_in_coco_results():
+    from posecli.skeleton import COCO18
+
+    whole = person({n: (10 + i, 20 + i) for i, n in enumerate(COCO18.parts)}, score=0.6)  # neck too
+    fragment = person({"nose": (1, 2), "l_eye": (3, 4), "r_eye": (5, 6)}, score=0.9)
+    recs = coco_records(frame(whole, fragment), image_id=1)
+    assert recs[0]["score"] == 0.6  # all 17 found: the mean part score itself
+    assert recs[1]["score"] == pytest.approx(0.9 * 3 / 8, abs=1e-4)  # 3 keypoints: 3/8 of its mean
+    half = person({n: (1, 1) for n in COCO18.parts[:9]}, score=0.7)  # neck + 8 COCO keypoints
+    assert coco_records(frame(half), image_id=1)[0]["score"] == 0.7  # 8 of 17 found: its own rank
+    assert recs[0]["score"] > recs[1]["score"]
+    neck_only = person({"neck": (1, 1)}, score=0.9)  # a part COCO has no keypoint for
+    assert coco_records(frame(neck_only), image_id=1)[0]["score"] == 0.0
+
+
 def test_file_names_and_image_ids():
     assert openpose_filename("dir/photo 1.jpg") == "photo 1_keypoints.json"
     assert openpose_filename("clip.mp4", 12) == "clip_000000000012_keypoints.json"
@@ -136,9 +151,10 @@ def test_tracked_people_without_a_confirmed_track_get_a_null_id():
 
 
 def test_the_person_score_is_one_number_in_every_format_that_has_one(tmp_path):
-    """The parser's score (OpenPose's, up to about 2) goes unchanged into the posecli and COCO
-    formats and back through the posecli reader; OpenPose 1.3 files have none, and reading one
-    gives the mean keypoint score (README)."""
+    """The parser's score (OpenPose's, up to about 2) goes unchanged into the posecli format and
+    back through its reader; the COCO format ranks by it times found / 8 where fewer than 8 of
+    COCO's 17 keypoints were found; OpenPose 1.3 files have none, and reading one gives the mean
+    keypoint score (docs/cli.md)."""
     from posecli.formats.readers import load_openpose_json, load_posecli_json
 
     p = person({"nose": (10, 20), "neck": (12, 40), "r_hip": (5, 90)}, score=1.7211, kp_score=0.6)
@@ -148,6 +164,6 @@ def test_the_person_score_is_one_number_in_every_format_that_has_one(tmp_path):
         w.add(f)
         w.close()
     assert json.loads((tmp_path / "posecli.json").read_text())["images"][0]["people"][0]["score"] == 1.7211
-    assert json.loads((tmp_path / "coco.json").read_text())[0]["score"] == 1.7211
+    assert json.loads((tmp_path / "coco.json").read_text())[0]["score"] == round(1.7211 * 2 / 8, 4)
     assert load_posecli_json(tmp_path / "posecli.json")[0].people[0].score == 1.7211
     assert load_openpose_json(tmp_path / "openpose.json").people[0].score == pytest.approx(0.6)
