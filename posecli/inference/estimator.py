@@ -107,10 +107,11 @@ class PoseEstimator:
             self.model = PoseModel.load(model, device=device, precision=precision, profile=profile, threads=threads,
                                         runtime=runtime)
         config = get_preset(parser) if isinstance(parser, str) else parser
-        peak_threshold = get_mode(mode).peak_threshold
-        if peak_threshold is not None and isinstance(parser, str) and parser.lower() == "default":
-            # the mode's own peak threshold, unless parser_options name one (below)
-            config = dataclasses.replace(config, peak_threshold=peak_threshold)
+        if isinstance(parser, str) and parser.lower() == "default":
+            # the model's keypoint offset, unless parser_options name it (below); the
+            # reference presets parse as theirs do
+            dx, dy = self.model.info.keypoint_offset
+            config = dataclasses.replace(config, peak_offset_x=dx, peak_offset_y=dy)
         if parser_options:
             config = dataclasses.replace(config, **parser_options)
         self.parser_config = config

@@ -6,15 +6,15 @@ AP, AP75 and AP at OKS 0.9 on the shared COCO sets, train80 split in two halves 
 on one and confirm on the other, and images per second on a 2-core CPU) are in
 docs/accuracy.md (``python -m bench eval_modes``).
 
-======== ====== ======== ===== ======= ===== ==========================================
-mode     height scales   flip  zoom-in peaks for
-======== ====== ======== ===== ======= ===== ==========================================
-fastest  model  1        no    no      0.1   video on an ordinary CPU, live sources: the
-                                             network on whole frames only now and then
-fast     model  1        no    no      0.1   video: real time on a CPU (``posecli video``)
-balanced model  1        no    yes     0.1   folders of photos and videos (``posecli batch``)
-accurate model  1, 1.5   no    yes     0.05  photos (``posecli image``, ``posecli eval``)
-======== ====== ======== ===== ======= ===== ==========================================
+======== ====== ======== ===== ======= ==========================================
+mode     height scales   flip  zoom-in for
+======== ====== ======== ===== ======= ==========================================
+fastest  model  1        no    no      video on an ordinary CPU, live sources: the
+                                       network on whole frames only now and then
+fast     model  1        no    no      video: real time on a CPU (``posecli video``)
+balanced model  1        no    yes     folders of photos and videos (``posecli batch``)
+accurate model  1, 1.5   no    yes     photos (``posecli image``, ``posecli eval``)
+======== ====== ======== ===== ======= ==========================================
 
 "model" is the model's own input height (256 for the default model). The first pass stays
 at that height in every mode: a global upscale helps small people but hurts large,
@@ -26,13 +26,10 @@ overlapping people. The mirrored image (``flip``) is in no mode: its gain on the
 is within their noise (-0.005 to +0.02 AP) and on a held-out set of occluded people it cost
 0.059 AP; it stays available as an explicit setting.
 
-"peaks" is the lowest heatmap peak the parser keeps as a part (the default parser's
-``peak_threshold``; an explicit parser preset or ``parser_options`` wins). ``accurate``
-keeps peaks down to 0.05, OpenPose's own value: averaging two scales halves the peaks of a
-part that only one scale sees well (a small or half-hidden limb), so the fused maps'
-peaks of such parts fall below 0.1; the zoomed crops of small people are parsed with the
-same threshold, and every part kept there is one more keypoint that COCO's keypoint
-similarity can count.
+Every mode parses with the same settings. ``accurate`` kept heatmap peaks down to 0.05 for
+a while (averaging two scales halves the peak of a part only one of them sees well); on the
+mean over five network heights 0.1 did better on both halves of train80 and on crowded
+photos (docs/accuracy.md, choice 3), so it parses as the others do.
 
 ``fastest`` is ``fast`` on single images; in a video (:mod:`posecli.video.sparse`) the
 network sees the whole frame only every few frames, at a scene cut or when a person is
@@ -58,8 +55,6 @@ class Mode:
     zoom: bool
     summary: str
     sparse: bool = False  # video: whole-frame network passes only now and then
-    #: The default parser's ``peak_threshold`` in this mode (None: the preset's own).
-    peak_threshold: float | None = None
 
 
 MODES: dict[str, Mode] = {
@@ -71,8 +66,7 @@ MODES: dict[str, Mode] = {
     "balanced": Mode("balanced", None, (1.0,), False, True,
                      "plus the zoom-in pass for small people (one more batched network run)"),
     "accurate": Mode("accurate", None, (1.0, 1.5), False, True,
-                     "plus a first pass at 1.5 times the height, averaged in, and weaker parts kept "
-                     "(about twice balanced's time)", peak_threshold=0.05),
+                     "plus a first pass at 1.5 times the height, averaged in (about twice balanced's time)"),
 }
 
 #: The library's default (the CLI's commands pick their own: see ``posecli <command> --help``).

@@ -18,6 +18,7 @@ Example (the default model)::
       "outputs": {"heatmaps": {"name": "Mconv7_stage2_L2", "start": 0},
                   "pafs": {"name": "Mconv7_stage2_L1", "start": 0}},
       "stride": 8,
+      "keypoint_offset": [0.0, 0.32],
       "precision": "fp32",
       "source": "...", "license": "Apache-2.0"
     }
@@ -25,7 +26,11 @@ Example (the default model)::
 The network sees ``(pixel - mean) * scale`` per channel, in the colour order ``color``;
 padding added by the preprocessing uses ``pad_value`` (in pixel units, before
 normalisation). ``start`` is the first channel of the maps in that output, for networks
-that concatenate heatmaps and PAFs into a single output.
+that concatenate heatmaps and PAFs into a single output. ``keypoint_offset`` (x, y, network
+input pixels, default 0, 0) is added to every part the parser decodes: where the annotations
+the network was trained on put a part against where the network's peak ends up (the default
+model's training recipe leaves its peaks about a third of a pixel above: see
+docs/model-format.md).
 """
 
 from __future__ import annotations
@@ -81,6 +86,7 @@ class ModelInfo:
     precision: str = "fp32"
     source: str = ""
     license: str = ""
+    keypoint_offset: tuple[float, float] = (0.0, 0.0)
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -100,6 +106,10 @@ class ModelInfo:
                 raise ModelError(f"metadata: the {what} needs a name")
         if self.heatmaps.start < 0 or self.pafs.start < 0:
             raise ModelError("metadata: an output's start channel must be >= 0")
+        if len(self.keypoint_offset) != 2 or not all(
+                math.isfinite(v) and abs(v) <= self.stride for v in self.keypoint_offset):
+            raise ModelError(f"metadata: keypoint_offset must be two numbers within the stride ({self.stride}) "
+                             f"of 0, not {list(self.keypoint_offset)}")
 
     # -- JSON ----------------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -124,6 +134,7 @@ class ModelInfo:
                 "pafs": {"name": self.pafs.name, "start": self.pafs.start},
             },
             "stride": self.stride,
+            "keypoint_offset": list(self.keypoint_offset),
             "precision": self.precision,
             "source": self.source,
             "license": self.license,
@@ -148,7 +159,8 @@ class ModelInfo:
             inp = d["input"]
             outs = d["outputs"]
             known = {"format", "name", "skeleton", "input", "outputs", "stride", "precision",
-                     "source", "license"}
+                     "source", "license", "keypoint_offset"}
+            offset = d.get("keypoint_offset", (0.0, 0.0))
             return cls(
                 name=str(d.get("name", "model")),
                 skeleton=skeleton,
@@ -164,6 +176,7 @@ class ModelInfo:
                 precision=str(d.get("precision", "fp32")),
                 source=str(d.get("source", "")),
                 license=str(d.get("license", "")),
+                keypoint_offset=(float(offset[0]), float(offset[1])) if len(offset) == 2 else tuple(offset),
                 extra={k: v for k, v in d.items() if k not in known},
             )
         except ModelError:

@@ -57,6 +57,8 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "min_above_fraction": (0.0, 1.0),
     "length_prior": (0.0, 100.0),
     "min_parts": (0, 1_000),
+    "peak_offset_x": (-64.0, 64.0),
+    "peak_offset_y": (-64.0, 64.0),
 }
 
 
@@ -92,6 +94,13 @@ class ParserConfig:
     refine_radius: int = 3
     #: At most this many peaks per part, the strongest (OpenPose's POSE_MAX_PEOPLE).
     max_peaks: int = 127
+    #: Added to every peak after refinement, input pixels of the maps parsed: where the
+    #: network puts a part against where its training labels put it (the model's
+    #: ``keypoint_offset``, which the estimator passes in for the default preset).
+    peak_offset_x: float = 0.0
+    peak_offset_y: float = 0.0
+    #: EXPERIMENT: PAF samples this many input pixels below the segment.
+    paf_y_shift: float = 0.0
 
     # -- limb scoring (limbs.py) -----------------------------------------------------------------
     #: Samples along each candidate limb; 0 = adaptive like OpenPose:

@@ -241,10 +241,10 @@ def find_peaks(heatmaps_hwc: np.ndarray, stride: int, config: ParserConfig) -> P
         score = score * gain
     elif part.size and config.refine == "centroid":
         dy, dx = _refine_centroid(*_neighbourhood(smooth, r, c, part, config.refine_radius))
-    # 5. Input pixels, clipped to the map's extent.
+    # 5. Input pixels (with the model's offset), clipped to the map's extent.
     xy = np.empty((part.size, 2))
-    xy[:, 0] = analysis_to_input(c + dx, stride, f)
-    xy[:, 1] = analysis_to_input(r + dy, stride, f)
+    xy[:, 0] = analysis_to_input(c + dx, stride, f) + config.peak_offset_x
+    xy[:, 1] = analysis_to_input(r + dy, stride, f) + config.peak_offset_y
     np.minimum(np.maximum(xy, 0, out=xy), [w * stride - 1, h * stride - 1], out=xy)
     start = np.zeros(k + 1, dtype=np.intp)
     np.cumsum(counts, out=start[1:])

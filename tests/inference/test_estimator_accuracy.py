@@ -92,3 +92,28 @@ def test_a_person_is_found_on_the_skier(mini_set, default_model, tmp_path):
         assert got is not None, our_name
         # within 6% of the person's height (about 20 px here) of the annotation
         assert np.hypot(got[0] - x, got[1] - y) < 20, (our_name, got, (x, y))
+
+
+def test_the_default_parser_takes_the_models_keypoint_offset(default_model_int8, mini_set):
+    """The default model's peaks sit 0.32 input px above its labels (its metadata says so);
+    the default parser moves every part down by that, in the pixels of the view that found
+    it; explicit parser options and the reference presets keep their own."""
+    import numpy as np
+
+    from posecli.inference.estimator import PoseEstimator
+    from posecli.network.session import PoseModel
+
+    model = PoseModel.load(str(default_model_int8), device="cpu", runtime="onnxruntime")
+    assert model.info.keypoint_offset == (0.0, 0.32)
+    moved = PoseEstimator(model, mode="fast")
+    plain = PoseEstimator(model, mode="fast", parser_options={"peak_offset_y": 0.0})
+    assert (moved.parser_config.peak_offset_x, moved.parser_config.peak_offset_y) == (0.0, 0.32)
+    assert PoseEstimator(model, mode="fast", parser="openpose").parser_config.peak_offset_y == 0.0
+    photo = mini_set["images"][0]
+    a, b = moved(photo), plain(photo)
+    assert len(a.people) == len(b.people) > 0
+    scale_y = moved.maps(__import__("cv2").imread(str(photo))).box.scale_xy[1]  # input px per image px
+    for p, q in zip(sorted(a.people, key=lambda p: -p.score), sorted(b.people, key=lambda p: -p.score)):
+        both = p.visible & q.visible
+        np.testing.assert_allclose(p.xy[both, 0], q.xy[both, 0], atol=1e-6)
+        np.testing.assert_allclose(p.xy[both, 1] - q.xy[both, 1], 0.32 / scale_y, atol=1e-6)

@@ -10,6 +10,7 @@ from posecli.errors import InputError
 from posecli.inference.estimator import PoseEstimator
 from posecli.inference.modes import MODES, get_mode, resolve
 from posecli.network.session import PoseModel
+from posecli.parser import get_preset
 
 
 def test_the_ladder_adds_one_ingredient_per_rung():
@@ -46,14 +47,14 @@ def test_estimator_takes_the_mode_and_the_overrides(default_model):
         PoseEstimator(model, scales=(1.0, float("inf")))
 
 
-def test_accurate_keeps_weaker_peaks_unless_the_parser_is_chosen(default_model):
+def test_every_mode_parses_with_the_same_settings(default_model):
     model = PoseModel.load(str(default_model), device="cpu", precision="fp32")
-    assert PoseEstimator(model, mode="balanced").parser_config.peak_threshold == 0.1
-    assert PoseEstimator(model, mode="accurate").parser_config.peak_threshold == MODES["accurate"].peak_threshold == 0.05
+    configs = {m: PoseEstimator(model, mode=m).parser_config for m in MODES}
+    assert len(set(configs.values())) == 1 and configs["accurate"].peak_threshold == 0.1
     # an explicit setting wins, and so does a named reference preset
     est = PoseEstimator(model, mode="accurate", parser_options={"peak_threshold": 0.2})
     assert est.parser_config.peak_threshold == 0.2
-    assert PoseEstimator(model, mode="accurate", parser="lightweight").parser_config.peak_threshold == 0.1
+    assert PoseEstimator(model, mode="accurate", parser="lightweight").parser_config == get_preset("lightweight")
 
 
 @pytest.mark.parametrize("command, default", [("image", "[default: accurate]"), ("eval", "[default: accurate]"),

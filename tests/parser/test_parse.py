@@ -78,6 +78,26 @@ def test_round_trip_at_the_very_edge_with_the_default_preset():
     assert_round_trip(kp, parse(heat, pafs, COCO18), PRESETS["default"], 1.0)
 
 
+def test_the_models_keypoint_offset_moves_every_part_and_nothing_else():
+    """A network whose peaks sit ``offset`` above its labels: rendered 0.32 px too high, the
+    parts come back where the labels were once the offset is given."""
+    kp, size = scene("five", 1)
+    shown = kp.copy()
+    shown[..., 1] -= 0.32 * (kp[..., 2] > 0)
+    heat, pafs = render(shown, size)
+    plain = parse(heat, pafs, COCO18, stride=STRIDE)
+    moved = parse(heat, pafs, COCO18, PRESETS["default"].with_(peak_offset_y=0.32), stride=STRIDE)
+    assert len(moved) == len(plain) > 0
+    for a, b in zip(plain, moved):
+        vis = a.visible
+        np.testing.assert_array_equal(b.visible, vis)
+        np.testing.assert_allclose(b.xy[vis, 0], a.xy[vis, 0], atol=1e-9)
+        np.testing.assert_allclose(b.xy[vis, 1] - a.xy[vis, 1], 0.32, atol=1e-9)
+    assert_round_trip(kp, moved, PRESETS["default"], TOLERANCE["default"])
+    with pytest.raises(ConfigError, match="peak_offset_y must be between -64.0 and 64.0"):
+        PRESETS["default"].with_(peak_offset_y=100.0)
+
+
 def test_person_records_and_scores():
     kp, size = scene("two", 0)
     heat, pafs = render(kp, size)

@@ -216,6 +216,7 @@ def test_metadata_round_trips(converted):
         assert back.mean == (0.0, 0.0, 0.0) and back.scale == (1.0, 1.0, 1.0)
         assert back.pad_value == (128.0, 128.0, 128.0)
         assert back.license == "Apache-2.0"
+        assert back.keypoint_offset == (0.0, 0.32)  # its training recipe's (docs/model-format.md)
         assert "converted by posecli" in back.source
         assert json.loads(props[METADATA_KEY])["precision"] == precision
 
