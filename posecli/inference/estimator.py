@@ -336,7 +336,7 @@ class PoseEstimator:
             for p in parse(hm[i], paf[i], self.skeleton, self.parser_config, stride=info.stride):
                 if inside(p, side, zoom.edge):
                     found.append(Person(crop.to_image(p.xy), p.scores, p.score, p.skeleton))
-        people = merge(kept, found, zoom)
+        people = merge(kept, found, zoom, first_cell=info.stride / first_scale)
         self.zoom_stats.crops += len(crops)
         self.zoom_stats.runs += 1
         self.zoom_stats.seconds += time.perf_counter() - t0

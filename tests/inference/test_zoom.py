@@ -8,7 +8,7 @@ import pytest
 
 from posecli.errors import ConfigError, InputError
 from posecli.inference.estimator import PoseEstimator
-from posecli.inference.zoom import Crop, ZoomConfig, cut, merge, plan_crops
+from posecli.inference.zoom import Crop, ZoomConfig, cut, merge, plan_crops, sigmas, similarity
 from posecli.io.images import read_image
 from posecli.network.session import PoseModel
 from posecli.skeleton import COCO18
@@ -168,6 +168,23 @@ def test_merge_replaces_matches_adds_new_and_drops_duplicates():
     out = merge(coarse, [refined, duplicate, new, new_twice], cfg)
     assert [p.score for p in out] == [0.9, 0.7, 0.5]
     assert out[0] is refined and out[2] is new
+
+
+def test_a_first_pass_person_known_to_a_coarse_grid_still_matches_its_zoomed_copy():
+    """A person 40 px tall found on a grid of 30 px cells (a small person in a big photo):
+    its keypoints are off by a few pixels, which COCO's similarity at its small scale reads
+    as a different person (0.43 here) and the zoomed copy came back twice; allowed the grid's
+    error, it is the same person."""
+    cfg = ZoomConfig()
+    coarse = [_figure(100, 100, 40, score=0.6), _figure(300, 100, 40, score=0.7)]
+    zoomed = _figure(103, 104, 40, score=0.9)
+    k2 = (2.0 * sigmas(COCO18)) ** 2
+    assert similarity(zoomed, coarse[0], k2) < cfg.match_oks <= similarity(zoomed, coarse[0], k2, 30.0**2 / 12)
+    assert len(merge(coarse, [zoomed], cfg)) == 3  # without the grid: twice
+    out = merge(coarse, [zoomed], cfg, first_cell=30.0)
+    assert [p.score for p in out] == [0.9, 0.7] and out[0] is zoomed
+    # the grid's allowance does not join people a cell and more apart
+    assert len(merge(coarse, [_figure(140, 100, 40, score=0.9)], cfg, first_cell=30.0)) == 3
 
 
 def test_merge_without_zoomed_people_keeps_the_first_pass():
