@@ -300,8 +300,11 @@ def open_backend(path: Path, device: str, threads: int | None, runtime: str, on_
     })
     verdict = verdict_from(times, first.info.size_hw, compile_s, ratio, rounds)
     if verdict["runtime"] == "openvino":
-        extra = new_size_extra(lambda x: second.session.run(names, {first.info.input_name: x}, dynamic=True), x)
-        verdict["openvino_new_size_extra_ms"] = round(extra * 1000, 2)
+        try:
+            extra = new_size_extra(lambda x: second.session.run(names, {first.info.input_name: x}, dynamic=True), x)
+            verdict["openvino_new_size_extra_ms"] = round(extra * 1000, 2)
+        except (PoseError, RuntimeError):  # no dynamic network here: photos of many sizes stay on onnxruntime
+            pass
     record_verdict(store, key, verdict)
     first.note = describe(verdict, cached=False)
     if verdict["runtime"] == "onnxruntime":
