@@ -44,6 +44,7 @@ def model_info(meta: dict, name: str, size_hw: tuple[int, int] | None = None) ->
         precision="fp32",
         source=f"posecli train ({meta.get('arch', 'network')}" + (f", from {base})" if base else ")"),
         license=str(meta.get("license", "")),
+        keypoint_offset=tuple(float(v) for v in meta.get("keypoint_offset", (0.0, 0.0))),
     )
 
 

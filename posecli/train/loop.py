@@ -93,7 +93,11 @@ def initial_network(config: TrainConfig) -> tuple[torch.nn.Module, dict]:
     path = _default_weights(config.weights)
     net = LightweightOpenPose(**{**config.arch_options, "bn": False})
     load_pretrained(net, read_weights(path), strict=config.arch_options.get("refinement_stages", 1) == 1)
-    meta.update(base_model=str(path), license="Apache-2.0", export_size_hw=list(_native_size(path)))
+    size_hw, offset = _base_info(path)
+    # The base model's keypoint offset comes with its weights (posecli's own targets have
+    # none, so a long fine-tune wears it away: docs/model-format.md).
+    meta.update(base_model=str(path), license="Apache-2.0", export_size_hw=list(size_hw),
+                keypoint_offset=list(offset))
     return net, meta
 
 
@@ -107,17 +111,21 @@ def _default_weights(ref: str | None) -> Path:
     return resolve_model(ref, "fp32")
 
 
-def _native_size(path: Path) -> tuple[int, int]:
-    """The pretrained model's native input (H, W) from its metadata; the default model's otherwise."""
+def _base_info(path: Path) -> tuple[tuple[int, int], tuple[float, float]]:
+    """The pretrained model's native input (H, W) and keypoint offset: from its own record
+    (an ONNX file), else what the importer would write for it (an IR; the default model's
+    native size)."""
+    from ..network.importers.openvino import KEYPOINT_OFFSETS
+    from ..network.metadata import METADATA_KEY, ModelInfo
+
     if path.suffix.lower() == ".onnx":
         import onnx
 
-        from ..network.metadata import METADATA_KEY, ModelInfo
-
         for prop in onnx.load(str(path), load_external_data=False).metadata_props:
             if prop.key == METADATA_KEY:
-                return ModelInfo.from_json(prop.value).size_hw
-    return DEFAULT_SIZE_HW
+                info = ModelInfo.from_json(prop.value)
+                return info.size_hw, info.keypoint_offset
+    return DEFAULT_SIZE_HW, KEYPOINT_OFFSETS.get(path.stem, (0.0, 0.0))
 
 
 def train(

@@ -63,6 +63,7 @@ def test_export_matches_the_torch_model_and_runs_in_posecli(finetuned, mini_set,
     out = tmp_path / "finetuned.onnx"
     info = export_checkpoint(finetuned["result"].checkpoint, out)
     assert info.size_hw == (256, 456) and info.skeleton.name == "coco18"
+    assert info.keypoint_offset == (0.0, 0.32)  # the base model's: six steps keep its peaks where they were
     model = PoseModel.load(out, device="cpu")
     assert model.info.heatmaps.name == "heatmaps" and model.info.pafs.name == "pafs"
 
