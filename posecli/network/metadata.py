@@ -176,7 +176,7 @@ class ModelInfo:
                 precision=str(d.get("precision", "fp32")),
                 source=str(d.get("source", "")),
                 license=str(d.get("license", "")),
-                keypoint_offset=(float(offset[0]), float(offset[1])) if len(offset) == 2 else tuple(offset),
+                keypoint_offset=_offset(offset),
                 extra={k: v for k, v in d.items() if k not in known},
             )
         except ModelError:
@@ -204,6 +204,13 @@ class ModelInfo:
 
     def with_changes(self, **changes) -> ModelInfo:
         return replace(self, **changes)
+
+
+def _offset(value) -> tuple[float, ...]:
+    """``keypoint_offset`` as numbers (checked against the stride in :class:`ModelInfo`)."""
+    if not isinstance(value, (list, tuple)) or any(isinstance(v, bool) for v in value):
+        raise ModelError(f"metadata: keypoint_offset must be two numbers [x, y], not {json.dumps(value)[:40]}")
+    return tuple(float(v) for v in value)
 
 
 def _output_spec(value) -> OutputSpec:

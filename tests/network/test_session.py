@@ -94,6 +94,12 @@ _RECORD = {"skeleton": "coco18", "input": {"name": "data", "size_hw": [256, 456]
     ({**_RECORD, "input": {"name": "data", "size_hw": [256, 456], "mean": [0, "nan", 0]}},
      "input mean must be finite numbers"),
     ({**_RECORD, "stride": 0}, "stride must be from 1 to 64, not 0"),
+    ({**_RECORD, "keypoint_offset": [0, 100]}, "keypoint_offset must be two numbers within the stride (8) of 0, "
+                                               "not [0.0, 100.0]"),
+    ({**_RECORD, "keypoint_offset": [0.5]}, "keypoint_offset must be two numbers within the stride (8) of 0, not [0.5]"),
+    ({**_RECORD, "keypoint_offset": "NaN"}, "keypoint_offset must be two numbers [x, y], not \"NaN\""),
+    ({**_RECORD, "keypoint_offset": [True, 0]}, "keypoint_offset must be two numbers [x, y], not [true, 0]"),
+    ({**_RECORD, "keypoint_offset": [0, "x"]}, "malformed posecli metadata (could not convert string to float: 'x')"),
     (" " * (2 << 20), "metadata file is over 1024 KB; not a posecli record"),
 ])
 def test_a_garbage_sidecar_is_one_clear_line_before_any_work(content, problem, tmp_path):
