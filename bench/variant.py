@@ -18,6 +18,7 @@ import json
 import sys
 
 from posecli.errors import PoseError
+from posecli.inference.options import MAX_INPUT_HEIGHT
 from posecli.inference.zoom import ZoomConfig
 
 HEIGHTS = (240, 248, 256, 264, 272)
@@ -41,8 +42,8 @@ def _heights(text: str) -> tuple[int, ...]:
         heights = tuple(int(h) for h in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: expected heights like 240,256,272") from None
-    if not heights or min(heights) < 16:
-        raise argparse.ArgumentTypeError(f"{text!r}: heights of at least 16")
+    if not heights or min(heights) < 16 or max(heights) > MAX_INPUT_HEIGHT:
+        raise argparse.ArgumentTypeError(f"{text!r}: heights from 16 to {MAX_INPUT_HEIGHT} (posecli's --height)")
     return heights
 
 

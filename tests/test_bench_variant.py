@@ -26,6 +26,9 @@ def _variant(*args, env=None):
     (["-Z", "tallest=3"], 2, "-Z tallest: not a zoom-in option (choose from "),
     (["-P", "min_parts"], 2, "-P min_parts: expected KEY=VALUE"),
     (["--heights", "240,x"], 2, "'240,x': expected heights like 240,256,272"),
+    (["--heights", "99999999"], 2, "'99999999': heights from 16 to 4096"),
+    (["-P", "peak_offset_y=NaN", "--heights", "64"], 1, "Error: peak_offset_y must be a finite number, got nan"),
+    (["-Z", "below=Infinity"], 1, "Error: zoom below=inf: must be a positive number"),
     (["-Z", "below=-5"], 1, "Error: zoom below=-5: must be a positive number"),
     (["-P", "min_parts=\"many\"", "--heights", "64"], 1, "Error: "),
 ])

@@ -96,6 +96,9 @@ _RECORD = {"skeleton": "coco18", "input": {"name": "data", "size_hw": [256, 456]
     ({**_RECORD, "stride": 0}, "stride must be from 1 to 64, not 0"),
     ({**_RECORD, "keypoint_offset": [0, 100]}, "keypoint_offset must be two numbers within the stride (8) of 0, "
                                                "not [0.0, 100.0]"),
+    ('{"skeleton": "coco18", "input": {"name": "data", "size_hw": [256, 456]}, "outputs": {"heatmaps": "heatmaps", '
+     '"pafs": "pafs"}, "keypoint_offset": [NaN, Infinity]}',
+     "keypoint_offset must be two numbers within the stride (8) of 0, not [nan, inf]"),
     ({**_RECORD, "keypoint_offset": [0.5]}, "keypoint_offset must be two numbers within the stride (8) of 0, not [0.5]"),
     ({**_RECORD, "keypoint_offset": "NaN"}, "keypoint_offset must be two numbers [x, y], not \"NaN\""),
     ({**_RECORD, "keypoint_offset": [True, 0]}, "keypoint_offset must be two numbers [x, y], not [true, 0]"),
