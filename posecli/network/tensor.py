@@ -23,3 +23,9 @@ def to_tensor(images: list[np.ndarray] | np.ndarray, info: ModelInfo) -> np.ndar
     if (scale != 1).any():
         x *= scale
     return x
+
+
+def pad_input_value(info: ModelInfo) -> np.ndarray:
+    """(C,) float32: what the letterbox's padding (``pad_value``) becomes in the input tensor."""
+    pad = np.full((1, 1, 3), [int(round(v)) for v in info.pad_value], np.uint8)
+    return to_tensor(pad, info).reshape(-1)

@@ -99,8 +99,6 @@ class ParserConfig:
     #: ``keypoint_offset``, which the estimator passes in for the default preset).
     peak_offset_x: float = 0.0
     peak_offset_y: float = 0.0
-    #: EXPERIMENT: PAF samples this many input pixels below the segment.
-    paf_y_shift: float = 0.0
 
     # -- limb scoring (limbs.py) -----------------------------------------------------------------
     #: Samples along each candidate limb; 0 = adaptive like OpenPose:

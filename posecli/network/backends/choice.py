@@ -314,9 +314,7 @@ def open_backend(path: Path, device: str, threads: int | None, runtime: str, on_
 
 def _mixed(base: Opened, verdict: dict, path: Path, threads: int | None, openvino=None) -> Opened:
     """``base`` (onnxruntime) with OpenVINO taking the input sizes that recur (see .mixed)."""
-    import numpy as np
-
-    from ..tensor import to_tensor
+    from ..tensor import pad_input_value
     from .mixed import NEVER, MixedSession, break_even, dynamic_after, switch_after
 
     times = (float(verdict.get("compile_s", 0.5)), verdict["onnxruntime_ms"], verdict["openvino_ms"])
@@ -324,8 +322,7 @@ def _mixed(base: Opened, verdict: dict, path: Path, threads: int | None, openvin
     dynamic = dynamic_after(verdict.get("openvino_new_size_extra_ms"), *times[1:])
     session = MixedSession(base.session, lambda: open_openvino(path, threads), after, openvino, pays_after=pays,
                            dynamic_after=dynamic)
-    pad = np.full((1, 1, 3), [int(round(v)) for v in base.info.pad_value], np.uint8)
-    session.pad_with(to_tensor(pad, base.info).reshape(-1), base.info.stride)
+    session.pad_with(pad_input_value(base.info), base.info.stride)
     note = f"{base.note}; sizes seen {after}+ times and videos of {pays}+ frames run on OpenVINO"
     if dynamic < NEVER:
         note += f", other sizes on its dynamic network from their {_ordinal(dynamic)} sight"

@@ -18,7 +18,7 @@ from posecli.network.backends import choice
 from posecli.network.backends.mixed import MAX_AFTER, NEVER, WIDTH_STEP, MixedSession, dynamic_after
 from posecli.network.session import PoseModel, cpu_signature
 from posecli.network.store import model_path
-from posecli.network.tensor import to_tensor
+from posecli.network.tensor import pad_input_value
 
 from tests.helpers import make_tiny_model
 
@@ -37,17 +37,13 @@ def test_a_bucket_goes_dynamic_after_the_break_even_of_a_new_sizes_extra_time():
         assert dynamic_after(extra, ort, ov) == NEVER  # unknown extra, or nothing saved: never
 
 
-def _pad_vector(info) -> np.ndarray:
-    return to_tensor(np.zeros((1, 1, 3), np.uint8) + np.uint8(info.pad_value), info).reshape(-1)
-
-
 def _mixed(path, dynamic: int, after: int = NEVER):
     """PoseModel on a MixedSession over the tiny model; and a plain onnxruntime one to compare."""
     from posecli.network.backends.choice import open_openvino
 
     model = PoseModel.load(str(path), device="cpu", runtime="onnxruntime")
     model.session = MixedSession(model.session, lambda: open_openvino(path, None), after, dynamic_after=dynamic)
-    model.session.pad_with(_pad_vector(model.info), model.info.stride)
+    model.session.pad_with(pad_input_value(model.info), model.info.stride)
     model.runtime = "openvino+onnxruntime"
     return model, PoseModel.load(str(path), device="cpu", runtime="onnxruntime")
 
@@ -97,10 +93,10 @@ def test_the_padding_is_the_letterbox_colour_and_only_where_the_stride_allows(st
     padded, width = model.session._padded(x)
     assert width == 72 and padded.shape == (1, 3, 64, WIDTH_STEP * 2)
     np.testing.assert_array_equal(padded[..., :72], x)
-    np.testing.assert_array_equal(padded[0, :, :, 72:], np.broadcast_to(_pad_vector(model.info)[:, None, None],
+    np.testing.assert_array_equal(padded[0, :, :, 72:], np.broadcast_to(pad_input_value(model.info)[:, None, None],
                                                                          (3, 64, 128 - 72)))
     assert model.session._bucket((1, 3, 64, 71)) == (1, 3, 64, 71)  # not a multiple of the stride: as it is
-    model.session.pad_with(_pad_vector(model.info), 48)  # a stride the step is no multiple of: no padding
+    model.session.pad_with(pad_input_value(model.info), 48)  # a stride the step is no multiple of: no padding
     assert model.session._bucket((1, 3, 64, 96)) == (1, 3, 64, 96)
 
 
